@@ -1,0 +1,147 @@
+import { Observable } from 'rxjs';
+import { ConcurrencyError, StoreClosedError } from '../../domain/errors.js';
+import {
+  describeExpectedVersion,
+  satisfiesExpectedVersion,
+  type AppendOptions,
+  type AppendResult,
+  type EventData,
+  type EventStore,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+} from '../../domain/event-store.js';
+
+export interface InMemoryEventStoreOptions {
+  /** Source of `recordedAt`; defaults to the system clock. */
+  now?: () => Date;
+}
+
+const deepFreeze = <T>(value: T): T => {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+};
+
+/**
+ * The event store kept in process memory: for tests, examples and embedding. Data is copied
+ * on append (so a caller mutating its objects cannot rewrite history) and frozen.
+ */
+export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}): EventStore => {
+  const now = options.now ?? (() => new Date());
+  const all: RecordedEvent[] = [];
+  const streams = new Map<string, RecordedEvent[]>();
+  const pumps = new Set<() => void>();
+  const closers = new Set<() => void>();
+  let closed = false;
+
+  const ensureOpen = () => {
+    if (closed) throw new StoreClosedError();
+  };
+
+  // Delivery is scheduled, never done inside append: a subscriber that appends while handling
+  // an event must not make others see the new event before the one being delivered.
+  const wake = () => {
+    for (const pump of pumps) queueMicrotask(pump);
+  };
+
+  return {
+    async append(stream: string, events: readonly EventData[], appendOptions: AppendOptions = {}): Promise<AppendResult> {
+      ensureOpen();
+      const existing = streams.get(stream) ?? [];
+      const current = BigInt(existing.length) - 1n;
+      const expected = appendOptions.expectedVersion ?? 'any';
+      if (!satisfiesExpectedVersion(expected, current)) {
+        throw new ConcurrencyError(stream, describeExpectedVersion(expected), current);
+      }
+      if (events.length === 0) {
+        return {
+          nextExpectedRevision: current,
+          lastPosition: existing.at(-1)?.globalPosition ?? BigInt(all.length),
+        };
+      }
+      const recordedAt = now();
+      const recorded = events.map((e, i) =>
+        deepFreeze<RecordedEvent>({
+          type: e.type,
+          version: e.version,
+          data: structuredClone(e.data),
+          ...(e.metadata ? { metadata: structuredClone(e.metadata) } : {}),
+          streamName: stream,
+          streamRevision: current + 1n + BigInt(i),
+          globalPosition: BigInt(all.length + i + 1),
+          recordedAt,
+        }),
+      );
+      all.push(...recorded);
+      streams.set(stream, existing.concat(recorded));
+      wake();
+      const last = recorded[recorded.length - 1] as RecordedEvent;
+      return { nextExpectedRevision: last.streamRevision, lastPosition: last.globalPosition };
+    },
+
+    async readStream(stream: string, readOptions: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+      ensureOpen();
+      const events = streams.get(stream) ?? [];
+      const max = readOptions.maxCount ?? Infinity;
+      if (readOptions.direction === 'backwards') {
+        const start = readOptions.from === undefined ? events.length - 1 : Number(readOptions.from);
+        const end = Math.max(-1, start - max);
+        const out: RecordedEvent[] = [];
+        for (let i = Math.min(start, events.length - 1); i > end; i--) out.push(events[i] as RecordedEvent);
+        return out;
+      }
+      const start = Number(readOptions.from ?? 0n);
+      return events.slice(start, max === Infinity ? undefined : start + max);
+    },
+
+    async readAll(readOptions: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+      ensureOpen();
+      const start = Number(readOptions.after ?? 0n);
+      const max = readOptions.maxCount ?? Infinity;
+      return all.slice(start, max === Infinity ? undefined : start + max);
+    },
+
+    subscribe(subscribeOptions: SubscribeOptions = {}): Observable<RecordedEvent> {
+      return new Observable<RecordedEvent>((subscriber) => {
+        if (closed) {
+          subscriber.error(new StoreClosedError());
+          return;
+        }
+        const after = subscribeOptions.after ?? 0n;
+        let cursor = after === 'end' ? all.length : Number(after);
+        let delivering = false;
+        const pump = () => {
+          if (delivering || subscriber.closed) return;
+          delivering = true;
+          try {
+            while (cursor < all.length && !subscriber.closed) {
+              subscriber.next(all[cursor++] as RecordedEvent);
+            }
+          } finally {
+            delivering = false;
+          }
+        };
+        const complete = () => subscriber.complete();
+        pumps.add(pump);
+        closers.add(complete);
+        queueMicrotask(pump);
+        return () => {
+          pumps.delete(pump);
+          closers.delete(complete);
+        };
+      });
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      for (const complete of [...closers]) complete();
+      pumps.clear();
+    },
+  };
+};
+

@@ -1,0 +1,26 @@
+import type { ErrorInfo } from './events.js';
+
+const MAX_CAUSES = 10;
+
+const messageOf = (value: unknown): string =>
+  value instanceof Error ? value.message : typeof value === 'string' ? value : JSON.stringify(value);
+
+/** Records an error with its whole cause chain, so results never say just "operation failed". */
+export const toErrorInfo = (error: unknown): ErrorInfo => {
+  const causes: string[] = [];
+  let cause = error instanceof Error ? error.cause : undefined;
+  while (cause !== undefined && causes.length < MAX_CAUSES) {
+    causes.push(messageOf(cause));
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  return {
+    name: error instanceof Error ? error.name : 'Error',
+    message: messageOf(error) || '(no message)',
+    ...(typeof code === 'string' ? { code } : {}),
+    causes,
+  };
+};
+
+export const describeError = (info: ErrorInfo): string =>
+  [info.message, ...info.causes.map((c) => `caused by: ${c}`)].join('; ');

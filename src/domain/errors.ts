@@ -1,0 +1,175 @@
+/**
+ * Every error opledger raises carries a stable `code` (for programs) and a message that says
+ * what was wrong and what to do next (for people). Classes are used only here, so that
+ * `instanceof` and `error.code` both work for callers.
+ */
+export class OpledgerError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidDefinitionError extends OpledgerError {
+  constructor(operationType: string, problem: string) {
+    super('INVALID_DEFINITION', `Operation definition '${operationType}' is invalid: ${problem}.`);
+  }
+}
+
+export class UnknownOperationTypeError extends OpledgerError {
+  constructor(
+    readonly operationType: string,
+    known: readonly string[],
+  ) {
+    super(
+      'UNKNOWN_OPERATION_TYPE',
+      `Unknown operation type '${operationType}'. Register it with defineOperation() in createEngine({ operations }); known types: ${known.length ? known.join(', ') : '(none)'}.`,
+    );
+  }
+}
+
+export class InvalidRequestError extends OpledgerError {
+  constructor(
+    problem: string,
+    readonly issues: readonly string[] = [],
+  ) {
+    super('INVALID_REQUEST', `Invalid operation request: ${problem}.`);
+  }
+}
+
+export class InvalidParamsError extends OpledgerError {
+  constructor(
+    readonly operationType: string,
+    readonly issues: readonly string[],
+  ) {
+    super(
+      'INVALID_PARAMS',
+      `Params for operation '${operationType}' do not match its schema: ${issues.join('; ')}. Fix the params and start the operation again.`,
+    );
+  }
+}
+
+export class OperationNotFoundError extends OpledgerError {
+  constructor(readonly operationId: string) {
+    super(
+      'OPERATION_NOT_FOUND',
+      `Operation ${operationId} does not exist in this store. Check the id, or the store the engine points at.`,
+    );
+  }
+}
+
+export class OperationEndedError extends OpledgerError {
+  constructor(
+    readonly operationId: string,
+    readonly status: string,
+  ) {
+    super(
+      'OPERATION_ENDED',
+      `Operation ${operationId} has already ended (${status}); there is nothing left to cancel. Read its log to see what happened.`,
+    );
+  }
+}
+
+export class OperationCancelledError extends OpledgerError {
+  constructor(readonly operationId: string) {
+    super('OPERATION_CANCELLED', `Operation ${operationId} was cancelled.`);
+  }
+}
+
+export class RollbackNotFailedError extends OpledgerError {
+  constructor(
+    readonly operationId: string,
+    readonly rollback: string,
+  ) {
+    super(
+      'ROLLBACK_NOT_FAILED',
+      `Operation ${operationId} has rollback '${rollback}': only a failed rollback can be continued.`,
+    );
+  }
+}
+
+export class UnknownStepError extends OpledgerError {
+  constructor(
+    readonly operationId: string,
+    readonly step: string,
+  ) {
+    super(
+      'UNKNOWN_STEP',
+      `Operation ${operationId} has no step '${step}' that could not be undone; check the names listed in its rollback result.`,
+    );
+  }
+}
+
+/** A command that the current state of an Operation does not allow (a bug in a caller). */
+export class InvalidTransitionError extends OpledgerError {
+  constructor(
+    readonly operationId: string,
+    command: string,
+    reason: string,
+  ) {
+    super('INVALID_TRANSITION', `Operation ${operationId} cannot ${command}: ${reason}.`);
+  }
+}
+
+export class IdempotencyKeyReusedError extends OpledgerError {
+  constructor(
+    readonly idempotencyKey: string,
+    readonly operationId: string,
+  ) {
+    super(
+      'IDEMPOTENCY_KEY_REUSED',
+      `Idempotency key '${idempotencyKey}' already belongs to operation ${operationId}, which was requested with a different type or resource. Use a new key for a different request.`,
+    );
+  }
+}
+
+export class ConcurrencyError extends OpledgerError {
+  constructor(
+    readonly stream: string,
+    readonly expected: string,
+    readonly actual: bigint,
+  ) {
+    super(
+      'CONCURRENCY_CONFLICT',
+      `Stream '${stream}' was expected at ${expected} but is at revision ${actual}: another writer appended first. Read the stream again and retry.`,
+    );
+  }
+}
+
+export class StoredEventError extends OpledgerError {
+  constructor(
+    code: 'UNKNOWN_EVENT_TYPE' | 'INVALID_STORED_EVENT',
+    readonly stream: string,
+    readonly position: bigint,
+    readonly revision: bigint,
+    problem: string,
+  ) {
+    super(
+      code,
+      `Stored event at position ${position} (stream '${stream}', revision ${revision}) cannot be read: ${problem}. Register an upcaster for old versions, or repair the stored data.`,
+    );
+  }
+}
+
+export class InvalidEventError extends OpledgerError {
+  constructor(type: string, problem: string) {
+    super('INVALID_EVENT', `Refusing to write event '${type}': ${problem}.`);
+  }
+}
+
+export class StoreClosedError extends OpledgerError {
+  constructor() {
+    super('STORE_CLOSED', 'The event store is closed; create a new one to go on.');
+  }
+}
+
+export class EngineClosedError extends OpledgerError {
+  constructor() {
+    super(
+      'ENGINE_CLOSED',
+      'The engine is shutting down and accepts no new operations; create a new engine.',
+    );
+  }
+}

@@ -1,0 +1,67 @@
+import type { z } from 'zod';
+import { InvalidEventError, StoredEventError } from './errors.js';
+import type { EventData, RecordedEvent } from './event-store.js';
+import { eventSchemas, eventVersions, type DomainEvent, type EventType } from './events.js';
+
+/** Turns an event stored at an older version into the next version's data. */
+export interface Upcaster {
+  type: EventType;
+  fromVersion: number;
+  upcast: (data: unknown) => unknown;
+}
+
+const formatIssues = (error: z.ZodError): string =>
+  error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+
+const schemaOf = (type: string) =>
+  Object.hasOwn(eventSchemas, type) ? eventSchemas[type as EventType] : undefined;
+
+export const encodeEvent = (event: DomainEvent): EventData => {
+  const schema = schemaOf(event.type);
+  if (!schema) throw new InvalidEventError(event.type, 'unknown event type');
+  const parsed = schema.safeParse(event.data);
+  if (!parsed.success) throw new InvalidEventError(event.type, formatIssues(parsed.error));
+  return { type: event.type, version: eventVersions[event.type], data: parsed.data };
+};
+
+export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
+  const byKey = new Map(upcasters.map((u) => [`${u.type}@${u.fromVersion}`, u]));
+  return (recorded: RecordedEvent): DomainEvent => {
+    const fail = (code: 'UNKNOWN_EVENT_TYPE' | 'INVALID_STORED_EVENT', problem: string) =>
+      new StoredEventError(
+        code,
+        recorded.streamName,
+        recorded.globalPosition,
+        recorded.streamRevision,
+        problem,
+      );
+    const schema = schemaOf(recorded.type);
+    if (!schema) throw fail('UNKNOWN_EVENT_TYPE', `unknown event type '${recorded.type}'`);
+    const current = eventVersions[recorded.type as EventType];
+    let { version, data } = recorded;
+    while (version < current) {
+      const upcaster = byKey.get(`${recorded.type}@${version}`);
+      if (!upcaster) {
+        throw fail(
+          'INVALID_STORED_EVENT',
+          `'${recorded.type}' is at version ${version}, current is ${current}, and no upcaster handles version ${version}`,
+        );
+      }
+      data = upcaster.upcast(data);
+      version += 1;
+    }
+    if (version > current) {
+      throw fail(
+        'INVALID_STORED_EVENT',
+        `'${recorded.type}' is at version ${version}, newer than this code's ${current}; upgrade opledger`,
+      );
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) {
+      throw fail('INVALID_STORED_EVENT', `'${recorded.type}' ${formatIssues(parsed.error)}`);
+    }
+    return { type: recorded.type, data: parsed.data } as DomainEvent;
+  };
+};
+
+export const decodeEvent = createEventDecoder();

@@ -1,0 +1,83 @@
+import type { Observable } from 'rxjs';
+
+/**
+ * The event store port. Every adapter (memory, SQLite, PostgreSQL, EventStoreDB) implements it
+ * and passes the same contract suite. Stream revisions start at 0n; a missing stream is at -1n.
+ * Global positions start at 1n and only grow.
+ */
+export type ExpectedVersion = 'no_stream' | 'any' | 'stream_exists' | bigint;
+
+export interface EventData {
+  type: string;
+  /** Schema version of `data`; readers upcast older versions. */
+  version: number;
+  data: unknown;
+  metadata?: Record<string, unknown>;
+}
+
+export interface RecordedEvent extends EventData {
+  streamName: string;
+  streamRevision: bigint;
+  globalPosition: bigint;
+  recordedAt: Date;
+}
+
+export interface AppendOptions {
+  expectedVersion?: ExpectedVersion;
+}
+
+export interface AppendResult {
+  /** Revision of the last event written: pass it as the next `expectedVersion`. */
+  nextExpectedRevision: bigint;
+  lastPosition: bigint;
+}
+
+export interface ReadStreamOptions {
+  /** Revision to start from (inclusive); defaults to the first (forwards) or last (backwards). */
+  from?: bigint;
+  direction?: 'forwards' | 'backwards';
+  maxCount?: number;
+}
+
+export interface ReadAllOptions {
+  /** Global position to read after (exclusive); 0n, the default, reads from the start. */
+  after?: bigint;
+  maxCount?: number;
+}
+
+export interface SubscribeOptions {
+  /**
+   * Where the catch-up starts: after this global position (exclusive, 0n = from the start),
+   * or 'end' to receive only events appended from now on.
+   */
+  after?: bigint | 'end';
+}
+
+export interface EventStore {
+  append(stream: string, events: readonly EventData[], options?: AppendOptions): Promise<AppendResult>;
+  /** The stream's events; an empty array when the stream does not exist. */
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** Catch-up then live, in global order, with no gap and no duplicate. */
+  subscribe(options?: SubscribeOptions): Observable<RecordedEvent>;
+  close(): Promise<void>;
+}
+
+export const NO_STREAM_REVISION = -1n;
+
+export const describeExpectedVersion = (expected: ExpectedVersion): string =>
+  typeof expected === 'bigint' ? `revision ${expected}` : `'${expected}'`;
+
+/** Shared by adapters so that every store agrees on what an expected version accepts. */
+export const satisfiesExpectedVersion = (expected: ExpectedVersion, current: bigint): boolean => {
+  switch (expected) {
+    case 'any':
+      return true;
+    case 'no_stream':
+      return current === NO_STREAM_REVISION;
+    case 'stream_exists':
+      return current !== NO_STREAM_REVISION;
+    default:
+      return current === expected;
+  }
+};

@@ -1,0 +1,172 @@
+import { z } from 'zod';
+
+/**
+ * The events of an Operation's stream (`operation-<id>`). Every event type has a schema and a
+ * version; the codec validates each event against them when it is written and when it is read,
+ * so a malformed event is caught at the boundary instead of corrupting a fold.
+ */
+
+const timestamp = z.iso.datetime({ offset: false });
+const stepName = z.string().min(1);
+const attempt = z.number().int().min(1);
+
+export const stepKindSchema = z.enum(['undoable', 'irreversible', 'no_side_effects']);
+export type StepKind = z.infer<typeof stepKindSchema>;
+
+export const resourceRefSchema = z.object({
+  type: z.string().min(1),
+  handle: z.string().min(1),
+});
+export type ResourceRef = z.infer<typeof resourceRefSchema>;
+
+/** An error as recorded in events: the message and every cause beneath it, outermost first. */
+export const errorInfoSchema = z.object({
+  name: z.string(),
+  message: z.string(),
+  code: z.string().optional(),
+  causes: z.array(z.string()),
+});
+export type ErrorInfo = z.infer<typeof errorInfoSchema>;
+
+export const rollbackReasonSchema = z.enum(['failure', 'cancellation', 'recovery', 'continue']);
+export type RollbackReason = z.infer<typeof rollbackReasonSchema>;
+
+export const failureReasonSchema = z.enum(['failure', 'cancellation', 'recovery']);
+export type FailureReason = z.infer<typeof failureReasonSchema>;
+
+export const notUndoneSchema = z.object({
+  step: stepName,
+  reason: z.enum(['irreversible', 'undo_failed', 'skipped']),
+  error: z.string().optional(),
+});
+export type NotUndone = z.infer<typeof notUndoneSchema>;
+
+export const operationEventSchemas = {
+  OperationRequested: z.object({
+    operationId: z.string().min(1),
+    type: z.string().min(1),
+    environment: z.string().min(1),
+    resource: resourceRefSchema,
+    user: z.string().min(1),
+    params: z.record(z.string(), z.unknown()),
+    createdAt: timestamp,
+    idempotencyKey: z.string().min(1).optional(),
+    steps: z.array(z.object({ name: stepName, kind: stepKindSchema })).min(1),
+  }),
+  OperationStarted: z.object({ at: timestamp }),
+  StepStarted: z.object({
+    step: stepName,
+    attempt,
+    provider: z.string().optional(),
+    at: timestamp,
+  }),
+  LogWritten: z.object({
+    step: stepName.optional(),
+    level: z.enum(['info', 'warn', 'error']),
+    message: z.string(),
+    at: timestamp,
+  }),
+  StepSucceeded: z.object({
+    step: stepName,
+    attempt,
+    provider: z.string().optional(),
+    output: z.unknown().optional(),
+    at: timestamp,
+  }),
+  StepFailed: z.object({
+    step: stepName,
+    attempt,
+    provider: z.string().optional(),
+    error: errorInfoSchema,
+    willRetry: z.boolean(),
+    retryInMs: z.number().int().min(0).optional(),
+    failoverTo: z.string().optional(),
+    cancelled: z.boolean().optional(),
+    at: timestamp,
+  }),
+  CancellationRequested: z.object({ user: z.string().min(1), at: timestamp }),
+  OperationFailed: z.object({
+    reason: failureReasonSchema,
+    failedStep: stepName.optional(),
+    error: errorInfoSchema,
+    rollbackRequired: z.boolean(),
+    at: timestamp,
+  }),
+  RollbackStarted: z.object({
+    reason: rollbackReasonSchema,
+    plan: z.array(stepName),
+    skip: z.array(stepName).optional(),
+    at: timestamp,
+  }),
+  StepUndoStarted: z.object({
+    step: stepName,
+    attempt,
+    outcome: z.enum(['succeeded', 'unknown']),
+    at: timestamp,
+  }),
+  StepUndone: z.object({ step: stepName, attempt, at: timestamp }),
+  StepUndoFailed: z.object({
+    step: stepName,
+    attempt,
+    error: errorInfoSchema,
+    willRetry: z.boolean(),
+    retryInMs: z.number().int().min(0).optional(),
+    at: timestamp,
+  }),
+  StepNotUndoable: z.object({
+    step: stepName,
+    reason: z.enum(['irreversible', 'skipped']),
+    at: timestamp,
+  }),
+  RollbackFinished: z.object({
+    outcome: z.enum(['succeeded', 'failed']),
+    notUndone: z.array(notUndoneSchema),
+    at: timestamp,
+  }),
+  OperationSucceeded: z.object({ at: timestamp }),
+} as const;
+
+/**
+ * Events of a resource's stream: the queue that serialises Operations on one resource across
+ * every engine sharing a store (optimistic concurrency on this stream is the lock).
+ */
+export const resourceEventSchemas = {
+  ResourceOperationQueued: z.object({ operationId: z.string().min(1), at: timestamp }),
+  ResourceOperationStarted: z.object({ operationId: z.string().min(1), at: timestamp }),
+  ResourceOperationFinished: z.object({ operationId: z.string().min(1), at: timestamp }),
+} as const;
+
+/** Claim of an idempotency key: the first writer wins through `expectedVersion: 'no_stream'`. */
+export const idempotencyEventSchemas = {
+  IdempotencyKeyClaimed: z.object({
+    key: z.string().min(1),
+    operationId: z.string().min(1),
+    at: timestamp,
+  }),
+} as const;
+
+export const eventSchemas = {
+  ...operationEventSchemas,
+  ...resourceEventSchemas,
+  ...idempotencyEventSchemas,
+} as const;
+
+/** Current schema version of every event type; bump it with an upcaster for the old one. */
+export const eventVersions: Record<EventType, number> = Object.fromEntries(
+  Object.keys(eventSchemas).map((type) => [type, 1]),
+) as Record<EventType, number>;
+
+type Schemas = typeof eventSchemas;
+export type EventType = keyof Schemas;
+export type EventOf<T extends EventType> = { type: T; data: z.infer<Schemas[T]> };
+export type DomainEvent = { [T in EventType]: EventOf<T> }[EventType];
+
+export type OperationEventType = keyof typeof operationEventSchemas;
+export type OperationEvent = { [T in OperationEventType]: EventOf<T> }[OperationEventType];
+export type ResourceEvent = {
+  [T in keyof typeof resourceEventSchemas]: EventOf<T>;
+}[keyof typeof resourceEventSchemas];
+export type IdempotencyEvent = EventOf<'IdempotencyKeyClaimed'>;
+
+export const isOperationEvent = (event: DomainEvent): event is OperationEvent =>
+  event.type in operationEventSchemas;

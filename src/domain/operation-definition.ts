@@ -1,0 +1,115 @@
+import { InvalidDefinitionError } from './errors.js';
+import type { StepKind } from './events.js';
+import {
+  resolveRetryPolicy,
+  validateRetryPolicy,
+  type RetryPolicy,
+} from './retry-policy.js';
+import type { StandardSchemaV1 } from './standard-schema.js';
+import type { Step, StepContext, UndoContext } from './step.js';
+
+export interface StepSpec<P, O> {
+  name: string;
+  /** Defaults to 'undoable' when `undo` is given; otherwise it must be said explicitly. */
+  kind?: StepKind;
+  run: (ctx: StepContext<P>) => Promise<O> | O;
+  undo?: (ctx: UndoContext<P, O>) => Promise<void> | void;
+  retry?: Partial<RetryPolicy>;
+  undoRetry?: Partial<RetryPolicy>;
+  alternatives?: readonly string[];
+  interruptible?: boolean;
+}
+
+/** A step spec whose checks wait for defineOperation, which knows the operation's name. */
+export interface StepDraft<P = Record<string, unknown>, O = unknown> {
+  readonly spec: StepSpec<P, O>;
+}
+
+export const step = <P = Record<string, unknown>, O = unknown>(
+  spec: StepSpec<P, O>,
+): StepDraft<P, O> => ({ spec });
+
+export interface OperationDefinition<P = Record<string, unknown>> {
+  type: string;
+  params?: StandardSchemaV1<unknown, P>;
+  /** Param names whose values are secrets: never written to events or logs. */
+  sensitive: readonly string[];
+  steps: readonly Step<P, unknown>[];
+}
+
+export interface OperationSpec<P> {
+  type: string;
+  params?: StandardSchemaV1<unknown, P>;
+  sensitive?: readonly string[];
+  // Any step output type is accepted: each step's undo is typed against its own run.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  steps: readonly StepDraft<P, any>[];
+}
+
+const compileStep = <P>(type: string, spec: StepSpec<P, unknown>): Step<P, unknown> => {
+  const fail = (problem: string) => new InvalidDefinitionError(type, problem);
+  if (typeof spec.name !== 'string' || spec.name.trim() === '') {
+    throw fail('every step needs a non-empty name');
+  }
+  if (typeof spec.run !== 'function') throw fail(`step '${spec.name}' needs a run function`);
+  const kind = spec.kind ?? (spec.undo ? 'undoable' : undefined);
+  if (!kind) {
+    throw fail(
+      `step '${spec.name}' has no undo and no kind: give it an undo, or say kind 'irreversible' or 'no_side_effects'`,
+    );
+  }
+  if (!['undoable', 'irreversible', 'no_side_effects'].includes(kind)) {
+    throw fail(`step '${spec.name}' has unknown kind '${kind}'`);
+  }
+  if (kind === 'undoable' && typeof spec.undo !== 'function') {
+    throw fail(`step '${spec.name}' is undoable but has no undo function`);
+  }
+  if (kind !== 'undoable' && spec.undo) {
+    throw fail(`step '${spec.name}' is ${kind} but has an undo: make it 'undoable' or drop the undo`);
+  }
+  const retry = resolveRetryPolicy(spec.retry);
+  const undoRetry = resolveRetryPolicy(spec.undoRetry ?? spec.retry);
+  const problem = validateRetryPolicy(retry) ?? validateRetryPolicy(undoRetry);
+  if (problem) throw fail(`step '${spec.name}': ${problem}`);
+  if (spec.alternatives !== undefined) {
+    if (spec.alternatives.length === 0) {
+      throw fail(`step '${spec.name}' has an empty alternatives list: omit it or name providers`);
+    }
+    if (new Set(spec.alternatives).size !== spec.alternatives.length) {
+      throw fail(`step '${spec.name}' lists a provider twice in alternatives`);
+    }
+  }
+  return {
+    name: spec.name,
+    kind,
+    run: spec.run,
+    retry,
+    undoRetry,
+    interruptible: spec.interruptible ?? true,
+    ...(spec.undo ? { undo: spec.undo } : {}),
+    ...(spec.alternatives ? { alternatives: [...spec.alternatives] } : {}),
+  };
+};
+
+/** Validates a definition once, when it is declared, so bad ones never reach the engine. */
+export const defineOperation = <P = Record<string, unknown>>(
+  spec: OperationSpec<P>,
+): OperationDefinition<P> => {
+  const type = typeof spec.type === 'string' ? spec.type : '';
+  if (type.trim() === '') throw new InvalidDefinitionError('(unnamed)', 'type must be a non-empty string');
+  if (!Array.isArray(spec.steps) || spec.steps.length === 0) {
+    throw new InvalidDefinitionError(type, 'an operation needs at least one step');
+  }
+  const steps = spec.steps.map((draft) => compileStep(type, draft.spec as StepSpec<P, unknown>));
+  const seen = new Set<string>();
+  for (const s of steps) {
+    if (seen.has(s.name)) throw new InvalidDefinitionError(type, `two steps are named '${s.name}'`);
+    seen.add(s.name);
+  }
+  return {
+    type,
+    steps,
+    sensitive: [...(spec.sensitive ?? [])],
+    ...(spec.params ? { params: spec.params } : {}),
+  };
+};

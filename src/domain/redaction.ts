@@ -1,0 +1,39 @@
+import type { ErrorInfo } from './events.js';
+
+export const REDACTED = '[redacted]';
+
+export interface Redactor {
+  params(params: Record<string, unknown>): Record<string, unknown>;
+  text(text: string): string;
+  error(info: ErrorInfo): ErrorInfo;
+}
+
+/**
+ * Keeps the values of sensitive params out of everything written: the params recorded in
+ * events are redacted, and any log line or error message that quotes a value is masked.
+ */
+export const createRedactor = (
+  sensitive: readonly string[],
+  params: Record<string, unknown>,
+): Redactor => {
+  const secrets = sensitive
+    .map((key) => params[key])
+    .filter((v): v is string | number => (typeof v === 'string' && v.length > 0) || typeof v === 'number')
+    .map(String)
+    // Longest first, so a secret that contains another is masked whole.
+    .sort((a, b) => b.length - a.length);
+  const text = (value: string) =>
+    secrets.reduce((out, secret) => out.split(secret).join(REDACTED), value);
+  return {
+    params: (p) =>
+      Object.fromEntries(
+        Object.entries(p).map(([k, v]) => [k, sensitive.includes(k) ? REDACTED : v]),
+      ),
+    text,
+    error: (info) => ({
+      ...info,
+      message: text(info.message),
+      causes: info.causes.map(text),
+    }),
+  };
+};

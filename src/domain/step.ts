@@ -1,0 +1,57 @@
+import type { StepKind } from './events.js';
+import type { LogLevel } from './log-lines.js';
+import type { RetryPolicy } from './retry-policy.js';
+
+export type { StepKind };
+
+export interface StepLog {
+  (message: string, level?: LogLevel): void;
+}
+
+/** What a step's `run` receives. */
+export interface StepContext<P = Record<string, unknown>> {
+  operationId: string;
+  params: P;
+  /** Aborted when the Operation is cancelled while this step runs. */
+  signal: AbortSignal;
+  log: StepLog;
+  /** 1-based attempt with the current provider. */
+  attempt: number;
+  /** The provider of `alternatives` in use, undefined for a step without alternatives. */
+  provider: string | undefined;
+  /** Outputs of the steps that completed before this one, by step name. */
+  outputs: Readonly<Record<string, unknown>>;
+}
+
+/** What a step's `undo` receives: the run's output and whether the run is known to have finished. */
+export interface UndoContext<P = Record<string, unknown>, O = unknown> {
+  operationId: string;
+  params: P;
+  /** 'unknown' after a crash: the run may or may not have happened, so the undo must be idempotent. */
+  outcome: 'succeeded' | 'unknown';
+  /** The run's output; undefined when the outcome is unknown. */
+  output: O | undefined;
+  provider: string | undefined;
+  log: StepLog;
+  attempt: number;
+  /** Never aborted: a rollback cannot be interrupted by a cancel or a shutdown. */
+  signal: AbortSignal;
+}
+
+/**
+ * A step of an Operation. `run` returns what `undo` needs (recorded in StepSucceeded, so it must
+ * be JSON data). A run that throws is taken as not done: it must not leave partial changes.
+ */
+export interface Step<P = Record<string, unknown>, O = unknown> {
+  name: string;
+  kind: StepKind;
+  run: (ctx: StepContext<P>) => Promise<O> | O;
+  undo?: (ctx: UndoContext<P, O>) => Promise<void> | void;
+  retry: RetryPolicy;
+  /** Retry policy of the undo; the run's policy when omitted. */
+  undoRetry: RetryPolicy;
+  /** Failover providers tried in turn, the first being the primary (registry A down: pull from B). */
+  alternatives?: readonly string[];
+  /** When false, a cancel waits for the step to finish instead of aborting its signal. */
+  interruptible: boolean;
+}

@@ -1,0 +1,184 @@
+import { filter, map, Observable, takeWhile } from 'rxjs';
+import * as E from 'fp-ts/lib/Either.js';
+import { decide, type OperationCommand } from '../domain/decide.js';
+import { ConcurrencyError, OperationNotFoundError, StoredEventError } from '../domain/errors.js';
+import { encodeEvent } from '../domain/event-codec.js';
+import type { EventStore, RecordedEvent } from '../domain/event-store.js';
+import { isOperationEvent, type DomainEvent, type OperationEvent } from '../domain/events.js';
+import { evolve, hasEnded, initialState, type OperationState } from '../domain/operation.js';
+
+export const operationStreamName = (id: string): string => `operation-${id}`;
+export const OPERATION_STREAM_PREFIX = 'operation-';
+
+export type Decode = (recorded: RecordedEvent) => DomainEvent;
+
+export const decodeOperationEvent = (decode: Decode, recorded: RecordedEvent): OperationEvent => {
+  const event = decode(recorded);
+  if (!isOperationEvent(event)) {
+    throw new StoredEventError(
+      'INVALID_STORED_EVENT',
+      recorded.streamName,
+      recorded.globalPosition,
+      recorded.streamRevision,
+      `'${event.type}' does not belong in an operation stream`,
+    );
+  }
+  return event;
+};
+
+export interface LoadedOperation {
+  state: OperationState;
+  revision: bigint;
+  lastPosition: bigint;
+}
+
+export const loadOperation = async (
+  store: EventStore,
+  decode: Decode,
+  id: string,
+): Promise<LoadedOperation> => {
+  const recorded = await store.readStream(operationStreamName(id));
+  let state = initialState();
+  for (const r of recorded) state = evolve(state, decodeOperationEvent(decode, r));
+  const last = recorded.at(-1);
+  return { state, revision: last?.streamRevision ?? -1n, lastPosition: last?.globalPosition ?? 0n };
+};
+
+export interface OperationWriter {
+  readonly id: string;
+  state(): OperationState;
+  lastPosition(): bigint;
+  /**
+   * Decides and appends, one command at a time in call order. On a concurrency conflict (a
+   * cancel written by another process) it reads the stream again and decides again.
+   */
+  execute(command: OperationCommand): Promise<OperationEvent[]>;
+  /** Queues a command without waiting; its failure is raised by the next `execute`. */
+  enqueue(command: OperationCommand): void;
+  refresh(): Promise<OperationState>;
+}
+
+const MAX_CONFLICT_RETRIES = 50;
+
+export const createOperationWriter = (
+  store: EventStore,
+  decode: Decode,
+  id: string,
+  loaded: LoadedOperation = { state: initialState(), revision: -1n, lastPosition: 0n },
+): OperationWriter => {
+  let { state, revision, lastPosition } = loaded;
+  let chain: Promise<unknown> = Promise.resolve();
+  let deferred: unknown;
+  const stream = operationStreamName(id);
+
+  const refresh = async () => {
+    ({ state, revision, lastPosition } = await loadOperation(store, decode, id));
+    return state;
+  };
+
+  const apply = async (command: OperationCommand): Promise<OperationEvent[]> => {
+    for (let attempt = 0; ; attempt++) {
+      if (state.status === 'none' && command.type !== 'RequestOperation') {
+        throw new OperationNotFoundError(id);
+      }
+      const decision = decide(command, state);
+      if (E.isLeft(decision)) throw decision.left;
+      const events = decision.right;
+      if (events.length === 0) return events;
+      try {
+        const result = await store.append(stream, events.map(encodeEvent), {
+          expectedVersion: revision < 0n ? 'no_stream' : revision,
+        });
+        for (const event of events) state = evolve(state, event);
+        revision = result.nextExpectedRevision;
+        lastPosition = result.lastPosition;
+        return events;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+        await refresh();
+      }
+    }
+  };
+
+  const run = (command: OperationCommand): Promise<OperationEvent[]> => {
+    const result = chain.then(() => apply(command));
+    chain = result.catch(() => undefined);
+    return result;
+  };
+
+  return {
+    id,
+    state: () => state,
+    lastPosition: () => lastPosition,
+    execute: async (command) => {
+      const events = await run(command);
+      if (deferred !== undefined) {
+        const error = deferred;
+        deferred = undefined;
+        throw error;
+      }
+      return events;
+    },
+    enqueue: (command) => {
+      run(command).catch((error: unknown) => {
+        deferred ??= error;
+      });
+    },
+    refresh: () => {
+      const result = chain.then(refresh);
+      chain = result.catch(() => undefined);
+      return result;
+    },
+  };
+};
+
+export interface OperationChange {
+  event: OperationEvent;
+  revision: number;
+  state: OperationState;
+}
+
+/**
+ * An operation's events so far, then live ones, each with the state it leads to; completes
+ * after the event that ends the operation. Errors with OperationNotFoundError for no stream.
+ */
+export const followOperation = (
+  store: EventStore,
+  decode: Decode,
+  id: string,
+): Observable<OperationChange> =>
+  new Observable<OperationChange>((subscriber) => {
+    const stream = operationStreamName(id);
+    let state = initialState();
+    let live: { unsubscribe(): void } | undefined;
+    let stopped = false;
+    const step = (r: RecordedEvent): OperationChange => {
+      const event = decodeOperationEvent(decode, r);
+      state = evolve(state, event);
+      return { event, revision: Number(r.streamRevision), state };
+    };
+    store
+      .readStream(stream)
+      .then((recorded) => {
+        if (stopped) return;
+        if (recorded.length === 0) throw new OperationNotFoundError(id);
+        for (const r of recorded) {
+          subscriber.next(step(r));
+          if (hasEnded(state)) return subscriber.complete();
+        }
+        const after = (recorded.at(-1) as RecordedEvent).globalPosition;
+        live = store
+          .subscribe({ after })
+          .pipe(
+            filter((r) => r.streamName === stream),
+            map(step),
+            takeWhile((change) => !hasEnded(change.state), true),
+          )
+          .subscribe(subscriber);
+      })
+      .catch((error: unknown) => subscriber.error(error));
+    return () => {
+      stopped = true;
+      live?.unsubscribe();
+    };
+  });

@@ -1,0 +1,1 @@
+export { createVirtualClock, createSequentialIds, type VirtualClock } from './virtual-clock.js';
