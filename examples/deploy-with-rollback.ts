@@ -69,7 +69,9 @@ const operation = await engine.start({
   params: { image: 'v2' },
 });
 
-operation.logs.subscribe((line) => console.log(`${line.at}  ${line.level.padEnd(5)}  ${line.message}`));
+operation.logs.subscribe((line) =>
+  console.log(`${line.at}  ${line.level.padEnd(5)}  ${line.message}`),
+);
 const result = await operation.result;
 
 console.log('');

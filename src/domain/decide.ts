@@ -120,7 +120,8 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
 
     case 'StartRollback': {
       if (!state.failure?.rollbackRequired) return invalid('it has not failed with a rollback due');
-      if (state.rollback.status !== 'none') return invalid(`its rollback is ${state.rollback.status}`);
+      if (state.rollback.status !== 'none')
+        return invalid(`its rollback is ${state.rollback.status}`);
       return ok({
         type: 'RollbackStarted',
         data: {
@@ -146,12 +147,10 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
           type: 'RollbackStarted',
           data: { reason: 'continue', plan: candidates, skip, at: command.at },
         },
-        ...skip.map(
-          (step): OperationEvent => ({
-            type: 'StepNotUndoable',
-            data: { step, reason: 'skipped', at: command.at },
-          }),
-        ),
+        ...skip.map((step): OperationEvent => ({
+          type: 'StepNotUndoable',
+          data: { step, reason: 'skipped', at: command.at },
+        })),
       );
     }
 
@@ -200,7 +199,11 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
       const left = notUndone(state);
       return ok({
         type: 'RollbackFinished',
-        data: { outcome: left.length === 0 ? 'succeeded' : 'failed', notUndone: left, at: command.at },
+        data: {
+          outcome: left.length === 0 ? 'succeeded' : 'failed',
+          notUndone: left,
+          at: command.at,
+        },
       });
     }
 

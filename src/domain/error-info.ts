@@ -3,7 +3,11 @@ import type { ErrorInfo } from './events.js';
 const MAX_CAUSES = 10;
 
 const messageOf = (value: unknown): string =>
-  value instanceof Error ? value.message : typeof value === 'string' ? value : JSON.stringify(value);
+  value instanceof Error
+    ? value.message
+    : typeof value === 'string'
+      ? value
+      : JSON.stringify(value);
 
 /** Records an error with its whole cause chain, so results never say just "operation failed". */
 export const toErrorInfo = (error: unknown): ErrorInfo => {

@@ -39,6 +39,12 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
     if (!schema) throw fail('UNKNOWN_EVENT_TYPE', `unknown event type '${recorded.type}'`);
     const current = eventVersions[recorded.type as EventType];
     let { version, data } = recorded;
+    if (!Number.isSafeInteger(version)) {
+      throw fail(
+        'INVALID_STORED_EVENT',
+        `'${recorded.type}' has no valid version (${String(version)})`,
+      );
+    }
     while (version < current) {
       const upcaster = byKey.get(`${recorded.type}@${version}`);
       if (!upcaster) {

@@ -54,7 +54,11 @@ export interface SubscribeOptions {
 }
 
 export interface EventStore {
-  append(stream: string, events: readonly EventData[], options?: AppendOptions): Promise<AppendResult>;
+  append(
+    stream: string,
+    events: readonly EventData[],
+    options?: AppendOptions,
+  ): Promise<AppendResult>;
   /** The stream's events; an empty array when the stream does not exist. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;

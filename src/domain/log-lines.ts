@@ -14,7 +14,8 @@ export interface LogLine {
   message: string;
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toLocaleString('en-US', { maximumFractionDigits: 3 })}s`;
+const seconds = (ms: number) =>
+  `${(ms / 1000).toLocaleString('en-US', { maximumFractionDigits: 3 })}s`;
 
 const describeNotUndone = (n: NotUndone): string => {
   switch (n.reason) {
@@ -48,23 +49,38 @@ const lineOf = (event: OperationEvent): Line | undefined => {
       return { level: 'info', message: 'Operation started' };
     case 'StepStarted': {
       const { step, attempt, provider } = event.data;
-      const extra = [attempt > 1 ? `attempt ${attempt}` : '', provider ? `provider ${provider}` : '']
+      const extra = [
+        attempt > 1 ? `attempt ${attempt}` : '',
+        provider ? `provider ${provider}` : '',
+      ]
         .filter(Boolean)
         .join(', ');
-      return { level: 'info', step, message: `Step '${step}' started${extra ? ` (${extra})` : ''}` };
+      return {
+        level: 'info',
+        step,
+        message: `Step '${step}' started${extra ? ` (${extra})` : ''}`,
+      };
     }
     case 'LogWritten': {
       const { level, message, step } = event.data;
       return { level, message, ...(step !== undefined ? { step } : {}) };
     }
     case 'StepSucceeded':
-      return { level: 'info', step: event.data.step, message: `Step '${event.data.step}' succeeded` };
+      return {
+        level: 'info',
+        step: event.data.step,
+        message: `Step '${event.data.step}' succeeded`,
+      };
     case 'StepFailed': {
       const d = event.data;
       const at = `Step '${d.step}' failed on attempt ${d.attempt}${d.provider ? ` with provider ${d.provider}` : ''}: ${describeError(d.error)}`;
       if (d.cancelled) return { level: 'warn', step: d.step, message: `${at} (cancelled)` };
       if (d.willRetry) {
-        return { level: 'warn', step: d.step, message: `${at}; retrying in ${seconds(d.retryInMs ?? 0)}` };
+        return {
+          level: 'warn',
+          step: d.step,
+          message: `${at}; retrying in ${seconds(d.retryInMs ?? 0)}`,
+        };
       }
       if (d.failoverTo) {
         return { level: 'warn', step: d.step, message: `${at}; failing over to ${d.failoverTo}` };
@@ -86,13 +102,18 @@ const lineOf = (event: OperationEvent): Line | undefined => {
             message: `Operation interrupted${where}: ${describeError(d.error)}${then}`,
           };
         case 'failure':
-          return { level: 'error', message: `Operation failed${where}: ${describeError(d.error)}${then}` };
+          return {
+            level: 'error',
+            message: `Operation failed${where}: ${describeError(d.error)}${then}`,
+          };
       }
       break;
     }
     case 'RollbackStarted': {
       const { plan, reason, skip } = event.data;
-      const what = plan.length ? `steps to roll back, newest first: ${plan.join(', ')}` : 'nothing to undo';
+      const what = plan.length
+        ? `steps to roll back, newest first: ${plan.join(', ')}`
+        : 'nothing to undo';
       const verb = reason === 'continue' ? 'Continuing rollback' : `Rollback started (${reason})`;
       const skipped = skip?.length ? `; skipping ${skip.join(', ')}` : '';
       return { level: 'warn', message: `${verb}: ${what}${skipped}` };
@@ -115,7 +136,11 @@ const lineOf = (event: OperationEvent): Line | undefined => {
       const d = event.data;
       const base = `Undo of step '${d.step}' failed on attempt ${d.attempt}: ${describeError(d.error)}`;
       return d.willRetry
-        ? { level: 'warn', step: d.step, message: `${base}; retrying in ${seconds(d.retryInMs ?? 0)}` }
+        ? {
+            level: 'warn',
+            step: d.step,
+            message: `${base}; retrying in ${seconds(d.retryInMs ?? 0)}`,
+          }
         : { level: 'error', step: d.step, message: base };
     }
     case 'StepNotUndoable':

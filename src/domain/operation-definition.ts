@@ -1,10 +1,6 @@
 import { InvalidDefinitionError } from './errors.js';
 import type { StepKind } from './events.js';
-import {
-  resolveRetryPolicy,
-  validateRetryPolicy,
-  type RetryPolicy,
-} from './retry-policy.js';
+import { resolveRetryPolicy, validateRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 import type { Step, StepContext, UndoContext } from './step.js';
 
@@ -20,14 +16,17 @@ export interface StepSpec<P, O> {
   interruptible?: boolean;
 }
 
-/** A step spec whose checks wait for defineOperation, which knows the operation's name. */
-export interface StepDraft<P = Record<string, unknown>, O = unknown> {
-  readonly spec: StepSpec<P, O>;
+/**
+ * A step spec whose checks wait for defineOperation, which knows the operation's name. Its
+ * output type is erased here: each step's undo was already typed against its own run.
+ */
+export interface StepDraft<P = Record<string, unknown>> {
+  readonly spec: StepSpec<P, unknown>;
 }
 
 export const step = <P = Record<string, unknown>, O = unknown>(
   spec: StepSpec<P, O>,
-): StepDraft<P, O> => ({ spec });
+): StepDraft<P> => ({ spec: spec as unknown as StepSpec<P, unknown> });
 
 export interface OperationDefinition<P = Record<string, unknown>> {
   type: string;
@@ -41,9 +40,7 @@ export interface OperationSpec<P> {
   type: string;
   params?: StandardSchemaV1<unknown, P>;
   sensitive?: readonly string[];
-  // Any step output type is accepted: each step's undo is typed against its own run.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  steps: readonly StepDraft<P, any>[];
+  steps: readonly StepDraft<P>[];
 }
 
 const compileStep = <P>(type: string, spec: StepSpec<P, unknown>): Step<P, unknown> => {
@@ -65,7 +62,9 @@ const compileStep = <P>(type: string, spec: StepSpec<P, unknown>): Step<P, unkno
     throw fail(`step '${spec.name}' is undoable but has no undo function`);
   }
   if (kind !== 'undoable' && spec.undo) {
-    throw fail(`step '${spec.name}' is ${kind} but has an undo: make it 'undoable' or drop the undo`);
+    throw fail(
+      `step '${spec.name}' is ${kind} but has an undo: make it 'undoable' or drop the undo`,
+    );
   }
   const retry = resolveRetryPolicy(spec.retry);
   const undoRetry = resolveRetryPolicy(spec.undoRetry ?? spec.retry);
@@ -96,11 +95,12 @@ export const defineOperation = <P = Record<string, unknown>>(
   spec: OperationSpec<P>,
 ): OperationDefinition<P> => {
   const type = typeof spec.type === 'string' ? spec.type : '';
-  if (type.trim() === '') throw new InvalidDefinitionError('(unnamed)', 'type must be a non-empty string');
+  if (type.trim() === '')
+    throw new InvalidDefinitionError('(unnamed)', 'type must be a non-empty string');
   if (!Array.isArray(spec.steps) || spec.steps.length === 0) {
     throw new InvalidDefinitionError(type, 'an operation needs at least one step');
   }
-  const steps = spec.steps.map((draft) => compileStep(type, draft.spec as StepSpec<P, unknown>));
+  const steps = spec.steps.map((draft) => compileStep(type, draft.spec));
   const seen = new Set<string>();
   for (const s of steps) {
     if (seen.has(s.name)) throw new InvalidDefinitionError(type, `two steps are named '${s.name}'`);

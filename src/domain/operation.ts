@@ -79,7 +79,14 @@ export const initialState = (): OperationState => ({
   plan: [],
   steps: {},
   completedCount: 0,
-  rollback: { status: 'none', undone: [], skipped: [], undoFailed: {}, reported: [], notUndone: [] },
+  rollback: {
+    status: 'none',
+    undone: [],
+    skipped: [],
+    undoFailed: {},
+    reported: [],
+    notUndone: [],
+  },
 });
 
 /**

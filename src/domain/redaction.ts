@@ -18,7 +18,9 @@ export const createRedactor = (
 ): Redactor => {
   const secrets = sensitive
     .map((key) => params[key])
-    .filter((v): v is string | number => (typeof v === 'string' && v.length > 0) || typeof v === 'number')
+    .filter(
+      (v): v is string | number => (typeof v === 'string' && v.length > 0) || typeof v === 'number',
+    )
     .map(String)
     // Longest first, so a secret that contains another is masked whole.
     .sort((a, b) => b.length - a.length);

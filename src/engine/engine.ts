@@ -133,7 +133,8 @@ export const createEngine = (options: EngineOptions): Engine => {
     );
 
   const result = (id: string): Promise<OperationResult> =>
-    running.get(id) ?? lastValueFrom(followOperation(store, decode, id)).then((c) => toOperationResult(c.state));
+    running.get(id) ??
+    lastValueFrom(followOperation(store, decode, id)).then((c) => toOperationResult(c.state));
 
   const handle = (id: string, res: Promise<OperationResult>): OperationHandle => ({
     id,
@@ -148,7 +149,9 @@ export const createEngine = (options: EngineOptions): Engine => {
       data: { key, operationId: id, at: now() },
     };
     try {
-      await store.append(idempotencyStream(key), [encodeEvent(claim)], { expectedVersion: 'no_stream' });
+      await store.append(idempotencyStream(key), [encodeEvent(claim)], {
+        expectedVersion: 'no_stream',
+      });
       return undefined;
     } catch (error) {
       if (!(error instanceof ConcurrencyError)) throw error;
@@ -161,7 +164,9 @@ export const createEngine = (options: EngineOptions): Engine => {
     if (closed) throw new EngineClosedError();
     const parsed = requestSchema.safeParse(raw);
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`);
+      const issues = parsed.error.issues.map(
+        (i) => `${i.path.join('.') || 'request'}: ${i.message}`,
+      );
       throw new InvalidRequestError(issues.join('; '), issues);
     }
     const request = parsed.data;
@@ -174,7 +179,9 @@ export const createEngine = (options: EngineOptions): Engine => {
         throw new InvalidParamsError(
           request.type,
           validated.issues.map((i) => {
-            const path = (i.path ?? []).map((p) => String(typeof p === 'object' ? p.key : p)).join('.');
+            const path = (i.path ?? [])
+              .map((p) => String(typeof p === 'object' ? p.key : p))
+              .join('.');
             return path ? `${path}: ${i.message}` : i.message;
           }),
         );
@@ -221,7 +228,12 @@ export const createEngine = (options: EngineOptions): Engine => {
         ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
       },
     });
-    await enqueueOnResource(store, resourceStreamName(request.environment, request.resource), id, createdAt);
+    await enqueueOnResource(
+      store,
+      resourceStreamName(request.environment, request.resource),
+      id,
+      createdAt,
+    );
     return handle(id, launch(writer, params, 'fresh'));
   };
 
@@ -234,7 +246,11 @@ export const createEngine = (options: EngineOptions): Engine => {
     if (!user) throw new InvalidRequestError('cancel needs the user who asks for it');
     const writer = await loadWriter(id);
     const events = await writer.execute({ type: 'RequestCancellation', user, at: now() });
-    return { id, status: toOperationView(writer.state()).status, alreadyRequested: events.length === 0 };
+    return {
+      id,
+      status: toOperationView(writer.state()).status,
+      alreadyRequested: events.length === 0,
+    };
   };
 
   const continueRollback = async (
@@ -252,7 +268,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     const operationIds = new Set<string>();
     const resourceStreams = new Set<string>();
     const PAGE = 10_000;
-    for (let after = 0n; ; ) {
+    for (let after = 0n; ;) {
       const page = await store.readAll({ after, maxCount: PAGE });
       for (const r of page) {
         if (r.streamName.startsWith(OPERATION_STREAM_PREFIX)) {

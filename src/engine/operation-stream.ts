@@ -162,10 +162,9 @@ export const followOperation = (
       .then((recorded) => {
         if (stopped) return;
         if (recorded.length === 0) throw new OperationNotFoundError(id);
-        for (const r of recorded) {
-          subscriber.next(step(r));
-          if (hasEnded(state)) return subscriber.complete();
-        }
+        // Judge the end by the whole history: a continued rollback reopens an ended operation.
+        for (const r of recorded) subscriber.next(step(r));
+        if (hasEnded(state)) return subscriber.complete();
         const after = (recorded.at(-1) as RecordedEvent).globalPosition;
         live = store
           .subscribe({ after })

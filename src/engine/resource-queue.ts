@@ -29,7 +29,12 @@ export const loadResourceQueue = async (
   return { state, revision: last?.streamRevision ?? -1n, lastPosition: last?.globalPosition ?? 0n };
 };
 
-const append = (store: EventStore, stream: string, event: ResourceEvent, expected: bigint | 'any') =>
+const append = (
+  store: EventStore,
+  stream: string,
+  event: ResourceEvent,
+  expected: bigint | 'any',
+) =>
   store.append(stream, [encodeEvent(event)], {
     expectedVersion: expected === 'any' ? 'any' : expected < 0n ? 'no_stream' : expected,
   });
@@ -40,7 +45,12 @@ export const enqueueOnResource = async (
   operationId: string,
   at: string,
 ): Promise<void> => {
-  await append(store, stream, { type: 'ResourceOperationQueued', data: { operationId, at } }, 'any');
+  await append(
+    store,
+    stream,
+    { type: 'ResourceOperationQueued', data: { operationId, at } },
+    'any',
+  );
 };
 
 export const releaseResource = async (
@@ -52,7 +62,12 @@ export const releaseResource = async (
 ): Promise<void> => {
   const { state } = await loadResourceQueue(store, decode, stream);
   if (state.holder !== operationId && !state.waiting.includes(operationId)) return;
-  await append(store, stream, { type: 'ResourceOperationFinished', data: { operationId, at } }, 'any');
+  await append(
+    store,
+    stream,
+    { type: 'ResourceOperationFinished', data: { operationId, at } },
+    'any',
+  );
 };
 
 export interface AcquireOptions {

@@ -55,7 +55,8 @@ const jsonProblem = (value: unknown, path = 'output'): string | undefined => {
   }
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return `${path} is a ${proto?.constructor?.name ?? 'class instance'}`;
+    if (proto !== Object.prototype && proto !== null)
+      return `${path} is a ${proto?.constructor?.name ?? 'class instance'}`;
     for (const [k, v] of Object.entries(value)) {
       const p = v === undefined ? undefined : jsonProblem(v, `${path}.${k}`);
       if (p) return p;
@@ -79,7 +80,10 @@ const recoveryError = (inFlight: string | undefined): ErrorInfo => ({
  * Runs an Operation from wherever its events say it is to its end: waits for its resource,
  * runs its steps, and on failure or cancellation rolls back what the events say was done.
  */
-export const driveOperation = async (deps: RunnerDeps, input: RunInput): Promise<OperationState> => {
+export const driveOperation = async (
+  deps: RunnerDeps,
+  input: RunInput,
+): Promise<OperationState> => {
   const { store, decode, clock } = deps;
   const { writer, definition, mode } = input;
   const now = () => clock.now().toISOString();
@@ -92,7 +96,12 @@ export const driveOperation = async (deps: RunnerDeps, input: RunInput): Promise
     (message, level = 'info') =>
       writer.enqueue({
         type: 'WriteLog',
-        data: { level, message: redact.text(String(message)), at: now(), ...(step ? { step } : {}) },
+        data: {
+          level,
+          message: redact.text(String(message)),
+          at: now(),
+          ...(step ? { step } : {}),
+        },
       });
 
   // Cancels may come from any process: watch the operation's stream rather than a local flag.
@@ -103,7 +112,8 @@ export const driveOperation = async (deps: RunnerDeps, input: RunInput): Promise
     .subscribe({ after: writer.lastPosition() })
     .pipe(
       filter(
-        (r) => r.streamName === operationStreamName(writer.id) && r.type === 'CancellationRequested',
+        (r) =>
+          r.streamName === operationStreamName(writer.id) && r.type === 'CancellationRequested',
       ),
     )
     .subscribe({
@@ -126,17 +136,20 @@ export const driveOperation = async (deps: RunnerDeps, input: RunInput): Promise
   };
 
   const runStep = async (step: Step): Promise<ForwardOutcome | undefined> => {
-    const providers: (string | undefined)[] = step.alternatives ? [...step.alternatives] : [undefined];
-    const cancelled = (): ForwardOutcome => ({
+    const providers: (string | undefined)[] = step.alternatives
+      ? [...step.alternatives]
+      : [undefined];
+    // A cancel seen before the step started names no step: the step never ran.
+    const cancelled = (started = true): ForwardOutcome => ({
       kind: 'failed',
       reason: 'cancellation',
-      step: step.name,
+      ...(started ? { step: step.name } : {}),
       error: toErrorInfo(new OperationCancelledError(writer.id)),
     });
     for (let p = 0; p < providers.length; p++) {
       const provider = providers[p];
       for (let attempt = 1; attempt <= step.retry.maxAttempts; attempt++) {
-        if (cancelRequested) return cancelled();
+        if (cancelRequested) return cancelled(attempt > 1 || p > 0);
         try {
           await writer.execute({
             type: 'StartStep',
@@ -146,7 +159,7 @@ export const driveOperation = async (deps: RunnerDeps, input: RunInput): Promise
             ...(provider !== undefined ? { provider } : {}),
           });
         } catch (error) {
-          if (error instanceof OperationCancelledError) return cancelled();
+          if (error instanceof OperationCancelledError) return cancelled(attempt > 1 || p > 0);
           throw error;
         }
         interruptible = step.interruptible;
@@ -176,7 +189,12 @@ export const driveOperation = async (deps: RunnerDeps, input: RunInput): Promise
         } finally {
           interruptible = true;
         }
-        const base = { step: step.name, attempt, at: now(), ...(provider !== undefined ? { provider } : {}) };
+        const base = {
+          step: step.name,
+          attempt,
+          at: now(),
+          ...(provider !== undefined ? { provider } : {}),
+        };
         if (failure === undefined) {
           await writer.execute({
             type: 'CompleteStep',
@@ -214,7 +232,8 @@ export const driveOperation = async (deps: RunnerDeps, input: RunInput): Promise
           type: 'FailStep',
           data: { ...base, error, willRetry: false, ...(failoverTo ? { failoverTo } : {}) },
         });
-        if (failoverTo === undefined) return { kind: 'failed', reason: 'failure', step: step.name, error };
+        if (failoverTo === undefined)
+          return { kind: 'failed', reason: 'failure', step: step.name, error };
         break;
       }
     }

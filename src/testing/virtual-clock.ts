@@ -10,7 +10,9 @@ export interface VirtualClock extends Clock {
  * A clock whose time moves only when someone sleeps or calls `advance`: retries and backoff run
  * instantly and deterministically in tests.
  */
-export const createVirtualClock = (start: Date | string = '2026-01-05T00:00:00.000Z'): VirtualClock => {
+export const createVirtualClock = (
+  start: Date | string = '2026-01-05T00:00:00.000Z',
+): VirtualClock => {
   let now = new Date(start).getTime();
   const sleeps: number[] = [];
   return {

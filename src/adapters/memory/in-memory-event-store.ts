@@ -26,6 +26,10 @@ const deepFreeze = <T>(value: T): T => {
   return value;
 };
 
+// A frozen Date can still be changed with setTime(): every reader gets its own copy.
+const withOwnDate = (event: RecordedEvent): RecordedEvent =>
+  Object.freeze({ ...event, recordedAt: new Date(event.recordedAt.getTime()) });
+
 /**
  * The event store kept in process memory: for tests, examples and embedding. Data is copied
  * on append (so a caller mutating its objects cannot rewrite history) and frozen.
@@ -49,7 +53,11 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
   };
 
   return {
-    async append(stream: string, events: readonly EventData[], appendOptions: AppendOptions = {}): Promise<AppendResult> {
+    async append(
+      stream: string,
+      events: readonly EventData[],
+      appendOptions: AppendOptions = {},
+    ): Promise<AppendResult> {
       ensureOpen();
       const existing = streams.get(stream) ?? [];
       const current = BigInt(existing.length) - 1n;
@@ -63,7 +71,7 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
           lastPosition: existing.at(-1)?.globalPosition ?? BigInt(all.length),
         };
       }
-      const recordedAt = now();
+      const recordedAt = new Date(now().getTime());
       const recorded = events.map((e, i) =>
         deepFreeze<RecordedEvent>({
           type: e.type,
@@ -83,26 +91,31 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       return { nextExpectedRevision: last.streamRevision, lastPosition: last.globalPosition };
     },
 
-    async readStream(stream: string, readOptions: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    async readStream(
+      stream: string,
+      readOptions: ReadStreamOptions = {},
+    ): Promise<RecordedEvent[]> {
       ensureOpen();
       const events = streams.get(stream) ?? [];
       const max = readOptions.maxCount ?? Infinity;
       if (readOptions.direction === 'backwards') {
-        const start = readOptions.from === undefined ? events.length - 1 : Number(readOptions.from);
+        const last = events.length - 1;
+        const start =
+          readOptions.from === undefined ? last : Math.min(last, Number(readOptions.from));
         const end = Math.max(-1, start - max);
         const out: RecordedEvent[] = [];
-        for (let i = Math.min(start, events.length - 1); i > end; i--) out.push(events[i] as RecordedEvent);
+        for (let i = start; i > end; i--) out.push(withOwnDate(events[i] as RecordedEvent));
         return out;
       }
       const start = Number(readOptions.from ?? 0n);
-      return events.slice(start, max === Infinity ? undefined : start + max);
+      return events.slice(start, max === Infinity ? undefined : start + max).map(withOwnDate);
     },
 
     async readAll(readOptions: ReadAllOptions = {}): Promise<RecordedEvent[]> {
       ensureOpen();
       const start = Number(readOptions.after ?? 0n);
       const max = readOptions.maxCount ?? Infinity;
-      return all.slice(start, max === Infinity ? undefined : start + max);
+      return all.slice(start, max === Infinity ? undefined : start + max).map(withOwnDate);
     },
 
     subscribe(subscribeOptions: SubscribeOptions = {}): Observable<RecordedEvent> {
@@ -119,7 +132,7 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
           delivering = true;
           try {
             while (cursor < all.length && !subscriber.closed) {
-              subscriber.next(all[cursor++] as RecordedEvent);
+              subscriber.next(withOwnDate(all[cursor++] as RecordedEvent));
             }
           } finally {
             delivering = false;
@@ -144,4 +157,3 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
     },
   };
 };
-

@@ -1,1 +1,4 @@
-export { createInMemoryEventStore, type InMemoryEventStoreOptions } from './in-memory-event-store.js';
+export {
+  createInMemoryEventStore,
+  type InMemoryEventStoreOptions,
+} from './in-memory-event-store.js';

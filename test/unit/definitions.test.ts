@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { defineOperation, InvalidDefinitionError, step } from '../../src/index.js';
+
+const noop = () => undefined;
+
+const expectInvalid = (fn: () => unknown, fragment: string) => {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(InvalidDefinitionError);
+  expect((caught as InvalidDefinitionError).code).toBe('INVALID_DEFINITION');
+  expect((caught as Error).message).toContain(fragment);
+};
+
+describe('defineOperation', () => {
+  it('rejects a definition without steps', () => {
+    expectInvalid(() => defineOperation({ type: 'deploy', steps: [] }), 'at least one step');
+  });
+
+  it('rejects two steps with the same name', () => {
+    expectInvalid(
+      () =>
+        defineOperation({
+          type: 'deploy',
+          steps: [
+            step({ name: 'pull', kind: 'no_side_effects', run: noop }),
+            step({ name: 'pull', kind: 'no_side_effects', run: noop }),
+          ],
+        }),
+      "two steps are named 'pull'",
+    );
+  });
+
+  it('rejects an empty type', () => {
+    expectInvalid(
+      () =>
+        defineOperation({
+          type: ' ',
+          steps: [step({ name: 'a', kind: 'no_side_effects', run: noop })],
+        }),
+      'type must be a non-empty string',
+    );
+  });
+
+  it('makes a step with an undo undoable and demands a kind otherwise', () => {
+    const def = defineOperation({
+      type: 'deploy',
+      steps: [step({ name: 'start', run: noop, undo: noop })],
+    });
+    expect(def.steps[0]?.kind).toBe('undoable');
+    expectInvalid(
+      () => defineOperation({ type: 'deploy', steps: [step({ name: 'start', run: noop })] }),
+      "say kind 'irreversible' or 'no_side_effects'",
+    );
+  });
+
+  it('rejects an undoable step without undo and an irreversible step with one', () => {
+    expectInvalid(
+      () =>
+        defineOperation({ type: 'x', steps: [step({ name: 's', kind: 'undoable', run: noop })] }),
+      'is undoable but has no undo',
+    );
+    expectInvalid(
+      () =>
+        defineOperation({
+          type: 'x',
+          steps: [step({ name: 's', kind: 'irreversible', run: noop, undo: noop })],
+        }),
+      'is irreversible but has an undo',
+    );
+  });
+
+  it('rejects bad retry policies and alternatives', () => {
+    expectInvalid(
+      () =>
+        defineOperation({
+          type: 'x',
+          steps: [
+            step({ name: 's', kind: 'no_side_effects', run: noop, retry: { maxAttempts: 0 } }),
+          ],
+        }),
+      'retry.maxAttempts',
+    );
+    expectInvalid(
+      () =>
+        defineOperation({
+          type: 'x',
+          steps: [step({ name: 's', kind: 'no_side_effects', run: noop, alternatives: [] })],
+        }),
+      'empty alternatives',
+    );
+    expectInvalid(
+      () =>
+        defineOperation({
+          type: 'x',
+          steps: [
+            step({ name: 's', kind: 'no_side_effects', run: noop, alternatives: ['a', 'a'] }),
+          ],
+        }),
+      'lists a provider twice',
+    );
+  });
+
+  it('fills in the default retry policy', () => {
+    const def = defineOperation({
+      type: 'x',
+      steps: [step({ name: 's', kind: 'no_side_effects', run: noop, retry: { maxAttempts: 4 } })],
+    });
+    expect(def.steps[0]?.retry).toEqual({
+      maxAttempts: 4,
+      initialIntervalMs: 1000,
+      backoffCoefficient: 2,
+      maximumIntervalMs: 60000,
+      nonRetryable: [],
+    });
+    expect(def.steps[0]?.undoRetry.maxAttempts).toBe(4);
+  });
+});
