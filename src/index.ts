@@ -51,3 +51,38 @@ export {
 export { pendingRollback, notUndone, stepsWithSideEffects } from './domain/rollback-plan.js';
 export { operationStreamName } from './engine/operation-stream.js';
 export * from './domain/errors.js';
+export { createInMemoryReadStore } from './adapters/memory/in-memory-read-store.js';
+export {
+  createProjector,
+  OPERATIONS_PROJECTION,
+  type Projector,
+  type ProjectorOptions,
+} from './projections/projector.js';
+export {
+  createReadModel,
+  renderLogLine,
+  type ActivityReportSummary,
+  type ListOperationsOptions,
+  type OperationPage,
+  type ReadModel,
+  type ReadModelOptions,
+  type ReadOptions,
+  type ReportRange,
+  type ResourceView,
+} from './projections/read-model.js';
+export {
+  ACTIVITY_REPORT_COLUMNS,
+  neutraliseFormula,
+  type ActivityReportRow,
+} from './projections/activity-report.js';
+export { isoWeekOf, isoWeekRange, InvalidWeekError } from './projections/iso-week.js';
+export type {
+  ReadStore,
+  ReadModelTransaction,
+  OperationRecord,
+  ResourceRecord,
+  EnvironmentRecord,
+  OperationQuery,
+} from './projections/read-store.js';
+export type { Authorize, ReadAction, AccessTarget } from './domain/authorization.js';
+export { ENVIRONMENT_RESOURCE } from './projections/project-operation-event.js';

@@ -38,7 +38,7 @@ export type OperationCommand =
   | { type: 'FailUndo'; data: Data<'StepUndoFailed'> }
   | { type: 'ReportNotUndoable'; step: string; at: string }
   | { type: 'FinishRollback'; at: string }
-  | { type: 'SucceedOperation'; at: string };
+  | { type: 'SucceedOperation'; at: string; effects?: Data<'OperationSucceeded'>['effects'] };
 
 export type Decision = E.Either<OpledgerError, OperationEvent[]>;
 
@@ -212,7 +212,8 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));
       const unfinished = state.plan.filter((n) => state.steps[n]?.status !== 'succeeded');
       if (unfinished.length > 0) return invalid(`steps not done: ${unfinished.join(', ')}`);
-      return ok({ type: 'OperationSucceeded', data: { at: command.at } });
+      const { at, effects } = command;
+      return ok({ type: 'OperationSucceeded', data: { at, ...(effects ? { effects } : {}) } });
     }
   }
 };

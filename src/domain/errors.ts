@@ -173,3 +173,22 @@ export class EngineClosedError extends OpledgerError {
     );
   }
 }
+
+export class EnvironmentNotFoundError extends OpledgerError {
+  constructor(readonly environment: string) {
+    super(
+      'ENVIRONMENT_NOT_FOUND',
+      `Environment '${environment}' does not exist or has been deprovisioned: its activity reports and operations are available only for its lifetime.`,
+    );
+  }
+}
+
+/** Says nothing about the target: a denied actor learns neither its existence nor its state. */
+export class AccessDeniedError extends OpledgerError {
+  constructor(readonly action: string) {
+    super(
+      'ACCESS_DENIED',
+      `Access denied: you may not ${action} here. Ask an administrator for access.`,
+    );
+  }
+}

@@ -62,6 +62,8 @@ export interface EventStore {
   /** The stream's events; an empty array when the stream does not exist. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** Global position of the last event written; 0n for an empty store. */
+  headPosition(): Promise<bigint>;
   /** Catch-up then live, in global order, with no gap and no duplicate. */
   subscribe(options?: SubscribeOptions): Observable<RecordedEvent>;
   close(): Promise<void>;

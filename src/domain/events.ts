@@ -28,6 +28,9 @@ export const errorInfoSchema = z.object({
 });
 export type ErrorInfo = z.infer<typeof errorInfoSchema>;
 
+export const lifecycleSchema = z.enum(['provision', 'deprovision']);
+export type Lifecycle = z.infer<typeof lifecycleSchema>;
+
 export const rollbackReasonSchema = z.enum(['failure', 'cancellation', 'recovery', 'continue']);
 export type RollbackReason = z.infer<typeof rollbackReasonSchema>;
 
@@ -123,7 +126,16 @@ export const operationEventSchemas = {
     notUndone: z.array(notUndoneSchema),
     at: timestamp,
   }),
-  OperationSucceeded: z.object({ at: timestamp }),
+  OperationSucceeded: z.object({
+    at: timestamp,
+    /** What the operation did to its resource, for projections: created it, deleted it, released. */
+    effects: z
+      .object({
+        lifecycle: lifecycleSchema.optional(),
+        release: z.string().min(1).optional(),
+      })
+      .optional(),
+  }),
 } as const;
 
 /**

@@ -1,5 +1,5 @@
 import { InvalidDefinitionError } from './errors.js';
-import type { StepKind } from './events.js';
+import type { Lifecycle, StepKind } from './events.js';
 import { resolveRetryPolicy, validateRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 import type { Step, StepContext, UndoContext } from './step.js';
@@ -28,7 +28,15 @@ export const step = <P = Record<string, unknown>, O = unknown>(
   spec: StepSpec<P, O>,
 ): StepDraft<P> => ({ spec: spec as unknown as StepSpec<P, unknown> });
 
-export interface OperationDefinition<P = Record<string, unknown>> {
+/** What a successful operation did to its resource, as the projections need to know it. */
+export interface OperationEffects<P> {
+  /** 'provision' creates the resource, 'deprovision' deletes it (an environment, for resource type 'environment'). */
+  lifecycle?: Lifecycle;
+  /** The release the resource runs after success (e.g. the image deployed), if any. */
+  release?: (ctx: { params: P; outputs: Readonly<Record<string, unknown>> }) => string | undefined;
+}
+
+export interface OperationDefinition<P = Record<string, unknown>> extends OperationEffects<P> {
   type: string;
   params?: StandardSchemaV1<unknown, P>;
   /** Param names whose values are secrets: never written to events or logs. */
@@ -36,7 +44,7 @@ export interface OperationDefinition<P = Record<string, unknown>> {
   steps: readonly Step<P, unknown>[];
 }
 
-export interface OperationSpec<P> {
+export interface OperationSpec<P> extends OperationEffects<P> {
   type: string;
   params?: StandardSchemaV1<unknown, P>;
   sensitive?: readonly string[];
@@ -106,10 +114,15 @@ export const defineOperation = <P = Record<string, unknown>>(
     if (seen.has(s.name)) throw new InvalidDefinitionError(type, `two steps are named '${s.name}'`);
     seen.add(s.name);
   }
+  if (spec.lifecycle !== undefined && !['provision', 'deprovision'].includes(spec.lifecycle)) {
+    throw new InvalidDefinitionError(type, `lifecycle must be 'provision' or 'deprovision'`);
+  }
   return {
     type,
     steps,
     sensitive: [...(spec.sensitive ?? [])],
+    ...(spec.lifecycle ? { lifecycle: spec.lifecycle } : {}),
+    ...(spec.release ? { release: spec.release } : {}),
     ...(spec.params ? { params: spec.params } : {}),
   };
 };

@@ -64,6 +64,8 @@ export interface OperationState {
     notUndone: NotUndone[];
   };
   lastEventAt?: string;
+  /** What the operation did to its resource, recorded when it succeeded. */
+  effects?: { lifecycle?: 'provision' | 'deprovision'; release?: string };
 }
 
 export const initialState = (): OperationState => ({
@@ -202,6 +204,7 @@ const evolveDraft = (s: Draft<OperationState>, event: OperationEvent): void => {
     case 'OperationSucceeded':
       s.status = 'succeeded';
       s.finishedAt = event.data.at;
+      if (event.data.effects) s.effects = event.data.effects;
       break;
     case 'LogWritten':
       break;
@@ -212,6 +215,14 @@ const evolveDraft = (s: Draft<OperationState>, event: OperationEvent): void => {
 
 export const evolve = (state: OperationState, event: OperationEvent): OperationState =>
   produce(state, (draft) => evolveDraft(draft, event));
+
+/** Outputs of the steps that succeeded, by step name: what later steps and effects read. */
+export const stepOutputs = (state: OperationState): Record<string, unknown> =>
+  Object.fromEntries(
+    Object.values(state.steps)
+      .filter((s) => s.status === 'succeeded')
+      .map((s) => [s.name, s.output]),
+  );
 
 export const foldOperation = (events: Iterable<OperationEvent>): OperationState => {
   let state = initialState();

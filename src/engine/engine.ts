@@ -1,4 +1,5 @@
-import { filter, lastValueFrom, map, type Observable } from 'rxjs';
+import { concatMap, defer, filter, lastValueFrom, map, type Observable } from 'rxjs';
+import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization.js';
 import { z } from 'zod';
 import {
   ConcurrencyError,
@@ -45,6 +46,8 @@ export interface EngineOptions {
   ids?: () => string;
   /** Turn stored events of older versions into the current ones. */
   upcasters?: readonly Upcaster[];
+  /** Consulted before `logs(id, { actor })` follows an operation; allows all by default. */
+  authorize?: Authorize;
 }
 
 const requestSchema = z.object({
@@ -77,7 +80,8 @@ export interface Engine {
   start(request: OperationRequest): Promise<OperationHandle>;
   cancel(id: string, options: { user: string }): Promise<CancelOutcome>;
   continueRollback(id: string, options?: { skip?: readonly string[] }): Promise<OperationHandle>;
-  logs(id: string): Observable<LogLine>;
+  /** Follows an operation's log live; `actor` is checked with the engine's `authorize`. */
+  logs(id: string, options?: { actor?: unknown }): Observable<LogLine>;
   getOperation(id: string): Promise<OperationView>;
   result(id: string): Promise<OperationResult>;
   recover(): Promise<OperationResult[]>;
@@ -108,6 +112,7 @@ export const createEngine = (options: EngineOptions): Engine => {
   const running = new Map<string, Promise<OperationResult>>();
   let closed = false;
   const now = () => clock.now().toISOString();
+  const authorize = options.authorize ?? allowAll;
 
   const launch = (
     writer: OperationWriter,
@@ -126,11 +131,22 @@ export const createEngine = (options: EngineOptions): Engine => {
     return result;
   };
 
-  const logs = (id: string): Observable<LogLine> =>
+  const follow = (id: string): Observable<LogLine> =>
     followOperation(store, decode, id).pipe(
       map(({ event, revision, state }) => toLogLine(state.id || id, revision, event)),
       filter((line): line is LogLine => line !== undefined),
     );
+
+  const logs = (id: string, { actor }: { actor?: unknown } = {}): Observable<LogLine> =>
+    defer(async () => {
+      const { state } = await loadOperation(store, decode, id);
+      if (state.status === 'none') throw new OperationNotFoundError(id);
+      await ensureAllowed(authorize, actor, 'operation:follow', {
+        environment: state.environment,
+        operationId: id,
+        resource: state.resource,
+      });
+    }).pipe(concatMap(() => follow(id)));
 
   const result = (id: string): Promise<OperationResult> =>
     running.get(id) ??
@@ -138,7 +154,8 @@ export const createEngine = (options: EngineOptions): Engine => {
 
   const handle = (id: string, res: Promise<OperationResult>): OperationHandle => ({
     id,
-    logs: logs(id),
+    // The caller that started or reattached to the operation may follow it.
+    logs: follow(id),
     result: quiet(res),
   });
 

@@ -4,7 +4,7 @@ import type { EventStore } from '../domain/event-store.js';
 import { toErrorInfo } from '../domain/error-info.js';
 import type { ErrorInfo, FailureReason } from '../domain/events.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
-import { hasEnded, type OperationState } from '../domain/operation.js';
+import { hasEnded, stepOutputs, type OperationState } from '../domain/operation.js';
 import { createRedactor, type Redactor } from '../domain/redaction.js';
 import { resourceStreamName } from '../domain/resource-queue.js';
 import { isRetryable, retryDelayMs } from '../domain/retry-policy.js';
@@ -164,12 +164,7 @@ export const driveOperation = async (
         }
         interruptible = step.interruptible;
         const signal = step.interruptible ? controller.signal : NEVER_ABORTED;
-        const state = writer.state();
-        const outputs = Object.fromEntries(
-          Object.values(state.steps)
-            .filter((s) => s.status === 'succeeded')
-            .map((s) => [s.name, s.output]),
-        );
+        const outputs = stepOutputs(writer.state());
         let output: unknown;
         let failure: unknown;
         try {
@@ -247,7 +242,16 @@ export const driveOperation = async (
       if (outcome) return outcome;
     }
     try {
-      await writer.execute({ type: 'SucceedOperation', at: now() });
+      const release = def.release?.({ params: input.params, outputs: stepOutputs(writer.state()) });
+      const effects = {
+        ...(def.lifecycle ? { lifecycle: def.lifecycle } : {}),
+        ...(release ? { release } : {}),
+      };
+      await writer.execute({
+        type: 'SucceedOperation',
+        at: now(),
+        ...(Object.keys(effects).length ? { effects } : {}),
+      });
       return { kind: 'succeeded' };
     } catch (error) {
       if (!(error instanceof OperationCancelledError)) throw error;

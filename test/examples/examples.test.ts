@@ -21,6 +21,8 @@ describe('examples', () => {
     expect(lines.at(-2)).toMatch(
       /Rollback failed: these changes could not be undone: 'before_release' \(irreversible\)\.$/,
     );
-    expect(lines.at(-1)).toBe('world after rollback: {"serving":"v1","containers":["web-v1"],"schema":2}');
+    expect(lines.at(-1)).toBe(
+      'world after rollback: {"serving":"v1","containers":["web-v1"],"schema":2}',
+    );
   });
 });

@@ -27,7 +27,7 @@ import {
   type World,
 } from '../support/scenario.js';
 
-const RUNS = { numRuns: 300 };
+const RUNS = { numRuns: 300, timeout: 5_000 };
 const decode = createEventDecoder();
 
 const newEngine = (store: EventStore, scenario: Scenario, world: World, prefix = 'op-') => {

@@ -61,6 +61,10 @@ export const createCrashableStore = (
       guard();
       return inner.readAll(readOptions);
     },
+    async headPosition() {
+      guard();
+      return inner.headPosition();
+    },
     subscribe(subscribeOptions) {
       return new Observable((subscriber) => {
         if (crashed) return subscriber.error(new SimulatedCrash());

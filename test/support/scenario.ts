@@ -89,9 +89,8 @@ export const scenarioOperation = (
           signal: AbortSignal;
         }) => {
           if (cancelHere && attempt === 1) {
-            await engine()
-              .cancel(operationId, { user: 'canceller' })
-              .catch(() => undefined);
+            // If the store died under us the cancel is lost, and so is this process: stop here.
+            await engine().cancel(operationId, { user: 'canceller' });
             if (cancelHere === 'abort') await untilAborted(signal);
           }
           if (attempt <= m.failAttempts) throw new Error(`${name} attempt ${attempt} failed`);

@@ -118,6 +118,11 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       return all.slice(start, max === Infinity ? undefined : start + max).map(withOwnDate);
     },
 
+    async headPosition(): Promise<bigint> {
+      ensureOpen();
+      return BigInt(all.length);
+    },
+
     subscribe(subscribeOptions: SubscribeOptions = {}): Observable<RecordedEvent> {
       return new Observable<RecordedEvent>((subscriber) => {
         if (closed) {

@@ -1,0 +1,138 @@
+import type { LogLine } from '../../domain/log-lines.js';
+import type {
+  EnvironmentRecord,
+  OperationQuery,
+  OperationRecord,
+  ReadModelTransaction,
+  ReadStore,
+  ResourceRecord,
+} from '../../projections/read-store.js';
+
+const resourceKey = (environment: string, type: string, handle: string) =>
+  JSON.stringify([environment, type, handle]);
+
+const newestFirst = (a: OperationRecord, b: OperationRecord) =>
+  a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1;
+
+/**
+ * Read models in process memory. A transaction writes in place and keeps an undo log, so a
+ * batch that throws leaves neither its rows nor its checkpoint behind.
+ */
+export const createInMemoryReadStore = (): ReadStore => {
+  const operations = new Map<string, OperationRecord>();
+  const lines = new Map<string, Map<number, LogLine>>();
+  const resources = new Map<string, ResourceRecord>();
+  const environments = new Map<string, EnvironmentRecord>();
+  const checkpoints = new Map<string, bigint>();
+
+  const matches = (r: OperationRecord, q: OperationQuery) => {
+    if (r.environment !== q.environment) return false;
+    if (
+      q.resource &&
+      (r.resourceType !== q.resource.type || r.resourceHandle !== q.resource.handle)
+    )
+      return false;
+    if (q.status !== undefined) {
+      const wanted = typeof q.status === 'string' ? [q.status] : q.status;
+      if (!wanted.includes(r.status)) return false;
+    }
+    if (q.type !== undefined && r.type !== q.type) return false;
+    if (q.from !== undefined && r.createdAt < q.from) return false;
+    if (q.to !== undefined && r.createdAt >= q.to) return false;
+    return true;
+  };
+
+  return {
+    checkpoint: async (projection) => checkpoints.get(projection) ?? 0n,
+
+    async transaction(projection, position, apply) {
+      const undo: Array<() => void> = [];
+      const remember = <K, V>(map: Map<K, V>, key: K) => {
+        const had = map.has(key);
+        const previous = map.get(key);
+        undo.push(() => (had ? map.set(key, previous as V) : map.delete(key)));
+      };
+      const tx: ReadModelTransaction = {
+        getOperation: async (id) => operations.get(id),
+        putOperation: async (record) => {
+          remember(operations, record.id);
+          operations.set(record.id, record);
+        },
+        putLogLine: async (line) => {
+          let perOp = lines.get(line.operationId);
+          if (!perOp) {
+            remember(lines, line.operationId);
+            perOp = new Map();
+            lines.set(line.operationId, perOp);
+          }
+          remember(perOp, line.revision);
+          perOp.set(line.revision, line);
+        },
+        getResource: async (e, t, h) => resources.get(resourceKey(e, t, h)),
+        putResource: async (record) => {
+          const key = resourceKey(record.environment, record.type, record.handle);
+          remember(resources, key);
+          resources.set(key, record);
+        },
+        getEnvironment: async (e) => environments.get(e),
+        putEnvironment: async (record) => {
+          remember(environments, record.environment);
+          environments.set(record.environment, record);
+        },
+        purgeEnvironment: async (environment) => {
+          for (const [id, record] of operations) {
+            if (record.environment !== environment) continue;
+            remember(operations, id);
+            operations.delete(id);
+            remember(lines, id);
+            lines.delete(id);
+          }
+          for (const [key, record] of resources) {
+            if (record.environment !== environment) continue;
+            remember(resources, key);
+            resources.delete(key);
+          }
+        },
+      };
+      remember(checkpoints, projection);
+      try {
+        await apply(tx);
+        checkpoints.set(projection, position);
+      } catch (error) {
+        for (const revert of undo.reverse()) revert();
+        throw error;
+      }
+    },
+
+    async reset(projection) {
+      operations.clear();
+      lines.clear();
+      resources.clear();
+      environments.clear();
+      checkpoints.delete(projection);
+    },
+
+    operation: async (id) => operations.get(id),
+    logLines: async (id) =>
+      [...(lines.get(id)?.values() ?? [])].sort((a, b) => a.revision - b.revision),
+    async listOperations(query) {
+      const all = [...operations.values()].filter((r) => matches(r, query)).sort(newestFirst);
+      return { items: all.slice(query.offset, query.offset + query.limit), total: all.length };
+    },
+    async *operationsCreatedBetween(environment, from, to) {
+      const rows = [...operations.values()]
+        .filter((r) => r.environment === environment && r.createdAt >= from && r.createdAt < to)
+        .sort((a, b) => newestFirst(b, a));
+      yield* rows;
+    },
+    resource: async (e, t, h) => resources.get(resourceKey(e, t, h)),
+    resources: async (environment) =>
+      [...resources.values()]
+        .filter((r) => r.environment === environment)
+        .sort((a, b) => (a.type + a.handle < b.type + b.handle ? -1 : 1)),
+    environment: async (e) => environments.get(e),
+    operationDates: async (environment) =>
+      [...operations.values()].filter((r) => r.environment === environment).map((r) => r.createdAt),
+    close: async () => undefined,
+  };
+};

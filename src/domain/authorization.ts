@@ -1,0 +1,33 @@
+import { AccessDeniedError } from './errors.js';
+
+export type ReadAction =
+  | 'operation:read'
+  | 'operation:follow'
+  | 'operations:list'
+  | 'resources:list'
+  | 'activity-reports:read';
+
+export interface AccessTarget {
+  environment: string;
+  operationId?: string;
+  resource?: { type: string; handle: string };
+}
+
+/** Decides whether `actor` may perform a read; opledger consults it before every read. */
+export type Authorize = (
+  actor: unknown,
+  action: ReadAction,
+  target: AccessTarget,
+) => boolean | Promise<boolean>;
+
+export const allowAll: Authorize = () => true;
+
+export const ensureAllowed = async (
+  authorize: Authorize,
+  actor: unknown,
+  action: ReadAction,
+  target: AccessTarget,
+): Promise<void> => {
+  if (!(await authorize(actor, action, target)))
+    throw new AccessDeniedError(action.replace(':', ' '));
+};

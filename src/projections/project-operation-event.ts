@@ -1,0 +1,108 @@
+import type { RecordedEvent } from '../domain/event-store.js';
+import { toLogLine } from '../domain/log-lines.js';
+import { evolve, initialState } from '../domain/operation.js';
+import {
+  decodeOperationEvent,
+  OPERATION_STREAM_PREFIX,
+  type Decode,
+} from '../engine/operation-stream.js';
+import type { ReadModelTransaction } from './read-store.js';
+
+/** The resource type an Operation targets to provision or deprovision an Environment itself. */
+export const ENVIRONMENT_RESOURCE = 'environment';
+
+/**
+ * Applies one stored event to the read model: the operation's folded state and summary, its
+ * log line, its resource and its environment. Idempotent: an event at or below the revision
+ * already applied to its operation changes nothing.
+ */
+export const projectOperationEvent = async (
+  tx: ReadModelTransaction,
+  recorded: RecordedEvent,
+  decode: Decode,
+): Promise<void> => {
+  if (!recorded.streamName.startsWith(OPERATION_STREAM_PREFIX)) return;
+  const event = decodeOperationEvent(decode, recorded);
+  const id = recorded.streamName.slice(OPERATION_STREAM_PREFIX.length);
+  const revision = Number(recorded.streamRevision);
+  const existing = await tx.getOperation(id);
+  if (existing && revision <= existing.lastRevision) return;
+  // An operation whose environment was deprovisioned (and purged) stays purged.
+  if (!existing && event.type !== 'OperationRequested') return;
+  if (!existing && event.type === 'OperationRequested') {
+    const env = await tx.getEnvironment(event.data.environment);
+    if (env?.purgedThrough !== undefined && recorded.globalPosition <= BigInt(env.purgedThrough))
+      return;
+  }
+
+  const state = evolve(existing?.state ?? initialState(), event);
+  await tx.putOperation({
+    id,
+    environment: state.environment,
+    resourceType: state.resource.type,
+    resourceHandle: state.resource.handle,
+    type: state.type,
+    status: state.status,
+    createdAt: state.createdAt,
+    lastRevision: revision,
+    state,
+  });
+  const line = toLogLine(id, revision, event);
+  if (line) await tx.putLogLine(line);
+
+  const { environment, resource } = state;
+  if (event.type === 'OperationRequested') {
+    const env = await tx.getEnvironment(environment);
+    if (!env || env.status === 'deprovisioned') {
+      // A new lifetime: a deprovisioned environment's name can be used again.
+      await tx.putEnvironment({
+        environment,
+        status: 'active',
+        firstOperationAt: state.createdAt,
+        ...(env?.purgedThrough !== undefined ? { purgedThrough: env.purgedThrough } : {}),
+      });
+    }
+    if (resource.type !== ENVIRONMENT_RESOURCE) {
+      const current = await tx.getResource(environment, resource.type, resource.handle);
+      await tx.putResource({
+        ...(current ?? {
+          environment,
+          type: resource.type,
+          handle: resource.handle,
+          status: 'provisioned' as const,
+        }),
+        lastOperationId: id,
+        lastOperationType: state.type,
+        lastOperationAt: state.createdAt,
+      });
+    }
+    return;
+  }
+
+  if (event.type === 'OperationSucceeded' && event.data.effects) {
+    const { lifecycle, release } = event.data.effects;
+    if (resource.type === ENVIRONMENT_RESOURCE) {
+      if (lifecycle === 'deprovision') {
+        const env = await tx.getEnvironment(environment);
+        await tx.purgeEnvironment(environment);
+        await tx.putEnvironment({
+          environment,
+          status: 'deprovisioned',
+          firstOperationAt: env?.firstOperationAt ?? state.createdAt,
+          deprovisionedAt: event.data.at,
+          purgedThrough: recorded.globalPosition.toString(),
+        });
+      }
+      return;
+    }
+    const current = await tx.getResource(environment, resource.type, resource.handle);
+    if (!current) return;
+    await tx.putResource({
+      ...current,
+      ...(lifecycle
+        ? { status: lifecycle === 'deprovision' ? 'deprovisioned' : 'provisioned' }
+        : {}),
+      ...(release ? { release } : {}),
+    });
+  }
+};

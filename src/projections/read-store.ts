@@ -1,0 +1,103 @@
+import type { LogLine } from '../domain/log-lines.js';
+import type { OperationState } from '../domain/operation.js';
+
+/** An operation as the read side keeps it: its folded state plus what queries filter on. */
+export interface OperationRecord {
+  id: string;
+  environment: string;
+  resourceType: string;
+  resourceHandle: string;
+  type: string;
+  status: OperationState['status'];
+  createdAt: string;
+  /** Revision of the last event applied: a redelivered event at or below it changes nothing. */
+  lastRevision: number;
+  /** The full folded state: the next event is applied to it. */
+  state: OperationState;
+}
+
+export interface ResourceRecord {
+  environment: string;
+  type: string;
+  handle: string;
+  status: 'provisioned' | 'deprovisioned';
+  release?: string;
+  lastOperationId: string;
+  lastOperationType: string;
+  lastOperationAt: string;
+}
+
+export interface EnvironmentRecord {
+  environment: string;
+  status: 'active' | 'deprovisioned';
+  firstOperationAt: string;
+  deprovisionedAt?: string;
+  /**
+   * Global position (decimal) of the last deprovision: operations requested at or before it
+   * belong to a past lifetime and are never projected again, even if redelivered.
+   */
+  purgedThrough?: string;
+}
+
+export interface OperationQuery {
+  environment: string;
+  resource?: { type: string; handle: string };
+  status?: OperationState['status'] | readonly OperationState['status'][];
+  type?: string;
+  /** created_at in [from, to): ISO 8601 UTC */
+  from?: string;
+  to?: string;
+  limit: number;
+  offset: number;
+}
+
+/** Writes of one projection batch; the store applies them and the checkpoint atomically. */
+export interface ReadModelTransaction {
+  getOperation(id: string): Promise<OperationRecord | undefined>;
+  putOperation(record: OperationRecord): Promise<void>;
+  /** Idempotent on (operationId, revision). */
+  putLogLine(line: LogLine): Promise<void>;
+  getResource(
+    environment: string,
+    type: string,
+    handle: string,
+  ): Promise<ResourceRecord | undefined>;
+  putResource(record: ResourceRecord): Promise<void>;
+  getEnvironment(environment: string): Promise<EnvironmentRecord | undefined>;
+  putEnvironment(record: EnvironmentRecord): Promise<void>;
+  /** Deletes every operation, log line and resource of the environment (not its tombstone). */
+  purgeEnvironment(environment: string): Promise<void>;
+}
+
+/**
+ * The read-store port: where projections keep Operation Logs, Activity Report rows and
+ * resource state, together with each projection's checkpoint.
+ */
+export interface ReadStore {
+  checkpoint(projection: string): Promise<bigint>;
+  /** Runs `apply` and moves the checkpoint to `position` in one transaction. */
+  transaction(
+    projection: string,
+    position: bigint,
+    apply: (tx: ReadModelTransaction) => Promise<void>,
+  ): Promise<void>;
+  /** Forgets everything the projection wrote, checkpoint included (before a rebuild). */
+  reset(projection: string): Promise<void>;
+
+  operation(id: string): Promise<OperationRecord | undefined>;
+  logLines(operationId: string): Promise<LogLine[]>;
+  /** Newest first (createdAt, then id). */
+  listOperations(query: OperationQuery): Promise<{ items: OperationRecord[]; total: number }>;
+  /** Operations created in [from, to), oldest first, read page by page. */
+  operationsCreatedBetween(
+    environment: string,
+    from: string,
+    to: string,
+  ): AsyncIterable<OperationRecord>;
+  resource(environment: string, type: string, handle: string): Promise<ResourceRecord | undefined>;
+  resources(environment: string): Promise<ResourceRecord[]>;
+  environment(environment: string): Promise<EnvironmentRecord | undefined>;
+  /** created_at of every operation of the environment, for the weekly report listing. */
+  operationDates(environment: string): Promise<string[]>;
+  close(): Promise<void>;
+}

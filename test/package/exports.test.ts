@@ -1,0 +1,42 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..', '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  exports: Record<string, { types: string; import: string } | string>;
+};
+
+// `npm test` builds first (pretest), so this checks what a user installing the package gets.
+describe('the published package', () => {
+  it('points every export at built JavaScript and type declarations', () => {
+    for (const [subpath, target] of Object.entries(pkg.exports)) {
+      if (typeof target === 'string') continue;
+      expect(existsSync(join(root, target.import)), `${subpath} -> ${target.import}`).toBe(true);
+      expect(existsSync(join(root, target.types)), `${subpath} -> ${target.types}`).toBe(true);
+    }
+  });
+
+  it('imports by its own name from plain Node, as ESM', async () => {
+    const script = `
+      const core = await import('opledger');
+      const testing = await import('opledger/testing');
+      const memory = await import('opledger/adapters/memory');
+      console.log(JSON.stringify({
+        core: ['createEngine', 'createInMemoryEventStore', 'defineOperation', 'step'].filter((k) => typeof core[k] === 'function'),
+        testing: Object.keys(testing).sort(),
+        memory: Object.keys(memory),
+      }));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: root,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      core: ['createEngine', 'createInMemoryEventStore', 'defineOperation', 'step'],
+      testing: ['createSequentialIds', 'createVirtualClock'],
+      memory: ['createInMemoryEventStore', 'createInMemoryReadStore'],
+    });
+  });
+});
