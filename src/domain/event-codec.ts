@@ -53,7 +53,14 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
           `'${recorded.type}' is at version ${version}, current is ${current}, and no upcaster handles version ${version}`,
         );
       }
-      data = upcaster.upcast(data);
+      try {
+        data = upcaster.upcast(data);
+      } catch (error) {
+        throw fail(
+          'INVALID_STORED_EVENT',
+          `the upcaster of '${recorded.type}' from version ${version} failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
       version += 1;
     }
     if (version > current) {

@@ -214,6 +214,23 @@ describe('decodeEvent', () => {
     );
   });
 
+  it('names the stream and position when an upcaster throws', () => {
+    const decode = createEventDecoder([
+      {
+        ...renameStartedAt,
+        upcast: () => {
+          throw new Error('no startedAt field');
+        },
+      },
+    ]);
+    const error = expectStoredEventError(
+      () => decode(recorded('OperationStarted', { when: at }, 0)),
+      'INVALID_STORED_EVENT',
+    );
+    expect(error.message).toContain('upcaster');
+    expect(error.message).toContain('no startedAt field');
+  });
+
   it('rejects an older version with no upcaster for it', () => {
     const error = expectStoredEventError(
       () => decodeEvent(recorded('OperationStarted', { startedAt: at }, 0)),
