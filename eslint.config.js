@@ -15,6 +15,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain ESM scripts run by node directly (child processes of the integration tests).
+    files: ['**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
     files: ['examples/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },

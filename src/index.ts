@@ -86,3 +86,9 @@ export type {
 } from './projections/read-store.js';
 export type { Authorize, ReadAction, AccessTarget } from './domain/authorization.js';
 export { ENVIRONMENT_RESOURCE } from './projections/project-operation-event.js';
+export {
+  createStore,
+  DEFAULT_STORE_URL,
+  type Stores,
+  type CreateStoreOptions,
+} from './adapters/create-store.js';

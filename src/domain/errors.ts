@@ -192,3 +192,15 @@ export class AccessDeniedError extends OpledgerError {
     );
   }
 }
+
+export class InvalidStoreUrlError extends OpledgerError {
+  constructor(
+    readonly url: string,
+    problem: string,
+  ) {
+    super(
+      'INVALID_STORE_URL',
+      `Store URL '${url}' ${problem}. Accepted forms: memory: | sqlite:PATH (e.g. sqlite:.opledger/opledger.db) | postgres://USER@HOST:PORT/DB | esdb://HOST:PORT?tls=false | kurrentdb://HOST:PORT?tls=false.`,
+    );
+  }
+}

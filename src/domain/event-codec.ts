@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { InvalidEventError, StoredEventError } from './errors.js';
 import type { EventData, RecordedEvent } from './event-store.js';
 import { eventSchemas, eventVersions, type DomainEvent, type EventType } from './events.js';
+import { builtInUpcasters } from './upcasters.js';
 
 /** Turns an event stored at an older version into the next version's data. */
 export interface Upcaster {
@@ -25,7 +26,10 @@ export const encodeEvent = (event: DomainEvent): EventData => {
 };
 
 export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
-  const byKey = new Map(upcasters.map((u) => [`${u.type}@${u.fromVersion}`, u]));
+  // The user's upcasters may replace a built-in one for the same type and version.
+  const byKey = new Map(
+    [...builtInUpcasters, ...upcasters].map((u) => [`${u.type}@${u.fromVersion}`, u]),
+  );
   return (recorded: RecordedEvent): DomainEvent => {
     const fail = (code: 'UNKNOWN_EVENT_TYPE' | 'INVALID_STORED_EVENT', problem: string) =>
       new StoredEventError(

@@ -3,7 +3,8 @@ import type { Observable } from 'rxjs';
 /**
  * The event store port. Every adapter (memory, SQLite, PostgreSQL, EventStoreDB) implements it
  * and passes the same contract suite. Stream revisions start at 0n; a missing stream is at -1n.
- * Global positions start at 1n and only grow.
+ * Global positions strictly increase; memory, SQLite and PostgreSQL number them densely from 1n,
+ * EventStoreDB uses its commit positions, which are sparse.
  */
 export type ExpectedVersion = 'no_stream' | 'any' | 'stream_exists' | bigint;
 

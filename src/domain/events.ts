@@ -164,9 +164,14 @@ export const eventSchemas = {
 } as const;
 
 /** Current schema version of every event type; bump it with an upcaster for the old one. */
-export const eventVersions: Record<EventType, number> = Object.fromEntries(
-  Object.keys(eventSchemas).map((type) => [type, 1]),
-) as Record<EventType, number>;
+export const eventVersions: Record<EventType, number> = {
+  ...(Object.fromEntries(Object.keys(eventSchemas).map((type) => [type, 1])) as Record<
+    EventType,
+    number
+  >),
+  // v2: the resource is one object (see builtInUpcasters).
+  OperationRequested: 2,
+};
 
 type Schemas = typeof eventSchemas;
 export type EventType = keyof Schemas;

@@ -81,7 +81,10 @@ export interface ReadStore {
     position: bigint,
     apply: (tx: ReadModelTransaction) => Promise<void>,
   ): Promise<void>;
-  /** Forgets everything the projection wrote, checkpoint included (before a rebuild). */
+  /**
+   * Forgets every read model and the projection's checkpoint (before a rebuild). A read store
+   * holds the models of one projector, so this clears all its rows.
+   */
   reset(projection: string): Promise<void>;
 
   operation(id: string): Promise<OperationRecord | undefined>;

@@ -18,6 +18,7 @@ import { toActivityReportRow } from '../../src/projections/activity-report.js';
 import { projectOperationEvent } from '../../src/projections/project-operation-event.js';
 import { request } from '../support/fixtures.js';
 import { projectionSetup } from '../support/projections.js';
+import { dumpReadStore } from '../support/read-store-dump.js';
 
 const RUNS = { numRuns: 150 };
 const ENVS = ['production', 'staging'];
@@ -90,21 +91,7 @@ const runHistory = async (commands: readonly Command[], batchSize: number) => {
   return s;
 };
 
-/** Everything a read store holds about the given environments, in a comparable form. */
-const dump = async (readStore: ReadStore) => {
-  const out: Record<string, unknown> = {};
-  for (const env of ENVS) {
-    const ops = await readStore.listOperations({ environment: env, limit: 10_000, offset: 0 });
-    out[env] = {
-      environment: await readStore.environment(env),
-      resources: await readStore.resources(env),
-      operations: ops.items,
-      logs: await Promise.all(ops.items.map((o) => readStore.logLines(o.id))),
-    };
-  }
-  out.checkpoint = await readStore.checkpoint(OPERATIONS_PROJECTION);
-  return out;
-};
+const dump = (readStore: ReadStore) => dumpReadStore(readStore, ENVS);
 
 /** Report rows computed straight from the events, without the projections. */
 const oracleRows = async (store: EventStore, env: string, from: string, to: string) => {

@@ -129,7 +129,9 @@ export const createInMemoryReadStore = (): ReadStore => {
     resources: async (environment) =>
       [...resources.values()]
         .filter((r) => r.environment === environment)
-        .sort((a, b) => (a.type + a.handle < b.type + b.handle ? -1 : 1)),
+        .sort((a, b) =>
+          a.type === b.type ? (a.handle < b.handle ? -1 : 1) : a.type < b.type ? -1 : 1,
+        ),
     environment: async (e) => environments.get(e),
     operationDates: async (environment) =>
       [...operations.values()].filter((r) => r.environment === environment).map((r) => r.createdAt),

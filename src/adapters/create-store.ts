@@ -1,0 +1,79 @@
+import { InvalidStoreUrlError } from '../domain/errors.js';
+import type { EventStore } from '../domain/event-store.js';
+import type { ReadStore } from '../projections/read-store.js';
+import { createInMemoryEventStore } from './memory/in-memory-event-store.js';
+import { createInMemoryReadStore } from './memory/in-memory-read-store.js';
+
+export interface Stores {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  /** Closes both. */
+  close(): Promise<void>;
+}
+
+export interface CreateStoreOptions {
+  /**
+   * Where read models live when the event store keeps none of its own (EventStoreDB):
+   * a `memory:`, `sqlite:PATH` or `postgres://` URL. Defaults to `memory:`.
+   */
+  readStore?: string;
+}
+
+export const DEFAULT_STORE_URL = 'sqlite:.opledger/opledger.db';
+
+const pair = (eventStore: EventStore, readStore: ReadStore): Stores => ({
+  eventStore,
+  readStore,
+  close: async () => {
+    await Promise.allSettled([readStore.close(), eventStore.close()]);
+  },
+});
+
+const readStoreFor = async (url: string): Promise<ReadStore> => {
+  if (url === 'memory:') return createInMemoryReadStore();
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    if (!path) throw new InvalidStoreUrlError(url, 'names no file after sqlite:');
+    const { createSqliteReadStore } = await import('./sqlite/index.js');
+    return createSqliteReadStore({ path });
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { createPostgresReadStore } = await import('./postgres/index.js');
+    return createPostgresReadStore({ connectionString: url });
+  }
+  throw new InvalidStoreUrlError(url, 'is not a read store (memory:, sqlite:PATH or postgres://)');
+};
+
+/**
+ * Opens the event store and read store a URL names. Drivers are optional peer dependencies,
+ * loaded only for the store asked for.
+ */
+export const createStore = async (
+  url: string,
+  options: CreateStoreOptions = {},
+): Promise<Stores> => {
+  const trimmed = url.trim();
+  if (trimmed === 'memory:') return pair(createInMemoryEventStore(), createInMemoryReadStore());
+  if (trimmed.startsWith('sqlite:')) {
+    const path = trimmed.slice('sqlite:'.length);
+    if (!path) throw new InvalidStoreUrlError(url, 'names no file after sqlite:');
+    const { createSqliteEventStore, createSqliteReadStore } = await import('./sqlite/index.js');
+    return pair(createSqliteEventStore({ path }), createSqliteReadStore({ path }));
+  }
+  if (/^postgres(ql)?:\/\//.test(trimmed)) {
+    const { createPostgresEventStore, createPostgresReadStore } =
+      await import('./postgres/index.js');
+    return pair(
+      createPostgresEventStore({ connectionString: trimmed }),
+      createPostgresReadStore({ connectionString: trimmed }),
+    );
+  }
+  if (/^(esdb|kurrentdb|kurrent|kdb)(\+discover)?:\/\//.test(trimmed)) {
+    const { createEventStoreDbEventStore } = await import('./eventstoredb/index.js');
+    return pair(
+      createEventStoreDbEventStore({ connectionString: trimmed }),
+      await readStoreFor(options.readStore ?? 'memory:'),
+    );
+  }
+  throw new InvalidStoreUrlError(url, 'is not one opledger knows');
+};

@@ -1,0 +1,43 @@
+import { OpledgerError } from '../../domain/errors.js';
+
+/** The adapter was given options it cannot work with. */
+export class EventStoreDbConfigError extends OpledgerError {
+  constructor(problem: string) {
+    super('INVALID_STORE_CONFIG', `EventStoreDB event store: ${problem}.`);
+  }
+}
+
+/** The client package a connection string needs is an optional peer dependency. */
+export class MissingClientPackageError extends OpledgerError {
+  constructor(
+    readonly packageName: string,
+    cause: unknown,
+  ) {
+    super(
+      'MISSING_PEER_DEPENDENCY',
+      `The EventStoreDB event store needs the package '${packageName}', which could not be loaded. Install it next to opledger (npm install ${packageName}).`,
+      { cause },
+    );
+  }
+}
+
+/** The server ended a subscription that nobody unsubscribed and whose store is still open. */
+export class SubscriptionDroppedError extends OpledgerError {
+  constructor(cause?: unknown) {
+    super(
+      'SUBSCRIPTION_DROPPED',
+      'The EventStoreDB server ended the subscription. Subscribe again after the last position you processed.',
+      { cause },
+    );
+  }
+}
+
+/** The server leaves out something opledger needs (the global position of stream reads). */
+export class UnsupportedServerError extends OpledgerError {
+  constructor(problem: string) {
+    super(
+      'UNSUPPORTED_SERVER',
+      `The EventStoreDB server ${problem}. opledger needs EventStoreDB 22.10 or later, or KurrentDB.`,
+    );
+  }
+}

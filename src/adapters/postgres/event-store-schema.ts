@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { advisoryKey, quoteIdentifier } from './connection.js';
+import type { Migration } from './migrations.js';
+
+/** The channel appends notify on: one per schema, short enough for PostgreSQL's 63 bytes. */
+export const notificationChannel = (schema: string): string =>
+  `opledger_events_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
+
+/**
+ * Why appends serialise on one advisory lock (the ordering guarantee):
+ *
+ * A reader that asks for `global_position > checkpoint` must never find a hole that fills in
+ * later, or it skips that event for good. Positions drawn from a sequence do exactly that:
+ * transaction A draws 5, B draws 6, B commits first, a reader sees 6 and moves past 5.
+ *
+ * Here every append takes one transaction-scoped advisory lock before it reads the head and
+ * draws its positions (max + 1, so they are gapless too). PostgreSQL releases that lock only
+ * after the holder's commit is visible, so the transaction holding lower positions has always
+ * committed before the next one can draw higher ones: every snapshot sees a prefix of the log,
+ * and readAll, headPosition and subscribers see strictly increasing positions, no hole.
+ *
+ * The cost is that appends to one schema commit one at a time (each a single short statement).
+ * Emmett's alternative (an xid8 column, read only below pg_snapshot_xmin) lets writers commit
+ * in parallel, but then any long transaction in the database, such as a read-model batch in the
+ * same database, stalls every reader, and positions are no longer the delivery order. Two
+ * schemas (two stores) do not share the lock.
+ */
+export const eventStoreMigrations = (schema: string): Migration[] => {
+  const s = quoteIdentifier(schema);
+  const appendLock = advisoryKey('append', schema);
+  const channel = notificationChannel(schema);
+  return [
+    {
+      version: 1,
+      name: 'events table and append_events function',
+      sql: `
+        CREATE TABLE ${s}.events (
+          global_position bigint PRIMARY KEY CHECK (global_position > 0),
+          stream_name text COLLATE "C" NOT NULL,
+          stream_revision bigint NOT NULL CHECK (stream_revision >= 0),
+          type text NOT NULL,
+          version integer NOT NULL,
+          data jsonb NOT NULL,
+          metadata jsonb,
+          recorded_at timestamptz NOT NULL,
+          -- The last guard: even a writer that bypasses append_events cannot fork a stream.
+          CONSTRAINT events_stream_revision_key UNIQUE (stream_name, stream_revision)
+        );
+
+        -- One call = one round trip = one transaction: check the expected version, insert
+        -- every event, notify. A conflict returns appended = false and writes nothing.
+        CREATE FUNCTION ${s}.append_events(
+          p_stream text,
+          p_expected_kind text,
+          p_expected_revision bigint,
+          p_events jsonb
+        ) RETURNS TABLE (
+          out_appended boolean,
+          out_revision bigint,
+          out_position bigint,
+          out_recorded_at timestamptz
+        ) LANGUAGE plpgsql AS $fn$
+        DECLARE
+          v_current bigint;
+          v_head bigint;
+          v_count bigint := jsonb_array_length(p_events);
+          v_now timestamptz;
+        BEGIN
+          -- Under REPEATABLE READ the reads below would use a snapshot taken before the lock.
+          IF current_setting('transaction_isolation') <> 'read committed' THEN
+            RAISE EXCEPTION 'opledger appends need READ COMMITTED isolation, not %',
+              current_setting('transaction_isolation')
+              USING HINT = 'Do not change default_transaction_isolation for the event store role.';
+          END IF;
+          PERFORM pg_advisory_xact_lock(${appendLock});
+
+          SELECT e.stream_revision INTO v_current
+            FROM ${s}.events e
+           WHERE e.stream_name = p_stream
+           ORDER BY e.stream_revision DESC
+           LIMIT 1;
+          v_current := coalesce(v_current, -1);
+
+          IF NOT (CASE p_expected_kind
+                    WHEN 'any' THEN true
+                    WHEN 'no_stream' THEN v_current = -1
+                    WHEN 'stream_exists' THEN v_current <> -1
+                    WHEN 'revision' THEN v_current = p_expected_revision
+                    ELSE false
+                  END) THEN
+            RETURN QUERY SELECT false, v_current, NULL::bigint, NULL::timestamptz;
+            RETURN;
+          END IF;
+
+          SELECT coalesce(max(e.global_position), 0) INTO v_head FROM ${s}.events e;
+
+          IF v_count = 0 THEN
+            RETURN QUERY SELECT true, v_current,
+              coalesce((SELECT max(e.global_position) FROM ${s}.events e
+                         WHERE e.stream_name = p_stream), v_head),
+              NULL::timestamptz;
+            RETURN;
+          END IF;
+
+          v_now := clock_timestamp();
+          INSERT INTO ${s}.events (global_position, stream_name, stream_revision, type, version,
+                                   data, metadata, recorded_at)
+          SELECT v_head + x.n, p_stream, v_current + x.n, x.value->>'type',
+                 (x.value->>'version')::integer, x.value->'data', x.value->'metadata', v_now
+            FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(value, n);
+
+          -- Delivered at commit, in commit order; listeners treat it as a hint only.
+          PERFORM pg_notify('${channel}', (v_head + v_count)::text);
+          RETURN QUERY SELECT true, v_current + v_count, v_head + v_count, v_now;
+        END
+        $fn$;
+      `,
+    },
+  ];
+};

@@ -1,0 +1,286 @@
+import { Observable } from 'rxjs';
+import { ConcurrencyError, InvalidEventError, StoreClosedError } from '../../domain/errors.js';
+import {
+  describeExpectedVersion,
+  type AppendOptions,
+  type AppendResult,
+  type EventData,
+  type EventStore,
+  type ExpectedVersion,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+} from '../../domain/event-store.js';
+import {
+  DEFAULT_SCHEMA,
+  openPool,
+  queryText,
+  quoteIdentifier,
+  requiredText,
+  type PostgresConnection,
+} from './connection.js';
+import { decodeEventRow, encodeEvents, EVENT_COLUMNS } from './event-rows.js';
+import { eventStoreMigrations, notificationChannel } from './event-store-schema.js';
+import { createLiveFeed, type Wake } from './live-feed.js';
+import { onFirstUse, runMigrations } from './migrations.js';
+import { PostgresStoreOptionsError } from './errors.js';
+
+export interface PostgresEventStoreOptions {
+  /** Schema holding the events table (created on first use); defaults to `opledger`. */
+  schema?: string;
+  /**
+   * How often live subscribers also poll, so that a lost notification delays an event by at
+   * most this long instead of losing it; defaults to 250 ms.
+   */
+  pollIntervalMs?: number;
+}
+
+const DEFAULT_POLL_INTERVAL_MS = 250;
+/** Events a subscriber reads per query while catching up. */
+const SUBSCRIPTION_PAGE = 256;
+
+const expectedParameters = (expected: ExpectedVersion): [string, string | null] =>
+  typeof expected === 'bigint' ? ['revision', expected.toString()] : [expected, null];
+
+const isUniqueViolation = (error: unknown, constraint: string): boolean =>
+  (error as { code?: unknown }).code === '23505' &&
+  (error as { constraint?: unknown }).constraint === constraint;
+
+// 22P05: a NUL character in JSON; 22P02: e.g. a lone UTF-16 surrogate. Both are the data's fault.
+const isUnstorableJson = (error: unknown): boolean => {
+  const code = (error as { code?: unknown }).code;
+  return code === '22P05' || code === '22P02';
+};
+
+const limitOf = (maxCount: number | undefined): number | null =>
+  maxCount === undefined || maxCount === Infinity ? null : Math.max(0, Math.floor(maxCount));
+
+/**
+ * An event store on PostgreSQL: events in one table, appends through a plpgsql function (one
+ * round trip each), live delivery by LISTEN/NOTIFY with polling behind it. See
+ * event-store-schema.ts for why global positions are always read in order.
+ */
+export const createPostgresEventStore = (
+  connection: PostgresConnection,
+  options: PostgresEventStoreOptions = {},
+): EventStore => {
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  const s = quoteIdentifier(schema);
+  const pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  if (!(pollIntervalMs > 0) || !Number.isFinite(pollIntervalMs)) {
+    throw new PostgresStoreOptionsError(
+      `pollIntervalMs must be a positive number of milliseconds, not ${pollIntervalMs}`,
+    );
+  }
+  const { pool, end } = openPool(connection);
+  const migrate = onFirstUse(() =>
+    runMigrations(pool, schema, 'event-store', eventStoreMigrations(schema)),
+  );
+  let closing: Promise<void> | undefined;
+  let ended = false;
+  const completers = new Set<() => void>();
+  // Head reads of `subscribe({ after: 'end' })` calls that appends must not overtake.
+  const pendingHeads = new Set<Promise<unknown>>();
+
+  /** Refuses work once closed, and reports a pool ended under a call as the store closing. */
+  const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (closing) throw new StoreClosedError();
+    try {
+      await migrate();
+      return await work();
+    } catch (error) {
+      if (ended) throw new StoreClosedError();
+      throw error;
+    }
+  };
+
+  const readHead = async (): Promise<bigint> => {
+    const [row] = await queryText(
+      pool,
+      `SELECT coalesce(max(global_position), 0) AS head FROM ${s}.events`,
+    );
+    return BigInt(requiredText(row ?? {}, 'head'));
+  };
+
+  const readAfter = async (after: bigint, maxCount: number | null): Promise<RecordedEvent[]> =>
+    (
+      await queryText(
+        pool,
+        `SELECT ${EVENT_COLUMNS} FROM ${s}.events
+          WHERE global_position > $1 ORDER BY global_position LIMIT $2`,
+        [after.toString(), maxCount],
+      )
+    ).map(decodeEventRow);
+
+  const currentRevision = async (stream: string): Promise<bigint> => {
+    const [row] = await queryText(
+      pool,
+      `SELECT coalesce(max(stream_revision), -1) AS revision FROM ${s}.events WHERE stream_name = $1`,
+      [stream],
+    );
+    return BigInt(requiredText(row ?? {}, 'revision'));
+  };
+
+  const feed = createLiveFeed({
+    pool,
+    channel: notificationChannel(schema),
+    pollIntervalMs,
+    head: () => guarded(readHead),
+  });
+
+  const append = async (
+    stream: string,
+    events: readonly EventData[],
+    expected: ExpectedVersion,
+  ): Promise<AppendResult> => {
+    const payload = encodeEvents(events);
+    if (pendingHeads.size > 0) await Promise.allSettled([...pendingHeads]);
+    const [kind, revision] = expectedParameters(expected);
+    let row;
+    try {
+      [row] = await queryText(
+        pool,
+        `SELECT out_appended AS appended, out_revision AS revision, out_position AS position
+           FROM ${s}.append_events($1, $2, $3, $4::jsonb)`,
+        [stream, kind, revision, payload],
+      );
+    } catch (error) {
+      // Only a writer that bypassed append_events (and its lock) can get here first.
+      if (isUniqueViolation(error, 'events_stream_revision_key')) {
+        throw new ConcurrencyError(
+          stream,
+          describeExpectedVersion(expected),
+          await currentRevision(stream),
+        );
+      }
+      if (isUnstorableJson(error)) {
+        throw new InvalidEventError(
+          events.map((e) => e.type).join(', '),
+          `PostgreSQL cannot store its data as JSON (${(error as Error).message}); remove NUL characters and unpaired surrogates`,
+        );
+      }
+      throw error;
+    }
+    const actual = BigInt(requiredText(row ?? {}, 'revision'));
+    if (row?.appended !== 't') {
+      throw new ConcurrencyError(stream, describeExpectedVersion(expected), actual);
+    }
+    const lastPosition = BigInt(requiredText(row, 'position'));
+    // Local subscribers need not wait for the notification to come back from the server.
+    if (events.length > 0) feed.wakeAll(lastPosition);
+    return { nextExpectedRevision: actual, lastPosition };
+  };
+
+  const readStream = async (
+    stream: string,
+    { from, direction = 'forwards', maxCount }: ReadStreamOptions,
+  ): Promise<RecordedEvent[]> => {
+    const backwards = direction === 'backwards';
+    const rows = await queryText(
+      pool,
+      `SELECT ${EVENT_COLUMNS} FROM ${s}.events
+        WHERE stream_name = $1
+          AND ($2::bigint IS NULL OR stream_revision ${backwards ? '<=' : '>='} $2::bigint)
+        ORDER BY stream_revision ${backwards ? 'DESC' : 'ASC'}
+        LIMIT $3`,
+      [stream, from === undefined ? null : from.toString(), limitOf(maxCount)],
+    );
+    return rows.map(decodeEventRow);
+  };
+
+  const subscribe = (after: bigint | 'end') =>
+    new Observable<RecordedEvent>((subscriber) => {
+      if (closing) {
+        subscriber.error(new StoreClosedError());
+        return;
+      }
+      let cursor: bigint | undefined = after === 'end' ? undefined : after;
+      let reading = false;
+      let again = false;
+
+      // One read loop per subscriber; wake-ups during a read make it go round once more, so
+      // delivery follows the table's order whatever order the wake-ups come in.
+      const pump = async () => {
+        if (reading) {
+          again = true;
+          return;
+        }
+        reading = true;
+        try {
+          do {
+            again = false;
+            for (;;) {
+              if (subscriber.closed || cursor === undefined) return;
+              const page = await guarded(() => readAfter(cursor as bigint, SUBSCRIPTION_PAGE));
+              for (const event of page) {
+                if (subscriber.closed) return;
+                cursor = event.globalPosition;
+                subscriber.next(event);
+              }
+              if (page.length < SUBSCRIPTION_PAGE) break;
+            }
+          } while (again);
+        } catch (error) {
+          if (!subscriber.closed && !closing) subscriber.error(error);
+        } finally {
+          reading = false;
+        }
+      };
+
+      const wake: Wake = (hint) => {
+        if (cursor === undefined || (hint !== undefined && cursor >= hint)) return;
+        void pump();
+      };
+      const complete = () => subscriber.complete();
+      completers.add(complete);
+      const removeWake = feed.add(wake);
+
+      if (cursor === undefined) {
+        // "From now on" must include every append this store starts after subscribe() returns:
+        // those appends wait until the head is known (see `append`).
+        const head = guarded(readHead).then(
+          (position) => {
+            cursor = position;
+            void pump();
+          },
+          (error: unknown) => {
+            if (!subscriber.closed && !closing) subscriber.error(error);
+          },
+        );
+        pendingHeads.add(head);
+        void head.finally(() => pendingHeads.delete(head));
+      } else {
+        void pump();
+      }
+
+      return () => {
+        completers.delete(complete);
+        removeWake();
+      };
+    });
+
+  return {
+    append: (stream, events, appendOptions: AppendOptions = {}) =>
+      guarded(() => append(stream, events, appendOptions.expectedVersion ?? 'any')),
+
+    readStream: (stream, readOptions = {}) => guarded(() => readStream(stream, readOptions)),
+
+    readAll: ({ after = 0n, maxCount }: ReadAllOptions = {}) =>
+      guarded(() => readAfter(after, limitOf(maxCount))),
+
+    headPosition: () => guarded(readHead),
+
+    subscribe: ({ after = 0n }: SubscribeOptions = {}) => subscribe(after),
+
+    close() {
+      closing ??= (async () => {
+        for (const complete of [...completers]) complete();
+        feed.close();
+        ended = true;
+        await end();
+      })();
+      return closing;
+    },
+  };
+};

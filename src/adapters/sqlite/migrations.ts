@@ -1,0 +1,60 @@
+import type { SqliteDatabase } from './driver.js';
+import { SchemaVersionError } from './errors.js';
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const SCHEMA_VERSION_TABLE = 'opledger_schema_version';
+
+const hasVersionTable = (db: SqliteDatabase) =>
+  db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+    .pluck()
+    .get(SCHEMA_VERSION_TABLE) !== undefined;
+
+const currentVersion = (db: SqliteDatabase, component: string): number =>
+  hasVersionTable(db)
+    ? ((db
+        .prepare(`SELECT MAX(version) FROM ${SCHEMA_VERSION_TABLE} WHERE component = ?`)
+        .pluck()
+        .get(component) as number | null) ?? 0)
+    : 0;
+
+/**
+ * Brings `component`'s tables up to the last migration. Each component (event store, read
+ * store) keeps its own version, so both can live in one file and evolve separately.
+ */
+export const migrate = (
+  db: SqliteDatabase,
+  component: string,
+  migrations: readonly Migration[],
+): void => {
+  const latest = migrations.at(-1)?.version ?? 0;
+  // A plain read first: an up-to-date file (the usual case) is opened without the write lock.
+  const found = currentVersion(db, component);
+  if (found > latest) throw new SchemaVersionError(component, found, latest);
+  if (found === latest) return;
+  // IMMEDIATE: two processes opening a new file at once must not both create the schema.
+  db.transaction(() => {
+    db.exec(`CREATE TABLE IF NOT EXISTS ${SCHEMA_VERSION_TABLE} (
+      component TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      description TEXT NOT NULL,
+      applied_at TEXT NOT NULL,
+      PRIMARY KEY (component, version)
+    )`);
+    const applied = currentVersion(db, component);
+    if (applied > latest) throw new SchemaVersionError(component, applied, latest);
+    const record = db.prepare(
+      `INSERT INTO ${SCHEMA_VERSION_TABLE} (component, version, description, applied_at) VALUES (?, ?, ?, ?)`,
+    );
+    for (const migration of migrations) {
+      if (migration.version <= applied) continue;
+      db.exec(migration.sql);
+      record.run(component, migration.version, migration.description, new Date().toISOString());
+    }
+  }).immediate();
+};

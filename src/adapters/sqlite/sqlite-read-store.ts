@@ -1,0 +1,274 @@
+import type { LogLine } from '../../domain/log-lines.js';
+import { OpledgerError } from '../../domain/errors.js';
+import type {
+  OperationRecord,
+  ReadModelTransaction,
+  ReadStore,
+} from '../../projections/read-store.js';
+import {
+  DEFAULT_BUSY_TIMEOUT_MS,
+  openDatabase,
+  type SqliteDatabase,
+  type Synchronous,
+} from './driver.js';
+import { invalidOptionsError, ReadStoreClosedError } from './errors.js';
+import { migrate } from './migrations.js';
+import { operationQueryWhere } from './operation-query-sql.js';
+import {
+  environmentParams,
+  logLineParams,
+  operationParams,
+  resourceParams,
+  toEnvironmentRecord,
+  toLogLine,
+  toOperationRecord,
+  toResourceRecord,
+  type EnvironmentRow,
+  type LogLineRow,
+  type OperationRow,
+  type ResourceRow,
+} from './read-store-rows.js';
+import { READ_STORE_COMPONENT, readStoreMigrations } from './read-store-schema.js';
+import { asyncWriteTransaction, writeTransaction } from './write-lock.js';
+
+export interface SqliteReadStoreOptions {
+  /**
+   * The database file (it may be the event store's), created with its folder on first use.
+   * The read store opens its own connection to it: a transaction here spans awaits, and on a
+   * shared connection it would swallow an event append made meanwhile.
+   */
+  path?: string;
+  /** An open better-sqlite3 connection used by this read store alone; close() leaves it open. */
+  database?: SqliteDatabase;
+  busyTimeoutMs?: number;
+  /**
+   * 'normal' by default: read models can be rebuilt from the events, and since a checkpoint
+   * commits with its rows, a commit lost to a power cut is simply projected again. Only with `path`.
+   */
+  synchronous?: Synchronous;
+  /** Rows per read of operationsCreatedBetween. */
+  pageSize?: number;
+}
+
+const DEFAULT_PAGE_SIZE = 500;
+
+const endedTransactionError = () =>
+  new OpledgerError(
+    'TRANSACTION_ENDED',
+    'This read-model transaction has already committed or rolled back: write only inside the apply function, and await every write before it returns.',
+  );
+
+/**
+ * Read models in SQLite tables next to (or apart from) the events. Every call runs in turn on
+ * the connection: a transaction is open across the awaits of `apply`, and a query interleaved
+ * with it would read rows that may yet be rolled back.
+ */
+export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStore => {
+  if ((options.path === undefined) === (options.database === undefined)) {
+    throw invalidOptionsError('createSqliteReadStore');
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+  const owned = options.database === undefined;
+  const db =
+    options.database ??
+    openDatabase(options.path as string, {
+      busyTimeoutMs,
+      synchronous: options.synchronous ?? 'normal',
+    });
+  try {
+    migrate(db, READ_STORE_COMPONENT, readStoreMigrations);
+  } catch (error) {
+    if (owned) db.close();
+    throw error;
+  }
+
+  const sql = {
+    checkpoint: db
+      .prepare<[string], bigint>('SELECT position FROM opledger_checkpoints WHERE projection = ?')
+      .pluck()
+      .safeIntegers(true),
+    setCheckpoint: db.prepare<[string, bigint]>(
+      'INSERT INTO opledger_checkpoints (projection, position) VALUES (?, ?) ON CONFLICT (projection) DO UPDATE SET position = excluded.position',
+    ),
+    deleteCheckpoint: db.prepare<[string]>('DELETE FROM opledger_checkpoints WHERE projection = ?'),
+    operation: db.prepare<[string], OperationRow>('SELECT * FROM opledger_operations WHERE id = ?'),
+    putOperation: db.prepare(
+      'INSERT OR REPLACE INTO opledger_operations (id, environment, resource_type, resource_handle, type, status, created_at, last_revision, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    logLines: db.prepare<[string], LogLineRow>(
+      'SELECT * FROM opledger_log_lines WHERE operation_id = ? ORDER BY revision',
+    ),
+    putLogLine: db.prepare(
+      'INSERT OR REPLACE INTO opledger_log_lines (operation_id, revision, at, level, step, message) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    resource: db.prepare<[string, string, string], ResourceRow>(
+      'SELECT * FROM opledger_resources WHERE environment = ? AND type = ? AND handle = ?',
+    ),
+    // type || handle: the in-memory store orders by the concatenation, and both must agree.
+    resources: db.prepare<[string], ResourceRow>(
+      'SELECT * FROM opledger_resources WHERE environment = ? ORDER BY type, handle',
+    ),
+    putResource: db.prepare(
+      'INSERT OR REPLACE INTO opledger_resources (environment, type, handle, status, release, last_operation_id, last_operation_type, last_operation_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    environment: db.prepare<[string], EnvironmentRow>(
+      'SELECT * FROM opledger_environments WHERE environment = ?',
+    ),
+    putEnvironment: db.prepare(
+      'INSERT OR REPLACE INTO opledger_environments (environment, status, first_operation_at, deprovisioned_at, purged_through) VALUES (?, ?, ?, ?, ?)',
+    ),
+    purgeLogLines: db.prepare<[string]>(
+      'DELETE FROM opledger_log_lines WHERE operation_id IN (SELECT id FROM opledger_operations WHERE environment = ?)',
+    ),
+    purgeOperations: db.prepare<[string]>('DELETE FROM opledger_operations WHERE environment = ?'),
+    purgeResources: db.prepare<[string]>('DELETE FROM opledger_resources WHERE environment = ?'),
+    firstPage: db.prepare<[string, string, string, number], OperationRow>(
+      'SELECT * FROM opledger_operations WHERE environment = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, id LIMIT ?',
+    ),
+    // Keyset paging: each page starts after the last row of the previous one, so a report of
+    // any size is read in constant memory and rows never shift between pages.
+    nextPage: db.prepare<[string, string, string, string, string, number], OperationRow>(
+      'SELECT * FROM opledger_operations WHERE environment = ? AND created_at >= ? AND created_at < ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?',
+    ),
+    operationDates: db
+      .prepare<[string], string>(
+        'SELECT created_at FROM opledger_operations WHERE environment = ? ORDER BY created_at, id',
+      )
+      .pluck(),
+  };
+
+  let closed = false;
+  let queue: Promise<unknown> = Promise.resolve();
+  const lock = { busyTimeoutMs, ensureOpen: () => undefined };
+
+  /** Runs `work` after everything queued before it; refused once close() was called. */
+  const inTurn = <T>(work: () => T | Promise<T>): Promise<T> => {
+    if (closed) return Promise.reject(new ReadStoreClosedError());
+    const result = queue.then(work);
+    queue = result.catch(() => undefined);
+    return result;
+  };
+
+  // A read snapshot, so that a list and its total agree even while other processes write.
+  const snapshot = <T>(read: () => T): T => db.transaction(read).deferred();
+
+  const operation = (id: string) => {
+    const row = sql.operation.get(id);
+    return row ? toOperationRecord(row) : undefined;
+  };
+  const resource = (environment: string, type: string, handle: string) => {
+    const row = sql.resource.get(environment, type, handle);
+    return row ? toResourceRecord(row) : undefined;
+  };
+  const environment = (name: string) => {
+    const row = sql.environment.get(name);
+    return row ? toEnvironmentRecord(row) : undefined;
+  };
+
+  const openTransaction = (isOpen: () => boolean): ReadModelTransaction => {
+    const whileOpen =
+      <A extends unknown[], R>(fn: (...args: A) => R) =>
+      async (...args: A): Promise<R> => {
+        if (!isOpen()) throw endedTransactionError();
+        return fn(...args);
+      };
+    return {
+      getOperation: whileOpen(operation),
+      putOperation: whileOpen((record: OperationRecord) => {
+        sql.putOperation.run(...operationParams(record));
+      }),
+      putLogLine: whileOpen((line: LogLine) => {
+        sql.putLogLine.run(...logLineParams(line));
+      }),
+      getResource: whileOpen(resource),
+      putResource: whileOpen((record) => {
+        sql.putResource.run(...resourceParams(record));
+      }),
+      getEnvironment: whileOpen(environment),
+      putEnvironment: whileOpen((record) => {
+        sql.putEnvironment.run(...environmentParams(record));
+      }),
+      purgeEnvironment: whileOpen((name: string) => {
+        sql.purgeLogLines.run(name);
+        sql.purgeOperations.run(name);
+        sql.purgeResources.run(name);
+      }),
+    };
+  };
+
+  return {
+    checkpoint: (projection) => inTurn(() => sql.checkpoint.get(projection) ?? 0n),
+
+    transaction: (projection, position, apply) =>
+      inTurn(() =>
+        asyncWriteTransaction(db, lock, async () => {
+          let open = true;
+          try {
+            await apply(openTransaction(() => open));
+            sql.setCheckpoint.run(projection, position);
+          } finally {
+            open = false;
+          }
+        }),
+      ),
+
+    reset: (projection) =>
+      inTurn(() =>
+        writeTransaction(db, lock, () => {
+          db.exec(
+            'DELETE FROM opledger_log_lines; DELETE FROM opledger_operations; DELETE FROM opledger_resources; DELETE FROM opledger_environments;',
+          );
+          sql.deleteCheckpoint.run(projection);
+        }),
+      ),
+
+    operation: (id) => inTurn(() => operation(id)),
+    logLines: (id) => inTurn(() => sql.logLines.all(id).map(toLogLine)),
+
+    listOperations: (query) =>
+      inTurn(() => {
+        const { where, params } = operationQueryWhere(query);
+        return snapshot(() => ({
+          items: db
+            .prepare<unknown[], OperationRow>(
+              `SELECT * FROM opledger_operations WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+            )
+            .all(...params, Math.max(0, query.limit), Math.max(0, query.offset))
+            .map(toOperationRecord),
+          total: db
+            .prepare<unknown[], number>(`SELECT COUNT(*) FROM opledger_operations WHERE ${where}`)
+            .pluck()
+            .get(...params) as number,
+        }));
+      }),
+
+    async *operationsCreatedBetween(env, from, to) {
+      let last: OperationRow | undefined;
+      for (;;) {
+        const after = last;
+        const page = await inTurn(() =>
+          after
+            ? sql.nextPage.all(env, from, to, after.created_at, after.id, pageSize)
+            : sql.firstPage.all(env, from, to, pageSize),
+        );
+        for (const row of page) yield toOperationRecord(row);
+        if (page.length < pageSize) return;
+        last = page.at(-1);
+      }
+    },
+
+    resource: (env, type, handle) => inTurn(() => resource(env, type, handle)),
+    resources: (env) => inTurn(() => sql.resources.all(env).map(toResourceRecord)),
+    environment: (name) => inTurn(() => environment(name)),
+    operationDates: (env) => inTurn(() => sql.operationDates.all(env)),
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      // Work queued before close() finishes first; only then does the connection go.
+      await queue;
+      if (owned) db.close();
+    },
+  };
+};
