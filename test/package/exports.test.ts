@@ -35,7 +35,13 @@ describe('the published package', () => {
     });
     expect(JSON.parse(stdout)).toEqual({
       core: ['createEngine', 'createInMemoryEventStore', 'defineOperation', 'step'],
-      testing: ['createSequentialIds', 'createVirtualClock'],
+      testing: [
+        'InjectedFailure',
+        'checkRollback',
+        'createSequentialIds',
+        'createVirtualClock',
+        'faultPlanArbitrary',
+      ],
       memory: ['createInMemoryEventStore', 'createInMemoryReadStore'],
     });
   });
