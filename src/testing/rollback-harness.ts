@@ -83,7 +83,8 @@ export const checkRollback = async <P, W>(
   const property = fc.asyncProperty(faultPlanArbitrary(steps.length), async (plan) => {
     await options.reset();
     const before = await options.observe();
-    let engine!: Engine;
+    // The steps cancel through the engine that runs them, made just below.
+    const ref: { engine?: Engine } = {};
     const harnessed = defineOperation<P>({
       type: base.type,
       ...(base.params ? { params: base.params } : {}),
@@ -107,12 +108,13 @@ export const checkRollback = async <P, W>(
         }),
       ),
     });
-    engine = createEngine({
+    const engine = createEngine({
       store: createInMemoryEventStore(),
       operations: [harnessed],
       clock: createVirtualClock(),
       ids: createSequentialIds('harness-'),
     });
+    ref.engine = engine;
     const handle = await engine.start({
       type: base.type,
       environment: 'harness',
