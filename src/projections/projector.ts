@@ -25,7 +25,10 @@ export interface Projector {
   /** Events written to the store and not yet applied. */
   lag(): Promise<bigint>;
   checkpoint(): Promise<bigint>;
-  /** Resolves once the read model has applied every event up to `position`. */
+  /**
+   * Resolves once the read model has applied every event up to `position`; rejects if the
+   * projector stopped on an error (a read-store failure, an unreadable event) before that.
+   */
   waitFor(position: bigint): Promise<void>;
 }
 
@@ -98,11 +101,16 @@ export const createProjector = (options: ProjectorOptions): Projector => {
       try {
         while (pending.length > 0) {
           const batch = pending.slice(0, batchSize);
-          pending = pending.slice(batch.length);
           await applyBatch(batch);
+          pending = pending.slice(batch.length);
         }
       } catch (error) {
+        // Never commit past a batch that failed: stop following, keep the checkpoint where it
+        // is, and let waiters see the error. start() again resumes from the checkpoint.
         failure = error;
+        live?.unsubscribe();
+        live = undefined;
+        pending = [];
         notify();
       } finally {
         draining = undefined;
@@ -115,6 +123,7 @@ export const createProjector = (options: ProjectorOptions): Projector => {
 
     async start() {
       if (live) return;
+      failure = undefined;
       const from = await exclusive(() => catchUpUnlocked());
       live = store.subscribe({ after: from }).subscribe({
         next: (event) => {
