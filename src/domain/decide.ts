@@ -84,10 +84,15 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
     }
 
     case 'WriteLog':
+      // A line logged after the operation ended (a step logging after it returned) is
+      // dropped, so the verdict stays the last line.
+      if (hasEnded(state)) return ok();
       return ok({ type: 'LogWritten', data: command.data });
 
     case 'CompleteStep':
     case 'FailStep':
+      // Once failed, only the rollback writes: a process that lost the operation cannot.
+      if (state.failure) return invalid('it has already failed');
       if (state.inFlight !== command.data.step) {
         return invalid(`step '${command.data.step}' is not running`);
       }
@@ -99,8 +104,9 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
 
     case 'RequestCancellation':
       if (hasEnded(state)) return E.left(new OperationEndedError(state.id, state.status));
-      // Idempotent: a second request changes nothing and writes nothing.
-      if (state.cancelled) return ok();
+      // Idempotent: a second request changes nothing and writes nothing. An operation that
+      // already failed is rolling back: a cancel has nothing left to do.
+      if (state.cancelled || state.failure) return ok();
       return ok({ type: 'CancellationRequested', data: { user: command.user, at: command.at } });
 
     case 'FailOperation': {

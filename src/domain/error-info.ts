@@ -2,12 +2,16 @@ import type { ErrorInfo } from './events.js';
 
 const MAX_CAUSES = 10;
 
-const messageOf = (value: unknown): string =>
-  value instanceof Error
-    ? value.message
-    : typeof value === 'string'
-      ? value
-      : JSON.stringify(value);
+const messageOf = (value: unknown): string => {
+  if (value instanceof Error) return String(value.message);
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    // Circular or otherwise unserialisable thrown values still get a message.
+    return String(value);
+  }
+};
 
 /** Records an error with its whole cause chain, so results never say just "operation failed". */
 export const toErrorInfo = (error: unknown): ErrorInfo => {

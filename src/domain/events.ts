@@ -55,6 +55,8 @@ export const operationEventSchemas = {
     createdAt: timestamp,
     idempotencyKey: z.string().min(1).optional(),
     steps: z.array(z.object({ name: stepName, kind: stepKindSchema })).min(1),
+    /** What the operation will do to its resource if it succeeds (from its definition). */
+    lifecycle: lifecycleSchema.optional(),
   }),
   OperationStarted: z.object({ at: timestamp }),
   StepStarted: z.object({
@@ -85,6 +87,8 @@ export const operationEventSchemas = {
     retryInMs: z.number().int().min(0).optional(),
     failoverTo: z.string().optional(),
     cancelled: z.boolean().optional(),
+    /** The run finished but its result could not be recorded: rollback must undo it. */
+    possiblyDone: z.boolean().optional(),
     at: timestamp,
   }),
   CancellationRequested: z.object({ user: z.string().min(1), at: timestamp }),

@@ -35,6 +35,8 @@ export interface OperationState {
   user: string;
   params: Record<string, unknown>;
   idempotencyKey?: string;
+  /** From the definition: 'provision' creates the resource, 'deprovision' deletes it. */
+  lifecycle?: 'provision' | 'deprovision';
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
@@ -115,6 +117,7 @@ const evolveDraft = (s: Draft<OperationState>, event: OperationEvent): void => {
       s.params = d.params;
       s.createdAt = d.createdAt;
       if (d.idempotencyKey !== undefined) s.idempotencyKey = d.idempotencyKey;
+      if (d.lifecycle !== undefined) s.lifecycle = d.lifecycle;
       s.plan = d.steps.map((st) => st.name);
       for (const st of d.steps) {
         s.steps[st.name] = { name: st.name, kind: st.kind, status: 'pending', attempts: 0 };
@@ -153,6 +156,11 @@ const evolveDraft = (s: Draft<OperationState>, event: OperationEvent): void => {
       st.status = event.data.willRetry || event.data.failoverTo ? 'pending' : 'failed';
       delete st.outcomeUnknown;
       delete s.inFlight;
+      if (event.data.possiblyDone) {
+        // It ran, but what it returned could not be recorded: undo it as if after a crash.
+        st.outcomeUnknown = true;
+        st.completedAs = s.completedCount++;
+      }
       break;
     }
     case 'CancellationRequested':

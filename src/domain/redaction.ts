@@ -6,6 +6,8 @@ export interface Redactor {
   params(params: Record<string, unknown>): Record<string, unknown>;
   text(text: string): string;
   error(info: ErrorInfo): ErrorInfo;
+  /** Masks secrets in every string of a step's JSON output. */
+  value<T>(value: T): T;
 }
 
 /**
@@ -26,7 +28,17 @@ export const createRedactor = (
     .sort((a, b) => b.length - a.length);
   const text = (value: string) =>
     secrets.reduce((out, secret) => out.split(secret).join(REDACTED), value);
+  const value = (v: unknown): unknown => {
+    if (secrets.length === 0) return v;
+    if (typeof v === 'string') return text(v);
+    if (Array.isArray(v)) return v.map(value);
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [text(k), value(x)]));
+    }
+    return v;
+  };
   return {
+    value: <T>(v: T) => value(v) as T,
     params: (p) =>
       Object.fromEntries(
         Object.entries(p).map(([k, v]) => [k, sensitive.includes(k) ? REDACTED : v]),

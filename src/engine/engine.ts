@@ -7,6 +7,7 @@ import {
   IdempotencyKeyReusedError,
   InvalidParamsError,
   InvalidRequestError,
+  InvalidTransitionError,
   OperationNotFoundError,
   UnknownOperationTypeError,
 } from '../domain/errors.js';
@@ -72,7 +73,10 @@ export interface OperationHandle {
 export interface CancelOutcome {
   id: string;
   status: OperationView['status'];
-  /** True when an earlier request had already been recorded: nothing new was written. */
+  /**
+   * True when nothing new was written: a cancel was already recorded, or the operation had
+   * already failed and is rolling back.
+   */
   alreadyRequested: boolean;
 }
 
@@ -231,7 +235,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     const redact = createRedactor(definition.sensitive, params);
     const writer = createOperationWriter(store, decode, id);
     const createdAt = now();
-    await writer.execute({
+    const requested = writer.execute({
       type: 'RequestOperation',
       data: {
         operationId: id,
@@ -243,8 +247,18 @@ export const createEngine = (options: EngineOptions): Engine => {
         createdAt,
         steps: definition.steps.map((s) => ({ name: s.name, kind: s.kind })),
         ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
+        ...(definition.lifecycle ? { lifecycle: definition.lifecycle } : {}),
       },
     });
+    try {
+      await requested;
+    } catch (error) {
+      // Two engines raced on one idempotency key and both wrote this id: the other one won.
+      if (request.idempotencyKey && error instanceof InvalidTransitionError) {
+        return handle(id, result(id));
+      }
+      throw error;
+    }
     await enqueueOnResource(
       store,
       resourceStreamName(request.environment, request.resource),

@@ -193,7 +193,7 @@ export const driveOperation = async (
         if (failure === undefined) {
           await writer.execute({
             type: 'CompleteStep',
-            data: { ...base, ...(output !== undefined ? { output } : {}) },
+            data: { ...base, ...(output !== undefined ? { output: redact.value(output) } : {}) },
           });
           return undefined;
         }
@@ -205,10 +205,15 @@ export const driveOperation = async (
           });
           return cancelled();
         }
-        const retry =
-          attempt < step.retry.maxAttempts &&
-          isRetryable(step.retry, error) &&
-          !(failure instanceof InvalidStepOutputError);
+        if (failure instanceof InvalidStepOutputError) {
+          // The run happened: its changes are out there even though its output is not.
+          await writer.execute({
+            type: 'FailStep',
+            data: { ...base, error, willRetry: false, possiblyDone: true },
+          });
+          return { kind: 'failed', reason: 'failure', step: step.name, error };
+        }
+        const retry = attempt < step.retry.maxAttempts && isRetryable(step.retry, error);
         const failoverTo = providers[p + 1];
         if (retry) {
           const delay = retryDelayMs(step.retry, attempt);
@@ -241,8 +246,14 @@ export const driveOperation = async (
       const outcome = await runStep(step);
       if (outcome) return outcome;
     }
+    let release: string | undefined;
     try {
-      const release = def.release?.({ params: input.params, outputs: stepOutputs(writer.state()) });
+      release = def.release?.({ params: input.params, outputs: stepOutputs(writer.state()) });
+    } catch (error) {
+      // A bug in the definition's release function fails the operation like a step would.
+      return { kind: 'failed', reason: 'failure', error: redact.error(toErrorInfo(error)) };
+    }
+    try {
       const effects = {
         ...(def.lifecycle ? { lifecycle: def.lifecycle } : {}),
         ...(release ? { release } : {}),

@@ -64,18 +64,26 @@ export const projectOperationEvent = async (
     }
     if (resource.type !== ENVIRONMENT_RESOURCE) {
       const current = await tx.getResource(environment, resource.type, resource.handle);
+      // A resource comes into being with its provision; one opledger never provisioned (made
+      // before it was used) is taken as there.
+      const provisioning =
+        state.lifecycle === 'provision' && (!current || current.status === 'deprovisioned');
       await tx.putResource({
-        ...(current ?? {
-          environment,
-          type: resource.type,
-          handle: resource.handle,
-          status: 'provisioned' as const,
-        }),
+        ...(current ?? { environment, type: resource.type, handle: resource.handle }),
+        status: provisioning ? 'provisioning' : (current?.status ?? 'provisioned'),
         lastOperationId: id,
         lastOperationType: state.type,
         lastOperationAt: state.createdAt,
       });
     }
+    return;
+  }
+
+  if (event.type === 'OperationFailed' && state.lifecycle === 'provision') {
+    const current = await tx.getResource(environment, resource.type, resource.handle);
+    // A failed first provision leaves no resource behind (its rollback removes what it made).
+    if (current?.status === 'provisioning')
+      await tx.putResource({ ...current, status: 'deprovisioned' });
     return;
   }
 

@@ -20,7 +20,8 @@ export interface ResourceRecord {
   environment: string;
   type: string;
   handle: string;
-  status: 'provisioned' | 'deprovisioned';
+  /** 'provisioning' while its first provision runs; 'deprovisioned' if that provision failed. */
+  status: 'provisioning' | 'provisioned' | 'deprovisioned';
   release?: string;
   lastOperationId: string;
   lastOperationType: string;

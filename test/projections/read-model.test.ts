@@ -160,6 +160,44 @@ describe('resource state', () => {
   });
 });
 
+describe('resource state of a provision', () => {
+  it('is provisioning while it runs, and a failed first provision leaves no resource', async () => {
+    const s = await started();
+    const { defineOperation, step } = await import('../../src/index.js');
+    const { createEngine } = await import('../../src/index.js');
+    const { createSequentialIds } = await import('../../src/testing/index.js');
+    const failing = createEngine({
+      store: s.store,
+      clock: s.clock,
+      ids: createSequentialIds('f-'),
+      operations: [
+        defineOperation({
+          type: 'provision',
+          lifecycle: 'provision',
+          steps: [
+            step({ name: 'create', run: () => undefined, undo: () => undefined }),
+            step({
+              name: 'boot',
+              kind: 'no_side_effects',
+              run: () => Promise.reject(new Error('no capacity')),
+            }),
+          ],
+        }),
+      ],
+    });
+    await (
+      await failing.start(request({ type: 'provision', resource: app('ghost') }))
+    ).result;
+    await s.settle();
+    expect(await s.reads.resources('production')).toMatchObject([
+      { handle: 'ghost', status: 'deprovisioned', lastOperationType: 'provision' },
+    ]);
+    await s.run(request({ type: 'provision', resource: app('ghost') }));
+    await s.settle();
+    expect((await s.reads.resources('production'))[0]?.status).toBe('provisioned');
+  });
+});
+
 describe('activity reports', () => {
   it('lists one report per ISO week with its operation count, newest first', async () => {
     const s = await started({ start: '2026-03-01T23:00:00.000Z' }); // a Sunday: week 09

@@ -237,3 +237,98 @@ describe('engine.continueRollback', () => {
     });
   });
 });
+
+describe('steps that misbehave', () => {
+  it('undoes a step whose output could not be recorded: it ran, so its changes are out there', async () => {
+    const w = makeWorld();
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [
+        w.undoable('a'),
+        step({
+          name: 'create vm',
+          run: () => {
+            w.changes.add('vm');
+            return { createdAt: new Date() };
+          },
+          undo: ({ outcome, output }) => {
+            expect(outcome).toBe('unknown');
+            expect(output).toBeUndefined();
+            w.changes.delete('vm');
+          },
+        }),
+      ],
+    });
+    const { engine } = setup([op]);
+    const result = await (await engine.start(request())).result;
+    expect(result).toMatchObject({
+      status: 'failed',
+      failedStep: 'create vm',
+      rollback: 'succeeded',
+    });
+    expect(result.error?.code).toBe('INVALID_STEP_OUTPUT');
+    expect(w.changes.size).toBe(0);
+  });
+
+  it('fails and rolls back, instead of hanging, when release() or a thrown value misbehaves', async () => {
+    const w = makeWorld();
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const badRelease = defineOperation({
+      type: 'deploy',
+      release: () => {
+        throw new Error('no image in params');
+      },
+      steps: [w.undoable('a')],
+    });
+    const badThrow = defineOperation({
+      type: 'restart',
+      steps: [
+        w.undoable('b'),
+        step({
+          name: 'throws an object',
+          kind: 'no_side_effects',
+          run: () => {
+            throw circular;
+          },
+        }),
+      ],
+    });
+    const { engine } = setup([badRelease, badThrow]);
+    const first = await (await engine.start(request())).result;
+    expect(first).toMatchObject({ status: 'failed', rollback: 'succeeded' });
+    expect(first.error?.message).toBe('no image in params');
+    const second = await (await engine.start(request({ type: 'restart' }))).result;
+    expect(second).toMatchObject({
+      status: 'failed',
+      rollback: 'succeeded',
+      failedStep: 'throws an object',
+    });
+    expect(second.error?.message).toBe('[object Object]');
+    expect(w.changes.size).toBe(0);
+  });
+
+  it('drops log lines written after the operation ended, so the verdict stays last', async () => {
+    let late: ((message: string) => void) | undefined;
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({
+          name: 'a',
+          kind: 'no_side_effects',
+          run: ({ log }) => {
+            late = log;
+          },
+        }),
+      ],
+    });
+    const { engine } = setup([op]);
+    const handle = await engine.start(request());
+    await handle.result;
+    late?.('too late');
+    await new Promise((r) => setTimeout(r, 10));
+    const lines = messages(await allLines({ logs: engine.logs(handle.id) }));
+    expect(lines.at(-1)).toBe('Operation succeeded');
+    expect(lines).not.toContain('too late');
+  });
+});

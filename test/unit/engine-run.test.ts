@@ -271,6 +271,13 @@ describe('engine.start', () => {
           kind: 'no_side_effects',
           run: ({ params, log }) => {
             log(`setting ${params.name}=${params.value}`);
+            return { echoed: [`${params.name}=${params.value}`], [params.value]: true };
+          },
+        }),
+        step({
+          name: 'verify',
+          kind: 'no_side_effects',
+          run: ({ params }) => {
             throw new Error(`rejected value ${params.value}`);
           },
         }),
@@ -310,5 +317,41 @@ describe('engine.start', () => {
     await expect(engine.getOperation('nope')).rejects.toMatchObject({
       code: 'OPERATION_NOT_FOUND',
     });
+  });
+});
+
+describe('idempotency across engines', () => {
+  it('gives both engines racing on one key the same operation, run once', async () => {
+    const { createEngine, createInMemoryEventStore } = await import('../../src/index.js');
+    const { createVirtualClock } = await import('../../src/testing/index.js');
+    let runs = 0;
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [step({ name: 'a', kind: 'no_side_effects', run: () => void runs++ })],
+    });
+    const inner = createInMemoryEventStore();
+    // The first engine claims the key, then is slow to record its operation; the second one
+    // finds the key taken by an operation that does not exist yet and records it itself.
+    let delayed = false;
+    const slow = {
+      ...inner,
+      append: async (...args: Parameters<typeof inner.append>) => {
+        if (args[0].startsWith('operation-') && !delayed) {
+          delayed = true;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return inner.append(...args);
+      },
+    };
+    const first = createEngine({ store: slow, operations: [op], clock: createVirtualClock() });
+    const second = createEngine({ store: inner, operations: [op], clock: createVirtualClock() });
+    const a = first.start(request({ idempotencyKey: 'k' }));
+    await new Promise((r) => setTimeout(r, 10));
+    const b = second.start(request({ idempotencyKey: 'k' }));
+    const [ha, hb] = await Promise.all([a, b]);
+    expect(ha.id).toBe(hb.id);
+    expect((await ha.result).status).toBe('succeeded');
+    expect((await hb.result).status).toBe('succeeded');
+    expect(runs).toBe(1);
   });
 });

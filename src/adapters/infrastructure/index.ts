@@ -1,0 +1,15 @@
+export * from './infrastructure-port.js';
+export { createSimulatedCloud } from './simulated-cloud.js';
+export type {
+  CrashOnCallOptions,
+  Downtime,
+  SimulatedCloud,
+  SimulatedCloudFaults,
+  SimulatedCloudOptions,
+  VirtualTime,
+} from './simulated-cloud.js';
+export { CloudRequestError, CloudServiceError } from './cloud-errors.js';
+export type { CloudFaultCode, CloudRequestCode } from './cloud-errors.js';
+export type { CloudSnapshot, CloudState, ImageBehaviour } from './cloud-state.js';
+export { DEFAULT_CALL_DURATIONS, type CallDurations } from './call-durations.js';
+export type { TimelineEntry, TimelineKind } from './timeline.js';
