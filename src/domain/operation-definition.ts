@@ -14,6 +14,8 @@ export interface StepSpec<P, O> {
   undoRetry?: Partial<RetryPolicy>;
   alternatives?: readonly string[];
   interruptible?: boolean;
+  /** Leave the step out of the plan when this says false for the operation's params. */
+  when?: (params: P) => boolean;
 }
 
 /**
@@ -95,6 +97,7 @@ const compileStep = <P>(type: string, spec: StepSpec<P, unknown>): Step<P, unkno
     interruptible: spec.interruptible ?? true,
     ...(spec.undo ? { undo: spec.undo } : {}),
     ...(spec.alternatives ? { alternatives: [...spec.alternatives] } : {}),
+    ...(spec.when ? { when: spec.when } : {}),
   };
 };
 

@@ -54,4 +54,9 @@ export interface Step<P = Record<string, unknown>, O = unknown> {
   alternatives?: readonly string[];
   /** When false, a cancel waits for the step to finish instead of aborting its signal. */
   interruptible: boolean;
+  /**
+   * Whether the step applies to these params (all steps do by default). A step that does not
+   * apply is left out of the operation's plan: it neither runs nor appears in the rollback.
+   */
+  when?: (params: P) => boolean;
 }

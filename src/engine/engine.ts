@@ -232,6 +232,12 @@ export const createEngine = (options: EngineOptions): Engine => {
       }
     }
 
+    const planned = definition.steps.filter((s) => !s.when || s.when(params));
+    if (planned.length === 0) {
+      throw new InvalidRequestError(
+        `no step of operation '${request.type}' applies to these params`,
+      );
+    }
     const redact = createRedactor(definition.sensitive, params);
     const writer = createOperationWriter(store, decode, id);
     const createdAt = now();
@@ -245,7 +251,7 @@ export const createEngine = (options: EngineOptions): Engine => {
         user: request.user,
         params: redact.params(params),
         createdAt,
-        steps: definition.steps.map((s) => ({ name: s.name, kind: s.kind })),
+        steps: planned.map((s) => ({ name: s.name, kind: s.kind })),
         ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
         ...(definition.lifecycle ? { lifecycle: definition.lifecycle } : {}),
       },

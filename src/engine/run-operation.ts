@@ -242,7 +242,9 @@ export const driveOperation = async (
 
   const runForward = async (def: OperationDefinition): Promise<ForwardOutcome> => {
     for (const step of def.steps) {
-      if (writer.state().steps[step.name]?.status === 'succeeded') continue;
+      const planned = writer.state().steps[step.name];
+      // Steps left out of the plan (their `when` said no) and steps already done are skipped.
+      if (!planned || planned.status === 'succeeded') continue;
       const outcome = await runStep(step);
       if (outcome) return outcome;
     }

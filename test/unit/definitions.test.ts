@@ -119,3 +119,42 @@ describe('defineOperation', () => {
     expect(def.steps[0]?.undoRetry.maxAttempts).toBe(4);
   });
 });
+
+describe('steps that do not apply', () => {
+  it('are left out of the plan by when(params): they neither run nor appear in the rollback', async () => {
+    const { setup, request } = await import('../support/fixtures.js');
+    const ran: string[] = [];
+    const op = defineOperation<{ migrate: boolean }>({
+      type: 'deploy',
+      steps: [
+        step({
+          name: 'before_release',
+          kind: 'irreversible',
+          when: (p) => p.migrate,
+          run: () => void ran.push('before_release'),
+        }),
+        step({
+          name: 'start',
+          run: () => void ran.push('start'),
+          undo: () => void ran.push('undo start'),
+        }),
+        step({
+          name: 'check',
+          kind: 'no_side_effects',
+          run: () => Promise.reject(new Error('unhealthy')),
+        }),
+      ],
+    });
+    const { engine, store } = setup([op]);
+    const without = await (await engine.start(request({ params: { migrate: false } }))).result;
+    expect(without).toMatchObject({ rollback: 'succeeded', notUndone: [] });
+    expect(ran).toEqual(['start', 'undo start']);
+    const [requested] = await store.readStream(`operation-${without.id}`, { maxCount: 1 });
+    expect((requested?.data as { steps: { name: string }[] }).steps.map((s) => s.name)).toEqual([
+      'start',
+      'check',
+    ]);
+    const withMigration = await (await engine.start(request({ params: { migrate: true } }))).result;
+    expect(withMigration.notUndone).toEqual([{ step: 'before_release', reason: 'irreversible' }]);
+  });
+});

@@ -210,29 +210,28 @@ export const createSimulatedCloud = (options: SimulatedCloudOptions): SimulatedC
     settle();
     const occurrence = (counts[name] = (counts[name] ?? 0) + 1);
     fireHooks(name, occurrence, 'before');
-    try {
-      const fault = service ? faultFor(plan, service, nowMs(), random) : null;
-      if (fault && service) {
-        await clock.sleep(durations.failedCall, signal);
-        settle();
-        record(nowMs(), 'call-failed', name, { service, code: fault });
-        throw new CloudServiceError(service, name, fault);
-      }
-      await clock.sleep(duration(), signal);
+    const fault = service ? faultFor(plan, service, nowMs(), random) : null;
+    if (fault && service) {
+      await clock.sleep(durations.failedCall, signal);
       settle();
-      const at = nowMs();
-      try {
-        const result = effect(at);
-        refresh(at);
-        return result;
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        record(at, 'call-failed', name, { code: typeof code === 'string' ? code : 'UNKNOWN' });
-        throw error;
-      }
-    } finally {
-      fireHooks(name, occurrence, 'after');
+      record(nowMs(), 'call-failed', name, { service, code: fault });
+      throw new CloudServiceError(service, name, fault);
     }
+    await clock.sleep(duration(), signal);
+    settle();
+    const at = nowMs();
+    let result: T;
+    try {
+      result = effect(at);
+      refresh(at);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      record(at, 'call-failed', name, { code: typeof code === 'string' ? code : 'UNKNOWN' });
+      throw error;
+    }
+    // 'after' means after the call took effect: a call that failed never reaches it.
+    fireHooks(name, occurrence, 'after');
+    return result;
   };
 
   const refuse = (name: CloudCall, code: CloudRequestCode, problem: string): never => {

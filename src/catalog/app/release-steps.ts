@@ -1,0 +1,260 @@
+import type { StepDraft } from '../../domain/operation-definition.js';
+import type { StepContext } from '../../domain/step.js';
+import {
+  AppStateError,
+  applyAll,
+  assertOthersServe,
+  containerIds,
+  describeSpecs,
+  describeTargets,
+  endpointOf,
+  healthCheck,
+  instanceOf,
+  noSideEffects,
+  startFromSpec,
+  stopAndRemove,
+  undoable,
+  type AppTargetParams,
+  type ContainerSpecData,
+  type Resolved,
+} from './shared.js';
+
+/**
+ * The building blocks of a zero-downtime release switch, shared by deploy, restart, scale and
+ * configure: start new containers, check them, register them, deregister the old ones (drain),
+ * stop the old ones. Each run reverts its own partial work before throwing; each undo is
+ * idempotent and refuses to leave the endpoint without a target.
+ */
+
+export interface NewContainers {
+  image: string;
+  env: Record<string, string>;
+  count: number;
+}
+
+export interface StartedOutput {
+  ids: string[];
+  image: string;
+}
+
+export interface OldOutput {
+  old: ContainerSpecData[];
+}
+
+type Enabled<P> = (params: P) => boolean;
+const always = () => true;
+
+/** Ids of this operation's containers that exist, probing n = 1, 2, ... (for unknown outcomes). */
+const probeIds = async (r: Resolved, app: string, operationId: string): Promise<string[]> => {
+  const found: string[] = [];
+  for (let n = 1; ; n++) {
+    const [id] = containerIds(app, operationId, n).slice(-1);
+    if (!id || !(await r.infra.containers.describeContainer(id))) return found;
+    found.push(id);
+  }
+};
+
+export const startContainersStep = <P extends AppTargetParams>(
+  r: Resolved,
+  name: string,
+  plan: (ctx: StepContext<P>) => Promise<NewContainers>,
+  options: { enabled?: Enabled<P>; endpointMode?: Enabled<P> } = {},
+): StepDraft<P> =>
+  undoable<P, StartedOutput>(r, {
+    name,
+    run: async (ctx) => {
+      const { params: p, signal, operationId, log } = ctx;
+      if (!(options.enabled ?? always)(p)) return { ids: [], image: '' };
+      const wanted = await plan(ctx);
+      const ids = containerIds(p.app, operationId, wanted.count);
+      await applyAll(
+        r,
+        ids,
+        (id) =>
+          r.infra.containers.startContainer(
+            { containerId: id, instanceId: instanceOf(p), image: wanted.image, env: wanted.env },
+            { signal },
+          ),
+        (id) => stopAndRemove(r, id),
+      );
+      log(`Started ${ids.length} container(s) of ${wanted.image}: ${ids.join(', ')}`);
+      return { ids, image: wanted.image };
+    },
+    undo: async ({ params: p, output, operationId, log }) => {
+      const ids = output?.ids ?? (await probeIds(r, p.app, operationId));
+      if (ids.length === 0) return;
+      if ((options.endpointMode ?? always)(p)) {
+        const targets = await describeTargets(r, endpointOf(p));
+        const registered = ids.filter((id) => targets.includes(id));
+        if (registered.length > 0) {
+          throw new AppStateError(
+            `containers ${registered.join(', ')} still serve on endpoint ${endpointOf(p)}: not stopping them`,
+          );
+        }
+      }
+      for (const id of ids) await stopAndRemove(r, id);
+      log(`Stopped and removed ${ids.join(', ')}`);
+    },
+  });
+
+export const healthCheckStep = <P extends AppTargetParams>(
+  r: Resolved,
+  startStep: string,
+  settings: (p: P) => { strict: boolean; timeoutSeconds: number },
+): StepDraft<P> =>
+  noSideEffects<P, { checked: string[] }>(
+    { ...r, retry: { maxAttempts: 1 } },
+    {
+      name: 'health check',
+      run: async ({ params, outputs, signal, log }) => {
+        const ids = (outputs[startStep] as StartedOutput | undefined)?.ids ?? [];
+        await healthCheck(r, ids, settings(params), signal, log);
+        return { checked: ids };
+      },
+    },
+  );
+
+export const registerStep = <P extends AppTargetParams>(
+  r: Resolved,
+  name: string,
+  startStep: string,
+  enabled: Enabled<P> = always,
+): StepDraft<P> =>
+  undoable<P, { ids: string[]; previous: string[] }>(r, {
+    name,
+    run: async ({ params: p, outputs, signal, log }) => {
+      if (!enabled(p)) return { ids: [], previous: [] };
+      const ids = (outputs[startStep] as StartedOutput | undefined)?.ids ?? [];
+      const endpointId = endpointOf(p);
+      const previous = await describeTargets(r, endpointId, signal);
+      await applyAll(
+        r,
+        ids,
+        (id) => r.infra.loadBalancer.registerTarget({ endpointId, containerId: id }, { signal }),
+        (id) =>
+          r.infra.loadBalancer.deregisterTarget({
+            endpointId,
+            containerId: id,
+            drainMs: r.drainMs,
+          }),
+      );
+      if (ids.length > 0) log(`Registered ${ids.join(', ')} on endpoint ${endpointId}`);
+      return { ids, previous };
+    },
+    undo: async ({ params: p, output, operationId, log }) => {
+      if (!enabled(p)) return;
+      const endpointId = endpointOf(p);
+      const ids = output?.ids ?? (await probeIds(r, p.app, operationId));
+      if (ids.length === 0) return;
+      // A first release had nothing before it; otherwise never leave the endpoint empty.
+      if (output === undefined || output.previous.length > 0) {
+        await assertOthersServe(r, endpointId, ids);
+      }
+      for (const id of ids) {
+        await r.infra.loadBalancer.deregisterTarget({
+          endpointId,
+          containerId: id,
+          drainMs: r.drainMs,
+        });
+      }
+      log(`Deregistered ${ids.join(', ')} from endpoint ${endpointId}`);
+    },
+  });
+
+/** Deregisters the targets `leaving` picks (with the drain period), keeping their specs. */
+export const deregisterStep = <P extends AppTargetParams>(
+  r: Resolved,
+  name: string,
+  leaving: (ctx: StepContext<P>, targets: string[]) => string[],
+  enabled: Enabled<P> = always,
+): StepDraft<P> =>
+  undoable<P, OldOutput>(r, {
+    name,
+    run: async (ctx) => {
+      const { params: p, signal, log } = ctx;
+      if (!enabled(p)) return { old: [] };
+      const endpointId = endpointOf(p);
+      const targets = await describeTargets(r, endpointId, signal);
+      const ids = leaving(ctx, targets);
+      if (ids.length === 0) return { old: [] };
+      if (targets.every((t) => ids.includes(t))) {
+        throw new AppStateError(`deregistering ${ids.join(', ')} would leave ${endpointId} empty`);
+      }
+      const old = await describeSpecs(r, ids, signal);
+      await applyAll(
+        r,
+        ids,
+        (id) =>
+          r.infra.loadBalancer.deregisterTarget(
+            { endpointId, containerId: id, drainMs: r.drainMs },
+            { signal },
+          ),
+        (id) => r.infra.loadBalancer.registerTarget({ endpointId, containerId: id }),
+      );
+      log(
+        `Deregistered ${ids.join(', ')} from endpoint ${endpointId} after a ${r.drainMs / 1000} s drain`,
+      );
+      return { old };
+    },
+    undo: async ({ params: p, output, log }) => {
+      if (!enabled(p)) return;
+      if (!output) {
+        throw new AppStateError(
+          'the deregistered targets are unknown (outcome unknown): check the endpoint by hand',
+        );
+      }
+      const endpointId = endpointOf(p);
+      for (const spec of output.old) {
+        const c = await r.infra.containers.describeContainer(spec.id);
+        if (c?.state !== 'running') await startFromSpec(r, spec);
+        await r.infra.loadBalancer.registerTarget({ endpointId, containerId: spec.id });
+      }
+      if (output.old.length > 0) {
+        log(`Registered ${output.old.map((s) => s.id).join(', ')} again on ${endpointId}`);
+      }
+    },
+  });
+
+/** Stops and removes containers (SIGTERM, SIGKILL after the stop timeout); undo starts them again. */
+export const stopContainersStep = <P extends AppTargetParams>(
+  r: Resolved,
+  name: string,
+  which: (ctx: StepContext<P>) => Promise<ContainerSpecData[]>,
+): StepDraft<P> =>
+  undoable<P, OldOutput>(r, {
+    name,
+    run: async (ctx) => {
+      const old = await which(ctx);
+      const byId = new Map(old.map((s) => [s.id, s]));
+      await applyAll(
+        r,
+        old.map((s) => s.id),
+        (id) => stopAndRemove(r, id, ctx.signal),
+        (id) => startFromSpec(r, byId.get(id) as ContainerSpecData),
+      );
+      if (old.length > 0) ctx.log(`Stopped and removed ${old.map((s) => s.id).join(', ')}`);
+      return { old };
+    },
+    undo: async ({ output, log }) => {
+      if (!output) {
+        throw new AppStateError('the stopped containers are unknown (outcome unknown)');
+      }
+      for (const spec of output.old) await startFromSpec(r, spec);
+      if (output.old.length > 0) log(`Started ${output.old.map((s) => s.id).join(', ')} again`);
+    },
+  });
+
+/** The old containers a release-switch step recorded, for the final stop. */
+export const oldFrom =
+  <P>(stepName: string) =>
+  async (ctx: StepContext<P>): Promise<ContainerSpecData[]> =>
+    (ctx.outputs[stepName] as OldOutput | undefined)?.old ?? [];
+
+/** Image and environment of the release currently serving on the endpoint. */
+export const currentRelease = async <P extends AppTargetParams>(
+  r: Resolved,
+  ctx: StepContext<P>,
+): Promise<{ targets: string[]; specs: ContainerSpecData[] }> => {
+  const targets = await describeTargets(r, endpointOf(ctx.params), ctx.signal);
+  return { targets, specs: await describeSpecs(r, targets, ctx.signal) };
+};

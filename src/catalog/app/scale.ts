@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
+import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
+import {
+  currentRelease,
+  deregisterStep,
+  healthCheckStep,
+  oldFrom,
+  registerStep,
+  startContainersStep,
+  stopContainersStep,
+  type StartedOutput,
+} from './release-steps.js';
+import { AppStateError, appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
+
+export const appScaleParams = z.object({
+  ...appTarget,
+  containerCount: z.number().int().min(1).max(100),
+  healthCheckTimeoutSeconds: z.number().int().min(0).max(900).default(180),
+});
+export type AppScaleParams = z.output<typeof appScaleParams>;
+
+const START = 'start added containers';
+const DEREGISTER = 'deregister removed targets';
+
+/**
+ * Scale the container count without downtime: added containers are checked and registered;
+ * removed ones (the newest first) are deregistered with the drain, then stopped.
+ */
+export const appScale = (
+  infra: InfrastructurePort,
+  options?: AppCatalogOptions,
+): OperationDefinition<AppScaleParams> => {
+  const r = resolveOptions(infra, options);
+  return defineOperation<AppScaleParams>({
+    type: 'app.scale',
+    params: appScaleParams,
+    steps: [
+      startContainersStep<AppScaleParams>(r, START, async (ctx) => {
+        const { specs } = await currentRelease(r, ctx);
+        const [first] = specs;
+        if (!first) throw new AppStateError(`app ${ctx.params.app} has no running release`);
+        const count = Math.max(0, ctx.params.containerCount - specs.length);
+        ctx.log(`${specs.length} container(s) serve; ${ctx.params.containerCount} wanted`);
+        return { image: first.image, env: first.env, count };
+      }),
+      healthCheckStep<AppScaleParams>(r, START, (p) => ({
+        strict: false,
+        timeoutSeconds: p.healthCheckTimeoutSeconds,
+      })),
+      registerStep<AppScaleParams>(r, 'register added targets', START),
+      deregisterStep<AppScaleParams>(r, DEREGISTER, (ctx, targets) => {
+        const added = (ctx.outputs[START] as StartedOutput | undefined)?.ids ?? [];
+        if (added.length > 0) return [];
+        return targets.slice(ctx.params.containerCount);
+      }),
+      stopContainersStep<AppScaleParams>(r, 'stop removed containers', oldFrom(DEREGISTER)),
+    ],
+  });
+};

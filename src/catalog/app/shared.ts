@@ -1,0 +1,249 @@
+import { z } from 'zod';
+import { step, type StepDraft } from '../../domain/operation-definition.js';
+import type { RetryPolicy } from '../../domain/retry-policy.js';
+import type { StepContext, StepLog } from '../../domain/step.js';
+import { systemClock, type Clock } from '../../engine/clock.js';
+import {
+  DEFAULT_DRAIN_MS,
+  DEFAULT_STOP_TIMEOUT_MS,
+  type ContainerView,
+  type InfrastructurePort,
+} from '../../adapters/infrastructure/infrastructure-port.js';
+
+/** Options shared by the App operation factories. */
+export interface AppCatalogOptions {
+  /** Clock for health-check polling and clean-up retries; the simulated cloud's clock by default. */
+  clock?: Clock;
+  /** Retry policy of each step's run (default: 3 attempts, 1 s, x2). */
+  retry?: Partial<RetryPolicy>;
+  /** Retry policy of each undo (default: 30 attempts, 2 s, x2, capped at 60 s). */
+  undoRetry?: Partial<RetryPolicy>;
+  drainMs?: number;
+  stopTimeoutMs?: number;
+  healthCheckIntervalMs?: number;
+}
+
+export interface Resolved {
+  infra: InfrastructurePort;
+  clock: Clock;
+  retry: Partial<RetryPolicy>;
+  undoRetry: Partial<RetryPolicy>;
+  drainMs: number;
+  stopTimeoutMs: number;
+  healthCheckIntervalMs: number;
+}
+
+export const resolveOptions = (
+  infra: InfrastructurePort,
+  options: AppCatalogOptions = {},
+): Resolved => ({
+  infra,
+  clock: options.clock ?? (infra as { clock?: Clock }).clock ?? systemClock,
+  retry: options.retry ?? { maxAttempts: 3, initialIntervalMs: 1_000, backoffCoefficient: 2 },
+  undoRetry: options.undoRetry ?? {
+    maxAttempts: 30,
+    initialIntervalMs: 2_000,
+    backoffCoefficient: 2,
+    maximumIntervalMs: 60_000,
+  },
+  drainMs: options.drainMs ?? DEFAULT_DRAIN_MS,
+  stopTimeoutMs: options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+  healthCheckIntervalMs: options.healthCheckIntervalMs ?? 5_000,
+});
+
+/** Params every App operation takes: which app, on which instance, behind which endpoint. */
+export const appTarget = {
+  app: z.string().min(1),
+  /** The instance the app's containers run on; `${app}-host` by default. */
+  instanceId: z.string().min(1).optional(),
+  /** The load-balancer endpoint of the app; `${app}` by default. */
+  endpointId: z.string().min(1).optional(),
+};
+
+export interface AppTargetParams {
+  app: string;
+  instanceId?: string | undefined;
+  endpointId?: string | undefined;
+}
+
+export const instanceOf = (p: AppTargetParams) => p.instanceId ?? `${p.app}-host`;
+export const endpointOf = (p: AppTargetParams) => p.endpointId ?? p.app;
+
+/**
+ * Container ids are deterministic per operation, so a retried run or an undo after a crash
+ * (outcome unknown) finds the same containers: `${app}-${operationId}-${n}`.
+ */
+export const containerIds = (app: string, operationId: string, count: number): string[] =>
+  Array.from({ length: count }, (_, i) => `${app}-${operationId}-${i + 1}`);
+
+/** What is needed to start a container again exactly as it was. */
+export interface ContainerSpecData {
+  id: string;
+  instanceId: string;
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  sizeMb: number;
+}
+
+export const specOf = (c: ContainerView): ContainerSpecData => ({
+  id: c.id,
+  instanceId: c.instanceId,
+  image: c.image,
+  command: c.command,
+  env: c.env,
+  sizeMb: c.sizeMb,
+});
+
+const isRetryableCloudError = (error: unknown) =>
+  (error as { retryable?: unknown })?.retryable === true;
+
+/**
+ * Runs a clean-up call until it succeeds, through outages and transient errors (never aborted:
+ * a run that throws must not leave partial changes behind).
+ */
+export const persist = async <T>(clock: Clock, fn: () => Promise<T>, attempts = 40): Promise<T> => {
+  let delay = 1_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= attempts || !isRetryableCloudError(error)) throw error;
+      await clock.sleep(delay);
+      delay = Math.min(delay * 2, 60_000);
+    }
+  }
+};
+
+/**
+ * Applies `apply` to each item in turn; if one fails (or the operation is cancelled), reverts the
+ * items already attempted, the failed one included (every call is idempotent), then rethrows.
+ */
+export const applyAll = async (
+  r: Resolved,
+  items: readonly string[],
+  apply: (item: string) => Promise<unknown>,
+  revert: (item: string) => Promise<unknown>,
+): Promise<void> => {
+  const attempted: string[] = [];
+  try {
+    for (const item of items) {
+      attempted.push(item);
+      await apply(item);
+    }
+  } catch (error) {
+    for (const item of attempted.reverse()) await persist(r.clock, () => revert(item));
+    throw error;
+  }
+};
+
+export const describeTargets = async (
+  r: Resolved,
+  endpointId: string,
+  signal?: AbortSignal,
+): Promise<string[]> => {
+  const endpoint = await r.infra.loadBalancer.describeEndpoint(endpointId, { signal });
+  if (!endpoint) throw new AppStateError(`endpoint ${endpointId} does not exist: provision first`);
+  return endpoint.targets;
+};
+
+export const describeSpecs = async (
+  r: Resolved,
+  ids: readonly string[],
+  signal?: AbortSignal,
+): Promise<ContainerSpecData[]> => {
+  const specs: ContainerSpecData[] = [];
+  for (const id of ids) {
+    const c = await r.infra.containers.describeContainer(id, { signal });
+    if (!c) throw new AppStateError(`container ${id} is registered but does not exist`);
+    specs.push(specOf(c));
+  }
+  return specs;
+};
+
+export class AppStateError extends Error {
+  override name = 'AppStateError';
+}
+
+export const stopAndRemove = async (r: Resolved, id: string, signal?: AbortSignal) => {
+  await r.infra.containers.stopContainer(
+    { containerId: id, stopTimeoutMs: r.stopTimeoutMs },
+    { signal },
+  );
+  await r.infra.containers.removeContainer(id, { signal });
+};
+
+export const startFromSpec = (r: Resolved, s: ContainerSpecData, signal?: AbortSignal) =>
+  r.infra.containers.startContainer(
+    {
+      containerId: s.id,
+      instanceId: s.instanceId,
+      image: s.image,
+      command: s.command,
+      env: s.env,
+      sizeMb: s.sizeMb,
+    },
+    { signal },
+  );
+
+/** Refuses to remove the last serving targets of an endpoint: that would be downtime. */
+export const assertOthersServe = async (
+  r: Resolved,
+  endpointId: string,
+  leaving: readonly string[],
+) => {
+  const targets = await describeTargets(r, endpointId);
+  const others = targets.filter((t) => !leaving.includes(t));
+  if (others.length === 0 && targets.some((t) => leaving.includes(t))) {
+    throw new AppStateError(
+      `endpoint ${endpointId} would have no target left: refusing to deregister ${leaving.join(', ')}`,
+    );
+  }
+};
+
+/** Polls the release health check until every container passes or the timeout elapses. */
+export const healthCheck = async (
+  r: Resolved,
+  ids: readonly string[],
+  opts: { strict: boolean; timeoutSeconds: number },
+  signal: AbortSignal,
+  log: StepLog,
+) => {
+  const deadline = r.clock.now().getTime() + opts.timeoutSeconds * 1_000;
+  for (const id of ids) {
+    for (;;) {
+      const h = await r.infra.containers.checkHealth(
+        { containerId: id, strict: opts.strict },
+        {
+          signal,
+        },
+      );
+      if (h.healthy) {
+        log(`Container ${id} passed the health check on ${h.path} (status ${h.status ?? '-'})`);
+        break;
+      }
+      if (r.clock.now().getTime() + r.healthCheckIntervalMs > deadline) {
+        throw new AppStateError(
+          `container ${id} failed the release health check on ${h.path} (status ${h.status ?? 'no answer'}) within ${opts.timeoutSeconds} s`,
+        );
+      }
+      await r.clock.sleep(r.healthCheckIntervalMs, signal);
+    }
+  }
+};
+
+/** Step kinds and policies shared by the App operations. */
+export const undoable = <P, O>(
+  r: Resolved,
+  spec: {
+    name: string;
+    run: (ctx: StepContext<P>) => Promise<O>;
+    undo: Parameters<typeof step<P, O>>[0]['undo'];
+  },
+): StepDraft<P> =>
+  step<P, O>({ ...spec, kind: 'undoable', retry: r.retry, undoRetry: r.undoRetry });
+
+export const noSideEffects = <P, O>(
+  r: Resolved,
+  spec: { name: string; run: (ctx: StepContext<P>) => Promise<O>; alternatives?: string[] },
+): StepDraft<P> => step<P, O>({ ...spec, kind: 'no_side_effects', retry: r.retry });

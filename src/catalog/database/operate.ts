@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import {
+  defineOperation,
+  step,
+  type OperationDefinition,
+} from '../../domain/operation-definition.js';
+import type { InfrastructurePort } from '../../adapters/infrastructure/index.js';
+import { databaseRef, UNDO_RETRY, type DatabaseRefParams } from './placement.js';
+
+const restartContainer = async (infra: InfrastructurePort, params: DatabaseRefParams) => {
+  const container = await infra.containers.describeContainer(params.containerId);
+  if (!container) throw new RangeError(`container ${params.containerId} does not exist`);
+  await infra.containers.startContainer({
+    containerId: container.id,
+    instanceId: container.instanceId,
+    image: container.image,
+    volumeId: params.volumeId,
+  });
+};
+
+export const databaseRestartParams = z.object(databaseRef);
+export type DatabaseRestartParams = z.infer<typeof databaseRestartParams>;
+
+/** Stops and starts the database's container; a failure leaves it running again. */
+export const databaseRestart = (
+  infra: InfrastructurePort,
+): OperationDefinition<DatabaseRestartParams> =>
+  defineOperation<DatabaseRestartParams>({
+    type: 'database.restart',
+    params: databaseRestartParams,
+    steps: [
+      step<DatabaseRestartParams, { stoppedBy: string }>({
+        name: 'stop container',
+        undoRetry: UNDO_RETRY,
+        run: async ({ params, signal }) => {
+          const { stoppedBy } = await infra.containers.stopContainer(
+            { containerId: params.containerId },
+            { signal },
+          );
+          return { stoppedBy };
+        },
+        undo: ({ params }) => restartContainer(infra, params),
+      }),
+      step<DatabaseRestartParams, null>({
+        name: 'start container',
+        undoRetry: UNDO_RETRY,
+        run: async ({ params }) => {
+          await restartContainer(infra, params);
+          return null;
+        },
+        // Before the restart the container ran: running is the state to restore.
+        undo: ({ params }) => restartContainer(infra, params),
+      }),
+    ],
+  });
+
+export const databaseBackupParams = z.object({
+  databaseId: z.string().min(1),
+  bucket: z.string().min(1).default('opledger-backups'),
+  /** Object key; `<databaseId>/<operationId>.dump` when omitted. */
+  key: z.string().min(1).optional(),
+});
+export type DatabaseBackupParams = z.infer<typeof databaseBackupParams>;
+
+/** Writes a backup of the database to object storage; the object is the output. */
+export const databaseBackup = (
+  infra: InfrastructurePort,
+): OperationDefinition<DatabaseBackupParams> =>
+  defineOperation<DatabaseBackupParams>({
+    type: 'database.backup',
+    params: databaseBackupParams,
+    steps: [
+      step<DatabaseBackupParams, null>({
+        name: 'check database',
+        kind: 'no_side_effects',
+        run: async ({ params, signal }) => {
+          if (!(await infra.databases.acceptsConnections(params.databaseId, { signal }))) {
+            throw new RangeError(`database ${params.databaseId} does not accept connections`);
+          }
+          return null;
+        },
+      }),
+      step<DatabaseBackupParams, { bucket: string; key: string }>({
+        name: 'upload backup',
+        retry: { maxAttempts: 3, initialIntervalMs: 1_000 },
+        undoRetry: UNDO_RETRY,
+        run: async ({ params, operationId, signal, log }) => {
+          const key = params.key ?? `${params.databaseId}/${operationId}.dump`;
+          const body = JSON.stringify({ databaseId: params.databaseId, operationId });
+          await infra.objectStorage.putObject({ bucket: params.bucket, key, body }, { signal });
+          log(`Backup written to ${params.bucket}/${key}.`);
+          return { bucket: params.bucket, key };
+        },
+        undo: async ({ params, output, operationId }) => {
+          const key = output?.key ?? params.key ?? `${params.databaseId}/${operationId}.dump`;
+          await infra.objectStorage.deleteObject({ bucket: params.bucket, key });
+        },
+      }),
+    ],
+  });
+
+export const databaseDeprovisionParams = z.object(databaseRef);
+export type DatabaseDeprovisionParams = z.infer<typeof databaseDeprovisionParams>;
+
+type D = DatabaseDeprovisionParams;
+
+/**
+ * Deletes a database: the container is stopped and the volume released (undoable), then the
+ * container, the volume and the database record are deleted, which no rollback can bring back.
+ */
+export const databaseDeprovision = (infra: InfrastructurePort): OperationDefinition<D> =>
+  defineOperation<D>({
+    type: 'database.deprovision',
+    lifecycle: 'deprovision',
+    params: databaseDeprovisionParams,
+    steps: [
+      step<D, { instanceId: string | null }>({
+        name: 'stop container',
+        undoRetry: UNDO_RETRY,
+        run: async ({ params, signal }) => {
+          const container = await infra.containers.describeContainer(params.containerId, {
+            signal,
+          });
+          if (container) {
+            await infra.containers.stopContainer({ containerId: params.containerId }, { signal });
+          }
+          return { instanceId: container?.instanceId ?? null };
+        },
+        undo: async ({ params }) => {
+          if (await infra.containers.describeContainer(params.containerId)) {
+            await restartContainer(infra, params);
+          }
+        },
+      }),
+      step<D, { instanceId: string | null; mountPath: string | null }>({
+        name: 'release volume',
+        undoRetry: UNDO_RETRY,
+        run: async ({ params, signal }) => {
+          const volume = await infra.volumes.describeVolume(params.volumeId, { signal });
+          await infra.volumes.unmountVolume(params.volumeId, { signal });
+          try {
+            await infra.volumes.detachVolume(params.volumeId, { signal });
+          } catch (error) {
+            // Leave no partial change: mount it back where it was.
+            if (volume?.mounted) {
+              await infra.volumes.mountVolume({
+                volumeId: params.volumeId,
+                ...(volume.mountPath ? { mountPath: volume.mountPath } : {}),
+              });
+            }
+            throw error;
+          }
+          return { instanceId: volume?.attachedTo ?? null, mountPath: volume?.mountPath ?? null };
+        },
+        undo: async ({ params, output }) => {
+          const instanceId = output?.instanceId;
+          if (!instanceId) return;
+          await infra.volumes.attachVolume({ volumeId: params.volumeId, instanceId });
+          await infra.volumes.mountVolume({
+            volumeId: params.volumeId,
+            ...(output.mountPath ? { mountPath: output.mountPath } : {}),
+          });
+        },
+      }),
+      step<D, null>({
+        name: 'delete container',
+        kind: 'irreversible',
+        run: async ({ params, signal }) => {
+          await infra.containers.removeContainer(params.containerId, { signal });
+          return null;
+        },
+      }),
+      step<D, null>({
+        name: 'delete volume',
+        kind: 'irreversible',
+        run: async ({ params, signal }) => {
+          await infra.volumes.deleteVolume(params.volumeId, { signal });
+          return null;
+        },
+      }),
+      step<D, null>({
+        name: 'delete database',
+        kind: 'irreversible',
+        run: async ({ params, signal }) => {
+          await infra.databases.deleteDatabase(params.databaseId, { signal });
+          return null;
+        },
+      }),
+    ],
+  });

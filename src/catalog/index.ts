@@ -1,0 +1,5 @@
+// The ready-made operations of the PaaS in the seed, over the infrastructure port.
+export * from './app/index.js';
+export * from './database/index.js';
+export * from './environment/index.js';
+export * from './ssh/index.js';

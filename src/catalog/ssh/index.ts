@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import {
+  defineOperation,
+  step,
+  type OperationDefinition,
+} from '../../domain/operation-definition.js';
+import type { InfrastructurePort } from '../../adapters/infrastructure/index.js';
+
+export const sshSessionParams = z.object({
+  /** The container the session is opened next to (an app's or a database's). */
+  containerId: z.string().min(1),
+  command: z.array(z.string()).default(['/bin/sh']),
+});
+export type SshSessionParams = z.infer<typeof sshSessionParams>;
+
+/**
+ * An ephemeral SSH session: it looks up where the container runs and hands out a session; it
+ * changes nothing, so a failed or cancelled session is never rolled back.
+ */
+export const sshSession = (infra: InfrastructurePort): OperationDefinition<SshSessionParams> =>
+  defineOperation<SshSessionParams>({
+    type: 'ssh.session',
+    params: sshSessionParams,
+    steps: [
+      step<SshSessionParams, { instanceId: string; image: string }>({
+        name: 'locate container',
+        kind: 'no_side_effects',
+        run: async ({ params, signal }) => {
+          const container = await infra.containers.describeContainer(params.containerId, {
+            signal,
+          });
+          if (!container || container.state !== 'running') {
+            throw new RangeError(`container ${params.containerId} is not running`);
+          }
+          return { instanceId: container.instanceId, image: container.image };
+        },
+      }),
+      step<SshSessionParams, { sessionId: string; instanceId: string; command: string[] }>({
+        name: 'open session',
+        kind: 'no_side_effects',
+        run: async ({ params, outputs, operationId, signal, log }) => {
+          const { instanceId } = outputs['locate container'] as { instanceId: string };
+          const instance = await infra.compute.describeInstance(instanceId, { signal });
+          if (instance?.state !== 'available') {
+            throw new RangeError(`instance ${instanceId} is not available`);
+          }
+          log(`Session ${operationId} opened on instance ${instanceId}.`);
+          return { sessionId: operationId, instanceId, command: params.command };
+        },
+      }),
+    ],
+  });

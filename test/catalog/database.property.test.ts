@@ -1,0 +1,158 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type CloudService } from '../../src/adapters/infrastructure/index.js';
+import { databaseRedeploy, databaseResizeVolume } from '../../src/catalog/database/index.js';
+import {
+  attachmentsAlternate,
+  DB,
+  databaseState,
+  databaseWorld,
+  dbDowntime,
+  NEW,
+  OLD,
+  REDEPLOY_WINDOW_MS,
+  RESIZE_WINDOW_MS,
+} from './database-world.js';
+
+const RUNS = { numRuns: 200 };
+const SERVICES: CloudService[] = [
+  'compute',
+  'object-storage',
+  'load-balancer',
+  'registry:docker-hub',
+  'registry:quay',
+];
+const PRECONDITIONS = [
+  'inspect placement',
+  'ensure target instance',
+  'pre-pull image',
+  'check new size',
+];
+/** Long enough to cover any operation here and its rollback. */
+const HORIZON_MS = 150_000;
+
+const faultsArb = fc.record({
+  seed: fc.integer({ min: 1, max: 1_000_000 }),
+  targetExists: fc.boolean(),
+  outages: fc.array(
+    fc.record({
+      service: fc.constantFrom(...SERVICES),
+      from: fc.integer({ min: 0, max: HORIZON_MS }),
+      length: fc.integer({ min: 1, max: 60_000 }),
+    }),
+    { maxLength: 4 },
+  ),
+  errorRates: fc.array(
+    fc.record({
+      service: fc.constantFrom(...SERVICES),
+      rate: fc.double({ min: 0, max: 0.3, noNaN: true }),
+    }),
+    { maxLength: 2 },
+  ),
+  /** Crash of the target instance at a virtual time, or of the old one right after a window call. */
+  crash: fc.option(
+    fc.oneof(
+      fc.record({
+        kind: fc.constant('target' as const),
+        at: fc.integer({ min: 0, max: HORIZON_MS }),
+      }),
+      fc.record({
+        kind: fc.constant('old-after' as const),
+        call: fc.constantFrom(
+          'stopContainer',
+          'unmountVolume',
+          'detachVolume',
+          'resizeVolume' as const,
+        ),
+      }),
+    ),
+    { nil: undefined },
+  ),
+});
+
+type Faults = typeof faultsArb extends fc.Arbitrary<infer F> ? F : never;
+
+type Outcome = 'precondition' | 'succeeded' | 'window';
+
+const check = async (kind: 'redeploy' | 'resize', f: Faults): Promise<Outcome> => {
+  const w = await databaseWorld((cloud) => [databaseRedeploy(cloud), databaseResizeVolume(cloud)], {
+    seed: f.seed,
+    targetExists: f.targetExists,
+  });
+  const before = databaseState(w.cloud);
+  const t0 = w.clock.now().getTime();
+  for (const o of f.outages) {
+    w.cloud.faults.outage(o.service, { from: t0 + o.from, to: t0 + o.from + o.length });
+  }
+  for (const e of f.errorRates) w.cloud.faults.errorRate(e.service, e.rate);
+  if (f.crash?.kind === 'target' && kind === 'redeploy') {
+    w.cloud.faults.crashInstance(NEW, { at: t0 + f.crash.at });
+  } else if (f.crash?.kind === 'old-after') {
+    const occurrence = (w.cloud.callCounts()[f.crash.call] ?? 0) + 1;
+    w.cloud.faults.crashInstanceOnCall(OLD, { call: f.crash.call, occurrence, timing: 'after' });
+  }
+  const result =
+    kind === 'redeploy'
+      ? await w.run('database.redeploy', { ...DB, targetInstanceId: NEW })
+      : await w.run('database.resize_volume', { ...DB, sizeGb: 20 });
+  // Stop faulting once the operation has ended: what follows only observes.
+  w.cloud.faults.clear();
+  const downtime = dbDowntime(w.cloud);
+  const after = databaseState(w.cloud);
+
+  // Never attached to two instances, never lost.
+  expect(attachmentsAlternate(w.cloud)).toBe(true);
+  expect(after.volume).toBeDefined();
+  expect(after.database).toEqual(before.database);
+  expect(after.volume!.sizeGb).toBeGreaterThanOrEqual(before.volume!.sizeGb);
+
+  if (result.status === 'failed' && PRECONDITIONS.includes(result.failedStep ?? '')) {
+    expect(downtime).toBe(0);
+    expect(after).toEqual(before);
+    return 'precondition';
+  }
+  if (result.status === 'succeeded') {
+    // The window's calls run once each, without retries: downtime is at most their durations.
+    expect(downtime).toBeLessThanOrEqual(
+      kind === 'redeploy' ? REDEPLOY_WINDOW_MS : RESIZE_WINDOW_MS,
+    );
+    const target = kind === 'redeploy' ? NEW : OLD;
+    expect(after.volume).toMatchObject({ attachedTo: target, mounted: true });
+    if (kind === 'resize') expect(after.volume!.sizeGb).toBe(20);
+    // A crash of the target after the operation ended is not the operation's downtime.
+    if (!f.crash) expect(await w.cloud.databases.acceptsConnections(DB.databaseId)).toBe(true);
+    return 'succeeded';
+  }
+  // Failed inside the window: a successful rollback puts the database back on its old instance.
+  if (result.rollback === 'succeeded') {
+    expect(after.volume).toMatchObject({ attachedTo: OLD, mounted: true });
+    expect(after.container?.state).toBe('running');
+    expect(await w.cloud.databases.acceptsConnections(DB.databaseId)).toBe(true);
+  }
+  return 'window';
+};
+
+/** Runs the property and checks that the faults reached every outcome, not just the easy ones. */
+const assertAll = async (kind: 'redeploy' | 'resize') => {
+  const seen = { precondition: 0, succeeded: 0, window: 0 };
+  await fc.assert(
+    fc.asyncProperty(faultsArb, async (f) => {
+      const outcome = await check(kind, f);
+      seen[outcome] += 1;
+    }),
+    RUNS,
+  );
+  expect(seen.precondition).toBeGreaterThan(0);
+  expect(seen.succeeded).toBeGreaterThan(0);
+  expect(seen.window).toBeGreaterThan(0);
+};
+
+describe('database redeploy and resize under any fault', () => {
+  it('redeploy: no downtime on a precondition failure, bounded downtime otherwise', async () => {
+    await assertAll('redeploy');
+  });
+
+  it('resize: no downtime on a precondition failure, bounded downtime otherwise', async () => {
+    await assertAll('resize');
+  });
+});
