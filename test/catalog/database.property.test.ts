@@ -133,14 +133,14 @@ const check = async (kind: 'redeploy' | 'resize', f: Faults): Promise<Outcome> =
 };
 
 /** Runs the property and checks that the faults reached every outcome, not just the easy ones. */
-const assertAll = async (kind: 'redeploy' | 'resize') => {
+const assertAll = async (kind: 'redeploy' | 'resize', numRuns = RUNS.numRuns) => {
   const seen = { precondition: 0, succeeded: 0, window: 0 };
   await fc.assert(
     fc.asyncProperty(faultsArb, async (f) => {
       const outcome = await check(kind, f);
       seen[outcome] += 1;
     }),
-    RUNS,
+    { numRuns },
   );
   expect(seen.precondition).toBeGreaterThan(0);
   expect(seen.succeeded).toBeGreaterThan(0);
@@ -153,6 +153,8 @@ describe('database redeploy and resize under any fault', () => {
   });
 
   it('resize: no downtime on a precondition failure, bounded downtime otherwise', async () => {
-    await assertAll('resize');
+    // A failed precondition is rarer for a resize (about 2% of cases): 600 runs make sure the
+    // coverage check below sees one instead of failing by chance.
+    await assertAll('resize', 600);
   });
 });

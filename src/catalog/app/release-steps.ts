@@ -251,6 +251,17 @@ export const oldFrom =
     (ctx.outputs[stepName] as OldOutput | undefined)?.old ?? [];
 
 /** Image and environment of the release currently serving on the endpoint. */
+/** The release serving now, which must exist (restart and scale act on it). */
+export const runningRelease = async <P extends AppTargetParams>(
+  r: Resolved,
+  ctx: StepContext<P>,
+) => {
+  const { specs } = await currentRelease(r, ctx);
+  const [first] = specs;
+  if (!first) throw new AppStateError(`app ${ctx.params.app} has no running release`);
+  return { specs, first };
+};
+
 export const currentRelease = async <P extends AppTargetParams>(
   r: Resolved,
   ctx: StepContext<P>,

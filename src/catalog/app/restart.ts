@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
 import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
 import {
-  currentRelease,
+  runningRelease,
   deregisterStep,
   healthCheckStep,
   oldFrom,
@@ -11,7 +11,7 @@ import {
   stopContainersStep,
   type StartedOutput,
 } from './release-steps.js';
-import { AppStateError, appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
+import { appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
 
 export const appRestartParams = z.object({
   ...appTarget,
@@ -37,9 +37,7 @@ export const appRestart = (
     params: appRestartParams,
     steps: [
       startContainersStep<AppRestartParams>(r, START, async (ctx) => {
-        const { specs } = await currentRelease(r, ctx);
-        const [first] = specs;
-        if (!first) throw new AppStateError(`app ${ctx.params.app} has no running release`);
+        const { specs, first } = await runningRelease(r, ctx);
         return { image: first.image, env: first.env, count: specs.length };
       }),
       healthCheckStep<AppRestartParams>(r, START, (p) => ({

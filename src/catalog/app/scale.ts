@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
 import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
 import {
-  currentRelease,
+  runningRelease,
   deregisterStep,
   healthCheckStep,
   oldFrom,
@@ -11,7 +11,7 @@ import {
   stopContainersStep,
   type StartedOutput,
 } from './release-steps.js';
-import { AppStateError, appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
+import { appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
 
 export const appScaleParams = z.object({
   ...appTarget,
@@ -37,9 +37,7 @@ export const appScale = (
     params: appScaleParams,
     steps: [
       startContainersStep<AppScaleParams>(r, START, async (ctx) => {
-        const { specs } = await currentRelease(r, ctx);
-        const [first] = specs;
-        if (!first) throw new AppStateError(`app ${ctx.params.app} has no running release`);
+        const { specs, first } = await runningRelease(r, ctx);
         const count = Math.max(0, ctx.params.containerCount - specs.length);
         ctx.log(`${specs.length} container(s) serve; ${ctx.params.containerCount} wanted`);
         return { image: first.image, env: first.env, count };

@@ -97,6 +97,22 @@ const oldContainer = async (infra: InfrastructurePort, containerId: string) => {
   return container;
 };
 
+/** Attaches the volume to `instanceId` if it is attached nowhere (undo of a detach). */
+const reattach = async (infra: InfrastructurePort, volumeId: string, instanceId: string) => {
+  const volume = await infra.volumes.describeVolume(volumeId);
+  if (volume && volume.attachedTo === null) {
+    await infra.volumes.attachVolume({ volumeId, instanceId });
+  }
+};
+
+/** Mounts the volume if it is attached to `instanceId` and not mounted (undo of an unmount). */
+const remount = async (infra: InfrastructurePort, volumeId: string, instanceId: string) => {
+  const volume = await infra.volumes.describeVolume(volumeId);
+  if (volume && volume.attachedTo === instanceId && !volume.mounted) {
+    await infra.volumes.mountVolume({ volumeId });
+  }
+};
+
 export const placementOf = (outputs: Readonly<Record<string, unknown>>): Placement =>
   outputs['inspect placement'] as Placement;
 
@@ -122,17 +138,8 @@ export const stopOldContainer = <P extends DatabaseRefParams>(
     undo: async ({ params, log }) => {
       const container = await oldContainer(infra, params.containerId);
       // A crash of the old instance drops its mounts: put the volume back before starting.
-      const volume = await infra.volumes.describeVolume(params.volumeId);
-      if (volume && volume.attachedTo === null) {
-        await infra.volumes.attachVolume({
-          volumeId: params.volumeId,
-          instanceId: container.instanceId,
-        });
-      }
-      const now = await infra.volumes.describeVolume(params.volumeId);
-      if (now && now.attachedTo === container.instanceId && !now.mounted) {
-        await infra.volumes.mountVolume({ volumeId: params.volumeId });
-      }
+      await reattach(infra, params.volumeId, container.instanceId);
+      await remount(infra, params.volumeId, container.instanceId);
       const current = await infra.containers.describeContainer(container.id);
       if (current?.state === 'running') return;
       await infra.containers.startContainer({
@@ -157,10 +164,7 @@ export const unmountOldVolume = <P extends DatabaseRefParams>(
     },
     undo: async ({ params }) => {
       const container = await oldContainer(infra, params.containerId);
-      const volume = await infra.volumes.describeVolume(params.volumeId);
-      if (volume && volume.attachedTo === container.instanceId && !volume.mounted) {
-        await infra.volumes.mountVolume({ volumeId: params.volumeId });
-      }
+      await remount(infra, params.volumeId, container.instanceId);
     },
   });
 
@@ -176,13 +180,7 @@ export const detachOldVolume = <P extends DatabaseRefParams>(
     },
     undo: async ({ params }) => {
       const container = await oldContainer(infra, params.containerId);
-      const volume = await infra.volumes.describeVolume(params.volumeId);
-      if (volume && volume.attachedTo === null) {
-        await infra.volumes.attachVolume({
-          volumeId: params.volumeId,
-          instanceId: container.instanceId,
-        });
-      }
+      await reattach(infra, params.volumeId, container.instanceId);
     },
   });
 
