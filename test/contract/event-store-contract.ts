@@ -986,6 +986,9 @@ export const describeEventStoreContract = (
         const control = record(store.subscribe());
         const fence = await appendFence(store);
         await control.untilPosition(fence);
+        // Its catch-up runs on its own schedule (a pooled query on PostgreSQL): wait for the two
+        // events it must get, then make sure nothing more arrives.
+        await stopped.untilCount(2);
         await settle();
         expect(types(stopped.events)).toEqual(['E0', 'E1']);
         control.subscription.unsubscribe();
