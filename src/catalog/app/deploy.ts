@@ -13,21 +13,23 @@ import {
   deregisterStep,
   healthCheckStep,
   oldFrom,
+  recordExisting,
   registerStep,
   startContainersStep,
   stopContainersStep,
+  type OldOutput,
   type StartedOutput,
 } from './release-steps.js';
+import { openEnv } from './sealed-env.js';
 import {
   appTarget,
-  describeSpecs,
   instanceOf,
   noSideEffects,
   persist,
   resolveOptions,
   stopAndRemove,
   type AppCatalogOptions,
-  type ContainerSpecData,
+  type AppTargetParams,
   type Resolved,
 } from './shared.js';
 
@@ -52,8 +54,22 @@ export const appDeployParams = z.object({
 
 export type AppDeployParams = z.output<typeof appDeployParams>;
 
+/** What the deploy steps read: a deploy's params, or those of an app rollback. */
+export interface ReleaseParams extends AppTargetParams {
+  image: string;
+  beforeRelease?: string[] | undefined;
+  strictHealthCheck: boolean;
+  healthCheckTimeoutSeconds: number;
+  /** Undefined: as many containers as the release being replaced has (at least 1). */
+  containerCount?: number | undefined;
+  endpoint: boolean;
+  previousContainers: string[];
+  env?: Record<string, string> | undefined;
+}
+
 const START = 'start new containers';
 const DEREGISTER = 'deregister old targets';
+const STOP_FIRST = 'stop old containers (no endpoint)';
 
 /** Pulls `image` onto `instanceId` from the first registry that answers. */
 const pullAnywhere = async (
@@ -74,50 +90,49 @@ const pullAnywhere = async (
   throw last;
 };
 
-/** Old containers of an app without an endpoint: those of `previousContainers` that exist. */
-const oldWithoutEndpoint = async (r: Resolved, p: AppDeployParams, signal: AbortSignal) => {
-  const existing: string[] = [];
-  for (const id of p.previousContainers) {
-    if (await r.infra.containers.describeContainer(id, { signal })) existing.push(id);
-  }
-  return describeSpecs(r, existing, signal);
-};
-
-export const deploySteps = (r: Resolved) => {
-  const withEndpoint = (p: AppDeployParams) => p.endpoint;
-  return [
-    step<AppDeployParams, { ran: string[] }>({
-      name: 'before_release',
-      // Commands such as database migrations cannot be taken back: say so, never pretend.
-      kind: 'irreversible',
-      // No commands, no step: a deploy without them has nothing irreversible to report.
-      when: (p) => p.beforeRelease.length > 0,
-      retry: r.retry,
-      run: async ({ params: p, operationId, signal, log }) => {
-        const runner = `${p.app}-release-runner`;
-        await r.infra.compute.ensureInstance({ instanceId: runner }, { signal });
-        const registry = await pullAnywhere(r, runner, p.image, signal);
-        log(`Pulled ${p.image} from ${registry} for the one-off container`);
-        const ran: string[] = [];
-        for (const [i, command] of p.beforeRelease.entries()) {
-          const containerId = `${p.app}-${operationId}-release-${i + 1}`;
-          try {
-            await r.infra.containers.startContainer(
-              { containerId, instanceId: runner, image: p.image, command: ['sh', '-c', command] },
-              { signal },
-            );
-            await stopAndRemove(r, containerId, signal);
-          } catch (error) {
-            await persist(r.clock, () => stopAndRemove(r, containerId)).catch(() => undefined);
-            throw error;
-          }
-          ran.push(command);
-          log(`Ran '${command}' in a one-off container`);
+/**
+ * The steps of a release switch to `image`. `beforeRelease: false` leaves the before_release
+ * step out of the definition altogether (an app rollback runs no migrations).
+ */
+export const deploySteps = <P extends ReleaseParams>(
+  r: Resolved,
+  options: { beforeRelease?: boolean } = {},
+) => {
+  const withEndpoint = (p: P) => p.endpoint;
+  const beforeRelease = step<P, { ran: string[] }>({
+    name: 'before_release',
+    // Commands such as database migrations cannot be taken back: say so, never pretend.
+    kind: 'irreversible',
+    // No commands, no step: a deploy without them has nothing irreversible to report.
+    when: (p) => (p.beforeRelease ?? []).length > 0,
+    retry: r.retry,
+    run: async ({ params: p, operationId, signal, log }) => {
+      const runner = `${p.app}-release-runner`;
+      await r.infra.compute.ensureInstance({ instanceId: runner }, { signal });
+      const registry = await pullAnywhere(r, runner, p.image, signal);
+      log(`Pulled ${p.image} from ${registry} for the one-off container`);
+      const ran: string[] = [];
+      for (const [i, command] of (p.beforeRelease ?? []).entries()) {
+        const containerId = `${p.app}-${operationId}-release-${i + 1}`;
+        try {
+          await r.infra.containers.startContainer(
+            { containerId, instanceId: runner, image: p.image, command: ['sh', '-c', command] },
+            { signal },
+          );
+          await stopAndRemove(r, containerId, signal);
+        } catch (error) {
+          await persist(r.clock, () => stopAndRemove(r, containerId)).catch(() => undefined);
+          throw error;
         }
-        return { ran };
-      },
-    }),
-    noSideEffects<AppDeployParams, { registry: string }>(r, {
+        ran.push(command);
+        log(`Ran '${command}' in a one-off container`);
+      }
+      return { ran };
+    },
+  });
+  return [
+    ...(options.beforeRelease === false ? [] : [beforeRelease]),
+    noSideEffects<P, { registry: string }>(r, {
       name: 'pull image',
       alternatives: [...REGISTRIES],
       run: async ({ params: p, provider, signal, log }) => {
@@ -130,32 +145,41 @@ export const deploySteps = (r: Resolved) => {
         return { registry };
       },
     }),
-    stopContainersStep<AppDeployParams>(r, 'stop old containers (no endpoint)', async (ctx) =>
-      ctx.params.endpoint ? [] : oldWithoutEndpoint(r, ctx.params, ctx.signal),
+    stopContainersStep<P>(r, STOP_FIRST, async (ctx) =>
+      ctx.params.endpoint
+        ? []
+        : recordExisting(r, ctx.params.app, ctx.params.previousContainers, ctx.signal),
     ),
-    startContainersStep<AppDeployParams>(
+    startContainersStep<P>(
       r,
       START,
       async (ctx) => {
         const p = ctx.params;
         let env = p.env;
-        if (env === undefined) {
-          const old = p.endpoint
-            ? (await currentRelease(r, ctx)).specs
-            : ((ctx.outputs['stop old containers (no endpoint)'] as { old: ContainerSpecData[] })
-                ?.old ?? []);
-          env = old[0]?.env ?? {};
+        let replaced = 1;
+        if (p.endpoint) {
+          if (env === undefined || p.containerCount === undefined) {
+            const { specs } = await currentRelease(r, ctx);
+            env ??= specs[0]?.env ?? {};
+            replaced = specs.length;
+          }
+        } else {
+          // The old containers are gone by now: their env comes from their sealed record.
+          const old = (ctx.outputs[STOP_FIRST] as OldOutput | undefined)?.old ?? [];
+          const [first] = old;
+          env ??= first ? await openEnv(r, p.app, first, ctx.signal) : {};
+          replaced = old.length;
         }
-        return { image: p.image, env, count: p.containerCount };
+        return { image: p.image, env, count: p.containerCount ?? Math.max(1, replaced) };
       },
       { endpointMode: withEndpoint },
     ),
-    healthCheckStep<AppDeployParams>(r, START, (p) => ({
+    healthCheckStep<P>(r, START, (p) => ({
       strict: p.strictHealthCheck,
       timeoutSeconds: p.healthCheckTimeoutSeconds,
     })),
-    registerStep<AppDeployParams>(r, 'register new targets', START, withEndpoint),
-    deregisterStep<AppDeployParams>(
+    registerStep<P>(r, 'register new targets', START, withEndpoint),
+    deregisterStep<P>(
       r,
       DEREGISTER,
       (ctx, targets) => {
@@ -164,14 +188,14 @@ export const deploySteps = (r: Resolved) => {
       },
       withEndpoint,
     ),
-    stopContainersStep<AppDeployParams>(r, 'stop old containers', oldFrom(DEREGISTER)),
+    stopContainersStep<P>(r, 'stop old containers', oldFrom(DEREGISTER)),
   ];
 };
 
 /**
  * Zero-downtime deploy: the old release keeps serving until the new one is healthy and
  * registered. `stop old containers` is last and undoable (the containers are started again from
- * their recorded specs; the old image is still on the instance).
+ * their recorded specs, env sealed; the old image is still on the instance).
  */
 export const appDeploy = (
   infra: InfrastructurePort,
@@ -182,6 +206,6 @@ export const appDeploy = (
     type: 'app.deploy',
     params: appDeployParams,
     release: ({ params }) => params.image,
-    steps: deploySteps(r),
+    steps: deploySteps<AppDeployParams>(r),
   });
 };

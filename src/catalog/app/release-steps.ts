@@ -11,19 +11,23 @@ import {
   healthCheck,
   instanceOf,
   noSideEffects,
-  startFromSpec,
+  persist,
+  RestoreImpossibleError,
   stopAndRemove,
   undoable,
   type AppTargetParams,
   type ContainerSpecData,
   type Resolved,
 } from './shared.js';
+import { restoreContainer, sealSpecs, type SealedContainerSpec } from './sealed-env.js';
 
 /**
- * The building blocks of a zero-downtime release switch, shared by deploy, restart, scale and
- * configure: start new containers, check them, register them, deregister the old ones (drain),
- * stop the old ones. Each run reverts its own partial work before throwing; each undo is
- * idempotent and refuses to leave the endpoint without a target.
+ * The building blocks of a zero-downtime release switch, shared by deploy, restart, scale,
+ * configure and rollback (deprovision uses the last two): start new containers, check them,
+ * register them, deregister the old ones (drain), stop the old ones. Each run reverts its own
+ * partial work before throwing; each undo is idempotent and refuses to leave the endpoint without
+ * a target. The old containers are recorded with their env sealed (see sealed-env.ts): outputs
+ * are events, and env values hold secrets.
  */
 
 export interface NewContainers {
@@ -38,7 +42,7 @@ export interface StartedOutput {
 }
 
 export interface OldOutput {
-  old: ContainerSpecData[];
+  old: SealedContainerSpec[];
 }
 
 type Enabled<P> = (params: P) => boolean;
@@ -161,12 +165,18 @@ export const registerStep = <P extends AppTargetParams>(
     },
   });
 
-/** Deregisters the targets `leaving` picks (with the drain period), keeping their specs. */
+/**
+ * Deregisters the targets `leaving` picks (with the drain period), recording them (env sealed)
+ * so that the undo, or a later step's undo, can start and register them again. It refuses to
+ * leave the endpoint empty unless `emptying` (deprovision), which also accepts an endpoint that
+ * is already gone.
+ */
 export const deregisterStep = <P extends AppTargetParams>(
   r: Resolved,
   name: string,
   leaving: (ctx: StepContext<P>, targets: string[]) => string[],
   enabled: Enabled<P> = always,
+  options: { emptying?: boolean } = {},
 ): StepDraft<P> =>
   undoable<P, OldOutput>(r, {
     name,
@@ -174,13 +184,22 @@ export const deregisterStep = <P extends AppTargetParams>(
       const { params: p, signal, log } = ctx;
       if (!enabled(p)) return { old: [] };
       const endpointId = endpointOf(p);
+      if (
+        options.emptying &&
+        !(await r.infra.loadBalancer.describeEndpoint(endpointId, { signal }))
+      ) {
+        log(`Endpoint ${endpointId} does not exist: no target to deregister`);
+        return { old: [] };
+      }
       const targets = await describeTargets(r, endpointId, signal);
       const ids = leaving(ctx, targets);
       if (ids.length === 0) return { old: [] };
-      if (targets.every((t) => ids.includes(t))) {
+      if (!options.emptying && targets.every((t) => ids.includes(t))) {
         throw new AppStateError(`deregistering ${ids.join(', ')} would leave ${endpointId} empty`);
       }
-      const old = await describeSpecs(r, ids, signal);
+      const specs = await describeSpecs(r, ids, signal);
+      const register = (id: string) =>
+        r.infra.loadBalancer.registerTarget({ endpointId, containerId: id });
       await applyAll(
         r,
         ids,
@@ -189,11 +208,19 @@ export const deregisterStep = <P extends AppTargetParams>(
             { endpointId, containerId: id, drainMs: r.drainMs },
             { signal },
           ),
-        (id) => r.infra.loadBalancer.registerTarget({ endpointId, containerId: id }),
+        register,
       );
       log(
         `Deregistered ${ids.join(', ')} from endpoint ${endpointId} after a ${r.drainMs / 1000} s drain`,
       );
+      // Sealed after the drain, so that sealing never delays it; a failure puts them back.
+      let old: SealedContainerSpec[];
+      try {
+        old = await sealSpecs(r, p.app, specs, signal);
+      } catch (error) {
+        for (const id of [...ids].reverse()) await persist(r.clock, () => register(id));
+        throw error;
+      }
       return { old };
     },
     undo: async ({ params: p, output, log }) => {
@@ -204,22 +231,28 @@ export const deregisterStep = <P extends AppTargetParams>(
         );
       }
       const endpointId = endpointOf(p);
+      if (output.old.length === 0) return;
+      if (!(await r.infra.loadBalancer.describeEndpoint(endpointId))) {
+        throw new RestoreImpossibleError(
+          `endpoint ${endpointId} no longer exists: ${output.old.map((s) => s.id).join(', ')} cannot be registered again`,
+        );
+      }
       for (const spec of output.old) {
-        const c = await r.infra.containers.describeContainer(spec.id);
-        if (c?.state !== 'running') await startFromSpec(r, spec);
+        await restoreContainer(r, p.app, spec);
         await r.infra.loadBalancer.registerTarget({ endpointId, containerId: spec.id });
       }
-      if (output.old.length > 0) {
-        log(`Registered ${output.old.map((s) => s.id).join(', ')} again on ${endpointId}`);
-      }
+      log(`Registered ${output.old.map((s) => s.id).join(', ')} again on ${endpointId}`);
     },
   });
 
-/** Stops and removes containers (SIGTERM, SIGKILL after the stop timeout); undo starts them again. */
+/**
+ * Stops and removes containers (SIGTERM, SIGKILL after the stop timeout); undo starts them again,
+ * from their record when they were removed. `which` gives them recorded (see sealSpecs).
+ */
 export const stopContainersStep = <P extends AppTargetParams>(
   r: Resolved,
   name: string,
-  which: (ctx: StepContext<P>) => Promise<ContainerSpecData[]>,
+  which: (ctx: StepContext<P>) => Promise<SealedContainerSpec[]>,
 ): StepDraft<P> =>
   undoable<P, OldOutput>(r, {
     name,
@@ -230,16 +263,16 @@ export const stopContainersStep = <P extends AppTargetParams>(
         r,
         old.map((s) => s.id),
         (id) => stopAndRemove(r, id, ctx.signal),
-        (id) => startFromSpec(r, byId.get(id) as ContainerSpecData),
+        (id) => restoreContainer(r, ctx.params.app, byId.get(id) as SealedContainerSpec),
       );
       if (old.length > 0) ctx.log(`Stopped and removed ${old.map((s) => s.id).join(', ')}`);
       return { old };
     },
-    undo: async ({ output, log }) => {
+    undo: async ({ params: p, output, log }) => {
       if (!output) {
         throw new AppStateError('the stopped containers are unknown (outcome unknown)');
       }
-      for (const spec of output.old) await startFromSpec(r, spec);
+      for (const spec of output.old) await restoreContainer(r, p.app, spec);
       if (output.old.length > 0) log(`Started ${output.old.map((s) => s.id).join(', ')} again`);
     },
   });
@@ -247,10 +280,23 @@ export const stopContainersStep = <P extends AppTargetParams>(
 /** The old containers a release-switch step recorded, for the final stop. */
 export const oldFrom =
   <P>(stepName: string) =>
-  async (ctx: StepContext<P>): Promise<ContainerSpecData[]> =>
+  async (ctx: StepContext<P>): Promise<SealedContainerSpec[]> =>
     (ctx.outputs[stepName] as OldOutput | undefined)?.old ?? [];
 
-/** Image and environment of the release currently serving on the endpoint. */
+/** Live containers (those of `ids` that exist), recorded with their env sealed. */
+export const recordExisting = async (
+  r: Resolved,
+  app: string,
+  ids: readonly string[],
+  signal: AbortSignal,
+): Promise<SealedContainerSpec[]> => {
+  const existing: string[] = [];
+  for (const id of ids) {
+    if (await r.infra.containers.describeContainer(id, { signal })) existing.push(id);
+  }
+  return sealSpecs(r, app, await describeSpecs(r, existing, signal), signal);
+};
+
 /** The release serving now, which must exist (restart and scale act on it). */
 export const runningRelease = async <P extends AppTargetParams>(
   r: Resolved,

@@ -21,6 +21,12 @@ export interface AppCatalogOptions {
   drainMs?: number;
   stopTimeoutMs?: number;
   healthCheckIntervalMs?: number;
+  /**
+   * Object-storage bucket of the platform's own records of each app: the key that seals
+   * recorded environments, and which operation created the app's instance and endpoint.
+   * 'opledger-apps' by default.
+   */
+  configBucket?: string;
 }
 
 export interface Resolved {
@@ -31,6 +37,7 @@ export interface Resolved {
   drainMs: number;
   stopTimeoutMs: number;
   healthCheckIntervalMs: number;
+  configBucket: string;
 }
 
 export const resolveOptions = (
@@ -49,6 +56,7 @@ export const resolveOptions = (
   drainMs: options.drainMs ?? DEFAULT_DRAIN_MS,
   stopTimeoutMs: options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
   healthCheckIntervalMs: options.healthCheckIntervalMs ?? 5_000,
+  configBucket: options.configBucket ?? 'opledger-apps',
 });
 
 /** Params every App operation takes: which app, on which instance, behind which endpoint. */
@@ -165,6 +173,11 @@ export class AppStateError extends Error {
   override name = 'AppStateError';
 }
 
+/** An undo that can never succeed (what it needs is gone): retrying it is pointless. */
+export class RestoreImpossibleError extends AppStateError {
+  override name = 'RestoreImpossibleError';
+}
+
 export const stopAndRemove = async (r: Resolved, id: string, signal?: AbortSignal) => {
   await r.infra.containers.stopContainer(
     { containerId: id, stopTimeoutMs: r.stopTimeoutMs },
@@ -172,19 +185,6 @@ export const stopAndRemove = async (r: Resolved, id: string, signal?: AbortSigna
   );
   await r.infra.containers.removeContainer(id, { signal });
 };
-
-export const startFromSpec = (r: Resolved, s: ContainerSpecData, signal?: AbortSignal) =>
-  r.infra.containers.startContainer(
-    {
-      containerId: s.id,
-      instanceId: s.instanceId,
-      image: s.image,
-      command: s.command,
-      env: s.env,
-      sizeMb: s.sizeMb,
-    },
-    { signal },
-  );
 
 /** Refuses to remove the last serving targets of an endpoint: that would be downtime. */
 export const assertOthersServe = async (
@@ -241,7 +241,15 @@ export const undoable = <P, O>(
     undo: Parameters<typeof step<P, O>>[0]['undo'];
   },
 ): StepDraft<P> =>
-  step<P, O>({ ...spec, kind: 'undoable', retry: r.retry, undoRetry: r.undoRetry });
+  step<P, O>({
+    ...spec,
+    kind: 'undoable',
+    retry: r.retry,
+    undoRetry: {
+      ...r.undoRetry,
+      nonRetryable: [...(r.undoRetry.nonRetryable ?? []), 'RestoreImpossibleError'],
+    },
+  });
 
 export const noSideEffects = <P, O>(
   r: Resolved,
