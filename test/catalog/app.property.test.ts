@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CloudService } from '../../src/adapters/infrastructure/index.js';
+import { applyCloudFaultPlan, cloudFaultPlanArbitrary } from '../../src/testing/index.js';
 import { APP, NEW_IMAGE, OLD_IMAGE, appWorld, serving } from './app-fixtures.js';
 
 const services: CloudService[] = [
@@ -11,23 +12,19 @@ const services: CloudService[] = [
 ];
 
 const faultPlan = fc.record({
-  outages: fc.array(
-    fc.record({
-      service: fc.constantFrom(...services),
-      fromS: fc.integer({ min: 0, max: 300 }),
-      lengthS: fc.integer({ min: 1, max: 300 }),
-    }),
-    { maxLength: 3 },
-  ),
-  errorRates: fc.array(
-    fc.record({
-      service: fc.constantFrom(...services),
-      rate: fc.double({ min: 0, max: 0.3, noNaN: true }),
-    }),
-    { maxLength: 2 },
-  ),
-  /** A crash of the one-off before_release instance, at a virtual time. */
-  crashRunnerAtS: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
+  // Whole seconds: outages start in the first 300 s and last up to 300 s; a crash of the one-off
+  // before_release instance, at a virtual time in the first 200 s.
+  cloud: cloudFaultPlanArbitrary({
+    services,
+    stepMs: 1_000,
+    horizonMs: 300_000,
+    maxOutages: 3,
+    minOutageMs: 1_000,
+    maxOutageMs: 300_000,
+    maxErrorRates: 2,
+    maxErrorRate: 0.3,
+    crashes: { atTime: [`${APP}-release-runner`], horizonMs: 200_000 },
+  }),
   cancelAtS: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
   seed: fc.integer({ min: 1, max: 1_000_000 }),
   unhealthy: fc.boolean(),
@@ -37,17 +34,7 @@ type Plan = typeof faultPlan extends fc.Arbitrary<infer T> ? T : never;
 
 const prepare = async (plan: Plan, count: number) => {
   const w = await appWorld(plan.seed, count);
-  const t0 = w.clock.now().getTime();
-  for (const o of plan.outages) {
-    w.cloud.faults.outage(o.service, {
-      from: t0 + o.fromS * 1000,
-      to: t0 + (o.fromS + o.lengthS) * 1000,
-    });
-  }
-  for (const e of plan.errorRates) w.cloud.faults.errorRate(e.service, e.rate);
-  if (plan.crashRunnerAtS !== undefined) {
-    w.cloud.faults.crashInstance(`${APP}-release-runner`, { at: t0 + plan.crashRunnerAtS * 1000 });
-  }
+  applyCloudFaultPlan(w.cloud, plan.cloud);
   if (plan.cancelAtS !== undefined) w.cancelAfter(plan.cancelAtS * 1000);
   return w;
 };

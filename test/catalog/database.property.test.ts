@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type CloudService } from '../../src/adapters/infrastructure/index.js';
 import { databaseRedeploy, databaseResizeVolume } from '../../src/catalog/database/index.js';
+import { applyCloudFaultPlan, cloudFaultPlanArbitrary } from '../../src/testing/index.js';
 import {
   attachmentsAlternate,
   DB,
@@ -34,40 +35,26 @@ const HORIZON_MS = 150_000;
 const faultsArb = fc.record({
   seed: fc.integer({ min: 1, max: 1_000_000 }),
   targetExists: fc.boolean(),
-  outages: fc.array(
-    fc.record({
-      service: fc.constantFrom(...SERVICES),
-      from: fc.integer({ min: 0, max: HORIZON_MS }),
-      length: fc.integer({ min: 1, max: 60_000 }),
-    }),
-    { maxLength: 4 },
-  ),
-  errorRates: fc.array(
-    fc.record({
-      service: fc.constantFrom(...SERVICES),
-      rate: fc.double({ min: 0, max: 0.3, noNaN: true }),
-    }),
-    { maxLength: 2 },
-  ),
-  /** Crash of the target instance at a virtual time, or of the old one right after a window call. */
-  crash: fc.option(
-    fc.oneof(
-      fc.record({
-        kind: fc.constant('target' as const),
-        at: fc.integer({ min: 0, max: HORIZON_MS }),
-      }),
-      fc.record({
-        kind: fc.constant('old-after' as const),
-        call: fc.constantFrom(
-          'stopContainer',
-          'unmountVolume',
-          'detachVolume',
-          'resizeVolume' as const,
-        ),
-      }),
-    ),
-    { nil: undefined },
-  ),
+  cloud: cloudFaultPlanArbitrary({
+    services: SERVICES,
+    horizonMs: HORIZON_MS,
+    maxOutages: 4,
+    minOutageMs: 1,
+    maxOutageMs: 60_000,
+    maxErrorRates: 2,
+    maxErrorRate: 0.3,
+    // A crash of the target instance at a virtual time (a resize never uses it), or of the old
+    // one right after a call of the downtime window.
+    crashes: {
+      atTime: [NEW],
+      onCall: {
+        instances: [OLD],
+        calls: ['stopContainer', 'unmountVolume', 'detachVolume', 'resizeVolume'],
+        timings: ['after'],
+        maxOccurrence: 1,
+      },
+    },
+  }),
 });
 
 type Faults = typeof faultsArb extends fc.Arbitrary<infer F> ? F : never;
@@ -80,17 +67,7 @@ const check = async (kind: 'redeploy' | 'resize', f: Faults): Promise<Outcome> =
     targetExists: f.targetExists,
   });
   const before = databaseState(w.cloud);
-  const t0 = w.clock.now().getTime();
-  for (const o of f.outages) {
-    w.cloud.faults.outage(o.service, { from: t0 + o.from, to: t0 + o.from + o.length });
-  }
-  for (const e of f.errorRates) w.cloud.faults.errorRate(e.service, e.rate);
-  if (f.crash?.kind === 'target' && kind === 'redeploy') {
-    w.cloud.faults.crashInstance(NEW, { at: t0 + f.crash.at });
-  } else if (f.crash?.kind === 'old-after') {
-    const occurrence = (w.cloud.callCounts()[f.crash.call] ?? 0) + 1;
-    w.cloud.faults.crashInstanceOnCall(OLD, { call: f.crash.call, occurrence, timing: 'after' });
-  }
+  applyCloudFaultPlan(w.cloud, f.cloud);
   const result =
     kind === 'redeploy'
       ? await w.run('database.redeploy', { ...DB, targetInstanceId: NEW })
@@ -120,7 +97,8 @@ const check = async (kind: 'redeploy' | 'resize', f: Faults): Promise<Outcome> =
     expect(after.volume).toMatchObject({ attachedTo: target, mounted: true });
     if (kind === 'resize') expect(after.volume!.sizeGb).toBe(20);
     // A crash of the target after the operation ended is not the operation's downtime.
-    if (!f.crash) expect(await w.cloud.databases.acceptsConnections(DB.databaseId)).toBe(true);
+    if (f.cloud.crashes.length === 0)
+      expect(await w.cloud.databases.acceptsConnections(DB.databaseId)).toBe(true);
     return 'succeeded';
   }
   // Failed inside the window: a successful rollback puts the database back on its old instance.

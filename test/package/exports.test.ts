@@ -37,10 +37,16 @@ describe('the published package', () => {
       core: ['createEngine', 'createInMemoryEventStore', 'defineOperation', 'step'],
       testing: [
         'InjectedFailure',
+        'applyCloudFaultPlan',
+        'catalogParamsArbitraries',
         'checkRollback',
+        'cloudFaultPlanArbitrary',
         'createSequentialIds',
         'createVirtualClock',
         'faultPlanArbitrary',
+        'handleArbitrary',
+        'operationRequestArbitrary',
+        'userArbitrary',
       ],
       memory: ['createInMemoryEventStore', 'createInMemoryReadStore'],
     });

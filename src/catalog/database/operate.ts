@@ -152,9 +152,16 @@ export const databaseDeprovision = (infra: InfrastructurePort): OperationDefinit
           }
           return { instanceId: volume?.attachedTo ?? null, mountPath: volume?.mountPath ?? null };
         },
-        undo: async ({ params, output }) => {
+        undo: async ({ params, output, log }) => {
           const instanceId = output?.instanceId;
           if (!instanceId) return;
+          // A cancel after 'delete volume' rolls back past it: that deletion is reported as
+          // irreversible, and there is no volume left to attach. Attaching anyway failed with
+          // NOT_FOUND and listed this undo as failed too, as if something else had gone wrong.
+          if (!(await infra.volumes.describeVolume(params.volumeId))) {
+            log(`Volume ${params.volumeId} no longer exists: nothing to attach again.`);
+            return;
+          }
           await infra.volumes.attachVolume({ volumeId: params.volumeId, instanceId });
           await infra.volumes.mountVolume({
             volumeId: params.volumeId,

@@ -74,12 +74,24 @@ export const databaseRedeploy = (
           log(`Instance ${params.targetInstanceId} is available.`);
           return { launched: before === undefined };
         },
-        undo: async ({ params, output, log }) => {
+        undo: async ({ params, output, operationId, log }) => {
           // Only an instance this operation launched is terminated; after a crash of the engine
           // (unknown outcome) it is left in place rather than risk terminating someone else's.
-          if (!output?.launched) return;
-          await infra.compute.terminateInstance(params.targetInstanceId);
-          log(`Terminated instance ${params.targetInstanceId}, launched for this redeploy.`);
+          if (output?.launched) {
+            await infra.compute.terminateInstance(params.targetInstanceId);
+            log(`Terminated instance ${params.targetInstanceId}, launched for this redeploy.`);
+            return;
+          }
+          // On a target that stays, the container this redeploy started there must go too: the
+          // undo of 'start new container' only stops it, and a rollback that reported success
+          // left it behind, exited and naming the database's volume. Removed here, once the
+          // database serves again, so the removal adds no downtime. Its id is deterministic, so
+          // this also holds when an outcome is unknown.
+          const containerId = newContainerId(params.databaseId, operationId);
+          if (!(await infra.containers.describeContainer(containerId))) return;
+          await infra.containers.stopContainer({ containerId });
+          await infra.containers.removeContainer(containerId);
+          log(`Removed container ${containerId} from instance ${params.targetInstanceId}.`);
         },
       }),
       step<DatabaseRedeployParams, { image: string; registry: string | undefined }>({
