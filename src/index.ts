@@ -67,6 +67,7 @@ export {
   type ReadModel,
   type ReadModelOptions,
   type ReadOptions,
+  type CsvOptions,
   type ReportRange,
   type ResourceView,
 } from './projections/read-model.js';

@@ -30,5 +30,9 @@ export const toErrorInfo = (error: unknown): ErrorInfo => {
   };
 };
 
+// Messages are joined into sentences ("...: <error>; retrying in 1s"): a final period would
+// end the sentence too early.
+const clause = (text: string) => text.replace(/\.+\s*$/, '');
+
 export const describeError = (info: ErrorInfo): string =>
-  [info.message, ...info.causes.map((c) => `caused by: ${c}`)].join('; ');
+  [info.message, ...info.causes.map((c) => `caused by: ${c}`)].map(clause).join('; ');

@@ -37,6 +37,11 @@ export interface ListOperationsOptions extends ReadOptions {
   offset?: number;
 }
 
+export interface CsvOptions extends ReadOptions {
+  /** Called with the number of rows read so far, for progress. */
+  onRow?: (rows: number) => void;
+}
+
 export interface OperationPage {
   items: OperationView[];
   total: number;
@@ -77,7 +82,7 @@ export interface ReadModel {
   activityReportCsv(
     environment: string,
     range: ReportRange,
-    options?: ReadOptions,
+    options?: CsvOptions,
   ): Promise<Readable>;
 }
 
@@ -240,7 +245,9 @@ export const createReadModel = (options: ReadModelOptions): ReadModel => {
       await activeEnvironment(environment);
       const rows = Readable.from(
         (async function* () {
+          let count = 0;
           for await (const row of activityReportRows(environment, range, readOptions)) {
+            readOptions?.onRow?.(++count);
             yield ACTIVITY_REPORT_COLUMNS.map((c) => neutraliseFormula(row[c]));
           }
         })(),

@@ -8,6 +8,7 @@ import {
   databaseAccepting,
   emptyCloudState,
   endpointAvailable,
+  type CloudState,
   type CloudSnapshot,
   type ImageBehaviour,
 } from './cloud-state.js';
@@ -34,6 +35,11 @@ export interface SimulatedCloudOptions {
   clock?: Clock;
   durations?: Partial<CallDurations>;
   images?: Record<string, ImageBehaviour>;
+  /**
+   * Start from a saved state (a `snapshot()` without its `now`) instead of an empty cloud: the
+   * CLI keeps its simulated cloud in a file between runs. Drains in progress resume.
+   */
+  state?: CloudState;
 }
 
 export type VirtualTime = Date | number | string;
@@ -107,7 +113,7 @@ export const createSimulatedCloud = (options: SimulatedCloudOptions): SimulatedC
   const durations: CallDurations = { ...DEFAULT_CALL_DURATIONS, ...options.durations };
   const images: Record<string, ImageBehaviour> = { ...options.images };
   const random = createSeededRandom(options.seed);
-  const state = emptyCloudState();
+  const state: CloudState = options.state ? structuredClone(options.state) : emptyCloudState();
   const plan = emptyFaultPlan();
   const endpointLedger = createAvailabilityLedger();
   const databaseLedger = createAvailabilityLedger();
@@ -698,5 +704,17 @@ export const createSimulatedCloud = (options: SimulatedCloudOptions): SimulatedC
     },
     callCounts: () => ({ ...counts }),
   };
+  for (const [endpointId, endpoint] of Object.entries(state.endpoints)) {
+    for (const d of endpoint.draining) {
+      schedule({
+        at: toEpochMs(d.until),
+        kind: 'drain-end',
+        endpointId,
+        containerId: d.containerId,
+      });
+    }
+  }
+  // Availability is measured from the start of this cloud: a saved state brings no downtime.
+  refresh(nowMs());
   return cloud;
 };
