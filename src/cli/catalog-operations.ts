@@ -1,0 +1,83 @@
+import type { SimulatedCloud } from '../adapters/infrastructure/index.js';
+import {
+  appConfigure,
+  appDeploy,
+  appDeprovision,
+  appProvision,
+  appRestart,
+  appRollback,
+  appScale,
+  databaseBackup,
+  databaseDeprovision,
+  databaseProvision,
+  databaseRedeploy,
+  databaseResizeVolume,
+  databaseRestart,
+  environmentDeprovision,
+  environmentProvision,
+  sshSession,
+} from '../catalog/index.js';
+import type { OperationDefinition } from '../domain/operation-definition.js';
+import { ENVIRONMENT_RESOURCE } from '../projections/project-operation-event.js';
+
+// Definitions differ in their params type; the CLI treats them all alike.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDefinition = OperationDefinition<any>;
+
+/** The catalog's operations, bound to the simulated cloud the CLI runs them on. */
+export const catalogOperations = (cloud: SimulatedCloud): AnyDefinition[] => [
+  environmentProvision(cloud),
+  environmentDeprovision(cloud),
+  appProvision(cloud),
+  appDeploy(cloud),
+  appConfigure(cloud),
+  appRestart(cloud),
+  appScale(cloud),
+  appRollback(cloud),
+  appDeprovision(cloud),
+  databaseProvision(cloud),
+  databaseRedeploy(cloud),
+  databaseResizeVolume(cloud),
+  databaseRestart(cloud),
+  databaseBackup(cloud),
+  databaseDeprovision(cloud),
+  sshSession(cloud),
+];
+
+/** The resource type an operation type acts on: 'app.deploy' acts on an app. */
+export const resourceTypeOf = (operationType: string): string => {
+  const [prefix = ''] = operationType.split('.');
+  if (prefix === 'environment') return ENVIRONMENT_RESOURCE;
+  return prefix;
+};
+
+/**
+ * Params the CLI fills in from the resource, so `--resource app:web` is enough for most
+ * operations; params given with --param always win.
+ */
+export const paramsFromResource = (
+  cloud: SimulatedCloud,
+  operationType: string,
+  environment: string,
+  resource: { type: string; handle: string },
+): Record<string, unknown> => {
+  const { handle } = resource;
+  if (resource.type === ENVIRONMENT_RESOURCE) return { environment };
+  if (resource.type === 'app') {
+    if (operationType !== 'ssh.session') return { app: handle };
+    const [target] = cloud.snapshot().endpoints[handle]?.targets ?? [];
+    return target ? { containerId: target } : {};
+  }
+  if (resource.type === 'database') {
+    const state = cloud.snapshot();
+    const volumeId = state.databases[handle]?.volumeId ?? `${handle}-data`;
+    // After a redeploy the database runs in a container named after that operation.
+    const container = Object.values(state.containers).find(
+      (c) => c.volumeId === volumeId && c.state === 'running',
+    );
+    const containerId = container?.id ?? `${handle}-db`;
+    if (operationType === 'ssh.session') return { containerId };
+    return { databaseId: handle, volumeId, containerId };
+  }
+  return {};
+};

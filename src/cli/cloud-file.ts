@@ -1,0 +1,109 @@
+import {
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  openSync,
+  closeSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import type { CloudState, ImageBehaviour } from '../adapters/infrastructure/index.js';
+import { CliError } from './cli-error.js';
+
+/**
+ * The CLI's simulated cloud lives in a JSON file between runs, so `opledger run` in one process
+ * finds the app that an earlier run provisioned. A lock file keeps two runs from overwriting
+ * each other's cloud.
+ */
+export interface SavedCloud {
+  version: 1;
+  /** Virtual time the cloud had reached: the next run starts no earlier, so ids keep sorting. */
+  now: string;
+  seed: number;
+  state: CloudState;
+  images: Record<string, ImageBehaviour>;
+}
+
+const savedCloudSchema = z.object({
+  version: z.literal(1),
+  now: z.iso.datetime(),
+  seed: z.number().int(),
+  state: z.object({
+    instances: z.record(z.string(), z.unknown()),
+    containers: z.record(z.string(), z.unknown()),
+    volumes: z.record(z.string(), z.unknown()),
+    endpoints: z.record(z.string(), z.unknown()),
+    databases: z.record(z.string(), z.unknown()),
+    objects: z.record(z.string(), z.record(z.string(), z.string())),
+  }),
+  images: z.record(z.string(), z.unknown()),
+});
+
+export const loadCloud = (path: string): SavedCloud | undefined => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new CliError(`the simulated cloud file ${path} is not JSON`, {
+      hint: 'delete it to start from an empty cloud, or pass another --cloud FILE',
+    });
+  }
+  const parsed = savedCloudSchema.safeParse(data);
+  if (!parsed.success) {
+    throw new CliError(`the simulated cloud file ${path} is not one opledger wrote`, {
+      hint: 'delete it to start from an empty cloud, or pass another --cloud FILE',
+    });
+  }
+  return parsed.data as SavedCloud;
+};
+
+/** Written to a temporary file and renamed: a crash mid-write leaves the previous cloud. */
+export const saveCloud = (path: string, saved: SavedCloud): void => {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(saved, null, 2)}\n`);
+  renameSync(temporary, path);
+};
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Takes `${path}.lock` for this process; a lock left by a dead process is taken over. */
+export const lockCloud = (path: string): (() => void) => {
+  const lock = `${path}.lock`;
+  mkdirSync(dirname(path), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number(readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+        throw new CliError(
+          `another opledger process (pid ${owner}) is running operations on the simulated cloud ${path}`,
+          { hint: 'wait for it to finish, or pass another --cloud FILE', exitCode: 1 },
+        );
+      }
+      rmSync(lock, { force: true });
+    }
+  }
+  throw new CliError(`could not lock the simulated cloud ${path}`, { exitCode: 1 });
+};

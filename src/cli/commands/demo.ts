@@ -1,0 +1,276 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, relative, resolve } from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { isoWeekOf } from '../../projections/iso-week.js';
+import type { OperationResult } from '../../engine/operation-result.js';
+import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
+import { CliError, EXIT_FAILED, EXIT_OK } from '../cli-error.js';
+import { println, type CliIo } from '../cli-io.js';
+import { operationsTable } from '../render.js';
+import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
+import { openStoreSession, type StoreSession } from '../store-session.js';
+import { logPrinter } from './operation.js';
+import { parseSpeed } from './run.js';
+import type { GlobalOptions } from './with-store.js';
+
+export interface DemoOptions extends GlobalOptions {
+  env: string;
+  user: string;
+  speed: string;
+  cloud?: string;
+  out?: string;
+}
+
+export const DEFAULT_DEMO_SPEED = '200';
+
+const APP = 'web';
+const DATABASE = 'main';
+
+interface Scene {
+  title: string;
+  type: string;
+  resource: { type: string; handle: string };
+  /** A function when the params depend on the cloud (a second run finds the first's database). */
+  params: Record<string, unknown> | ((world: SimulatedWorld) => Record<string, unknown>);
+  /** What the scene shows; the demo fails loudly when it does not happen. */
+  expect: (result: OperationResult) => boolean;
+  before?: (world: SimulatedWorld) => void;
+  after?: (world: SimulatedWorld, result: OperationResult) => string | undefined;
+  /** Virtual ms after the start at which the demo cancels the operation. */
+  cancelAfterMs?: number;
+}
+
+const succeeded = (r: OperationResult) => r.status === 'succeeded';
+
+/** The instance the database's volume is attached to, if it exists yet. */
+const databaseInstance = (world: SimulatedWorld): string | undefined => {
+  const state = world.cloud.snapshot();
+  return state.volumes[state.databases[DATABASE]?.volumeId ?? '']?.attachedTo ?? undefined;
+};
+
+/** Its ids: after a redeploy the database runs in a container named after that operation. */
+const databasePlacement = (world: SimulatedWorld) => {
+  const state = world.cloud.snapshot();
+  const volumeId = state.databases[DATABASE]?.volumeId ?? `${DATABASE}-data`;
+  const container = Object.values(state.containers).find(
+    (c) => c.volumeId === volumeId && c.state === 'running',
+  );
+  return { databaseId: DATABASE, volumeId, containerId: container?.id ?? `${DATABASE}-db` };
+};
+
+const scenes = (env: string): Scene[] => {
+  const app = { type: 'app', handle: APP };
+  const database = { type: 'database', handle: DATABASE };
+  let downtimeBefore = 0;
+  return [
+    {
+      title: `Provision the environment ${env}`,
+      type: 'environment.provision',
+      resource: { type: ENVIRONMENT_RESOURCE, handle: env },
+      params: { environment: env },
+      expect: succeeded,
+    },
+    {
+      title: `Provision the app ${APP}`,
+      type: 'app.provision',
+      resource: app,
+      params: { app: APP },
+      expect: succeeded,
+    },
+    {
+      title: `Provision the database ${DATABASE}`,
+      type: 'database.provision',
+      resource: database,
+      // Provisioning is idempotent: on a second run it finds the database where it runs now.
+      params: (world) => ({
+        ...databasePlacement(world),
+        instanceId: databaseInstance(world) ?? `${DATABASE}-host-1`,
+        image: 'postgres:15',
+        sizeGb: 10,
+      }),
+      expect: succeeded,
+    },
+    {
+      title: 'A successful deploy',
+      type: 'app.deploy',
+      resource: app,
+      params: { app: APP, image: 'web:v1', containerCount: 2, env: { RAILS_ENV: 'production' } },
+      expect: succeeded,
+    },
+    {
+      title: 'A deploy whose health check fails: it rolls back, and says what it could not undo',
+      type: 'app.deploy',
+      resource: app,
+      params: {
+        app: APP,
+        image: 'web:v2',
+        beforeRelease: ['bundle exec rake db:migrate'],
+        healthCheckTimeoutSeconds: 30,
+      },
+      before: (world) => world.cloud.setImageBehaviour('web:v2', { responds: false }),
+      expect: (r) => r.status === 'failed' && r.notUndone.some((n) => n.step === 'before_release'),
+    },
+    {
+      title: 'A deploy during a Docker Hub outage: it fails over to Quay.io',
+      type: 'app.deploy',
+      resource: app,
+      params: { app: APP, image: 'web:v3' },
+      before: (world) =>
+        world.cloud.faults.outage('registry:docker-hub', {
+          from: world.clock.now(),
+          to: world.clock.now().getTime() + 3_600_000,
+        }),
+      after: (world) => {
+        world.cloud.faults.clear();
+        return undefined;
+      },
+      expect: succeeded,
+    },
+    {
+      title: `A database redeploy onto another instance, with its measured downtime`,
+      type: 'database.redeploy',
+      resource: database,
+      params: (world) => ({
+        ...databasePlacement(world),
+        targetInstanceId:
+          databaseInstance(world) === `${DATABASE}-host-2`
+            ? `${DATABASE}-host-1`
+            : `${DATABASE}-host-2`,
+      }),
+      before: (world) => {
+        downtimeBefore = world.cloud.downtime().databases[DATABASE] ?? 0;
+      },
+      after: (world) => {
+        const ms = (world.cloud.downtime().databases[DATABASE] ?? 0) - downtimeBefore;
+        return `Measured downtime of database ${DATABASE}: ${(ms / 1000).toFixed(1)} s (the database refused connections only from the stop of the old container to the start of the new one)`;
+      },
+      expect: succeeded,
+    },
+    {
+      title: 'A deploy cancelled midway: it rolls back',
+      type: 'app.deploy',
+      resource: app,
+      params: { app: APP, image: 'web:v4' },
+      cancelAfterMs: 25_000,
+      expect: (r) => r.status === 'failed' && r.cancelled && r.rollback === 'succeeded',
+    },
+    {
+      title: `Deprovision the app ${APP}`,
+      type: 'app.deprovision',
+      resource: app,
+      params: { app: APP },
+      expect: succeeded,
+    },
+  ];
+};
+
+const runScene = async (
+  scene: Scene,
+  n: number,
+  world: SimulatedWorld,
+  options: DemoOptions,
+  io: CliIo,
+): Promise<OperationResult> => {
+  println(io.out);
+  println(io.out, `== ${n}. ${scene.title}`);
+  scene.before?.(world);
+  const params = typeof scene.params === 'function' ? scene.params(world) : scene.params;
+  const started: { id?: string } = {};
+  if (scene.cancelAfterMs !== undefined) {
+    world.clock.at(world.clock.now().getTime() + scene.cancelAfterMs, async () => {
+      if (!started.id) return;
+      println(io.out, `-- ${options.user} cancels operation ${started.id}`);
+      await world.engine.cancel(started.id, { user: options.user });
+    });
+  }
+  const handle = await world.engine.start({
+    type: scene.type,
+    environment: options.env,
+    resource: scene.resource,
+    user: options.user,
+    params,
+  });
+  started.id = handle.id;
+  const printed = new Promise<void>((resolve, reject) =>
+    handle.logs.subscribe({ next: logPrinter(io, false), complete: resolve, error: reject }),
+  );
+  const result = await handle.result;
+  await printed;
+  const note = scene.after?.(world, result);
+  println(io.out, `-> ${result.summary}`);
+  if (note) println(io.out, `-> ${note}`);
+  if (!scene.expect(result)) {
+    throw new CliError(`the demo's step '${scene.title}' did not end as it should`, {
+      hint: `read its log: opledger operation:logs ${result.id}`,
+      exitCode: EXIT_FAILED,
+    });
+  }
+  return result;
+};
+
+const writeReport = async (session: StoreSession, env: string, week: string, out: string) => {
+  await mkdir(dirname(out), { recursive: true });
+  const csv = await session.readModel.activityReportCsv(env, { week });
+  await pipeline(csv, createWriteStream(out));
+};
+
+/**
+ * The main job: an environment with an app and a database on the simulated cloud, and the
+ * operations that show what opledger does, each log streamed live as it runs.
+ */
+export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<number> => {
+  const speed = parseSpeed(options.speed);
+  const session = await openStoreSession(options);
+  try {
+    const world = openSimulatedWorld({
+      store: session.stores.eventStore,
+      speed,
+      ...(options.cloud ? { cloudFile: options.cloud } : {}),
+    });
+    const results: OperationResult[] = [];
+    try {
+      println(
+        io.out,
+        `opledger demo: store ${session.url}, simulated cloud ${relative(process.cwd(), world.cloudFile)}`,
+      );
+      for (const [i, scene] of scenes(options.env).entries()) {
+        results.push(await runScene(scene, i + 1, world, options, io));
+      }
+    } finally {
+      await world.close();
+    }
+    await session.catchUp();
+    const ids = new Set(results.map((r) => r.id));
+    const page = await session.readModel.listOperations({
+      environment: options.env,
+      limit: Math.max(results.length, 1),
+    });
+    const week = isoWeekOf(world.clock.now());
+    const out = resolve(options.out ?? `.opledger/activity-report-${options.env}-${week}.csv`);
+    await writeReport(session, options.env, week, out);
+    println(io.out);
+    println(io.out, `== The operations of this run, newest first`);
+    println(io.out, operationsTable(page.items.filter((op) => ids.has(op.id))));
+    println(io.out);
+    println(
+      io.out,
+      `Wrote the activity report of ${options.env} for ${week} to ${relative(process.cwd(), out)}`,
+    );
+    const storeFlag = options.store ? ` --store ${options.store}` : '';
+    const failed = results.find((r) => r.status === 'failed');
+    println(io.out);
+    println(io.out, 'Try next:');
+    println(io.out, `  opledger operations --env ${options.env}${storeFlag}`);
+    if (failed) println(io.out, `  opledger operation:logs ${failed.id}${storeFlag}`);
+    println(io.out, `  opledger activity-reports --env ${options.env}${storeFlag}`);
+    println(io.out, `  opledger activity-report --env ${options.env} --week ${week}${storeFlag}`);
+    println(
+      io.out,
+      `  opledger run app.provision --env ${options.env} --resource app:api${storeFlag}`,
+    );
+    return EXIT_OK;
+  } finally {
+    await session.close();
+  }
+};

@@ -1,0 +1,23 @@
+import type { CliIo } from '../cli-io.js';
+import { openStoreSession, type StoreOptions, type StoreSession } from '../store-session.js';
+
+export interface GlobalOptions extends StoreOptions {
+  json?: boolean;
+}
+
+/** Opens the store, brings the read models up to date, runs `work`, and always closes. */
+export const withStore = async <T>(
+  options: GlobalOptions,
+  work: (session: StoreSession) => Promise<T>,
+): Promise<T> => {
+  const session = await openStoreSession(options);
+  try {
+    await session.catchUp();
+    return await work(session);
+  } finally {
+    await session.close();
+  }
+};
+
+export type CommandResult = Promise<number>;
+export type Command<O> = (options: O, io: CliIo) => CommandResult;

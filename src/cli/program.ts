@@ -1,0 +1,182 @@
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_STORE_URL } from '../adapters/create-store.js';
+import { CliError, EXIT_OK, toCliError } from './cli-error.js';
+import { println, type CliIo } from './cli-io.js';
+import { FAULT_FORMS } from './cli-input.js';
+import {
+  activityReportCommand,
+  activityReportsCommand,
+  rebuildCommand,
+  type ActivityReportOptions,
+} from './commands/activity-reports.js';
+import { DEFAULT_DEMO_SPEED, demoCommand, type DemoOptions } from './commands/demo.js';
+import {
+  operationCancelCommand,
+  operationFollowCommand,
+  operationLogsCommand,
+  type CancelOptions,
+} from './commands/operation.js';
+import { operationsCommand, type OperationsOptions } from './commands/operations.js';
+import { DEFAULT_RUN_SPEED, runCommand, type RunOptions } from './commands/run.js';
+import type { GlobalOptions } from './commands/with-store.js';
+import { DEFAULT_CLOUD_FILE } from './simulated-world.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const DEFAULT_USER = 'cli@opledger.local';
+
+/**
+ * The `opledger` program: its commands set `exitCode` when they finish. Exposed so that tests
+ * check the commands the docs show against the real ones.
+ */
+export const createProgram = (io: CliIo): { program: Command; exitCode(): number } => {
+  let exitCode = EXIT_OK;
+  const program = new Command()
+    .name('opledger')
+    .description('Infrastructure Operations as event-sourced aggregates, with rollback.')
+    .version(VERSION)
+    .addOption(
+      new Option('--store <url>', `event store URL (default ${DEFAULT_STORE_URL})`).env(
+        'OPLEDGER_STORE',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--read-store <url>',
+        'where read models live for an EventStoreDB store (memory:, sqlite:PATH, postgres://)',
+      ).env('OPLEDGER_READ_STORE'),
+    )
+    .option('--json', 'machine-readable output')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out.write(s),
+      writeErr: (s) => io.err.write(s),
+    })
+    .showHelpAfterError('(run opledger --help for usage)');
+
+  // Every action sees the global options merged with its own; commander passes the command last.
+  const options = <O>(args: unknown[]) => (args[args.length - 1] as Command).optsWithGlobals() as O;
+  const action =
+    <O>(run: (o: O) => Promise<number>) =>
+    async (...args: unknown[]) => {
+      exitCode = await run(options<O>(args));
+    };
+  const actionOn =
+    <O>(run: (argument: string, o: O) => Promise<number>) =>
+    async (argument: string, ...args: unknown[]) => {
+      exitCode = await run(argument, options<O>(args));
+    };
+
+  const cloudOption = new Option(
+    '--cloud <file>',
+    `the simulated cloud's state file (default ${DEFAULT_CLOUD_FILE})`,
+  ).env('OPLEDGER_CLOUD');
+
+  program
+    .command('demo')
+    .description('the main job: an environment, an app and a database, and what opledger does')
+    .option('--env <env>', 'environment of the demo', 'demo')
+    .option('--user <email>', 'who runs the operations', 'ada@example.com')
+    .option('--speed <n>', "virtual ms per real ms, or 'max'", DEFAULT_DEMO_SPEED)
+    .option('--out <file>', 'where to write the activity report CSV')
+    .addOption(cloudOption)
+    .action(action<DemoOptions>((o) => demoCommand(o, io)));
+
+  program
+    .command('run')
+    .description('start a catalog operation on the simulated cloud and follow its log')
+    .argument('<type>', 'operation type, e.g. app.deploy')
+    .requiredOption('--env <env>', 'environment')
+    .requiredOption('--resource <type:handle>', 'resource, e.g. app:web')
+    .option('--param <key=value>', 'a param (repeatable; JSON values, dotted keys)', collect, [])
+    .option(
+      '--fault <spec>',
+      `a fault to inject (repeatable):\n${FAULT_FORMS.join('\n')}`,
+      collect,
+      [],
+    )
+    .option('--user <email>', 'who runs it', DEFAULT_USER)
+    .option('--speed <n>', "virtual ms per real ms, or 'max'", DEFAULT_RUN_SPEED)
+    .option('--idempotency-key <key>', 'start it at most once for this key')
+    .addOption(cloudOption)
+    .action(actionOn<RunOptions>((type, o) => runCommand(type, o, io)));
+
+  program
+    .command('operations')
+    .description("an environment's operations, newest first")
+    .requiredOption('--env <env>', 'environment')
+    .option('--resource <handle>', 'HANDLE or TYPE:HANDLE (deleted resources too)')
+    .option('--status <status>', 'queued, running, succeeded or failed')
+    .option('--type <type>', 'operation type, e.g. app.deploy')
+    .option('--limit <n>', 'page size, 1 to 500 (default 50)')
+    .option('--offset <n>', 'skip this many')
+    .action(action<OperationsOptions>((o) => operationsCommand(o, io)));
+
+  program
+    .command('operation:logs')
+    .description('the full log of an operation, in any state')
+    .argument('<id>', 'operation id')
+    .action(actionOn<GlobalOptions>((id, o) => operationLogsCommand(id, o, io)));
+
+  program
+    .command('operation:follow')
+    .description('stream the log of an operation live until it ends')
+    .argument('<id>', 'operation id')
+    .action(actionOn<GlobalOptions>((id, o) => operationFollowCommand(id, o, io)));
+
+  program
+    .command('operation:cancel')
+    .description('request cancellation: the operation rolls back')
+    .argument('<id>', 'operation id')
+    .option('--user <email>', 'who cancels', DEFAULT_USER)
+    .action(actionOn<CancelOptions>((id, o) => operationCancelCommand(id, o, io)));
+
+  program
+    .command('activity-report')
+    .description("an environment's activity report as CSV (this ISO week by default)")
+    .requiredOption('--env <env>', 'environment')
+    .option('--week <YYYY-Www>', 'an ISO week, e.g. 2026-W48')
+    .option('--from <date>', 'start of a custom range (UTC date or instant)')
+    .option('--to <date>', 'end of a custom range, exclusive')
+    .option('--out <file>', 'write to a file instead of stdout')
+    .action(action<ActivityReportOptions>((o) => activityReportCommand(o, io)));
+
+  program
+    .command('activity-reports')
+    .description('the weekly activity reports of an environment, newest first')
+    .requiredOption('--env <env>', 'environment')
+    .action(action<GlobalOptions & { env: string }>((o) => activityReportsCommand(o, io)));
+
+  program
+    .command('projections:rebuild')
+    .description('rebuild the read models (operation logs, reports) from the events')
+    .action(action<GlobalOptions>((o) => rebuildCommand(o, io)));
+
+  return { program, exitCode: () => exitCode };
+};
+
+/**
+ * Runs the `opledger` command. Returns the exit code instead of exiting: 0 success, 1 an
+ * operation failed or the store failed, 2 bad input.
+ */
+export const runCli = async (argv: readonly string[], io: CliIo): Promise<number> => {
+  const { program, exitCode } = createProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode();
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are not errors; commander has already printed usage problems.
+      return error.exitCode === 0 ? EXIT_OK : 2;
+    }
+    const cli = toCliError(error);
+    println(io.err, `Error: ${cli.message}`);
+    if (cli.hint) println(io.err, `Hint: ${cli.hint}`);
+    return cli.exitCode;
+  }
+};
+
+// Kept in step with package.json by a test.
+export const VERSION = '0.1.0';
+
+export { CliError };

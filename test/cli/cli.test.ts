@@ -1,0 +1,275 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACTIVITY_REPORT_COLUMNS } from '../../src/index.js';
+import { runCli, tempWorkdir, type CliRun } from './run-cli.js';
+
+const packageVersion = (
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+interface OperationJson {
+  id: string;
+  type: string;
+  status: string;
+  rollback: string;
+  cancelled: boolean;
+  resource: { type: string; handle: string };
+  notUndone: { step: string; reason: string }[];
+}
+
+describe('opledger CLI: the demo and the read commands on the default SQLite store', () => {
+  const work = tempWorkdir('cli');
+  const cli = (...args: string[]) => runCli(args, { cwd: work.dir });
+  let demo: CliRun;
+  let operations: OperationJson[];
+
+  beforeAll(async () => {
+    demo = await cli('demo');
+    const listed = await cli('operations', '--env', 'demo', '--json');
+    operations = (JSON.parse(listed.stdout) as { items: OperationJson[] }).items;
+  }, 60_000);
+  afterAll(() => work.remove());
+
+  it('runs the demo: each scene ends as it should, and the week report is written', () => {
+    expect(demo.stderr).toBe('');
+    expect(demo.code).toBe(0);
+    const out = demo.stdout;
+    // The failed health check: rolled back, the migration named as not undoable, in words.
+    expect(out).toMatch(
+      /Rollback failed: these changes could not be undone: 'before_release' \(irreversible\)/,
+    );
+    // The Docker Hub outage: the pull fails over to Quay.io.
+    expect(out).toMatch(/\[pull image\].*registry:docker-hub/);
+    expect(out).toMatch(/Pulled web:v3 from quay/);
+    // The cancelled deploy rolls back and says so.
+    expect(out).toMatch(/-- ada@example.com cancels operation \S+/);
+    expect(out).toMatch(/was cancelled by ada@example.com.*Rollback succeeded/);
+    const downtime = /Measured downtime of database main: ([\d.]+) s/.exec(out);
+    expect(downtime).not.toBeNull();
+    const seconds = Number(downtime?.[1]);
+    expect(seconds).toBeGreaterThan(0);
+    // Stop + unmount + detach + attach + mount + start on the simulated cloud's durations.
+    expect(seconds).toBeLessThan(60);
+    expect(out).toMatch(/Try next:\n {2}opledger operations --env demo/);
+  });
+
+  it('lists the operations of the demo with their outcomes', () => {
+    const types = operations.map((o) => o.type).reverse();
+    expect(types).toEqual([
+      'environment.provision',
+      'app.provision',
+      'database.provision',
+      'app.deploy',
+      'app.deploy',
+      'app.deploy',
+      'database.redeploy',
+      'app.deploy',
+      'app.deprovision',
+    ]);
+    const outcomes = operations
+      .map((o) => `${o.status}/${o.rollback}${o.cancelled ? '/cancelled' : ''}`)
+      .reverse();
+    expect(outcomes).toEqual([
+      'succeeded/none',
+      'succeeded/none',
+      'succeeded/none',
+      'succeeded/none',
+      'failed/failed',
+      'succeeded/none',
+      'succeeded/none',
+      'failed/succeeded/cancelled',
+      'succeeded/none',
+    ]);
+  });
+
+  it('prints the operations as a table by default', async () => {
+    const run = await cli('operations', '--env', 'demo', '--resource', 'web', '--limit', '2');
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ID +TYPE +RESOURCE +STATUS +ROLLBACK +USER +CREATED$/);
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toMatch(/app\.deprovision +app:web +succeeded/);
+    expect(run.stderr).toMatch(/Operations 1-2 of 6; next page: --offset 2/);
+  });
+
+  it('shows a whole log as text, ending with the verdict, and as JSON', async () => {
+    const failed = operations.find((o) => o.rollback === 'failed') as OperationJson;
+    const text = await cli('operation:logs', failed.id);
+    expect(text.code).toBe(0);
+    expect(text.stdout.trimEnd().split('\n').at(-1)).toMatch(
+      /Rollback failed: these changes could not be undone: 'before_release' \(irreversible\)/,
+    );
+    const json = await cli('operation:logs', failed.id, '--json');
+    const parsed = JSON.parse(json.stdout) as {
+      operation: OperationJson;
+      lines: { message: string }[];
+    };
+    expect(parsed.operation.id).toBe(failed.id);
+    expect(parsed.lines.map((l) => l.message).join('\n')).toContain('health check');
+  });
+
+  it('follows an ended operation to its end: exit 0 when it succeeded, 1 when it failed', async () => {
+    const ok = operations.find((o) => o.status === 'succeeded') as OperationJson;
+    const failed = operations.find((o) => o.status === 'failed') as OperationJson;
+    const followedOk = await cli('operation:follow', ok.id);
+    expect(followedOk.code).toBe(0);
+    expect(followedOk.stdout).toMatch(/Operation succeeded/);
+    const followedFailed = await cli('operation:follow', failed.id, '--json');
+    expect(followedFailed.code).toBe(1);
+    const records = followedFailed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; status?: string });
+    expect(records.at(-1)).toMatchObject({ kind: 'result', status: 'failed' });
+    expect(records.slice(0, -1).every((r) => r.kind === 'log')).toBe(true);
+  });
+
+  it('lists the weekly reports and exports one as CSV, to stdout and to a file alike', async () => {
+    const reports = await cli('activity-reports', '--env', 'demo', '--json');
+    const [week] = JSON.parse(reports.stdout) as { week: string; operations: number }[];
+    expect(week?.operations).toBeGreaterThanOrEqual(9);
+    const stdout = await cli('activity-report', '--env', 'demo', '--week', week?.week ?? '');
+    expect(stdout.code).toBe(0);
+    const file = join(work.dir, 'reports', 'week.csv');
+    const toFile = await cli(
+      'activity-report',
+      '--env',
+      'demo',
+      '--week',
+      week?.week ?? '',
+      '--out',
+      file,
+    );
+    expect(toFile.code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(stdout.stdout);
+    // Not a terminal: plain progress lines, ending at 100%.
+    expect(toFile.stderr).toMatch(/Exporting: \d+\/\d+ rows \(100%\)/);
+    const rows = parse(stdout.stdout, { columns: true }) as Record<string, string>[];
+    expect(Object.keys(rows[0] ?? {})).toEqual([...ACTIVITY_REPORT_COLUMNS]);
+    expect(rows).toHaveLength(week?.operations ?? -1);
+    // The demo's own report file is the same report.
+    const demoFile = /Wrote the activity report of demo for (\S+) to (\S+)/.exec(demo.stdout);
+    expect(demoFile?.[1]).toBe(week?.week);
+  });
+
+  it('rebuilds the read models with plain progress lines when not on a terminal', async () => {
+    const before = await cli('operations', '--env', 'demo', '--json');
+    const run = await cli('projections:rebuild');
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/Rebuilding: \d+\/\d+ events \(100%\)/);
+    const after = await cli('operations', '--env', 'demo', '--json');
+    expect(JSON.parse(after.stdout)).toEqual(JSON.parse(before.stdout));
+  });
+
+  it('runs the demo again on the same store and cloud', async () => {
+    const again = await cli('demo');
+    expect(again.code).toBe(0);
+    const listed = await cli('operations', '--env', 'demo', '--json');
+    expect((JSON.parse(listed.stdout) as { total: number }).total).toBe(18);
+  }, 60_000);
+
+  describe('errors say what was wrong and what to do, with exit code 2 for bad input', () => {
+    const cases: [string, string[], RegExp][] = [
+      ['an unknown id', ['operation:logs', 'nope'], /Operation nope does not exist/],
+      ['an unknown id to follow', ['operation:follow', 'nope'], /Operation nope does not exist/],
+      [
+        'a bad store URL',
+        ['operations', '--env', 'demo', '--store', 'mysql://x'],
+        /Accepted forms/,
+      ],
+      ['a bad week', ['activity-report', '--env', 'demo', '--week', '2026-W60'], /not an ISO week/],
+      [
+        'half a range',
+        ['activity-report', '--env', 'demo', '--from', '2026-01-01'],
+        /needs both --from and --to/,
+      ],
+      ['an unknown environment', ['activity-reports', '--env', 'nowhere'], /nowhere/],
+      ['an unknown command', ['deploy'], /unknown command 'deploy'/],
+      ['a missing option', ['operations'], /required option '--env <env>'/],
+      [
+        'a bad status',
+        ['operations', '--env', 'demo', '--status', 'done'],
+        /--status 'done' is not one of/,
+      ],
+      [
+        'a bad fault',
+        ['run', 'app.deploy', '--env', 'demo', '--resource', 'app:web', '--fault', 'outage:dns'],
+        /names no known service/,
+      ],
+      [
+        'a bad resource',
+        ['run', 'app.deploy', '--env', 'demo', '--resource', 'web'],
+        /is not TYPE:HANDLE/,
+      ],
+      [
+        'an unknown operation type',
+        ['run', 'app.explode', '--env', 'demo', '--resource', 'app:web'],
+        /app\.explode/,
+      ],
+      [
+        'bad params',
+        [
+          'run',
+          'app.scale',
+          '--env',
+          'demo',
+          '--resource',
+          'app:web',
+          '--param',
+          'containerCount=zero',
+        ],
+        /containerCount/,
+      ],
+    ];
+    it.each(cases)('%s', async (_, args, message) => {
+      const run = await cli(...args);
+      expect(run.stderr).toMatch(message);
+      expect(run.code).toBe(2);
+    });
+
+    it('a cancel of a finished operation', async () => {
+      const ended = operations[0] as OperationJson;
+      const run = await cli('operation:cancel', ended.id);
+      expect(run.stderr).toMatch(
+        /has already ended \(succeeded\); there is nothing left to cancel/,
+      );
+      expect(run.code).toBe(2);
+    });
+
+    it('an unreachable store exits 1 and names it, without its password', async () => {
+      const run = await cli(
+        'operations',
+        '--env',
+        'demo',
+        '--store',
+        'postgres://ada:secret@127.0.0.1:1/x',
+      );
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/cannot open the store postgres:\/\/ada:\*\*\*@127\.0\.0\.1:1\/x/);
+      expect(run.stderr).not.toContain('secret');
+    });
+  });
+
+  it('prints help and its version', async () => {
+    const help = await cli('--help');
+    expect(help.code).toBe(0);
+    for (const command of [
+      'demo',
+      'run',
+      'operations',
+      'operation:logs',
+      'operation:follow',
+      'operation:cancel',
+      'activity-report',
+      'activity-reports',
+    ]) {
+      expect(help.stdout).toContain(`  ${command} `);
+    }
+    const version = await cli('--version');
+    expect(version.stdout.trim()).toBe(packageVersion);
+  });
+});
