@@ -1,7 +1,7 @@
 // A deploy whose release health check fails: opledger rolls back what the deploy changed, in
 // reverse order, reports the migration it could not undo, and ends the log with its verdict.
 // Run it with `npm run example`.
-import { createEngine, createInMemoryEventStore, defineOperation, step } from '../src/index.js';
+import { createEngine, createInMemoryEventStore, defineOperation, step } from 'opledger';
 
 // The "world" the steps act on: which release serves traffic and what the database schema is.
 const world = { serving: 'v1', containers: ['web-v1'], schema: 1 };

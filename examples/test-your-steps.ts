@@ -1,8 +1,8 @@
 // Proving that your own steps roll back, with opledger's harness: it runs them under generated
 // failures and cancellations and checks the rollback verdict against your world.
 // Run it with `npx tsx examples/test-your-steps.ts`.
-import { step } from '../src/index.js';
-import { checkRollback } from '../src/testing/index.js';
+import { step } from 'opledger';
+import { checkRollback } from 'opledger/testing';
 
 // The world your steps change: DNS records and a load balancer's targets.
 const world = { dns: new Map<string, string>(), targets: new Set<string>() };
@@ -49,6 +49,7 @@ const good = await checkRollback({
 });
 console.log(`correct steps: ${good.ok ? `rollback verified in ${good.runs} runs` : 'FAILED'}`);
 
+// #region check
 const broken = await checkRollback({
   operation: [registerTarget, healthCheck, pointDns(true), announce],
   observe,
@@ -64,4 +65,5 @@ if (broken.ok) {
   console.log(`  before: ${JSON.stringify(before)}`);
   console.log(`  after:  ${JSON.stringify(after)}`);
 }
+// #endregion check
 if (!good.ok || broken.ok) process.exit(1);

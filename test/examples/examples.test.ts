@@ -11,8 +11,12 @@ const tsx = join(root, 'node_modules', '.bin', 'tsx');
 describe('examples', () => {
   it('every example is covered here', () => {
     expect(readdirSync(join(root, 'examples')).sort()).toEqual([
+      'activity-report.ts',
       'deploy-with-rollback.ts',
+      'property-of-a-deploy.ts',
+      'quick-start.ts',
       'test-your-steps.ts',
+      'writing-steps.ts',
     ]);
   });
 
@@ -36,5 +40,37 @@ describe('examples', () => {
       "broken undo caught: the rollback reported 'succeeded' but the world is not what it was before the operation",
     );
     expect(stdout).toContain('smallest fault plan: {"failAt":3}');
+  });
+
+  it('quick-start (the README) undoes start and names the migration it could not undo', async () => {
+    const { stdout } = await run(tsx, ['examples/quick-start.ts'], { cwd: root });
+    const lines = stdout.trim().split('\n');
+    expect(stdout).toContain("Step 'health check' failed on attempt 3");
+    expect(lines.at(-2)).toMatch(
+      /failed at step 'health check'.*Rollback failed: these changes could not be undone: 'migrate' \(irreversible\)\.$/,
+    );
+    expect(lines.at(-1)).toBe('world after rollback: {"schema":2,"running":["web:v1"]}');
+  });
+
+  it('writing-steps fails over at once on a non-retryable error and undoes the pull', async () => {
+    const { stdout } = await run(tsx, ['examples/writing-steps.ts'], { cwd: root });
+    expect(stdout).toMatch(
+      /failed on attempt 2 with provider docker-hub: 401; failing over to quay/,
+    );
+    expect(stdout).toContain('backoff slept on the virtual clock: [1000]');
+    expect(stdout).toContain('images left after the rollback: []');
+  });
+
+  it('activity-report prints a log and a CSV that keeps the deleted app', async () => {
+    const { stdout } = await run(tsx, ['examples/activity-report.ts'], { cwd: root });
+    expect(stdout).toMatch(/INFO {2}Operation succeeded\n/);
+    const csv = stdout.slice(stdout.indexOf('operation_id,')).trim().split('\r\n');
+    expect(csv).toHaveLength(3);
+    expect(csv.slice(1).every((row) => row.includes(',production,app,web,true,'))).toBe(true);
+  });
+
+  it('property-of-a-deploy holds for generated requests and cloud faults', async () => {
+    const { stdout } = await run(tsx, ['examples/property-of-a-deploy.ts'], { cwd: root });
+    expect(stdout.trim()).toBe('deploy: zero downtime and one release in 50 runs');
   });
 });

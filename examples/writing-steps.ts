@@ -1,0 +1,81 @@
+// A step with every option, on a registry that fails: retries, failover, a non-retryable error,
+// cancellation through the signal, and what undo receives.
+// Run it with `npx tsx examples/writing-steps.ts` (after `npm run build`).
+import { createEngine, createInMemoryEventStore, defineOperation } from 'opledger';
+import { createVirtualClock } from 'opledger/testing';
+
+class Unauthorized extends Error {
+  override name = 'Unauthorized';
+}
+const pulled: string[] = [];
+/** docker-hub answers 503 once, then refuses our credentials; quay works. */
+let dockerHubCalls = 0;
+const registry = {
+  pull: async (image: string, from: string, _options: { signal: AbortSignal }) => {
+    if (from === 'docker-hub') {
+      dockerHubCalls += 1;
+      throw dockerHubCalls < 2 ? new Error('503 Service Unavailable') : new Unauthorized('401');
+    }
+    pulled.push(`${image}@${from}`);
+  },
+  remove: async (image: string, from: string) => {
+    const at = pulled.indexOf(`${image}@${from}`);
+    if (at >= 0) pulled.splice(at, 1); // idempotent: removing twice is fine
+  },
+};
+
+// #region step
+import { step } from 'opledger';
+
+const pullImage = step<{ image: string }, { image: string; registry: string }>({
+  name: 'pull image',
+  kind: 'undoable', // the default when there is an undo; or 'irreversible' | 'no_side_effects'
+  alternatives: ['docker-hub', 'quay'], // failover providers, tried in turn
+  retry: {
+    maxAttempts: 3,
+    initialIntervalMs: 1_000,
+    backoffCoefficient: 2,
+    maximumIntervalMs: 60_000,
+    nonRetryable: ['Unauthorized'], // by error name or code: go to the next provider at once
+  },
+  run: async ({ params, provider, signal, log }) => {
+    const from = provider ?? 'docker-hub';
+    await registry.pull(params.image, from, { signal }); // honour the signal to stop early
+    log(`pulled ${params.image} from ${from}`);
+    return { image: params.image, registry: from }; // plain JSON: what undo needs
+  },
+  undo: async ({ output, params, log }) => {
+    // After a crash the outcome is 'unknown' and there is no output: undo anyway, idempotently.
+    for (const from of output ? [output.registry] : ['docker-hub', 'quay']) {
+      await registry.remove(params.image, from);
+    }
+    log(`removed ${params.image}`);
+  },
+});
+// #endregion step
+
+const failing = step({
+  name: 'health check',
+  kind: 'no_side_effects',
+  run: () => {
+    throw new Error('unhealthy');
+  },
+});
+const clock = createVirtualClock();
+const engine = createEngine({
+  store: createInMemoryEventStore(),
+  operations: [defineOperation({ type: 'deploy', steps: [pullImage, failing] })],
+  clock,
+});
+const op = await engine.start({
+  type: 'deploy',
+  environment: 'production',
+  resource: { type: 'app', handle: 'web' },
+  user: 'ada@example.com',
+  params: { image: 'web:v2' },
+});
+op.logs.subscribe((line) => console.log(`${line.level.padEnd(5)} ${line.message}`));
+const result = await op.result;
+console.log(`backoff slept on the virtual clock: ${JSON.stringify(clock.sleeps)}`);
+console.log(`images left after the rollback: ${JSON.stringify(pulled)}`);
+if (result.rollback !== 'succeeded' || pulled.length !== 0) process.exit(1);
