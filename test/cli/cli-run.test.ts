@@ -123,12 +123,30 @@ describe('opledger run: catalog operations on the simulated cloud, kept between 
     const [, id] = await output.waitFor('stderr', /Operation (\S+) started/);
     // While it pulls the image (20 virtual seconds, 4 real ones at speed 5).
     await output.waitFor('stdout', /\[pull image\] Step 'pull image' started/);
-    const cancel = await cli('operation:cancel', id as string, '--user', 'bob@example.com');
+    // A third process follows the log live while the operation runs.
+    const follower = watchOutput(spawnCli(['operation:follow', id as string], { cwd: work.dir }));
+    await follower.waitFor('stdout', /\[pull image\] Step 'pull image' started/);
+    const cancel = await cli(
+      'operation:cancel',
+      id as string,
+      '--user',
+      'bob@example.com',
+      '--json',
+    );
     expect(cancel.code).toBe(0);
-    expect(cancel.stdout).toMatch(/Cancellation of operation \S+ requested/);
+    expect(JSON.parse(cancel.stdout)).toEqual({ id, status: 'running', alreadyRequested: false });
     expect(await output.exited).toBe(1);
     expect(output.text.stderr).toMatch(/was cancelled by bob@example.com.*Rollback succeeded/);
     expect(output.text.stdout).toMatch(/Cancellation requested by bob@example.com/);
+    // The follower saw the lines written after it started, up to the verdict, and exits 1 too.
+    expect(await follower.exited).toBe(1);
+    expect(follower.text.stdout).toMatch(/Cancellation requested by bob@example.com/);
+    expect(follower.text.stdout.trimEnd().split('\n').at(-1)).toMatch(/Rollback succeeded/);
+    expect(follower.text.stderr).toMatch(/was cancelled by bob@example.com/);
+    // Once the operation has ended, a cancel is refused as bad input.
+    const again = await cli('operation:cancel', id as string);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/has already ended/);
   }, 60_000);
 
   it('refuses a second run on the same simulated cloud while one runs', async () => {
