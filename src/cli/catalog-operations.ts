@@ -44,11 +44,13 @@ export const catalogOperations = (cloud: SimulatedCloud): AnyDefinition[] => [
   sshSession(cloud),
 ];
 
-/** The resource type an operation type acts on: 'app.deploy' acts on an app. */
-export const resourceTypeOf = (operationType: string): string => {
+/** The resource types an operation type acts on: 'app.deploy' acts on an app. */
+export const resourceTypesOf = (operationType: string): string[] => {
   const [prefix = ''] = operationType.split('.');
-  if (prefix === 'environment') return ENVIRONMENT_RESOURCE;
-  return prefix;
+  if (prefix === 'environment') return [ENVIRONMENT_RESOURCE];
+  // A session is opened next to an app's or a database's container.
+  if (prefix === 'ssh') return ['app', 'database'];
+  return [prefix];
 };
 
 /**

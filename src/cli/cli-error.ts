@@ -33,12 +33,32 @@ const INPUT_ERRORS = new Set([
   'UNKNOWN_STEP',
 ]);
 
-export const toCliError = (error: unknown): CliError => {
+/** What to do about an error of the core, said in terms of the CLI. */
+const HINTS: Record<string, string> = {
+  OPERATION_NOT_FOUND:
+    'list the operations with: opledger operations --env ENV; and check --store / OPLEDGER_STORE',
+  OPERATION_ENDED: 'read what happened with: opledger operation:logs ID',
+  ENVIRONMENT_NOT_FOUND:
+    'an environment exists once provisioned: opledger run environment.provision --env ENV --resource environment:ENV',
+  INVALID_PARAMS:
+    "pass params with --param KEY=VALUE; docs/catalog.md lists each operation's params",
+  INVALID_WEEK: 'for example --week 2026-W48',
+  ACCESS_DENIED: 'ask for access to this environment',
+};
+
+export const toCliError = (
+  error: unknown,
+  context: { operationTypes?: readonly string[] } = {},
+): CliError => {
   if (error instanceof CliError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (typeof code === 'string' && INPUT_ERRORS.has(code)) {
-    return new CliError(message, { exitCode: EXIT_USAGE });
+    const hint =
+      code === 'UNKNOWN_OPERATION_TYPE' && context.operationTypes
+        ? `opledger run takes: ${context.operationTypes.join(', ')}`
+        : HINTS[code];
+    return new CliError(message, { exitCode: EXIT_USAGE, ...(hint ? { hint } : {}) });
   }
   return new CliError(message || String(error), { exitCode: EXIT_FAILED });
 };

@@ -4,6 +4,7 @@ import {
   type CloudService,
   type SimulatedCloud,
 } from '../adapters/infrastructure/index.js';
+import type { StandardSchemaV1 } from '../domain/standard-schema.js';
 import { CliError } from './cli-error.js';
 
 /** `app:web` -> { type: 'app', handle: 'web' }. */
@@ -17,13 +18,17 @@ export const parseResource = (value: string): { type: string; handle: string } =
   return { type: match[1] as string, handle: match[2] as string };
 };
 
-/**
- * `--param k=v`: the value is read as JSON when it is JSON (numbers, booleans, arrays,
- * objects), as a string otherwise; a dotted key sets a nested field (`set.RAILS_ENV=production`).
- */
-export const parseParams = (pairs: readonly string[]): Record<string, unknown> => {
-  const params: Record<string, unknown> = {};
-  for (const pair of pairs) {
+/** One `--param KEY=VALUE`: its path, the text typed, and that text read as JSON if it is JSON. */
+export interface ParamEntry {
+  path: string[];
+  raw: string;
+  json?: unknown;
+}
+
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export const parseParamEntries = (pairs: readonly string[]): ParamEntry[] =>
+  pairs.map((pair) => {
     const eq = pair.indexOf('=');
     if (eq <= 0) {
       throw new CliError(`--param '${pair}' is not KEY=VALUE`, {
@@ -31,22 +36,82 @@ export const parseParams = (pairs: readonly string[]): Record<string, unknown> =
       });
     }
     const path = pair.slice(0, eq).split('.');
+    if (path.some((k) => k === '' || UNSAFE_KEYS.has(k))) {
+      throw new CliError(`--param '${pair}' has a key opledger does not accept`, {
+        hint: 'keys are names separated by dots, e.g. env.RAILS_ENV',
+      });
+    }
     const raw = pair.slice(eq + 1);
-    let value: unknown = raw;
     try {
-      value = JSON.parse(raw);
+      return { path, raw, json: JSON.parse(raw) as unknown };
     } catch {
-      // Not JSON: a plain string such as an image reference.
+      return { path, raw };
     }
+  });
+
+/** Builds the params object; `asText` lists the entries to keep as typed rather than as JSON. */
+export const buildParams = (
+  entries: readonly ParamEntry[],
+  asText: ReadonlySet<ParamEntry> = new Set(),
+): Record<string, unknown> => {
+  const params: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  const owner = new Map<string, string>();
+  for (const entry of entries) {
     let target = params;
-    for (const key of path.slice(0, -1)) {
-      const next = target[key];
-      target[key] = next !== null && typeof next === 'object' ? next : {};
-      target = target[key] as Record<string, unknown>;
-    }
-    target[path[path.length - 1] as string] = value;
+    entry.path.forEach((key, i) => {
+      const here = entry.path.slice(0, i + 1).join('.');
+      const last = i === entry.path.length - 1;
+      const kind = last ? 'value' : 'object';
+      const before = owner.get(here);
+      if (before && (before !== 'object' || last)) {
+        throw new CliError(`--param ${entry.path.join('.')} conflicts with another --param`, {
+          hint: `give ${here} one value, or only nested keys under it`,
+        });
+      }
+      owner.set(here, kind);
+      if (last) {
+        target[key] = 'json' in entry && !asText.has(entry) ? entry.json : entry.raw;
+      } else {
+        target[key] ??= Object.create(null) as Record<string, unknown>;
+        target = target[key] as Record<string, unknown>;
+      }
+    });
   }
-  return params;
+  // Plain objects again, so the params serialise and validate like any others.
+  return JSON.parse(JSON.stringify(params)) as Record<string, unknown>;
+};
+
+/**
+ * `--param k=v` values are read as JSON when the operation's schema takes them so (numbers,
+ * booleans, arrays), and as the text typed otherwise: `--param set.PORT=3000` stays the string
+ * '3000' for a variable, `--param containerCount=3` is the number 3.
+ */
+export const parseParams = async (
+  pairs: readonly string[],
+  schema?: StandardSchemaV1,
+  base: Record<string, unknown> = {},
+): Promise<Record<string, unknown>> => {
+  const entries = parseParamEntries(pairs);
+  const asText = new Set<ParamEntry>();
+  for (;;) {
+    const params = { ...base, ...buildParams(entries, asText) };
+    if (!schema) return params;
+    const result = await schema['~standard'].validate(params);
+    if (!result.issues) return params;
+    const paths = result.issues.map((issue) =>
+      (issue.path ?? []).map((k) => String(typeof k === 'object' ? k.key : k)).join('.'),
+    );
+    const retry = entries.filter(
+      (e) =>
+        'json' in e &&
+        !asText.has(e) &&
+        typeof e.json !== 'string' &&
+        paths.includes(e.path.join('.')),
+    );
+    // Nothing left to read as text: the engine reports the issues as an InvalidParamsError.
+    if (retry.length === 0) return params;
+    retry.forEach((e) => asText.add(e));
+  }
 };
 
 const SERVICES: readonly CloudService[] = [

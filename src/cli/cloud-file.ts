@@ -83,27 +83,79 @@ const isAlive = (pid: number) => {
   }
 };
 
-/** Takes `${path}.lock` for this process; a lock left by a dead process is taken over. */
-export const lockCloud = (path: string): (() => void) => {
+/** What a lock file holds: its process, and the operations it started on this cloud. */
+interface LockContent {
+  pid: number;
+  operations: string[];
+}
+
+const readLock = (lock: string): LockContent | undefined => {
+  try {
+    const data = JSON.parse(readFileSync(lock, 'utf8')) as Partial<LockContent>;
+    if (typeof data.pid !== 'number') return undefined;
+    return { pid: data.pid, operations: Array.isArray(data.operations) ? data.operations : [] };
+  } catch {
+    return undefined;
+  }
+};
+
+export interface CloudLock {
+  /** Operations a process that died while holding the lock had started: to recover. */
+  abandoned: string[];
+  /** Records an operation started under this lock, so a successor can recover it. */
+  record(operationId: string): void;
+  release(): void;
+}
+
+/**
+ * Takes `${path}.lock` for this process. A lock left by a dead process is taken over (by
+ * renaming it, so that of two processes taking it over at once only one wins) and the
+ * operations that process had started are handed back for recovery.
+ */
+export const lockCloud = (path: string): CloudLock => {
   const lock = `${path}.lock`;
   mkdirSync(dirname(path), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
+  let abandoned: string[] = [];
+  for (let attempt = 0; attempt < 5; attempt++) {
     try {
       const fd = openSync(lock, 'wx');
-      writeFileSync(fd, String(process.pid));
+      const content: LockContent = { pid: process.pid, operations: [] };
+      writeFileSync(fd, JSON.stringify(content));
       closeSync(fd);
-      return () => rmSync(lock, { force: true });
+      return {
+        abandoned,
+        record: (operationId) => {
+          content.operations.push(operationId);
+          writeFileSync(lock, JSON.stringify(content));
+        },
+        release: () => rmSync(lock, { force: true }),
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(readFileSync(lock, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+      const owner = readLock(lock);
+      if (owner && owner.pid !== process.pid && isAlive(owner.pid)) {
         throw new CliError(
-          `another opledger process (pid ${owner}) is running operations on the simulated cloud ${path}`,
-          { hint: 'wait for it to finish, or pass another --cloud FILE', exitCode: 1 },
+          `another opledger process (pid ${owner.pid}) is running operations on the simulated cloud ${path}`,
+          {
+            hint: `wait for it to finish, or pass another --cloud FILE; if pid ${owner.pid} is not opledger, delete ${lock}`,
+            exitCode: 1,
+          },
         );
       }
-      rmSync(lock, { force: true });
+      const stale = `${lock}.${process.pid}.stale`;
+      try {
+        renameSync(lock, stale);
+      } catch (renameError) {
+        // Another process took it over first: try again, and meet its lock.
+        if ((renameError as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw renameError;
+      }
+      abandoned = readLock(stale)?.operations ?? [];
+      rmSync(stale, { force: true });
     }
   }
-  throw new CliError(`could not lock the simulated cloud ${path}`, { exitCode: 1 });
+  throw new CliError(`could not lock the simulated cloud ${path}`, {
+    hint: `delete ${lock} if no opledger process is running`,
+    exitCode: 1,
+  });
 };

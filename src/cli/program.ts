@@ -19,7 +19,12 @@ import {
 import { operationsCommand, type OperationsOptions } from './commands/operations.js';
 import { DEFAULT_RUN_SPEED, runCommand, type RunOptions } from './commands/run.js';
 import type { GlobalOptions } from './commands/with-store.js';
-import { DEFAULT_CLOUD_FILE } from './simulated-world.js';
+import { CLOUDS_FOLDER } from './simulated-world.js';
+import { catalogOperations } from './catalog-operations.js';
+import { createSimulatedCloud } from '../adapters/infrastructure/index.js';
+
+/** The types `opledger run` takes, for help and for the hint on an unknown one. */
+const CATALOG_TYPES = catalogOperations(createSimulatedCloud({ seed: 1 })).map((d) => d.type);
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -69,7 +74,7 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
 
   const cloudOption = new Option(
     '--cloud <file>',
-    `the simulated cloud's state file (default ${DEFAULT_CLOUD_FILE})`,
+    `the simulated cloud's state file (default ${CLOUDS_FOLDER}/ENV.json)`,
   ).env('OPLEDGER_CLOUD');
 
   program
@@ -85,7 +90,7 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
   program
     .command('run')
     .description('start a catalog operation on the simulated cloud and follow its log')
-    .argument('<type>', 'operation type, e.g. app.deploy')
+    .argument('<type>', `operation type: ${CATALOG_TYPES.join(', ')}`)
     .requiredOption('--env <env>', 'environment')
     .requiredOption('--resource <type:handle>', 'resource, e.g. app:web')
     .option('--param <key=value>', 'a param (repeatable; JSON values, dotted keys)', collect, [])
@@ -169,7 +174,7 @@ export const runCli = async (argv: readonly string[], io: CliIo): Promise<number
       // Help and version are not errors; commander has already printed usage problems.
       return error.exitCode === 0 ? EXIT_OK : 2;
     }
-    const cli = toCliError(error);
+    const cli = toCliError(error, { operationTypes: CATALOG_TYPES });
     println(io.err, `Error: ${cli.message}`);
     if (cli.hint) println(io.err, `Hint: ${cli.hint}`);
     return cli.exitCode;

@@ -3,15 +3,17 @@ import { createSimulatedCloud, type SimulatedCloud } from '../adapters/infrastru
 import type { EventStore } from '../domain/event-store.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { createTimeOrderedIds } from '../engine/ids.js';
+import type { OperationResult } from '../engine/operation-result.js';
 import { catalogOperations } from './catalog-operations.js';
 import { installFaults, type FaultSpec } from './cli-input.js';
 import { lockCloud, loadCloud, saveCloud } from './cloud-file.js';
 import { createSimulationClock, type SimulationClock } from './simulation-clock.js';
 
-export const DEFAULT_CLOUD_FILE = '.opledger/cloud.json';
+export const CLOUDS_FOLDER = '.opledger/clouds';
 
 export interface WorldOptions {
-  /** --cloud, then OPLEDGER_CLOUD, then .opledger/cloud.json. */
+  environment: string;
+  /** --cloud, then OPLEDGER_CLOUD, then .opledger/clouds/<environment>.json. */
   cloudFile?: string;
   /** Virtual ms per real ms; Infinity runs without waiting. */
   speed: number;
@@ -25,23 +27,45 @@ export interface SimulatedWorld {
   clock: SimulationClock;
   engine: Engine;
   cloudFile: string;
+  /** Records an operation started here, so that a run after a crash of this one recovers it. */
+  track(operationId: string): void;
+  /**
+   * Rolls back what a process that died on this cloud left running (its lock names them);
+   * they would otherwise hold their resources forever.
+   */
+  recoverAbandoned(): Promise<OperationResult[]>;
   /** Writes the cloud back to its file (faults of this run are not kept). */
   save(): void;
   /** Saves, shuts the engine down and releases the cloud's lock. */
   close(): Promise<void>;
+  /**
+   * Saves without waiting for the engine, for leaving at once. The lock stays, naming the
+   * operations still running: the next process to open this cloud finds its owner dead and
+   * recovers them.
+   */
+  abandon(): void;
 }
 
-export const cloudFileOf = (file?: string, env: NodeJS.ProcessEnv = process.env): string =>
-  resolve(file ?? env.OPLEDGER_CLOUD ?? DEFAULT_CLOUD_FILE);
+/**
+ * Each environment is its own stack on the simulated cloud, in its own file: `app:web` in
+ * `staging` and in `production` are different apps, and runs in two environments do not wait
+ * for each other's lock.
+ */
+export const cloudFileOf = (
+  environment: string,
+  file?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string =>
+  resolve(file ?? env.OPLEDGER_CLOUD ?? `${CLOUDS_FOLDER}/${encodeURIComponent(environment)}.json`);
 
 export const openSimulatedWorld = (options: WorldOptions): SimulatedWorld => {
-  const cloudFile = cloudFileOf(options.cloudFile);
-  const unlock = lockCloud(cloudFile);
+  const cloudFile = cloudFileOf(options.environment, options.cloudFile);
+  const lock = lockCloud(cloudFile);
   try {
     const saved = loadCloud(cloudFile);
-    // Virtual time never goes back: ids and timestamps of later runs sort after earlier ones.
-    const start = new Date(Math.max(Date.now(), saved ? Date.parse(saved.now) : 0));
-    const clock = createSimulationClock({ start, speed: options.speed });
+    // Virtual time never goes back nor repeats: ids of later runs sort after earlier ones.
+    const start = new Date(Math.max(Date.now(), saved ? Date.parse(saved.now) + 1 : 0));
+    const clock = createSimulationClock({ start, speed: options.speed, floor: Date.now });
     const seed = saved?.seed ?? 1;
     const cloud = createSimulatedCloud({
       seed,
@@ -65,6 +89,13 @@ export const openSimulatedWorld = (options: WorldOptions): SimulatedWorld => {
       clock,
       engine,
       cloudFile,
+      track: (id) => lock.record(id),
+      recoverAbandoned: async () => {
+        if (lock.abandoned.length === 0) return [];
+        const results = await engine.recover({ operationIds: lock.abandoned });
+        save();
+        return results;
+      },
       save,
       close: async () => {
         if (closed) return;
@@ -73,12 +104,17 @@ export const openSimulatedWorld = (options: WorldOptions): SimulatedWorld => {
           await engine.shutdown();
           save();
         } finally {
-          unlock();
+          lock.release();
         }
+      },
+      abandon: () => {
+        if (closed) return;
+        closed = true;
+        save();
       },
     };
   } catch (error) {
-    unlock();
+    lock.release();
     throw error;
   }
 };

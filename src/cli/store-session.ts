@@ -26,8 +26,9 @@ export interface StoreSession {
 export const storeUrlOf = (options: StoreOptions, env: NodeJS.ProcessEnv = process.env): string =>
   options.store ?? env.OPLEDGER_STORE ?? DEFAULT_STORE_URL;
 
-/** A URL without its password, for messages. */
-export const displayUrl = (url: string): string => url.replace(/(\/\/[^:/@]+):[^@/]*@/, '$1:***@');
+/** A URL without its password (in the authority or as a query parameter), for messages. */
+export const displayUrl = (url: string): string =>
+  url.replace(/(\/\/[^:/@]*):[^@/]*@/, '$1:***@').replace(/([?&]password=)[^&]*/gi, '$1***');
 
 const PROBE_TIMEOUT_MS = 10_000;
 
@@ -56,16 +57,16 @@ export const openStoreSession = async (
   clock?: Pick<Clock, 'now'>,
 ): Promise<StoreSession> => {
   const url = storeUrlOf(options);
-  if (url.trim().startsWith('sqlite:')) {
-    const path = url.trim().slice('sqlite:'.length);
-    if (path) mkdirSync(dirname(resolve(path)), { recursive: true });
-  }
   let stores: Stores;
   try {
+    if (url.trim().startsWith('sqlite:')) {
+      const path = url.trim().slice('sqlite:'.length);
+      if (path) mkdirSync(dirname(resolve(path)), { recursive: true });
+    }
     stores = await createStore(url, options.readStore ? { readStore: options.readStore } : {});
   } catch (error) {
     if (error instanceof OpledgerError && error.code === 'INVALID_STORE_URL') {
-      throw new CliError(error.message, {
+      throw new CliError(error.message.replaceAll(url, displayUrl(url)), {
         hint: 'pass --store URL or set OPLEDGER_STORE to one of the accepted forms',
       });
     }
@@ -99,8 +100,14 @@ export const openStoreSession = async (
 
 const unreachable = (url: string, error: unknown): CliError => {
   const reason = error instanceof Error ? error.message || error.name : String(error);
-  return new CliError(`cannot open the store ${displayUrl(url)}: ${reason}`, {
-    hint: 'check that the server runs and the URL is right, or pass another --store',
-    exitCode: 1,
-  });
+  const file = url.trim().startsWith('sqlite:');
+  return new CliError(
+    `cannot open the store ${displayUrl(url)}: ${reason.replaceAll(url, displayUrl(url))}`,
+    {
+      hint: file
+        ? 'check that the folder can be created and the file written, or pass another --store'
+        : 'check that the server runs and the URL is right, or pass another --store',
+      exitCode: 1,
+    },
+  );
 };

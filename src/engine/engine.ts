@@ -88,7 +88,11 @@ export interface Engine {
   logs(id: string, options?: { actor?: unknown }): Observable<LogLine>;
   getOperation(id: string): Promise<OperationView>;
   result(id: string): Promise<OperationResult>;
-  recover(): Promise<OperationResult[]>;
+  /**
+   * Takes over operations left unfinished by a process that died: rolls back running ones,
+   * starts queued ones. All of the store's by default, or only `operationIds`.
+   */
+  recover(options?: { operationIds?: readonly string[] }): Promise<OperationResult[]>;
   /** Accepts no new operations and waits for the ones running here (and their rollbacks). */
   shutdown(): Promise<void>;
 }
@@ -300,12 +304,23 @@ export const createEngine = (options: EngineOptions): Engine => {
     return handle(id, launch(writer, writer.state().params, 'recover'));
   };
 
-  const recover = async (): Promise<OperationResult[]> => {
+  const recover = async (
+    recoverOptions: { operationIds?: readonly string[] } = {},
+  ): Promise<OperationResult[]> => {
     if (closed) throw new EngineClosedError();
     const operationIds = new Set<string>();
     const resourceStreams = new Set<string>();
     const PAGE = 10_000;
-    for (let after = 0n; ;) {
+    if (recoverOptions.operationIds) {
+      // Only these: their resource queues are the only ones they can hold up.
+      for (const id of recoverOptions.operationIds) {
+        const { state } = await loadOperation(store, decode, id);
+        if (state.status === 'none') continue;
+        operationIds.add(id);
+        resourceStreams.add(resourceStreamName(state.environment, state.resource));
+      }
+    }
+    for (let after = 0n; !recoverOptions.operationIds;) {
       const page = await store.readAll({ after, maxCount: PAGE });
       for (const r of page) {
         if (r.streamName.startsWith(OPERATION_STREAM_PREFIX)) {

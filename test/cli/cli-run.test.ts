@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../support/postgres-database.js';
 import { runCli, spawnCli, tempWorkdir, watchOutput } from './run-cli.js';
@@ -49,6 +51,8 @@ describe('opledger run: catalog operations on the simulated cloud, kept between 
       'containerCount=2',
       '--param',
       'env.RAILS_ENV=production',
+      '--param',
+      'env.DB_PASSWORD=topsecret123',
       '--user',
       'ada@example.com',
       '--json',
@@ -71,6 +75,15 @@ describe('opledger run: catalog operations on the simulated cloud, kept between 
       'environment.provision',
     ]);
     expect(items[0]?.user).toBe('ada@example.com');
+    // Env values are secrets: not in the output, the events or anywhere in the store's files.
+    expect(deploy.stdout + listed.stdout).not.toContain('topsecret123');
+    const store = readdirSync(join(work.dir, '.opledger')).filter((f) =>
+      f.startsWith('opledger.db'),
+    );
+    expect(store.length).toBeGreaterThan(0);
+    for (const file of store) {
+      expect(readFileSync(join(work.dir, '.opledger', file)).includes('topsecret123')).toBe(false);
+    }
   });
 
   it('injects faults: a Docker Hub outage fails over to Quay.io; an unhealthy image rolls back', async () => {
@@ -143,6 +156,12 @@ describe('opledger run: catalog operations on the simulated cloud, kept between 
     expect(follower.text.stdout).toMatch(/Cancellation requested by bob@example.com/);
     expect(follower.text.stdout.trimEnd().split('\n').at(-1)).toMatch(/Rollback succeeded/);
     expect(follower.text.stderr).toMatch(/was cancelled by bob@example.com/);
+    // The cancel from the wall clock is stamped no earlier than the simulated time before it.
+    const stamps = follower.text.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.slice(0, 24));
+    expect(stamps).toEqual([...stamps].sort());
     // Once the operation has ended, a cancel is refused as bad input.
     const again = await cli('operation:cancel', id as string);
     expect(again.code).toBe(2);
@@ -164,6 +183,87 @@ describe('opledger run: catalog operations on the simulated cloud, kept between 
     first.kill('SIGINT');
     // Ctrl-C requests cancellation: the restart rolls back and the process ends with 1.
     expect(await output.exited).toBe(1);
+  }, 60_000);
+
+  it('keeps environments apart: app:web in another environment is another app', async () => {
+    const elsewhere = await cli(
+      'run',
+      'app.deprovision',
+      '--env',
+      'staging',
+      '--resource',
+      'app:web',
+      '--speed',
+      'max',
+    );
+    // Nothing to deprovision there: prod's containers are not touched.
+    expect(elsewhere.stdout).not.toMatch(/Deregistered|Stopped and removed/);
+    const here = await cli('run', 'app.scale', ...target, '--param', 'containerCount=2');
+    expect(here.stdout).toMatch(/container\(s\) serve; 2 wanted/);
+    expect(here.code).toBe(0);
+  });
+
+  it('recovers what an interrupted run left, whether it was stopped twice or killed', async () => {
+    // An app of its own, in an environment of its own.
+    const api = ['--env', 'recovery', '--resource', 'app:api'];
+    const fast = [...api, '--speed', 'max'];
+    expect((await cli('run', 'app.provision', ...fast)).code).toBe(0);
+    expect((await cli('run', 'app.deploy', ...fast, '--param', 'image=api:v1')).code).toBe(0);
+    const deploy = (image: string) =>
+      watchOutput(
+        spawnCli(['run', 'app.deploy', ...api, '--param', `image=${image}`, '--speed', '4'], {
+          cwd: work.dir,
+        }),
+      );
+    // Ctrl-C twice: the second one leaves at once, the operation still running in the store.
+    const stopped = deploy('api:v2');
+    const [, first] = await stopped.waitFor('stderr', /Operation (\S+) started/);
+    // Stopped during the drain, its rollback drains the new targets too (15 simulated seconds,
+    // about 4 real ones): time for a second signal.
+    await stopped.waitFor('stdout', /Step 'deregister old targets' started/, 40_000);
+    stopped.kill('SIGINT');
+    await stopped.waitFor('stderr', /SIGINT: stopping/);
+    stopped.kill('SIGINT');
+    expect(await stopped.exited).toBe(130);
+    expect(stopped.text.stderr).toMatch(/Left without waiting: operation \S+ is still running/);
+    const next = await cli('run', 'app.restart', ...fast);
+    expect(next.stderr).toMatch(
+      new RegExp(
+        `Recovered an operation a stopped opledger process left: Operation app.deploy ${first} .*Rollback succeeded`,
+      ),
+    );
+    expect(next.code).toBe(0);
+
+    // Killed outright: the same.
+    const killed = deploy('api:v3');
+    const [, second] = await killed.waitFor('stderr', /Operation (\S+) started/);
+    await killed.waitFor('stdout', /Step 'pull image' started/);
+    killed.kill('SIGKILL');
+    await killed.exited;
+    const after = await cli('run', 'app.restart', ...fast);
+    expect(after.stderr).toMatch(new RegExp(`Recovered .*${second}`));
+    expect(after.code).toBe(0);
+    const listed = await cli('operations', '--env', 'recovery', '--type', 'app.deploy', '--json');
+    const items = (JSON.parse(listed.stdout) as { items: Record[] }).items;
+    for (const id of [first, second]) {
+      expect(items.find((o) => o.id === id)).toMatchObject({
+        status: 'failed',
+        rollback: 'succeeded',
+      });
+    }
+  }, 120_000);
+
+  it('stops the demo on SIGTERM after rolling back what runs, and runs it again', async () => {
+    const demo = watchOutput(spawnCli(['demo', '--speed', '20'], { cwd: work.dir }));
+    await demo.waitFor('stdout', /^== 4\. A successful deploy/);
+    demo.kill('SIGTERM');
+    expect(await demo.exited).toBe(130);
+    expect(demo.text.stderr).toMatch(/SIGTERM: stopping/);
+    expect(demo.text.stderr).toMatch(/The demo was stopped; run it again to start over/);
+    expect(demo.text.stdout).not.toMatch(/^== 5\./m);
+    const again = await cli('demo', '--speed', 'max');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^== 9\. Deprovision the app web/m);
   }, 60_000);
 });
 

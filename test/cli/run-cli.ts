@@ -97,5 +97,6 @@ export const watchOutput = (child: ChildProcess) => {
       waiters.add(check);
       check();
     });
-  return { text, exited, waitFor };
+  const kill = (signal: NodeJS.Signals) => child.kill(signal);
+  return { text, exited, waitFor, kill };
 };

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { processIo } from '../../src/cli/cli-io.js';
 import { createProgram } from '../../src/cli/program.js';
+import { runCli, tempWorkdir } from '../cli/run-cli.js';
 
 /**
  * Every code block of the README and the guides comes from somewhere that is checked: TypeScript
@@ -24,6 +25,8 @@ interface Block {
   code: string;
   /** The `<!-- snippet: examples/file.ts#region -->` comment right above the fence, if any. */
   source?: string;
+  /** Marked `<!-- runs in the tests -->`: its commands are run, in order, and must succeed. */
+  runs: boolean;
 }
 
 const blocksOf = (document: string): Block[] => {
@@ -39,12 +42,14 @@ const blocksOf = (document: string): Block[] => {
       .reverse()
       .find((l) => l.trim() !== '');
     const source = /^<!-- snippet: (\S+) -->$/.exec(above?.trim() ?? '')?.[1];
+    const runs = above?.trim() === '<!-- runs in the tests -->';
     blocks.push({
       document,
       line: i + 1,
       lang: open[1] ?? '',
       code: lines.slice(i + 1, end).join('\n'),
       ...(source ? { source } : {}),
+      runs,
     });
     i = end;
   }
@@ -113,7 +118,9 @@ describe('code blocks in the docs', () => {
         const command = commands.get(cli[1] ?? '');
         expect(command, `'${cli[1]}' is an opledger command`).toBeDefined();
         const known = [...globalFlags, ...(command?.options.map((o) => o.long) ?? [])];
-        for (const flag of cli.filter((w) => /^--[a-z]/.test(w))) {
+        // Synopsis lines write optional flags in brackets: `[--param k=v ...]`.
+        const flags = cli.map((w) => w.replace(/^\[+/, '')).filter((w) => /^--[a-z]/.test(w));
+        for (const flag of flags) {
           expect(known, `${cli[1]} takes ${flag}`).toContain(flag);
         }
       } else if (words[0] === 'npm') {
@@ -123,5 +130,29 @@ describe('code blocks in the docs', () => {
         throw new Error(`'${part}' is neither an opledger nor an npm command: check it here`);
       }
     }
+  });
+
+  const runnable = shell.filter((b) => b.runs);
+  it.each(runnable.map((b) => [`${b.document}:${b.line}`, b] as const))(
+    '%s runs: every command in it succeeds, in order',
+    async (_, block) => {
+      const work = tempWorkdir('docs');
+      try {
+        for (const line of block.code.split('\n').filter((l) => l.trim())) {
+          const [command, ...args] = line.trim().split(/\s+/);
+          expect(command).toBe('opledger');
+          const run = await runCli(args, { cwd: work.dir });
+          expect(run.stderr, line).not.toMatch(/^Error:/m);
+          expect(run.code, `${line}\n${run.stderr}`).toBe(0);
+        }
+      } finally {
+        work.remove();
+      }
+    },
+    60_000,
+  );
+
+  it('runs at least one block of the CLI guide', () => {
+    expect(runnable.map((b) => b.document)).toContain('docs/cli.md');
   });
 });

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { appDeployParams } from '../../src/catalog/index.js';
 import { CliError } from '../../src/cli/cli-error.js';
 import { parseFault, parseParams, parseResource } from '../../src/cli/cli-input.js';
 import { createProgress } from '../../src/cli/progress.js';
 import { createSimulationClock } from '../../src/cli/simulation-clock.js';
 
 describe('CLI input', () => {
-  it('reads params as JSON when they are JSON, strings otherwise, with dotted keys nested', () => {
+  it('reads params as JSON when they are JSON, strings otherwise, with dotted keys nested', async () => {
     expect(
-      parseParams([
+      await parseParams([
         'image=web:v2',
         'containerCount=3',
         'strictHealthCheck=true',
@@ -24,7 +25,35 @@ describe('CLI input', () => {
       env: { RAILS_ENV: 'production', WORKERS: 4 },
       note: 'a=b',
     });
-    expect(() => parseParams(['image'])).toThrow(/--param 'image' is not KEY=VALUE/);
+    await expect(parseParams(['image'])).rejects.toThrow(/--param 'image' is not KEY=VALUE/);
+  });
+
+  it('keeps a value as typed where the operation schema wants a string', async () => {
+    const params = await parseParams(
+      ['image=web:v2', 'containerCount=3', 'env.PORT=3000', 'env.DEBUG=true', 'env.NAME="x"'],
+      appDeployParams,
+      { app: 'web' },
+    );
+    expect(params).toEqual({
+      app: 'web',
+      image: 'web:v2',
+      containerCount: 3,
+      env: { PORT: '3000', DEBUG: 'true', NAME: 'x' },
+    });
+    // A value the schema rejects either way is left for the engine to report.
+    expect(await parseParams(['containerCount=zero'], appDeployParams)).toEqual({
+      containerCount: 'zero',
+    });
+  });
+
+  it('refuses keys that would reach the object prototype, and values that collide', async () => {
+    for (const key of ['__proto__.polluted', 'constructor.x', 'a..b']) {
+      await expect(parseParams([`${key}=1`])).rejects.toThrow(/has a key opledger does not accept/);
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    await expect(parseParams(['a.b=1', 'a=2'])).rejects.toThrow(/conflicts with another --param/);
+    await expect(parseParams(['a=2', 'a.b=1'])).rejects.toThrow(/conflicts with another --param/);
+    await expect(parseParams(['a=1', 'a=2'])).rejects.toThrow(/conflicts/);
   });
 
   it('reads resources as TYPE:HANDLE', () => {
@@ -138,5 +167,20 @@ describe('the simulation clock', () => {
     await clock.sleep(2_000);
     // 2 virtual seconds at 100x take 20 real ms (timers may fire a little late, never early).
     expect(performance.now() - started).toBeGreaterThanOrEqual(19);
+  });
+
+  it('never reads earlier than its floor, and counts the part of a sleep a cancel cut short', async () => {
+    let wall = 5_000;
+    const clock = createSimulationClock({ start: new Date(0), speed: 1, floor: () => wall });
+    expect(clock.now().getTime()).toBe(5_000);
+    await clock.sleep(0);
+    wall = 9_000;
+    expect(clock.now().getTime()).toBe(9_000);
+    const cancel = new AbortController();
+    setTimeout(() => cancel.abort(new Error('cancelled')), 30);
+    await expect(clock.sleep(60_000, cancel.signal)).rejects.toThrow('cancelled');
+    const advanced = clock.now().getTime() - 9_000;
+    expect(advanced).toBeGreaterThanOrEqual(25);
+    expect(advanced).toBeLessThan(60_000);
   });
 });

@@ -80,6 +80,38 @@ describe('engine.recover', () => {
     expect(lines).toContain('Rollback started (recovery): steps to roll back, newest first: b, a');
   });
 
+  it('recovers only the operations named, when given', async () => {
+    const inner = createInMemoryEventStore();
+    const w = world();
+    let crashable = createCrashableStore(inner);
+    const deploy = defineOperation({
+      type: 'deploy',
+      steps: [w.undoable('a', () => crashable.crash()), w.undoable('b')],
+    });
+    // Two operations on two apps, each left running by an engine that died in its first step.
+    const left: string[] = [];
+    for (const handle of ['web', 'api']) {
+      crashable = createCrashableStore(inner);
+      const dying = createEngine({
+        store: crashable,
+        operations: [deploy],
+        clock: createVirtualClock(),
+        ids: createSequentialIds(`${handle}-`),
+      });
+      const op = await dying.start(request({ resource: { type: 'app', handle } }));
+      await expect(op.result).rejects.toBeInstanceOf(SimulatedCrash);
+      left.push(op.id);
+    }
+    const [web, api] = left as [string, string];
+    const engine = engineOn(inner, [deploy]);
+    const results = await engine.recover({ operationIds: [web, 'no-such-operation'] });
+    expect(results.map((r) => [r.id, r.status, r.rollback])).toEqual([
+      [web, 'failed', 'succeeded'],
+    ]);
+    expect((await engine.getOperation(api)).status).toBe('running');
+    expect([...w.changes]).toEqual([`${api}:a`]);
+  });
+
   it('resumes a rollback interrupted by a crash from its events', async () => {
     const inner = createInMemoryEventStore();
     const w = world();

@@ -9,8 +9,8 @@ import { CliError, EXIT_FAILED, EXIT_OK } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
 import { operationsTable } from '../render.js';
 import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
-import { openStoreSession, type StoreSession } from '../store-session.js';
-import { logPrinter } from './operation.js';
+import { displayUrl, openStoreSession, type StoreSession } from '../store-session.js';
+import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { parseSpeed } from './run.js';
 import type { GlobalOptions } from './with-store.js';
 
@@ -171,42 +171,50 @@ const runScene = async (
   world: SimulatedWorld,
   options: DemoOptions,
   io: CliIo,
+  onStarted: (id: string) => void,
 ): Promise<OperationResult> => {
   println(io.out);
   println(io.out, `== ${n}. ${scene.title}`);
   scene.before?.(world);
   const params = typeof scene.params === 'function' ? scene.params(world) : scene.params;
-  const started: { id?: string } = {};
+  const current: { id?: string } = {};
   if (scene.cancelAfterMs !== undefined) {
     world.clock.at(world.clock.now().getTime() + scene.cancelAfterMs, async () => {
-      if (!started.id) return;
-      println(io.out, `-- ${options.user} cancels operation ${started.id}`);
-      await world.engine.cancel(started.id, { user: options.user });
+      if (!current.id) return;
+      println(io.out, `-- ${options.user} cancels operation ${current.id}`);
+      await world.engine.cancel(current.id, { user: options.user });
     });
   }
-  const handle = await world.engine.start({
-    type: scene.type,
-    environment: options.env,
-    resource: scene.resource,
-    user: options.user,
-    params,
-  });
-  started.id = handle.id;
-  const printed = new Promise<void>((resolve, reject) =>
-    handle.logs.subscribe({ next: logPrinter(io, false), complete: resolve, error: reject }),
+  const result = await startAndFollow(
+    world,
+    {
+      type: scene.type,
+      environment: options.env,
+      resource: scene.resource,
+      user: options.user,
+      params,
+    },
+    io,
+    {
+      quiet: true,
+      started: (id) => {
+        current.id = id;
+        onStarted(id);
+      },
+    },
   );
-  const result = await handle.result;
-  await printed;
   const note = scene.after?.(world, result);
   println(io.out, `-> ${result.summary}`);
   if (note) println(io.out, `-> ${note}`);
-  if (!scene.expect(result)) {
-    throw new CliError(`the demo's step '${scene.title}' did not end as it should`, {
-      hint: `read its log: opledger operation:logs ${result.id}`,
-      exitCode: EXIT_FAILED,
-    });
-  }
   return result;
+};
+
+const checkScene = (scene: Scene, result: OperationResult) => {
+  if (scene.expect(result)) return;
+  throw new CliError(`the demo's step '${scene.title}' did not end as it should`, {
+    hint: `read its log: opledger operation:logs ${result.id}`,
+    exitCode: EXIT_FAILED,
+  });
 };
 
 const writeReport = async (session: StoreSession, env: string, week: string, out: string) => {
@@ -220,25 +228,52 @@ const writeReport = async (session: StoreSession, env: string, week: string, out
  * operations that show what opledger does, each log streamed live as it runs.
  */
 export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<number> => {
+  if (options.json) {
+    throw new CliError('the demo has no JSON output', {
+      hint: `run it, then read what it did with: opledger operations --env ${options.env} --json`,
+    });
+  }
   const speed = parseSpeed(options.speed);
   const session = await openStoreSession(options);
   try {
     const world = openSimulatedWorld({
+      environment: options.env,
       store: session.stores.eventStore,
       speed,
       ...(options.cloud ? { cloudFile: options.cloud } : {}),
     });
     const results: OperationResult[] = [];
+    let current: string | undefined;
+    let stopped = false;
+    const removeHandlers = onStopSignals(io, {
+      stop: () => {
+        stopped = true;
+        if (current) void world.engine.cancel(current, { user: options.user }).catch(() => {});
+      },
+      leave: () => world.abandon(),
+    });
     try {
       println(
         io.out,
-        `opledger demo: store ${session.url}, simulated cloud ${relative(process.cwd(), world.cloudFile)}`,
+        `opledger demo: store ${displayUrl(session.url)}, simulated cloud ${relative(process.cwd(), world.cloudFile)}`,
       );
+      for (const recovered of await world.recoverAbandoned()) {
+        println(io.out, `Recovered an operation an interrupted run left: ${recovered.summary}`);
+      }
       for (const [i, scene] of scenes(options.env).entries()) {
-        results.push(await runScene(scene, i + 1, world, options, io));
+        if (stopped) break;
+        const result = await runScene(scene, i + 1, world, options, io, (id) => (current = id));
+        results.push(result);
+        // A scene a stop signal cancelled ends as cancelled, not as the scene shows.
+        if (!stopped) checkScene(scene, result);
       }
     } finally {
+      removeHandlers();
       await world.close();
+    }
+    if (stopped) {
+      println(io.err, 'The demo was stopped; run it again to start over.');
+      return 130;
     }
     await session.catchUp();
     const ids = new Set(results.map((r) => r.id));
@@ -257,9 +292,17 @@ export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<numb
       io.out,
       `Wrote the activity report of ${options.env} for ${week} to ${relative(process.cwd(), out)}`,
     );
-    const storeFlag = options.store ? ` --store ${options.store}` : '';
-    const failed = results.find((r) => r.status === 'failed');
     println(io.out);
+    if (session.url.trim() === 'memory:') {
+      println(
+        io.out,
+        'The memory: store is gone now; run the demo on the default store to explore it.',
+      );
+      return EXIT_OK;
+    }
+    // A password stays out of what is printed: the commands name the store as it was given.
+    const storeFlag = options.store ? ` --store ${displayUrl(options.store)}` : '';
+    const failed = results.find((r) => r.status === 'failed');
     println(io.out, 'Try next:');
     println(io.out, `  opledger operations --env ${options.env}${storeFlag}`);
     if (failed) println(io.out, `  opledger operation:logs ${failed.id}${storeFlag}`);

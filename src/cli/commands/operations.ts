@@ -1,4 +1,5 @@
 import type { OperationStatus } from '../../domain/operation.js';
+import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
 import { CliError, EXIT_OK } from '../cli-error.js';
 import { println, printJson, type CliIo } from '../cli-io.js';
 import { operationsTable } from '../render.js';
@@ -25,11 +26,16 @@ const integer = (name: string, value: string | undefined): number | undefined =>
 /** `web` or `app:web`: a bare handle must name exactly one resource of the environment. */
 const resolveResource = async (session: StoreSession, env: string, value: string) => {
   const colon = value.indexOf(':');
-  if (colon > 0) return { type: value.slice(0, colon), handle: value.slice(colon + 1) };
-  const matches = (await session.readModel.resources(env)).filter((r) => r.handle === value);
+  const type = colon > 0 ? value.slice(0, colon) : undefined;
+  const handle = colon > 0 ? value.slice(colon + 1) : value;
+  // The environment's own operations (provision, deprovision) are on resource environment:ENV.
+  if (type === ENVIRONMENT_RESOURCE) return { type, handle };
+  const matches = (await session.readModel.resources(env)).filter(
+    (r) => r.handle === handle && (type === undefined || r.type === type),
+  );
   if (matches.length === 1) {
     const [only] = matches;
-    return { type: only?.type ?? '', handle: value };
+    return { type: only?.type ?? '', handle };
   }
   if (matches.length === 0) {
     throw new CliError(`environment ${env} has no resource '${value}'`, {
@@ -47,7 +53,9 @@ const resolveResource = async (session: StoreSession, env: string, value: string
 export const operationsCommand = (options: OperationsOptions, io: CliIo) =>
   withStore(options, async (session) => {
     if (options.status !== undefined && !STATUSES.includes(options.status as OperationStatus)) {
-      throw new CliError(`--status '${options.status}' is not one of ${STATUSES.join(', ')}`);
+      throw new CliError(`--status '${options.status}' is not one of ${STATUSES.join(', ')}`, {
+        hint: 'for example --status failed',
+      });
     }
     const limit = integer('limit', options.limit);
     const offset = integer('offset', options.offset);

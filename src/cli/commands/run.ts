@@ -1,10 +1,13 @@
+import { previousRelease } from '../../catalog/app/rollback.js';
+import type { OperationDefinition } from '../../domain/operation-definition.js';
+import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
 import { CliError, EXIT_FAILED, EXIT_OK } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
-import { paramsFromResource } from '../catalog-operations.js';
+import { catalogOperations, paramsFromResource, resourceTypesOf } from '../catalog-operations.js';
 import { parseFault, parseParams, parseResource } from '../cli-input.js';
-import { openSimulatedWorld } from '../simulated-world.js';
-import { openStoreSession } from '../store-session.js';
-import { logPrinter } from './operation.js';
+import { onStopSignals, startAndFollow } from '../follow-operation.js';
+import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
+import { openStoreSession, type StoreSession } from '../store-session.js';
 import type { GlobalOptions } from './with-store.js';
 
 export interface RunOptions extends GlobalOptions {
@@ -32,19 +35,80 @@ export const parseSpeed = (value: string): number => {
   return speed;
 };
 
+/** The operation must act on the resource it names: an app deploy on an app, and so on. */
+const checkResource = (
+  type: string,
+  env: string,
+  resource: { type: string; handle: string },
+  params: Record<string, unknown>,
+) => {
+  const accepted = resourceTypesOf(type);
+  if (!accepted.includes(resource.type)) {
+    throw new CliError(`${type} acts on ${accepted.join(' or ')}, not on ${resource.type}`, {
+      hint: `pass --resource ${accepted[0]}:HANDLE`,
+    });
+  }
+  if (resource.type === ENVIRONMENT_RESOURCE && resource.handle !== env) {
+    throw new CliError(`--resource environment:${resource.handle} is not --env ${env}`, {
+      hint: `an environment operation acts on its own environment: --resource environment:${env}`,
+    });
+  }
+  for (const key of ['app', 'databaseId', 'environment'] as const) {
+    const value = params[key];
+    const expected = key === 'environment' ? env : resource.handle;
+    if (value !== undefined && value !== expected) {
+      throw new CliError(`--param ${key}=${String(value)} is not the resource (${expected})`, {
+        hint: `leave --param ${key} out: --resource names it`,
+      });
+    }
+  }
+};
+
+/** Params the CLI can work out for the simulated cloud, so that `--resource` is often enough. */
+const defaultsFor = async (
+  type: string,
+  env: string,
+  handle: string,
+  world: SimulatedWorld,
+  session: StoreSession,
+): Promise<Record<string, unknown>> => {
+  switch (type) {
+    case 'app.rollback': {
+      await session.catchUp();
+      const image = await previousRelease(session.readModel, { environment: env, app: handle });
+      return image ? { previousImage: image } : {};
+    }
+    case 'database.provision':
+      return { instanceId: `${handle}-host-1`, image: 'postgres:15', sizeGb: 10 };
+    case 'database.redeploy': {
+      const state = world.cloud.snapshot();
+      const at = state.volumes[state.databases[handle]?.volumeId ?? '']?.attachedTo;
+      return {
+        targetInstanceId: at === `${handle}-host-2` ? `${handle}-host-1` : `${handle}-host-2`,
+      };
+    }
+    default:
+      return {};
+  }
+};
+
+const definitionOf = (world: SimulatedWorld, type: string) =>
+  catalogOperations(world.cloud).find((d) => d.type === type) as
+    OperationDefinition<unknown> | undefined;
+
 /**
- * Starts a catalog operation on the simulated cloud and follows its log to the end. Ctrl-C
- * requests cancellation (the operation rolls back); a second Ctrl-C leaves without waiting.
+ * Starts a catalog operation on the simulated cloud and follows its log to the end. A stop
+ * signal (Ctrl-C) requests cancellation and waits for the rollback; a second one leaves at once.
  */
 export const runCommand = async (type: string, options: RunOptions, io: CliIo) => {
   const resource = parseResource(options.resource);
-  const given = parseParams(options.param);
   const faults = options.fault.map(parseFault);
   const speed = parseSpeed(options.speed);
   const session = await openStoreSession(options);
-  let world;
+  let world: SimulatedWorld;
   try {
     world = openSimulatedWorld({
+      environment: options.env,
       store: session.stores.eventStore,
       speed,
       faults,
@@ -54,55 +118,52 @@ export const runCommand = async (type: string, options: RunOptions, io: CliIo) =
     await session.close();
     throw error;
   }
-  let interrupts = 0;
   let operationId: string | undefined;
-  const onInterrupt = () => {
-    interrupts += 1;
-    if (interrupts > 1 || !operationId) {
+  const removeHandlers = onStopSignals(io, {
+    stop: () => {
+      if (!operationId) return;
+      void world.engine.cancel(operationId, { user: options.user }).catch(() => undefined);
+    },
+    leave: () => {
       println(
         io.err,
-        `Left without waiting: operation ${operationId ?? '(none)'} may still be running.`,
+        `Left without waiting: operation ${operationId ?? '(none)'} is still running.`,
       );
-      process.exit(130);
-    }
-    println(
-      io.err,
-      `Cancelling operation ${operationId} (Ctrl-C again to leave without waiting)...`,
-    );
-    void world.engine.cancel(operationId, { user: options.user }).catch(() => undefined);
-  };
-  process.on('SIGINT', onInterrupt);
+      world.abandon();
+    },
+  });
   try {
-    const handle = await world.engine.start({
-      type,
-      environment: options.env,
-      resource,
-      user: options.user,
-      params: { ...paramsFromResource(world.cloud, type, options.env, resource), ...given },
-      ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
-    });
-    operationId = handle.id;
-    if (options.json) io.out.write(`${JSON.stringify({ kind: 'started', id: handle.id })}\n`);
-    else
+    for (const recovered of await world.recoverAbandoned()) {
       println(
         io.err,
-        `Operation ${handle.id} started: ${type} on ${options.resource} in ${options.env}`,
+        `Recovered an operation a stopped opledger process left: ${recovered.summary}`,
       );
-    const done = new Promise<void>((resolve, reject) =>
-      handle.logs.subscribe({
-        next: logPrinter(io, options.json),
-        complete: resolve,
-        error: reject,
-      }),
+    }
+    const definition = definitionOf(world, type);
+    const base = {
+      ...paramsFromResource(world.cloud, type, options.env, resource),
+      ...(definition ? await defaultsFor(type, options.env, resource.handle, world, session) : {}),
+    };
+    const params = await parseParams(options.param, definition?.params, base);
+    if (definition) checkResource(type, options.env, resource, params);
+    const result = await startAndFollow(
+      world,
+      {
+        type,
+        environment: options.env,
+        resource,
+        user: options.user,
+        params,
+        ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+      },
+      io,
+      { json: options.json, started: (id) => (operationId = id) },
     );
-    const result = await handle.result;
-    await done;
-    world.save();
     if (options.json) io.out.write(`${JSON.stringify({ kind: 'result', ...result })}\n`);
     else println(io.err, result.summary);
     return result.status === 'succeeded' ? EXIT_OK : EXIT_FAILED;
   } finally {
-    process.off('SIGINT', onInterrupt);
+    removeHandlers();
     await world.close();
     await session.close();
   }

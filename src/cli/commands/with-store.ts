@@ -9,10 +9,12 @@ export interface GlobalOptions extends StoreOptions {
 export const withStore = async <T>(
   options: GlobalOptions,
   work: (session: StoreSession) => Promise<T>,
+  { catchUp = true }: { catchUp?: boolean } = {},
 ): Promise<T> => {
   const session = await openStoreSession(options);
   try {
-    await session.catchUp();
+    // Commands that read the events themselves (follow, cancel) need no read model.
+    if (catchUp) await session.catchUp();
     return await work(session);
   } finally {
     await session.close();
