@@ -1,10 +1,5 @@
 import { z } from 'zod';
-import {
-  defineOperation,
-  type OperationDefinition,
-  type StepDraft,
-} from '../../domain/operation-definition.js';
-import { REDACTED } from '../../domain/redaction.js';
+import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
 import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
 import {
   deregisterStep,
@@ -16,6 +11,7 @@ import {
   stopContainersStep,
   type StartedOutput,
 } from './release-steps.js';
+import { protectSecrets, recordValues } from './secret-params.js';
 import { appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
 
 const envName = z
@@ -77,6 +73,9 @@ export type AppConfigureParams = z.output<typeof appConfigureParams>;
 type P = AppConfigureParams;
 
 const START = 'start reconfigured containers';
+const SENSITIVE = ['secrets'];
+/** Secrets, masked in error messages whatever their length: the caller said they are secrets. */
+const secretValues = (p: P) => recordValues(p.secrets);
 const DEREGISTER = 'deregister old targets';
 
 /** The env of the new release: the running one, with `set` and `secrets` applied, `unset` removed. */
@@ -86,54 +85,13 @@ export const configuredEnv = (env: Record<string, string>, p: P): Record<string,
   return next;
 };
 
-/** Secret values of the params; none once params come back from the events (redacted). */
-const secretValues = (p: P): string[] =>
-  typeof p.secrets === 'object' && p.secrets !== null
-    ? Object.values(p.secrets).filter((v) => v.length > 0 && v !== REDACTED)
-    : [];
-
-const mask = (text: string, secrets: readonly string[]) =>
-  [...secrets]
-    .sort((a, b) => b.length - a.length)
-    .reduce((t, s) => t.split(s).join(REDACTED), text);
-
-/**
- * The engine masks the values of sensitive params that are strings; the secrets here are nested
- * in a record, so the steps never log them, and errors that quote one (a cloud echoing a
- * request) are masked here, before the engine records them.
- */
-const maskingErrors = (draft: StepDraft<P>): StepDraft<P> => ({
-  spec: {
-    ...draft.spec,
-    run: async (ctx) => {
-      try {
-        return await draft.spec.run(ctx);
-      } catch (error) {
-        const secrets = secretValues(ctx.params);
-        let e: unknown = error;
-        for (let depth = 0; e instanceof Error && depth < 10; depth++, e = e.cause) {
-          const masked = mask(e.message, secrets);
-          if (masked !== e.message) {
-            try {
-              e.message = masked;
-            } catch {
-              // A frozen error cannot be masked: replace it by one that says what failed.
-              throw new Error(`${e.name}: ${REDACTED} (its message quoted a secret value)`);
-            }
-          }
-        }
-        throw error;
-      }
-    },
-  },
-});
-
 /**
  * Sets and unsets environment variables: a new set of containers of the same image with the new
  * env replaces the running one without downtime, exactly as a restart does (start, check,
  * register, deregister the old ones with the drain, stop them). Values of `sensitive` variables
- * never reach events, logs or reports; the old containers' env is recorded sealed, so a rollback
- * starts them again with their real env.
+ * never reach events, logs or reports (see secret-params.ts, also for a recovery, which cannot
+ * run a configure whose secrets were redacted); the old containers' env is recorded sealed, so a
+ * rollback starts them again with their real env.
  */
 export const appConfigure = (
   infra: InfrastructurePort,
@@ -143,7 +101,7 @@ export const appConfigure = (
   return defineOperation<P>({
     type: 'app.configure',
     params: appConfigureParams,
-    sensitive: ['secrets'],
+    sensitive: SENSITIVE,
     steps: [
       startContainersStep<P>(r, START, async (ctx) => {
         const p = ctx.params;
@@ -169,6 +127,6 @@ export const appConfigure = (
         return targets.filter((t) => !fresh.includes(t));
       }),
       stopContainersStep<P>(r, 'stop old containers', oldFrom(DEREGISTER)),
-    ].map(maskingErrors),
+    ].map(protectSecrets<P>({ names: SENSITIVE, what: 'secret values', values: secretValues })),
   });
 };

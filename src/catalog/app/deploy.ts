@@ -21,6 +21,7 @@ import {
   type StartedOutput,
 } from './release-steps.js';
 import { openEnv } from './sealed-env.js';
+import { protectSecrets, recordValues } from './secret-params.js';
 import {
   appTarget,
   instanceOf,
@@ -35,22 +36,34 @@ import {
 
 export const REGISTRIES: readonly RegistryName[] = ['docker-hub', 'quay'];
 
-export const appDeployParams = z.object({
-  ...appTarget,
-  image: z.string().min(1),
-  previousImage: z.string().min(1).optional(),
-  /** Commands run in order in a one-off container before the release (e.g. migrations). */
-  beforeRelease: z.array(z.string().min(1)).default([]),
-  strictHealthCheck: z.boolean().default(false),
-  healthCheckTimeoutSeconds: z.number().int().min(0).max(900).default(180),
-  containerCount: z.number().int().min(1).max(100).default(1),
-  /** false: a service without an endpoint (worker): old containers stop before new ones start. */
-  endpoint: z.boolean().default(true),
-  /** Without an endpoint, the containers of the running release (there is no target list). */
-  previousContainers: z.array(z.string().min(1)).default([]),
-  /** Environment of the new containers; by default that of the release it replaces. */
-  env: z.record(z.string(), z.string()).optional(),
-});
+/**
+ * Every value of `env` is a secret as far as opledger knows: a deploy has no per-variable
+ * sensitivity list, and whichever variable holds a password, a token or a connection string, it
+ * must not reach the event store. So `env` is declared sensitive (events show
+ * `env: '[redacted]'`), and the parsed params add `envNames`, the variable names, readable for
+ * the audit. (`appConfigure` is the operation that records plain values, with `set`.)
+ */
+export const appDeployParams = z
+  .object({
+    ...appTarget,
+    image: z.string().min(1),
+    previousImage: z.string().min(1).optional(),
+    /** Commands run in order in a one-off container before the release (e.g. migrations). */
+    beforeRelease: z.array(z.string().min(1)).default([]),
+    strictHealthCheck: z.boolean().default(false),
+    healthCheckTimeoutSeconds: z.number().int().min(0).max(900).default(180),
+    containerCount: z.number().int().min(1).max(100).default(1),
+    /** false: a service without an endpoint (worker): old containers stop before new ones start. */
+    endpoint: z.boolean().default(true),
+    /** Without an endpoint, the containers of the running release (there is no target list). */
+    previousContainers: z.array(z.string().min(1)).default([]),
+    /** Environment of the new containers; by default that of the release it replaces. */
+    env: z.record(z.string(), z.string()).optional(),
+  })
+  .transform((p) => ({
+    ...p,
+    ...(p.env !== undefined ? { envNames: Object.keys(p.env).sort() } : {}),
+  }));
 
 export type AppDeployParams = z.output<typeof appDeployParams>;
 
@@ -68,6 +81,12 @@ export interface ReleaseParams extends AppTargetParams {
 }
 
 const START = 'start new containers';
+const SENSITIVE = ['env'];
+/**
+ * Env values masked in error messages. Shorter values (`1`, `on`, `80`) are left alone: masking
+ * them would garble every number and word of an error, and such values are no secrets.
+ */
+const MASKED_MIN_LENGTH = 4;
 const DEREGISTER = 'deregister old targets';
 const STOP_FIRST = 'stop old containers (no endpoint)';
 
@@ -155,6 +174,12 @@ export const deploySteps = <P extends ReleaseParams>(
       START,
       async (ctx) => {
         const p = ctx.params;
+        if (p.env !== undefined) {
+          const names = Object.keys(p.env).sort();
+          ctx.log(
+            `Environment of the new containers: ${names.length > 0 ? names.join(', ') : '(empty)'} (values not recorded)`,
+          );
+        }
         let env = p.env;
         let replaced = 1;
         if (p.endpoint) {
@@ -195,7 +220,9 @@ export const deploySteps = <P extends ReleaseParams>(
 /**
  * Zero-downtime deploy: the old release keeps serving until the new one is healthy and
  * registered. `stop old containers` is last and undoable (the containers are started again from
- * their recorded specs, env sealed; the old image is still on the instance).
+ * their recorded specs, env sealed; the old image is still on the instance). The values of `env`
+ * never reach events, logs or reports; a process that recovers a deploy that had not started
+ * cannot run it, as its env is not recorded (see secret-params.ts), and a rollback needs none.
  */
 export const appDeploy = (
   infra: InfrastructurePort,
@@ -206,6 +233,13 @@ export const appDeploy = (
     type: 'app.deploy',
     params: appDeployParams,
     release: ({ params }) => params.image,
-    steps: deploySteps<AppDeployParams>(r),
+    sensitive: SENSITIVE,
+    steps: deploySteps<AppDeployParams>(r).map(
+      protectSecrets<AppDeployParams>({
+        names: SENSITIVE,
+        what: 'env values',
+        values: (p) => recordValues(p.env, MASKED_MIN_LENGTH),
+      }),
+    ),
   });
 };

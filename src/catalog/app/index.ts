@@ -12,6 +12,7 @@ export {
   type AppRollbackParams,
 } from './rollback.js';
 export { envKeyObject, type SealedContainerSpec } from './sealed-env.js';
+export { SecretParamsUnavailableError } from './secret-params.js';
 export {
   AppStateError,
   RestoreImpossibleError,

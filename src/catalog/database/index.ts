@@ -9,6 +9,7 @@ export {
   databaseBackupParams,
   databaseDeprovision,
   databaseDeprovisionParams,
+  DatabaseNotFoundError,
   databaseRestart,
   databaseRestartParams,
 } from './operate.js';

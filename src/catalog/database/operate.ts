@@ -5,7 +5,12 @@ import {
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
 import type { InfrastructurePort } from '../../adapters/infrastructure/index.js';
-import { databaseRef, UNDO_RETRY, type DatabaseRefParams } from './placement.js';
+import {
+  databaseRef,
+  PRECONDITION_RETRY,
+  UNDO_RETRY,
+  type DatabaseRefParams,
+} from './placement.js';
 
 const restartContainer = async (infra: InfrastructurePort, params: DatabaseRefParams) => {
   const container = await infra.containers.describeContainer(params.containerId);
@@ -21,7 +26,18 @@ const restartContainer = async (infra: InfrastructurePort, params: DatabaseRefPa
 export const databaseRestartParams = z.object(databaseRef);
 export type DatabaseRestartParams = z.infer<typeof databaseRestartParams>;
 
-/** Stops and starts the database's container; a failure leaves it running again. */
+/** The database named by a restart is not there (or that container is not its container). */
+export class DatabaseNotFoundError extends Error {
+  override readonly name = 'DatabaseNotFoundError';
+  readonly code = 'NOT_FOUND';
+}
+
+/**
+ * Stops and starts the database's container; a failure leaves it as it was (running, unless it
+ * was stopped before). It checks first that the container exists and runs the database's volume:
+ * without that check, a restart of a database that is not there "stopped" nothing, failed to
+ * start, and then reported that the stop could not be undone, although nothing had changed.
+ */
 export const databaseRestart = (
   infra: InfrastructurePort,
 ): OperationDefinition<DatabaseRestartParams> =>
@@ -29,6 +45,30 @@ export const databaseRestart = (
     type: 'database.restart',
     params: databaseRestartParams,
     steps: [
+      step<DatabaseRestartParams, { instanceId: string }>({
+        name: 'check database',
+        kind: 'no_side_effects',
+        retry: PRECONDITION_RETRY,
+        run: async ({ params, signal, log }) => {
+          const container = await infra.containers.describeContainer(params.containerId, {
+            signal,
+          });
+          const refuse = (problem: string) =>
+            new DatabaseNotFoundError(
+              `cannot restart database ${params.databaseId}: ${problem}; nothing was changed. Check its databaseId, volumeId and containerId.`,
+            );
+          if (!container) throw refuse(`container ${params.containerId} does not exist`);
+          if (container.volumeId !== params.volumeId) {
+            throw refuse(
+              `container ${params.containerId} does not use volume ${params.volumeId}, so it is not the container of database ${params.databaseId}`,
+            );
+          }
+          log(
+            `Database ${params.databaseId} runs in container ${container.id} on instance ${container.instanceId}.`,
+          );
+          return { instanceId: container.instanceId };
+        },
+      }),
       step<DatabaseRestartParams, { stoppedBy: string }>({
         name: 'stop container',
         undoRetry: UNDO_RETRY,
@@ -39,7 +79,14 @@ export const databaseRestart = (
           );
           return { stoppedBy };
         },
-        undo: ({ params }) => restartContainer(infra, params),
+        undo: async ({ params, output, log }) => {
+          // Stopped before the restart: this step changed nothing, and stopped is how it was.
+          if (output?.stoppedBy === 'already-stopped') {
+            log(`Container ${params.containerId} was already stopped: left as it was.`);
+            return;
+          }
+          await restartContainer(infra, params);
+        },
       }),
       step<DatabaseRestartParams, null>({
         name: 'start container',
