@@ -1,13 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type {
-  CloudCall,
-  CloudService,
-  SimulatedCloud,
-} from '../../src/adapters/infrastructure/index.js';
+import type { CloudCall, SimulatedCloud } from '../../src/adapters/infrastructure/index.js';
 import type { OperationResult } from '../../src/index.js';
-import { applyCloudFaultPlan, cloudFaultPlanArbitrary } from '../../src/testing/index.js';
-import { APP, NEW_IMAGE, OLD_IMAGE, appWorld, serving, type AppWorld } from './app-fixtures.js';
+import {
+  APP,
+  HOST,
+  NEW_IMAGE,
+  OLD_IMAGE,
+  RUNNER,
+  appFaultPlan,
+  appWorldUnder,
+  serving,
+  type AppWorld,
+} from './app-fixtures.js';
 
 /**
  * app.property.test.ts proves zero downtime when only the one-off before_release instance
@@ -26,14 +31,6 @@ import { APP, NEW_IMAGE, OLD_IMAGE, appWorld, serving, type AppWorld } from './a
  * - without a crash of the host, the strong property of app.property.test.ts holds unchanged.
  */
 
-const HOST = `${APP}-host`;
-const RUNNER = `${APP}-release-runner`;
-const services: CloudService[] = [
-  'compute',
-  'load-balancer',
-  'registry:docker-hub',
-  'registry:quay',
-];
 /** Every call the app operations make. */
 const CALLS: CloudCall[] = [
   'ensureInstance',
@@ -50,36 +47,12 @@ const CALLS: CloudCall[] = [
 
 /** Timed crashes fall within `crashHorizonMs`: about as long as the operation runs. */
 const faultPlan = (crashHorizonMs: number) =>
-  fc.record({
-    cloud: cloudFaultPlanArbitrary({
-      services,
-      stepMs: 1_000,
-      horizonMs: 300_000,
-      maxOutages: 3,
-      minOutageMs: 1_000,
-      maxOutageMs: 300_000,
-      maxErrorRates: 2,
-      maxErrorRate: 0.3,
-      crashes: {
-        atTime: [HOST, RUNNER],
-        horizonMs: crashHorizonMs,
-        onCall: { instances: [HOST, RUNNER], calls: CALLS, maxOccurrence: 4 },
-        max: 2,
-      },
-    }),
-    cancelAtS: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
-    seed: fc.integer({ min: 1, max: 1_000_000 }),
-    unhealthy: fc.boolean(),
+  appFaultPlan({
+    atTime: [HOST, RUNNER],
+    horizonMs: crashHorizonMs,
+    onCall: { instances: [HOST, RUNNER], calls: CALLS, maxOccurrence: 4 },
+    max: 2,
   });
-
-type Plan = ReturnType<typeof faultPlan> extends fc.Arbitrary<infer T> ? T : never;
-
-const prepare = async (plan: Plan, count: number) => {
-  const w = await appWorld(plan.seed, count);
-  applyCloudFaultPlan(w.cloud, plan.cloud);
-  if (plan.cancelAtS !== undefined) w.cancelAfter(plan.cancelAtS * 1000);
-  return w;
-};
 
 const endpointDowntime = (cloud: SimulatedCloud) => cloud.downtime().endpoints[APP] ?? 0;
 
@@ -220,7 +193,7 @@ describe('App operations when the host serving the app crashes', () => {
     const seen = noneSeen();
     await fc.assert(
       fc.asyncProperty(faultPlan(200_000), fc.integer({ min: 1, max: 3 }), async (plan, count) => {
-        const w = await prepare(plan, 2);
+        const w = await appWorldUnder(plan, 2);
         if (plan.unhealthy) w.cloud.setImageBehaviour(NEW_IMAGE, { responds: false });
         const op = await w.start('app.deploy', {
           image: NEW_IMAGE,
@@ -249,7 +222,7 @@ describe('App operations when the host serving the app crashes', () => {
     const seen = noneSeen();
     await fc.assert(
       fc.asyncProperty(faultPlan(90_000), async (plan) => {
-        const w = await prepare(plan, 2);
+        const w = await appWorldUnder(plan, 2);
         const op = await w.start('app.restart', { healthCheckTimeoutSeconds: 20 });
         const result = await op.result;
         await checkOutcome(
@@ -275,7 +248,7 @@ describe('App operations when the host serving the app crashes', () => {
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 1, max: 4 }),
         async (plan, from, to) => {
-          const w = await prepare(plan, from);
+          const w = await appWorldUnder(plan, from);
           const op = await w.start('app.scale', {
             containerCount: to,
             healthCheckTimeoutSeconds: 20,

@@ -10,14 +10,21 @@ import {
   createReadModel,
   type EventData,
   type EventStore,
-  type OperationResult,
 } from '../../src/index.js';
 import { createSequentialIds } from '../../src/testing/index.js';
 import {
   APP,
-  appOperations,
+  crashed,
+  dyingStore,
+  echoingCloud,
   lifecycleWorld,
+  newProcess,
+  recoverOn,
   servingRelease,
+  startOn,
+  stepEvent,
+  toJson,
+  withoutTime,
   type RunningApp,
 } from './app-lifecycle-fixtures.js';
 
@@ -41,51 +48,13 @@ const DEPLOY_ENV = {
 };
 const VALUES = [...Object.values(DEPLOY_ENV), OLD_SECRET];
 
-const toJson = (value: unknown) =>
-  JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
 const expectNoValue = (text: string) => {
   for (const value of VALUES) expect(text).not.toContain(value);
-};
-const withoutTime = (cloud: SimulatedCloud) => {
-  const { now: _now, ...state } = cloud.snapshot();
-  return state;
 };
 /** Distinct env of every container on the cloud. */
 const envsOnCloud = (cloud: SimulatedCloud) => [
   ...new Set(Object.values(cloud.snapshot().containers).map((c) => toJson(c.env))),
 ];
-
-/** A store that dies (every append fails) at the first append `when` matches. */
-const dyingStore = (inner: EventStore, when: (e: EventData) => boolean): EventStore => {
-  let dead = false;
-  return {
-    ...inner,
-    append: async (stream, events, options) => {
-      if (dead || events.some(when)) {
-        dead = true;
-        throw new Error('simulated crash: this process is gone');
-      }
-      return inner.append(stream, events, options);
-    },
-  };
-};
-const stepEvent = (type: string, name: string) => (e: EventData) =>
-  e.type === type && (e.data as { step?: string }).step === name;
-
-const crashed = (result: Promise<OperationResult>) =>
-  result.then(
-    () => 'ended',
-    () => 'crashed',
-  );
-
-/** A new process: a new engine and a new catalog on the same store and cloud. */
-const recoverOn = (store: EventStore, w: { cloud: SimulatedCloud; clock: Clock }) =>
-  createEngine({
-    store,
-    operations: appOperations(w.cloud),
-    clock: w.clock,
-    ids: createSequentialIds('r-'),
-  }).recover();
 
 /** Everything anyone can read about the operations of `store`: logs, listings, the report. */
 const everythingReadable = async (store: EventStore, clock: Clock) => {
@@ -183,31 +152,14 @@ describe('app.deploy keeps env values out of everything it records', () => {
 
   it('masks an env value that an error message quotes, before it is recorded', async () => {
     const w = await lifecycleWorld(64, RUNNING);
-    // A cloud that echoes the request in its error, as some APIs do.
-    const echoing = {
-      ...w.cloud,
-      containers: {
-        ...w.cloud.containers,
-        startContainer: async (spec: { env?: Readonly<Record<string, string>> }) => {
-          throw new Error(`refused: env ${JSON.stringify(spec.env)}`, {
-            cause: new Error(`bad value ${DEPLOY_ENV.API_TOKEN}`),
-          });
-        },
-      },
-    };
+    const echoing = echoingCloud(w.cloud, DEPLOY_ENV.API_TOKEN);
     const engine = createEngine({
       store: w.store,
       operations: [appDeploy(echoing, { retry: { maxAttempts: 1 } })],
       clock: w.clock,
       ids: createSequentialIds('e-'),
     });
-    const handle = await engine.start({
-      type: 'app.deploy',
-      environment: 'production',
-      resource: { type: 'app', handle: APP },
-      user: 'ada@example.com',
-      params: { app: APP, image: V2, env: DEPLOY_ENV },
-    });
+    const handle = await startOn(engine, 'app.deploy', { image: V2, env: DEPLOY_ENV });
     const result = await handle.result;
     expect(result).toMatchObject({ status: 'failed', failedStep: 'start new containers' });
     expect(result.error?.message).toMatch(/refused: env .*"API_TOKEN":"\[redacted\]"/);
@@ -248,19 +200,7 @@ describe('app.deploy with env, recovered by another process after a crash', () =
     for (const text of (await everythingReadable(inner, w.clock)).texts) expectNoValue(text);
 
     // And the app goes on: a restart keeps the old env, secret included.
-    const next = createEngine({
-      store: inner,
-      operations: appOperations(w.cloud),
-      clock: w.clock,
-      ids: createSequentialIds('n-'),
-    });
-    const restart = await next.start({
-      type: 'app.restart',
-      environment: 'production',
-      resource: { type: 'app', handle: APP },
-      user: 'ada@example.com',
-      params: { app: APP },
-    });
+    const restart = await startOn(newProcess(inner, w, 'n-'), 'app.restart', {});
     expect((await restart.result).status).toBe('succeeded');
     expect(servingRelease(w.cloud).releases).toEqual([{ image: V1, env: OLD_ENV }]);
   });

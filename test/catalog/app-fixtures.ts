@@ -1,105 +1,31 @@
-import { firstValueFrom, toArray } from 'rxjs';
-import {
-  createSimulatedCloud,
-  type SimulatedCloud,
-} from '../../src/adapters/infrastructure/index.js';
+import fc from 'fast-check';
+import type { CloudService, SimulatedCloud } from '../../src/adapters/infrastructure/index.js';
 import { appDeploy, appRestart, appScale } from '../../src/catalog/app/index.js';
-import type { Clock } from '../../src/engine/clock.js';
 import {
-  createEngine,
-  createInMemoryEventStore,
-  type Engine,
-  type LogLine,
-} from '../../src/index.js';
-import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
+  applyCloudFaultPlan,
+  cloudFaultPlanArbitrary,
+  type CloudCrashOptions,
+} from '../../src/testing/index.js';
+import { APP, lifecycleWorld, type LifecycleWorld } from './app-lifecycle-fixtures.js';
 
-export const APP = 'web';
+export { APP, HOST } from './app-lifecycle-fixtures.js';
 export const OLD_IMAGE = 'web:v1';
 export const NEW_IMAGE = 'web:v2';
+/** The one-off instance that runs a deploy's before_release commands. */
+export const RUNNER = `${APP}-release-runner`;
 
-export interface AppWorld {
-  cloud: SimulatedCloud;
-  engine: Engine;
-  clock: Clock & { now(): Date };
-  /** Cancels the next started operation once virtual time reaches `at` (ms from now). */
-  cancelAfter(ms: number): void;
-  start(
-    type: string,
-    params: Record<string, unknown>,
-  ): Promise<{
-    id: string;
-    result: Promise<import('../../src/index.js').OperationResult>;
-    logs: Promise<LogLine[]>;
-  }>;
-  oldIds: string[];
-}
+export type AppWorld = LifecycleWorld & { oldIds: string[] };
 
-/** An app `web` serving `web:v1` with `count` containers behind endpoint `web`. */
-export const appWorld = async (seed: number, count = 2): Promise<AppWorld> => {
-  const base = createVirtualClock();
-  let cancelAt: number | null = null;
-  let current: string | null = null;
-  let engine: Engine | null = null;
-  const clock: Clock = {
-    now: () => base.now(),
-    sleep: async (ms, signal) => {
-      await base.sleep(ms, signal);
-      if (cancelAt !== null && current && base.now().getTime() >= cancelAt) {
-        cancelAt = null;
-        void engine?.cancel(current, { user: 'ada@example.com' }).catch(() => undefined);
-      }
-    },
-  };
-  const cloud = createSimulatedCloud({ seed, clock });
-  await cloud.compute.ensureInstance({ instanceId: `${APP}-host` });
-  await cloud.containers.pullImage({
-    instanceId: `${APP}-host`,
-    image: OLD_IMAGE,
-    registry: 'docker-hub',
-  });
-  await cloud.loadBalancer.createEndpoint({ endpointId: APP });
-  const oldIds = Array.from({ length: count }, (_, i) => `${APP}-v1-${i + 1}`);
-  for (const id of oldIds) {
-    await cloud.containers.startContainer({
-      containerId: id,
-      instanceId: `${APP}-host`,
-      image: OLD_IMAGE,
-      env: { RAILS_ENV: 'production' },
-    });
-    await cloud.loadBalancer.registerTarget({ endpointId: APP, containerId: id });
-  }
-  engine = createEngine({
-    store: createInMemoryEventStore(),
-    operations: [appDeploy(cloud), appRestart(cloud), appScale(cloud)],
-    clock,
-    ids: createSequentialIds('op-'),
-  });
-  const e = engine;
-  return {
-    cloud,
-    engine: e,
-    clock,
-    oldIds,
-    cancelAfter: (ms) => {
-      cancelAt = base.now().getTime() + ms;
-    },
-    start: async (type, params) => {
-      const handle = await e.start({
-        type,
-        environment: 'production',
-        resource: { type: 'app', handle: APP },
-        user: 'ada@example.com',
-        params: { app: APP, ...params },
-      });
-      current = handle.id;
-      return {
-        id: handle.id,
-        result: handle.result,
-        logs: firstValueFrom(handle.logs.pipe(toArray())),
-      };
-    },
-  };
-};
+/**
+ * An app `web` serving `web:v1` with `count` containers behind endpoint `web`, and an engine with
+ * appDeploy, appRestart and appScale.
+ */
+export const appWorld = (seed: number, count = 2): Promise<AppWorld> =>
+  lifecycleWorld(
+    seed,
+    { count, image: OLD_IMAGE, env: { RAILS_ENV: 'production' } },
+    { operations: (cloud) => [appDeploy(cloud), appRestart(cloud), appScale(cloud)] },
+  );
 
 /** Images of the endpoint's registered targets, and the targets themselves. */
 export const serving = (cloud: SimulatedCloud) => {
@@ -110,4 +36,45 @@ export const serving = (cloud: SimulatedCloud) => {
     images: [...new Set(targets.map((t) => snap.containers[t]?.image))].sort(),
     running: targets.every((t) => snap.containers[t]?.state === 'running'),
   };
+};
+
+const services: CloudService[] = [
+  'compute',
+  'load-balancer',
+  'registry:docker-hub',
+  'registry:quay',
+];
+
+/**
+ * Faults for appDeploy, appRestart and appScale, and a cancel at any time: outages (whole
+ * seconds) start in the first 300 s and last up to 300 s; `crashes` names the instances that may
+ * crash.
+ */
+export const appFaultPlan = (crashes: CloudCrashOptions) =>
+  fc.record({
+    cloud: cloudFaultPlanArbitrary({
+      services,
+      stepMs: 1_000,
+      horizonMs: 300_000,
+      maxOutages: 3,
+      minOutageMs: 1_000,
+      maxOutageMs: 300_000,
+      maxErrorRates: 2,
+      maxErrorRate: 0.3,
+      crashes,
+    }),
+    cancelAtS: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
+    seed: fc.integer({ min: 1, max: 1_000_000 }),
+    unhealthy: fc.boolean(),
+  });
+
+export type AppFaultPlan =
+  ReturnType<typeof appFaultPlan> extends fc.Arbitrary<infer T> ? T : never;
+
+/** `appWorld(plan.seed, count)` with the plan's faults installed and its cancel armed. */
+export const appWorldUnder = async (plan: AppFaultPlan, count: number) => {
+  const w = await appWorld(plan.seed, count);
+  applyCloudFaultPlan(w.cloud, plan.cloud);
+  if (plan.cancelAtS !== undefined) w.cancelAfter(plan.cancelAtS * 1000);
+  return w;
 };

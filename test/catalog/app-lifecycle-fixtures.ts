@@ -17,6 +17,8 @@ import {
   createEngine,
   createInMemoryEventStore,
   type Engine,
+  type EngineOptions,
+  type EventData,
   type EventStore,
   type LogLine,
   type OperationResult,
@@ -36,6 +38,20 @@ export const appOperations = (cloud: SimulatedCloud) => [
   appRollback(cloud),
   appDeprovision(cloud),
 ];
+
+/** JSON of anything the store or the read model holds (bigints as strings). */
+export const toJson = (value: unknown) =>
+  JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+
+/** Starts `type` on app `web` in production, as ada: how every App test starts an operation. */
+export const startOn = (engine: Engine, type: string, params: Record<string, unknown>) =>
+  engine.start({
+    type,
+    environment: 'production',
+    resource: { type: 'app', handle: APP },
+    user: 'ada@example.com',
+    params: { app: APP, ...params },
+  });
 
 export interface Started {
   id: string;
@@ -66,12 +82,16 @@ export interface RunningApp {
 
 /**
  * A cloud with, unless `running` is undefined, an app `web` whose `count` containers
- * `web-v1-<n>` run `image` with `env` behind endpoint `web` on instance `web-host`.
+ * `web-v1-<n>` run `image` with `env` behind endpoint `web` on instance `web-host`; an engine
+ * with `operations` (every App operation by default) on `store` (a new in-memory one).
  */
 export const lifecycleWorld = async (
   seed: number,
   running?: RunningApp,
-  options: { store?: EventStore } = {},
+  options: {
+    store?: EventStore;
+    operations?: (cloud: SimulatedCloud) => EngineOptions['operations'];
+  } = {},
 ): Promise<LifecycleWorld & { oldIds: string[] }> => {
   const base = createVirtualClock();
   let cancelAt: number | null = null;
@@ -110,19 +130,13 @@ export const lifecycleWorld = async (
   const store = options.store ?? createInMemoryEventStore();
   engine = createEngine({
     store,
-    operations: appOperations(cloud),
+    operations: (options.operations ?? appOperations)(cloud),
     clock,
     ids: createSequentialIds('op-'),
   });
   const e = engine;
   const start = async (type: string, params: Record<string, unknown>): Promise<Started> => {
-    const handle = await e.start({
-      type,
-      environment: 'production',
-      resource: { type: 'app', handle: APP },
-      user: 'ada@example.com',
-      params: { app: APP, ...params },
-    });
+    const handle = await startOn(e, type, params);
     current = handle.id;
     const logs = firstValueFrom(handle.logs.pipe(toArray()));
     // A test that kills "the process" never reads these: no unhandled rejection then.
@@ -141,10 +155,7 @@ export const lifecycleWorld = async (
     },
     start,
     run: async (type, params) => (await start(type, params)).result,
-    eventsJson: async () =>
-      JSON.stringify(await store.readAll(), (_key, value: unknown) =>
-        typeof value === 'bigint' ? value.toString() : value,
-      ),
+    eventsJson: async () => toJson(await store.readAll()),
   };
 };
 
@@ -164,3 +175,69 @@ export const servingRelease = (cloud: SimulatedCloud) => {
     running: targets.every((t) => snap.containers[t]?.state === 'running'),
   };
 };
+
+/** The cloud's state without its clock: equal when nothing was changed. */
+export const withoutTime = (cloud: SimulatedCloud) => {
+  const { now: _now, ...state } = cloud.snapshot();
+  return state;
+};
+
+/** A store that dies (every append fails) at the first append `when` matches. */
+export const dyingStore = (inner: EventStore, when: (e: EventData) => boolean): EventStore => {
+  let dead = false;
+  return {
+    ...inner,
+    append: async (stream, events, options) => {
+      if (dead || events.some(when)) {
+        dead = true;
+        throw new Error('simulated crash: this process is gone');
+      }
+      return inner.append(stream, events, options);
+    },
+  };
+};
+
+/** Matches the event of step `name` of this type (StepStarted, StepSucceeded...). */
+export const stepEvent = (type: string, name: string) => (e: EventData) =>
+  e.type === type && (e.data as { step?: string }).step === name;
+
+/** 'crashed' when the process died under the operation (its store failed), else 'ended'. */
+export const crashed = (result: Promise<OperationResult>) =>
+  result.then(
+    () => 'ended',
+    () => 'crashed',
+  );
+
+/** A new process: a new engine and a new catalog on the same store and cloud. */
+export const newProcess = (
+  store: EventStore,
+  w: { cloud: SimulatedCloud; clock: Clock },
+  idPrefix: string,
+) =>
+  createEngine({
+    store,
+    // Nothing of the dead process is needed.
+    operations: appOperations(w.cloud),
+    clock: w.clock,
+    ids: createSequentialIds(idPrefix),
+  });
+
+/** Another process takes over the operations the dead one left unfinished. */
+export const recoverOn = (store: EventStore, w: { cloud: SimulatedCloud; clock: Clock }) =>
+  newProcess(store, w, 'r-').recover();
+
+/**
+ * `cloud`, but container starts fail with an error that quotes the request's env, caused by one
+ * that quotes `value`: as some APIs do.
+ */
+export const echoingCloud = (cloud: SimulatedCloud, value: string) => ({
+  ...cloud,
+  containers: {
+    ...cloud.containers,
+    startContainer: async (spec: { env?: Readonly<Record<string, string>> }) => {
+      throw new Error(`refused: env ${JSON.stringify(spec.env)}`, {
+        cause: new Error(`bad value ${value}`),
+      });
+    },
+  },
+});

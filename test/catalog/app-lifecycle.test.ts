@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { SimulatedCloud } from '../../src/adapters/infrastructure/index.js';
-import type { Clock } from '../../src/engine/clock.js';
 import { appConfigure, envKeyObject, previousRelease } from '../../src/catalog/app/index.js';
 import {
   createEngine,
@@ -8,16 +7,21 @@ import {
   createInMemoryReadStore,
   createProjector,
   createReadModel,
-  type EventData,
-  type EventStore,
 } from '../../src/index.js';
 import { createSequentialIds } from '../../src/testing/index.js';
 import {
   APP,
   HOST,
-  appOperations,
+  crashed,
+  dyingStore,
+  echoingCloud,
   lifecycleWorld,
+  recoverOn,
   servingRelease,
+  startOn,
+  stepEvent,
+  toJson,
+  withoutTime,
   type RunningApp,
 } from './app-lifecycle-fixtures.js';
 
@@ -35,40 +39,12 @@ const CONFIGURE = {
 const RUNNING: RunningApp = { count: 2, image: V1, env: OLD_ENV };
 
 const messages = (lines: { message: string }[]) => lines.map((l) => l.message).join('\n');
-const withoutTime = (cloud: SimulatedCloud) => {
-  const { now: _now, ...state } = cloud.snapshot();
-  return state;
-};
 /** Virtual time of the first timeline entry of this kind and subject. */
 const timeOf = (cloud: SimulatedCloud, kind: string, subject: string) => {
   const entry = cloud.timeline().find((e) => e.kind === kind && e.subject === subject);
   if (!entry) throw new Error(`no ${kind} of ${subject} on the timeline`);
   return entry.at;
 };
-
-/** A store that dies (every append fails) at the first append `when` matches. */
-const dyingStore = (inner: EventStore, when: (e: EventData) => boolean): EventStore => {
-  let dead = false;
-  return {
-    ...inner,
-    append: async (stream, events, options) => {
-      if (dead || events.some(when)) {
-        dead = true;
-        throw new Error('simulated crash: this process is gone');
-      }
-      return inner.append(stream, events, options);
-    },
-  };
-};
-
-const recoverOn = (store: EventStore, w: { cloud: SimulatedCloud; clock: Clock }) =>
-  createEngine({
-    store,
-    // A new engine and a new catalog: nothing of the dead process is needed.
-    operations: appOperations(w.cloud),
-    clock: w.clock,
-    ids: createSequentialIds('r-'),
-  }).recover();
 
 describe('appProvision', () => {
   it('creates the instance and an empty endpoint; a first deploy then serves with no downtime', async () => {
@@ -123,19 +99,12 @@ describe('appProvision', () => {
   it('after a crash while launching (outcome unknown), the recovery removes only its own instance', async () => {
     for (const existed of [false, true]) {
       const inner = createInMemoryEventStore();
-      const crashAt = (e: EventData) =>
-        e.type === 'StepSucceeded' && (e.data as { step?: string }).step === 'launch instance';
       const w = await lifecycleWorld(15, existed ? RUNNING : undefined, {
-        store: dyingStore(inner, crashAt),
+        store: dyingStore(inner, stepEvent('StepSucceeded', 'launch instance')),
       });
       const before = withoutTime(w.cloud);
       const op = await w.start('app.provision', {});
-      expect(
-        await op.result.then(
-          () => 'ended',
-          () => 'crashed',
-        ),
-      ).toBe('crashed');
+      expect(await crashed(op.result)).toBe('crashed');
       // The process died after the instance was there, before its step was recorded.
       expect(w.cloud.snapshot().instances[HOST]).toBeDefined();
       const [recovered] = await recoverOn(inner, w);
@@ -234,12 +203,7 @@ describe('appConfigure', () => {
       store: dyingStore(inner, (e) => e.type === 'OperationSucceeded'),
     });
     const op = await w.start('app.configure', CONFIGURE);
-    expect(
-      await op.result.then(
-        () => 'ended',
-        () => 'crashed',
-      ),
-    ).toBe('crashed');
+    expect(await crashed(op.result)).toBe('crashed');
     // Every step ran: the old containers are gone, the new env serves.
     expect(servingRelease(w.cloud).releases).toEqual([{ image: V1, env: NEW_ENV }]);
     const [recovered] = await recoverOn(inner, w);
@@ -251,9 +215,7 @@ describe('appConfigure', () => {
       running: true,
     });
     expect(w.cloud.downtime().endpoints[APP]).toBe(0);
-    const events = JSON.stringify(await inner.readAll(), (_k, v: unknown) =>
-      typeof v === 'bigint' ? String(v) : v,
-    );
+    const events = toJson(await inner.readAll());
     expect(events).not.toContain(OLD_SECRET);
     expect(events).not.toContain(NEW_SECRET);
   });
@@ -276,31 +238,14 @@ describe('appConfigure', () => {
 
   it('masks a secret value that an error message quotes, before it is recorded', async () => {
     const w = await lifecycleWorld(27, RUNNING);
-    // A cloud that echoes the request in its error, as some APIs do.
-    const echoing = {
-      ...w.cloud,
-      containers: {
-        ...w.cloud.containers,
-        startContainer: async (spec: { env?: Readonly<Record<string, string>> }) => {
-          throw new Error(`refused: env ${JSON.stringify(spec.env)}`, {
-            cause: new Error(`bad value ${NEW_SECRET}`),
-          });
-        },
-      },
-    };
+    const echoing = echoingCloud(w.cloud, NEW_SECRET);
     const engine = createEngine({
       store: w.store,
       operations: [appConfigure(echoing, { retry: { maxAttempts: 1 } })],
       clock: w.clock,
       ids: createSequentialIds('e-'),
     });
-    const handle = await engine.start({
-      type: 'app.configure',
-      environment: 'production',
-      resource: { type: 'app', handle: APP },
-      user: 'ada@example.com',
-      params: { app: APP, ...CONFIGURE },
-    });
+    const handle = await startOn(engine, 'app.configure', CONFIGURE);
     const result = await handle.result;
     expect(result.status).toBe('failed');
     expect(result.failedStep).toBe('start reconfigured containers');

@@ -1,43 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CloudService } from '../../src/adapters/infrastructure/index.js';
-import { applyCloudFaultPlan, cloudFaultPlanArbitrary } from '../../src/testing/index.js';
-import { APP, NEW_IMAGE, OLD_IMAGE, appWorld, serving } from './app-fixtures.js';
+import {
+  APP,
+  NEW_IMAGE,
+  OLD_IMAGE,
+  RUNNER,
+  appFaultPlan,
+  appWorldUnder,
+  serving,
+} from './app-fixtures.js';
 
-const services: CloudService[] = [
-  'compute',
-  'load-balancer',
-  'registry:docker-hub',
-  'registry:quay',
-];
-
-const faultPlan = fc.record({
-  // Whole seconds: outages start in the first 300 s and last up to 300 s; a crash of the one-off
-  // before_release instance, at a virtual time in the first 200 s.
-  cloud: cloudFaultPlanArbitrary({
-    services,
-    stepMs: 1_000,
-    horizonMs: 300_000,
-    maxOutages: 3,
-    minOutageMs: 1_000,
-    maxOutageMs: 300_000,
-    maxErrorRates: 2,
-    maxErrorRate: 0.3,
-    crashes: { atTime: [`${APP}-release-runner`], horizonMs: 200_000 },
-  }),
-  cancelAtS: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
-  seed: fc.integer({ min: 1, max: 1_000_000 }),
-  unhealthy: fc.boolean(),
-});
-
-type Plan = typeof faultPlan extends fc.Arbitrary<infer T> ? T : never;
-
-const prepare = async (plan: Plan, count: number) => {
-  const w = await appWorld(plan.seed, count);
-  applyCloudFaultPlan(w.cloud, plan.cloud);
-  if (plan.cancelAtS !== undefined) w.cancelAfter(plan.cancelAtS * 1000);
-  return w;
-};
+// A crash of the one-off before_release instance, at a virtual time in the first 200 s.
+const faultPlan = appFaultPlan({ atTime: [RUNNER], horizonMs: 200_000 });
 
 const RUNS = { numRuns: 200 };
 
@@ -45,7 +19,7 @@ describe('App operations under any fault and any cancel time', () => {
   it('appDeploy: zero endpoint downtime, and the app serves the old or the new release, never a mix', async () => {
     await fc.assert(
       fc.asyncProperty(faultPlan, fc.integer({ min: 1, max: 3 }), async (plan, count) => {
-        const w = await prepare(plan, 2);
+        const w = await appWorldUnder(plan, 2);
         if (plan.unhealthy) w.cloud.setImageBehaviour(NEW_IMAGE, { responds: false });
         const op = await w.start('app.deploy', {
           image: NEW_IMAGE,
@@ -74,7 +48,7 @@ describe('App operations under any fault and any cancel time', () => {
   it('appRestart: zero endpoint downtime, old containers or all replacements, never a mix', async () => {
     await fc.assert(
       fc.asyncProperty(faultPlan, async (plan) => {
-        const w = await prepare(plan, 2);
+        const w = await appWorldUnder(plan, 2);
         const op = await w.start('app.restart', { healthCheckTimeoutSeconds: 20 });
         const result = await op.result;
         expect(w.cloud.downtime().endpoints[APP]).toBe(0);
@@ -96,7 +70,7 @@ describe('App operations under any fault and any cancel time', () => {
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 1, max: 4 }),
         async (plan, from, to) => {
-          const w = await prepare(plan, from);
+          const w = await appWorldUnder(plan, from);
           const op = await w.start('app.scale', {
             containerCount: to,
             healthCheckTimeoutSeconds: 20,

@@ -1,4 +1,5 @@
 import { setImmediate as flush } from 'node:timers/promises';
+import { beforeAll, expect } from 'vitest';
 import {
   createSimulatedCloud,
   DEFAULT_CALL_DURATIONS as D,
@@ -20,7 +21,7 @@ import {
   type OperationResult,
 } from '../../src/index.js';
 import { createVirtualClock, type VirtualClock } from '../../src/testing/index.js';
-import { DB, IMAGE, OLD, REDEPLOY_WINDOW_MS } from './database-world.js';
+import { DB, REDEPLOY_WINDOW_MS, setUpDatabase } from './database-world.js';
 
 /**
  * When the cancel arrives: `atMs` virtual ms after the operation starts. `abortInFlight` true: a
@@ -77,19 +78,7 @@ export const cancelWorld = async (
     },
   };
   const cloud = createSimulatedCloud({ seed: 1, clock });
-  await cloud.compute.ensureInstance({ instanceId: OLD });
-  if (options.targetExists) await cloud.compute.ensureInstance({ instanceId: 'i-new' });
-  await cloud.containers.pullImage({ instanceId: OLD, image: IMAGE, registry: 'docker-hub' });
-  await cloud.volumes.createVolume({ volumeId: DB.volumeId, sizeGb: 10 });
-  await cloud.volumes.attachVolume({ volumeId: DB.volumeId, instanceId: OLD });
-  await cloud.volumes.mountVolume({ volumeId: DB.volumeId });
-  await cloud.databases.createDatabase({ databaseId: DB.databaseId, volumeId: DB.volumeId });
-  await cloud.containers.startContainer({
-    containerId: DB.containerId,
-    instanceId: OLD,
-    image: IMAGE,
-    volumeId: DB.volumeId,
-  });
+  await setUpDatabase(cloud, options);
   const store = createInMemoryEventStore();
   let n = 0;
   const nextId = () => `op-${String(++n).padStart(6, '0')}`;
@@ -159,6 +148,23 @@ export const stepWindows = async (
     if (r.type === 'StepSucceeded') windows.get(data.step)!.end = at;
   }
   return [...windows.values()];
+};
+
+/**
+ * The step windows of `type`, learnt once in a `beforeAll` of the enclosing describe (which
+ * checks that the steps are `steps`, when given): call the getter inside the tests.
+ */
+export const stepWindowsOf = (
+  type: string,
+  params: Record<string, unknown>,
+  steps?: readonly string[],
+): (() => StepWindow[]) => {
+  let windows: StepWindow[] = [];
+  beforeAll(async () => {
+    windows = await stepWindows(type, params);
+    if (steps) expect(windows.map((s) => s.name)).toEqual(steps);
+  });
+  return () => windows;
 };
 
 /** The database's volume as attached, mounted and served: never on two instances at once. */

@@ -1,10 +1,10 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_CALL_DURATIONS as D } from '../../src/adapters/infrastructure/index.js';
 import {
   CANCELLED_WINDOW_MAX_MS,
   cancelWorld,
   databaseTransitions,
-  stepWindows,
+  stepWindowsOf,
   volumeAttachments,
   type CancelAt,
   type CancelWorld,
@@ -72,13 +72,9 @@ const STOP = REDEPLOY_STEPS.indexOf('stop old container');
 
 describe('databaseRedeploy cancelled at any step', () => {
   const params = { ...DB, targetInstanceId: NEW };
-  let windows: StepWindow[] = [];
-  beforeAll(async () => {
-    windows = await stepWindows('database.redeploy', params);
-    expect(windows.map((s) => s.name)).toEqual(REDEPLOY_STEPS);
-  });
+  const windows = stepWindowsOf('database.redeploy', params, REDEPLOY_STEPS);
 
-  it.each(cases(() => windows, REDEPLOY_STEPS))(
+  it.each(cases(windows, REDEPLOY_STEPS))(
     'cancelled $when $name: back on the old instance, serving, the target terminated',
     async ({ name, index, when, cancel }) => {
       const w = await cancelWorld();
@@ -119,7 +115,7 @@ describe('databaseRedeploy cancelled at any step', () => {
 
   it('a cancel abandoning the stop itself costs no downtime', async () => {
     const w = await cancelWorld();
-    const stop = windows.find((s) => s.name === 'stop old container')!;
+    const stop = windows().find((s) => s.name === 'stop old container')!;
     const { result } = await w.run('database.redeploy', params, {
       atMs: stop.start + 1,
       abortInFlight: true,
@@ -130,7 +126,7 @@ describe('databaseRedeploy cancelled at any step', () => {
 
   it('a cancel right after the stop: down only for the restart of the old container', async () => {
     const w = await cancelWorld();
-    const stop = windows.find((s) => s.name === 'stop old container')!;
+    const stop = windows().find((s) => s.name === 'stop old container')!;
     await w.run('database.redeploy', params, { atMs: stop.end, abortInFlight: false });
     // Undo of the stop: look at the old container and instance, the volume (twice), the
     // container again, then start it.
@@ -151,7 +147,7 @@ describe('databaseRedeploy cancelled at any step', () => {
     async ({ step, when }) => {
       const w = await cancelWorld({ targetExists: true });
       const targetBefore = w.cloud.snapshot().instances[NEW];
-      const window = windows.find((s) => s.name === step)!;
+      const window = windows().find((s) => s.name === step)!;
       const { result, log } = await w.run(
         'database.redeploy',
         params,
@@ -186,13 +182,9 @@ const RESIZE_AT = RESIZE_STEPS.indexOf('resize volume');
 
 describe('databaseResizeVolume cancelled at any step', () => {
   const params = { ...DB, sizeGb: 20 };
-  let windows: StepWindow[] = [];
-  beforeAll(async () => {
-    windows = await stepWindows('database.resize_volume', params);
-    expect(windows.map((s) => s.name)).toEqual(RESIZE_STEPS);
-  });
+  const windows = stepWindowsOf('database.resize_volume', params, RESIZE_STEPS);
 
-  it.each(cases(() => windows, RESIZE_STEPS))(
+  it.each(cases(windows, RESIZE_STEPS))(
     'cancelled $when $name: serving on its instance again, grown only if the resize completed',
     async ({ name, index, when, cancel }) => {
       const w = await cancelWorld();
@@ -230,13 +222,9 @@ describe('databaseResizeVolume cancelled at any step', () => {
 describe('databaseRestart cancelled at any step', () => {
   const STEPS = ['check database', 'stop container', 'start container'] as const;
   const STOP = STEPS.indexOf('stop container');
-  let windows: StepWindow[] = [];
-  beforeAll(async () => {
-    windows = await stepWindows('database.restart', DB);
-    expect(windows.map((s) => s.name)).toEqual(STEPS);
-  });
+  const windows = stepWindowsOf('database.restart', DB, STEPS);
 
-  it.each(cases(() => windows, STEPS))(
+  it.each(cases(windows, STEPS))(
     'cancelled $when $name: the database runs again',
     async ({ name, index, when, cancel }) => {
       const w = await cancelWorld();
@@ -268,13 +256,9 @@ describe('databaseProvision cancelled at any step', () => {
   ] as const;
   const ids = { databaseId: 'db2', volumeId: 'v-db2', containerId: 'c-db2' };
   const params = { ...ids, instanceId: NEW, image: IMAGE, sizeGb: 5 };
-  let windows: StepWindow[] = [];
-  beforeAll(async () => {
-    windows = await stepWindows('database.provision', params);
-    expect(windows.map((s) => s.name)).toEqual(STEPS);
-  });
+  const windows = stepWindowsOf('database.provision', params, STEPS);
 
-  it.each(cases(() => windows, STEPS))(
+  it.each(cases(windows, STEPS))(
     'cancelled $when $name: the cloud is exactly as before',
     async ({ name, when, cancel }) => {
       const w = await cancelWorld();
@@ -294,13 +278,9 @@ describe('databaseProvision cancelled at any step', () => {
 describe('databaseBackup cancelled at any step', () => {
   const STEPS = ['check database', 'upload backup'] as const;
   const params = { databaseId: DB.databaseId, bucket: 'b' };
-  let windows: StepWindow[] = [];
-  beforeAll(async () => {
-    windows = await stepWindows('database.backup', params);
-    expect(windows.map((s) => s.name)).toEqual(STEPS);
-  });
+  const windows = stepWindowsOf('database.backup', params, STEPS);
 
-  it.each(cases(() => windows, STEPS))(
+  it.each(cases(windows, STEPS))(
     'cancelled $when $name: no backup object is left behind',
     async ({ name, when, cancel }) => {
       const w = await cancelWorld();
@@ -322,13 +302,9 @@ describe('databaseDeprovision cancelled at any step', () => {
     'delete database',
   ] as const;
   const IRREVERSIBLE = STEPS.indexOf('delete container');
-  let windows: StepWindow[] = [];
-  beforeAll(async () => {
-    windows = await stepWindows('database.deprovision', DB);
-    expect(windows.map((s) => s.name)).toEqual(STEPS);
-  });
+  const windows = stepWindowsOf('database.deprovision', DB, STEPS);
 
-  it.each(cases(() => windows, STEPS))(
+  it.each(cases(windows, STEPS))(
     'cancelled $when $name: restored until a deletion, then the deletions are reported',
     async ({ name, index, when, cancel }) => {
       const w = await cancelWorld();

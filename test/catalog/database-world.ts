@@ -28,13 +28,14 @@ export interface DatabaseWorld {
   run(type: string, params: Record<string, unknown>): Promise<OperationResult>;
 }
 
-/** A cloud with database `db` serving from container `c-db` on `i-old`, and an engine on the same clock. */
-export const databaseWorld = async (
-  operations: (cloud: SimulatedCloud) => EngineOptions['operations'],
-  options: { seed?: number; targetExists?: boolean } = {},
-): Promise<DatabaseWorld> => {
-  const clock = createVirtualClock();
-  const cloud = createSimulatedCloud({ seed: options.seed ?? 1, clock });
+/**
+ * Database `db` on its 10 GB volume `v-db`, serving from container `c-db` on `i-old`; with
+ * `targetExists`, instance `i-new` is up already.
+ */
+export const setUpDatabase = async (
+  cloud: SimulatedCloud,
+  options: { targetExists?: boolean } = {},
+): Promise<void> => {
   await cloud.compute.ensureInstance({ instanceId: OLD });
   if (options.targetExists) await cloud.compute.ensureInstance({ instanceId: NEW });
   await cloud.containers.pullImage({ instanceId: OLD, image: IMAGE, registry: 'docker-hub' });
@@ -48,6 +49,16 @@ export const databaseWorld = async (
     image: IMAGE,
     volumeId: DB.volumeId,
   });
+};
+
+/** A cloud with database `db` serving from container `c-db` on `i-old`, and an engine on the same clock. */
+export const databaseWorld = async (
+  operations: (cloud: SimulatedCloud) => EngineOptions['operations'],
+  options: { seed?: number; targetExists?: boolean } = {},
+): Promise<DatabaseWorld> => {
+  const clock = createVirtualClock();
+  const cloud = createSimulatedCloud({ seed: options.seed ?? 1, clock });
+  await setUpDatabase(cloud, options);
   const engine = createEngine({
     store: createInMemoryEventStore(),
     operations: operations(cloud),
