@@ -17,16 +17,43 @@ export interface LoadedQueue {
   lastPosition: bigint;
 }
 
+// A resource's queue stream grows by three events per operation for as long as the resource
+// lives, and every operation reads it two or three times: folding it from the start each time
+// made an operation cost O(operations the resource ever had). Each engine (one decoder) keeps
+// the folded state per stream and reads only the events after it. The store stays the truth:
+// those later events, written by any process, are always read before the state is used.
+const folded = new WeakMap<Decode, WeakMap<EventStore, Map<string, LoadedQueue>>>();
+
+const cacheFor = (store: EventStore, decode: Decode): Map<string, LoadedQueue> => {
+  let byStore = folded.get(decode);
+  if (!byStore) folded.set(decode, (byStore = new WeakMap()));
+  let streams = byStore.get(store);
+  if (!streams) byStore.set(store, (streams = new Map()));
+  return streams;
+};
+
 export const loadResourceQueue = async (
   store: EventStore,
   decode: Decode,
   stream: string,
 ): Promise<LoadedQueue> => {
-  const recorded = await store.readStream(stream);
-  let state = initialResourceQueue();
+  const cache = cacheFor(store, decode);
+  const known = cache.get(stream);
+  const recorded = await store.readStream(
+    stream,
+    known ? { from: known.revision + 1n } : undefined,
+  );
+  if (known && recorded.length === 0) return known;
+  let state = known?.state ?? initialResourceQueue();
   for (const r of recorded) state = evolveResourceQueue(state, decode(r) as ResourceEvent);
   const last = recorded.at(-1);
-  return { state, revision: last?.streamRevision ?? -1n, lastPosition: last?.globalPosition ?? 0n };
+  const loaded: LoadedQueue = {
+    state,
+    revision: last?.streamRevision ?? known?.revision ?? -1n,
+    lastPosition: last?.globalPosition ?? known?.lastPosition ?? 0n,
+  };
+  if (last) cache.set(stream, loaded);
+  return loaded;
 };
 
 const append = (

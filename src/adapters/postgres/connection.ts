@@ -43,11 +43,37 @@ const asText = (value: string): string => value;
  */
 const TEXT_TYPES = { getTypeParser: () => asText } as unknown as CustomTypesConfig;
 
+/**
+ * Runs a query and returns its rows as text. With `prepared`, the statement is named after its
+ * text, so each connection parses and plans it once instead of on every call (the hot paths of
+ * the event store: bench/RESULTS.md has the figures).
+ */
 export const queryText = async (
   db: Queryable,
   text: string,
   values: unknown[] = [],
-): Promise<TextRow[]> => (await db.query<TextRow>({ text, values, types: TEXT_TYPES })).rows;
+  { prepared = false }: { prepared?: boolean } = {},
+): Promise<TextRow[]> =>
+  (
+    await db.query<TextRow>({
+      text,
+      values,
+      types: TEXT_TYPES,
+      ...(prepared ? { name: statementName(text) } : {}),
+    })
+  ).rows;
+
+const statementNames = new Map<string, string>();
+
+/** One name per text: two stores on different schemas share a pool without clashing. */
+const statementName = (text: string): string => {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `opledger_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+};
 
 const MAX_IDENTIFIER_BYTES = 63;
 

@@ -99,6 +99,8 @@ export const createPostgresEventStore = (
     const [row] = await queryText(
       pool,
       `SELECT coalesce(max(global_position), 0) AS head FROM ${s}.events`,
+      [],
+      { prepared: true },
     );
     return BigInt(requiredText(row ?? {}, 'head'));
   };
@@ -110,6 +112,7 @@ export const createPostgresEventStore = (
         `SELECT ${EVENT_COLUMNS} FROM ${s}.events
           WHERE global_position > $1 ORDER BY global_position LIMIT $2`,
         [after.toString(), maxCount],
+        { prepared: true },
       )
     ).map(decodeEventRow);
 
@@ -144,6 +147,7 @@ export const createPostgresEventStore = (
         `SELECT out_appended AS appended, out_revision AS revision, out_position AS position
            FROM ${s}.append_events($1, $2, $3, $4::jsonb)`,
         [stream, kind, revision, payload],
+        { prepared: true },
       );
     } catch (error) {
       // Only a writer that bypassed append_events (and its lock) can get here first.
@@ -185,6 +189,7 @@ export const createPostgresEventStore = (
         ORDER BY stream_revision ${backwards ? 'DESC' : 'ASC'}
         LIMIT $3`,
       [stream, from === undefined ? null : from.toString(), limitOf(maxCount)],
+      { prepared: true },
     );
     return rows.map(decodeEventRow);
   };

@@ -1,0 +1,114 @@
+import pg from 'pg';
+import { createPostgresEventStore } from '../../src/adapters/postgres/index.js';
+import type { EventStore } from '../../src/domain/event-store.js';
+import { type Recorder } from '../lib/measure.js';
+import { createDatabase, dropDatabase } from '../lib/postgres.js';
+import { percentile } from '../lib/stats.js';
+
+export interface LiveDeliverySizes {
+  writers: number;
+  /** Appends (one event each) per writer. */
+  perWriter: number;
+  /** Each writer appends at most once per interval: a steady load, not a flood. */
+  intervalMs: number;
+}
+
+export interface LiveDeliveryOptions {
+  run: number;
+  sizes: LiveDeliverySizes;
+  warmup: LiveDeliverySizes;
+  postgresUrl: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Writers and the subscriber each have their own store object and pool, as separate processes
+ * would: the subscriber learns of appends from PostgreSQL (LISTEN/NOTIFY, polling behind it),
+ * never from a local shortcut.
+ */
+const measure = async (url: string, s: LiveDeliverySizes, tag: string) => {
+  const pools: pg.Pool[] = [];
+  const storeOn = (max: number): EventStore => {
+    const pool = new pg.Pool({ connectionString: url, max });
+    pools.push(pool);
+    return createPostgresEventStore({ pool });
+  };
+  const subscriberStore = storeOn(2);
+  const writers = Array.from({ length: s.writers }, () => storeOn(1));
+  await subscriberStore.headPosition(); // migrations, before anything is timed
+
+  const acked = new Map<string, number>();
+  const delivered = new Map<string, number>();
+  const total = s.writers * s.perWriter;
+  let allDelivered!: () => void;
+  const done = new Promise<void>((r) => (allDelivered = r));
+  const subscription = subscriberStore.subscribe({ after: 'end' }).subscribe({
+    next: (event) => {
+      const { tag: t, id } = event.data as { tag: string; id: string };
+      if (t !== tag) return;
+      delivered.set(id, performance.now());
+      if (delivered.size === total) allDelivered();
+    },
+  });
+  // The subscription reads the head before it listens: let it settle before writing.
+  await sleep(300);
+
+  const writer = async (w: number) => {
+    const store = writers[w]!;
+    for (let n = 0; n < s.perWriter; n++) {
+      const started = performance.now();
+      const id = `${w}:${n}`;
+      await store.append(`live-${tag}-${w}`, [{ type: 'Tick', version: 1, data: { tag, id } }], {
+        expectedVersion: n === 0 ? 'no_stream' : BigInt(n - 1),
+      });
+      acked.set(id, performance.now());
+      const rest = s.intervalMs - (performance.now() - started);
+      if (rest > 0) await sleep(rest);
+    }
+  };
+  await Promise.all(writers.map((_, w) => writer(w)));
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    done,
+    new Promise((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`only ${delivered.size} of ${total} events were delivered`)),
+        30_000,
+      );
+    }),
+  ]);
+  clearTimeout(timer);
+  subscription.unsubscribe();
+  await Promise.all([subscriberStore, ...writers].map((st) => st.close()));
+  await Promise.all(pools.map((p) => p.end()));
+
+  const latencies: number[] = [];
+  let early = 0;
+  for (const [id, at] of acked) {
+    const d = delivered.get(id)! - at;
+    // The notification can overtake the append's own reply: delivered before acknowledged.
+    if (d < 0) early++;
+    latencies.push(Math.max(0, d));
+  }
+  return { latencies, early, total };
+};
+
+/** Workload 4: latency from an append's acknowledgement to its delivery to a live subscriber. */
+export const runLiveDelivery = async (o: LiveDeliveryOptions, rec: Recorder): Promise<void> => {
+  const name = `bench_live_${process.pid}_${o.run}`;
+  const url = await createDatabase(o.postgresUrl, name);
+  try {
+    await measure(url, o.warmup, 'warmup');
+    const { latencies, early, total } = await measure(url, o.sizes, 'measured');
+    const table = 'live-delivery-postgres';
+    const row = `opledger, ${o.sizes.writers} writers`;
+    rec.set(table, row, 'p50', percentile(latencies, 50), 'ms');
+    rec.set(table, row, 'p99', percentile(latencies, 99), 'ms');
+    rec.set(table, row, 'max', Math.max(...latencies), 'ms');
+    rec.set(table, row, 'events', total, 'events');
+    rec.set(table, row, 'delivered before acknowledged', early, 'events');
+  } finally {
+    await dropDatabase(o.postgresUrl, name);
+  }
+};
