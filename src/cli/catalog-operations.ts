@@ -83,3 +83,32 @@ export const paramsFromResource = (
   }
   return {};
 };
+
+/** The instance the database's volume is attached to, if the database exists yet. */
+const databaseInstance = (cloud: SimulatedCloud, handle: string): string | undefined => {
+  const state = cloud.snapshot();
+  return state.volumes[state.databases[handle]?.volumeId ?? '']?.attachedTo ?? undefined;
+};
+
+/**
+ * Where a database operation places the database when --param does not say: provisioning is
+ * idempotent, so a second provision finds the database where it runs now (first on
+ * `${handle}-host-1`); a redeploy moves it between `${handle}-host-1` and `${handle}-host-2`.
+ */
+export const placementDefaults = (
+  cloud: SimulatedCloud,
+  operationType: string,
+  handle: string,
+): Record<string, unknown> => {
+  const at = databaseInstance(cloud, handle);
+  switch (operationType) {
+    case 'database.provision':
+      return { instanceId: at ?? `${handle}-host-1`, image: 'postgres:15', sizeGb: 10 };
+    case 'database.redeploy':
+      return {
+        targetInstanceId: at === `${handle}-host-2` ? `${handle}-host-1` : `${handle}-host-2`,
+      };
+    default:
+      return {};
+  }
+};

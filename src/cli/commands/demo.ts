@@ -12,6 +12,7 @@ import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
 import { displayUrl, openStoreSession, type StoreSession } from '../store-session.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { parseSpeed } from './run.js';
+import { paramsFromResource, placementDefaults } from '../catalog-operations.js';
 import type { GlobalOptions } from './with-store.js';
 
 export interface DemoOptions extends GlobalOptions {
@@ -43,21 +44,11 @@ interface Scene {
 
 const succeeded = (r: OperationResult) => r.status === 'succeeded';
 
-/** The instance the database's volume is attached to, if it exists yet. */
-const databaseInstance = (world: SimulatedWorld): string | undefined => {
-  const state = world.cloud.snapshot();
-  return state.volumes[state.databases[DATABASE]?.volumeId ?? '']?.attachedTo ?? undefined;
-};
-
-/** Its ids: after a redeploy the database runs in a container named after that operation. */
-const databasePlacement = (world: SimulatedWorld) => {
-  const state = world.cloud.snapshot();
-  const volumeId = state.databases[DATABASE]?.volumeId ?? `${DATABASE}-data`;
-  const container = Object.values(state.containers).find(
-    (c) => c.volumeId === volumeId && c.state === 'running',
-  );
-  return { databaseId: DATABASE, volumeId, containerId: container?.id ?? `${DATABASE}-db` };
-};
+/** The database's ids and placement, worked out as `opledger run` does for `--resource`. */
+const databaseParams = (world: SimulatedWorld, type: string, env: string) => ({
+  ...paramsFromResource(world.cloud, type, env, { type: 'database', handle: DATABASE }),
+  ...placementDefaults(world.cloud, type, DATABASE),
+});
 
 const scenes = (env: string): Scene[] => {
   const app = { type: 'app', handle: APP };
@@ -83,12 +74,7 @@ const scenes = (env: string): Scene[] => {
       type: 'database.provision',
       resource: database,
       // Provisioning is idempotent: on a second run it finds the database where it runs now.
-      params: (world) => ({
-        ...databasePlacement(world),
-        instanceId: databaseInstance(world) ?? `${DATABASE}-host-1`,
-        image: 'postgres:15',
-        sizeGb: 10,
-      }),
+      params: (world) => databaseParams(world, 'database.provision', env),
       expect: succeeded,
     },
     {
@@ -131,13 +117,7 @@ const scenes = (env: string): Scene[] => {
       title: `A database redeploy onto another instance, with its measured downtime`,
       type: 'database.redeploy',
       resource: database,
-      params: (world) => ({
-        ...databasePlacement(world),
-        targetInstanceId:
-          databaseInstance(world) === `${DATABASE}-host-2`
-            ? `${DATABASE}-host-1`
-            : `${DATABASE}-host-2`,
-      }),
+      params: (world) => databaseParams(world, 'database.redeploy', env),
       before: (world) => {
         downtimeBefore = world.cloud.downtime().databases[DATABASE] ?? 0;
       },

@@ -3,7 +3,12 @@ import type { OperationDefinition } from '../../domain/operation-definition.js';
 import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
 import { CliError, EXIT_FAILED, EXIT_OK } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
-import { catalogOperations, paramsFromResource, resourceTypesOf } from '../catalog-operations.js';
+import {
+  catalogOperations,
+  paramsFromResource,
+  placementDefaults,
+  resourceTypesOf,
+} from '../catalog-operations.js';
 import { parseFault, parseParams, parseResource } from '../cli-input.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
@@ -78,17 +83,8 @@ const defaultsFor = async (
       const image = await previousRelease(session.readModel, { environment: env, app: handle });
       return image ? { previousImage: image } : {};
     }
-    case 'database.provision':
-      return { instanceId: `${handle}-host-1`, image: 'postgres:15', sizeGb: 10 };
-    case 'database.redeploy': {
-      const state = world.cloud.snapshot();
-      const at = state.volumes[state.databases[handle]?.volumeId ?? '']?.attachedTo;
-      return {
-        targetInstanceId: at === `${handle}-host-2` ? `${handle}-host-1` : `${handle}-host-2`,
-      };
-    }
     default:
-      return {};
+      return placementDefaults(world.cloud, type, handle);
   }
 };
 
