@@ -113,7 +113,8 @@ describe('app.deploy keeps env values out of everything it records', () => {
     const w = await lifecycleWorld(62, RUNNING);
     expect((await w.run('app.deploy', { image: V2, env: DEPLOY_ENV })).status).toBe('succeeded');
     expect((await w.run('app.restart', {})).status).toBe('succeeded');
-    expect(servingRelease(w.cloud).targets).toEqual([`${APP}-op-000002-1`]);
+    // The deploy kept the app's two containers; the restart replaced both.
+    expect(servingRelease(w.cloud).targets).toEqual([`${APP}-op-000002-1`, `${APP}-op-000002-2`]);
     expect(servingRelease(w.cloud).releases).toEqual([{ image: V2, env: DEPLOY_ENV }]);
     expect((await w.run('app.scale', { containerCount: 3 })).status).toBe('succeeded');
     expect((await w.run('app.deploy', { image: 'web:v3', containerCount: 3 })).status).toBe(

@@ -19,6 +19,17 @@ describe('appDeploy', () => {
     expect(snap.containers[`${APP}-op-000001-1`]?.env).toEqual({ RAILS_ENV: 'production' });
   });
 
+  it('keeps as many containers as the release it replaces when containerCount is left out', async () => {
+    const w = await appWorld(11, 3);
+    const result = await (await w.start('app.deploy', { image: NEW_IMAGE })).result;
+    expect(result.status).toBe('succeeded');
+    expect(serving(w.cloud)).toEqual({
+      targets: [1, 2, 3].map((n) => `${APP}-op-000001-${n}`),
+      images: [NEW_IMAGE],
+      running: true,
+    });
+  });
+
   it('rolls back on a failing health check; the old release still serves, downtime 0', async () => {
     const w = await appWorld(2);
     w.cloud.setImageBehaviour(NEW_IMAGE, { status: { '/healthcheck': 500 } });

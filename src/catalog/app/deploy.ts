@@ -52,7 +52,8 @@ export const appDeployParams = z
     beforeRelease: z.array(z.string().min(1)).default([]),
     strictHealthCheck: z.boolean().default(false),
     healthCheckTimeoutSeconds: z.number().int().min(0).max(900).default(180),
-    containerCount: z.number().int().min(1).max(100).default(1),
+    /** As many containers as the release it replaces by default (1 for a first release). */
+    containerCount: z.number().int().min(1).max(100).optional(),
     /** false: a service without an endpoint (worker): old containers stop before new ones start. */
     endpoint: z.boolean().default(true),
     /** Without an endpoint, the containers of the running release (there is no target list). */
