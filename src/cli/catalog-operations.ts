@@ -1,4 +1,5 @@
-import type { SimulatedCloud } from '../adapters/infrastructure/index.js';
+import type { InfrastructurePort, SimulatedCloud } from '../adapters/infrastructure/index.js';
+import type { AppCatalogOptions } from '../catalog/app/shared.js';
 import {
   appConfigure,
   appDeploy,
@@ -24,24 +25,31 @@ import { ENVIRONMENT_RESOURCE } from '../projections/project-operation-event.js'
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDefinition = OperationDefinition<any>;
 
-/** The catalog's operations, bound to the simulated cloud the CLI runs them on. */
-export const catalogOperations = (cloud: SimulatedCloud): AnyDefinition[] => [
-  environmentProvision(cloud),
-  environmentDeprovision(cloud),
-  appProvision(cloud),
-  appDeploy(cloud),
-  appConfigure(cloud),
-  appRestart(cloud),
-  appScale(cloud),
-  appRollback(cloud),
-  appDeprovision(cloud),
-  databaseProvision(cloud),
-  databaseRedeploy(cloud),
-  databaseResizeVolume(cloud),
-  databaseRestart(cloud),
-  databaseBackup(cloud),
-  databaseDeprovision(cloud),
-  sshSession(cloud),
+/**
+ * The catalog's operations, bound to the infrastructure the CLI runs them on (the simulated
+ * cloud, or the local infrastructure of `opledger demo --local`); `app` tunes the App
+ * operations (drain, stop timeout, health-check interval).
+ */
+export const catalogOperations = (
+  infra: InfrastructurePort,
+  app?: AppCatalogOptions,
+): AnyDefinition[] => [
+  environmentProvision(infra),
+  environmentDeprovision(infra),
+  appProvision(infra, app),
+  appDeploy(infra, app),
+  appConfigure(infra, app),
+  appRestart(infra, app),
+  appScale(infra, app),
+  appRollback(infra, app),
+  appDeprovision(infra, app),
+  databaseProvision(infra),
+  databaseRedeploy(infra),
+  databaseResizeVolume(infra),
+  databaseRestart(infra),
+  databaseBackup(infra),
+  databaseDeprovision(infra),
+  sshSession(infra),
 ];
 
 /** The resource types an operation type acts on: 'app.deploy' acts on an app. */

@@ -48,7 +48,7 @@ const QUEUED_NOTICE_MS = 1_000;
  * events describe it, for the next run to recover.
  */
 export const startAndFollow = async (
-  world: SimulatedWorld,
+  world: Pick<SimulatedWorld, 'engine' | 'track' | 'save'>,
   request: OperationRequest,
   io: CliIo,
   options: FollowOptions = {},

@@ -84,6 +84,10 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .option('--user <email>', 'who runs the operations', 'ada@example.com')
     .option('--speed <n>', "virtual ms per real ms, or 'max'", DEFAULT_DEMO_SPEED)
     .option('--out <file>', 'where to write the activity report CSV')
+    .option(
+      '--local',
+      'run on real processes of this machine: Node.js servers behind an HTTP proxy under load, a PostgreSQL server',
+    )
     .addOption(cloudOption)
     .action(action<DemoOptions>((o) => demoCommand(o, io)));
 

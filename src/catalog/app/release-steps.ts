@@ -211,7 +211,7 @@ export const deregisterStep = <P extends AppTargetParams>(
         register,
       );
       log(
-        `Deregistered ${ids.join(', ')} from endpoint ${endpointId} after a ${r.drainMs / 1000} s drain`,
+        `Deregistered ${ids.join(', ')} from endpoint ${endpointId}, their requests in flight drained (drain period ${r.drainMs / 1000} s)`,
       );
       // Sealed after the drain, so that sealing never delays it; a failure puts them back.
       let old: SealedContainerSpec[];

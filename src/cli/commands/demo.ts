@@ -1,17 +1,14 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname, relative, resolve } from 'node:path';
-import { createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { isoWeekOf } from '../../projections/iso-week.js';
+import { relative } from 'node:path';
 import type { OperationResult } from '../../engine/operation-result.js';
 import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
-import { CliError, EXIT_FAILED, EXIT_OK } from '../cli-error.js';
+import { CliError, EXIT_FAILED } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
-import { operationsTable } from '../render.js';
 import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
-import { displayUrl, openStoreSession, type StoreSession } from '../store-session.js';
+import { displayUrl, openStoreSession } from '../store-session.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { parseSpeed } from './run.js';
+import { summarise } from './demo-summary.js';
+import { localDemoCommand } from './demo-local.js';
 import { paramsFromResource, placementDefaults } from '../catalog-operations.js';
 import type { GlobalOptions } from './with-store.js';
 
@@ -21,6 +18,8 @@ export interface DemoOptions extends GlobalOptions {
   speed: string;
   cloud?: string;
   out?: string;
+  /** Real processes on this machine instead of the simulated cloud. */
+  local?: boolean;
 }
 
 export const DEFAULT_DEMO_SPEED = '200';
@@ -197,12 +196,6 @@ const checkScene = (scene: Scene, result: OperationResult) => {
   });
 };
 
-const writeReport = async (session: StoreSession, env: string, week: string, out: string) => {
-  await mkdir(dirname(out), { recursive: true });
-  const csv = await session.readModel.activityReportCsv(env, { week });
-  await pipeline(csv, createWriteStream(out));
-};
-
 /**
  * The main job: an environment with an app and a database on the simulated cloud, and the
  * operations that show what opledger does, each log streamed live as it runs.
@@ -213,6 +206,7 @@ export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<numb
       hint: `run it, then read what it did with: opledger operations --env ${options.env} --json`,
     });
   }
+  if (options.local) return localDemoCommand(options, io);
   const speed = parseSpeed(options.speed);
   const session = await openStoreSession(options);
   try {
@@ -255,44 +249,7 @@ export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<numb
       println(io.err, 'The demo was stopped; run it again to start over.');
       return 130;
     }
-    await session.catchUp();
-    const ids = new Set(results.map((r) => r.id));
-    const page = await session.readModel.listOperations({
-      environment: options.env,
-      limit: Math.max(results.length, 1),
-    });
-    const week = isoWeekOf(world.clock.now());
-    const out = resolve(options.out ?? `.opledger/activity-report-${options.env}-${week}.csv`);
-    await writeReport(session, options.env, week, out);
-    println(io.out);
-    println(io.out, `== The operations of this run, newest first`);
-    println(io.out, operationsTable(page.items.filter((op) => ids.has(op.id))));
-    println(io.out);
-    println(
-      io.out,
-      `Wrote the activity report of ${options.env} for ${week} to ${relative(process.cwd(), out)}`,
-    );
-    println(io.out);
-    if (session.url.trim() === 'memory:') {
-      println(
-        io.out,
-        'The memory: store is gone now; run the demo on the default store to explore it.',
-      );
-      return EXIT_OK;
-    }
-    // A password stays out of what is printed: the commands name the store as it was given.
-    const storeFlag = options.store ? ` --store ${displayUrl(options.store)}` : '';
-    const failed = results.find((r) => r.status === 'failed');
-    println(io.out, 'Try next:');
-    println(io.out, `  opledger operations --env ${options.env}${storeFlag}`);
-    if (failed) println(io.out, `  opledger operation:logs ${failed.id}${storeFlag}`);
-    println(io.out, `  opledger activity-reports --env ${options.env}${storeFlag}`);
-    println(io.out, `  opledger activity-report --env ${options.env} --week ${week}${storeFlag}`);
-    println(
-      io.out,
-      `  opledger run app.provision --env ${options.env} --resource app:api${storeFlag}`,
-    );
-    return EXIT_OK;
+    return await summarise(session, options, results, world.clock.now(), io);
   } finally {
     await session.close();
   }
