@@ -13,6 +13,7 @@ describe('examples', () => {
     expect(readdirSync(join(root, 'examples')).sort()).toEqual([
       'activity-report.ts',
       'deploy-with-rollback.ts',
+      'local-zero-downtime.ts',
       'property-of-a-deploy.ts',
       'quick-start.ts',
       'test-your-steps.ts',
@@ -72,5 +73,16 @@ describe('examples', () => {
   it('property-of-a-deploy holds for generated requests and cloud faults', async () => {
     const { stdout } = await run(tsx, ['examples/property-of-a-deploy.ts'], { cwd: root });
     expect(stdout.trim()).toBe('deploy: zero downtime and one release in 50 runs');
+  });
+
+  it('local-zero-downtime deploys on real processes under load without one failed request', async () => {
+    const { stdout } = await run(tsx, ['examples/local-zero-downtime.ts'], { cwd: root });
+    const [summary, counts] = stdout.trim().split('\n');
+    expect(summary).toMatch(/^Operation app\.deploy \S+ on app web succeeded\.$/);
+    const [, requests, served, errors] =
+      /^(\d+) requests, (\d+) served, (\d+) errors$/.exec(counts ?? '')?.map(Number) ?? [];
+    expect(requests).toBeGreaterThan(0);
+    expect(served).toBe(requests);
+    expect(errors).toBe(0);
   });
 });

@@ -214,4 +214,27 @@ describe('app operations on local processes, under HTTP load', () => {
     expectNoErrors(load);
     expect(await servingReleases()).toEqual(['web:v2']);
   });
+
+  it('before_release commands run to completion in a one-off container; a failing one stops the deploy', async () => {
+    const ran = await underLoad('deploy with a before_release command', () =>
+      world.run('app.deploy', APP, {
+        app: 'web',
+        image: 'web:v1',
+        // Runs in the image's folder on the release runner: the app's files are there.
+        beforeRelease: ['test -f server.cjs && sleep 0.3'],
+      }),
+    );
+    expect(ran.result.status, explain(ran.result)).toBe('succeeded');
+    expectNoErrors(ran.load);
+    expect(await servingReleases()).toEqual(['web:v1']);
+
+    const failed = await underLoad('deploy whose before_release command fails', () =>
+      world.run('app.deploy', APP, { app: 'web', image: 'web:v2', beforeRelease: ['exit 3'] }),
+    );
+    expect(failed.result.status).toBe('failed');
+    expect(failed.result.failedStep).toBe('before_release');
+    expect(failed.result.error?.message).toMatch(/'sh -c exit 3' .* ended with status 3/);
+    expectNoErrors(failed.load);
+    expect(await servingReleases()).toEqual(['web:v1']);
+  });
 });

@@ -32,6 +32,7 @@ import {
   type StopResult,
   type VolumeView,
 } from '../infrastructure/infrastructure-port.js';
+import { OpledgerError } from '../../domain/errors.js';
 import { freePort, runAs, startProcess, type ContainerProcess } from './child-process.js';
 import { startHttpProxy, type HttpProxy } from './http-proxy.js';
 import { copyImage, exists, imageFolderName, readManifest } from './local-images.js';
@@ -110,6 +111,10 @@ const checkSignal = (options?: CallOptions) => {
   if (options?.signal?.aborted) throw options.signal.reason;
 };
 
+/** A bucket or key as one path segment: encodeURIComponent leaves '', '.' and '..' as they are. */
+const segment = (name: string) =>
+  /^\.{0,2}$/.test(name) ? name.replace(/\./g, '%2E') || '%' : encodeURIComponent(name);
+
 /** Ids become folder names: nothing that could climb out of the root. */
 const safe = (call: CloudCall, what: string, id: string): string => {
   if (!/^[A-Za-z0-9][A-Za-z0-9._:@-]*$/.test(id) || id.includes('..')) {
@@ -179,7 +184,7 @@ export const createLocalInfrastructure = async (
   const mountLink = (v: Volume) =>
     join(instanceDir(v.attachedTo as string), 'mnt', (v.mountPath ?? '').replace(/^\/+/, ''));
   const objectFile = (bucket: string, key: string) =>
-    join(root, 'buckets', encodeURIComponent(bucket), encodeURIComponent(key));
+    join(root, 'buckets', segment(bucket), segment(key));
 
   const logFileOf = (c: { id: string; instanceId: string }) =>
     join(instanceDir(c.instanceId), 'containers', `${c.id}.log`);
@@ -259,6 +264,29 @@ export const createLocalInfrastructure = async (
         );
       }
       await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+
+  /**
+   * A container started with a command of its own is a one-off (a before_release migration):
+   * like `docker run` without `-d`, the start returns once the command has run, and fails when
+   * the command does. Aborting stops the command.
+   */
+  const untilDone = async (c: Container, signal?: AbortSignal) => {
+    const proc = c.process as ContainerProcess;
+    const onAbort = () => proc.kill('SIGKILL');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const { code, signal: killedBy } = await proc.exited;
+      if (signal?.aborted) throw signal.reason;
+      if (code !== 0) {
+        throw new OpledgerError(
+          'COMMAND_FAILED',
+          `'${c.view.command.join(' ')}' in container ${c.view.id} ended with ${killedBy ?? `status ${code}`}; its output is in ${logFileOf(c.view)}.`,
+        );
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   };
 
@@ -430,6 +458,7 @@ export const createLocalInfrastructure = async (
         });
         containers.set(spec.containerId, container);
         if (database) await untilAccepting(database, container);
+        if (container.view.command.length > 0) await untilDone(container, o?.signal);
         return containerView(container);
       },
       checkHealth: async ({ containerId, strict = false }, o): Promise<HealthCheckResult> => {
