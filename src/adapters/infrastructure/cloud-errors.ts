@@ -28,17 +28,21 @@ export class CloudServiceError extends OpledgerError {
   }
 }
 
-export type CloudRequestCode =
-  | 'NOT_FOUND'
-  | 'IMAGE_NOT_PULLED'
-  | 'VOLUME_IN_USE'
-  | 'VOLUME_NOT_ATTACHED'
-  | 'VOLUME_NOT_MOUNTED'
-  | 'VOLUME_MOUNTED'
-  | 'VOLUME_BUSY'
-  | 'CONTAINER_RUNNING'
-  | 'CONFLICT'
-  | 'INVALID_REQUEST';
+/** Every refusal code: a request refused with one of them fails the same way when retried. */
+export const CLOUD_REQUEST_CODES = [
+  'NOT_FOUND',
+  'IMAGE_NOT_PULLED',
+  'VOLUME_IN_USE',
+  'VOLUME_NOT_ATTACHED',
+  'VOLUME_NOT_MOUNTED',
+  'VOLUME_MOUNTED',
+  'VOLUME_BUSY',
+  'CONTAINER_RUNNING',
+  'CONFLICT',
+  'INVALID_REQUEST',
+] as const;
+
+export type CloudRequestCode = (typeof CLOUD_REQUEST_CODES)[number];
 
 /** The request itself is wrong for the current state: retrying it unchanged cannot succeed. */
 export class CloudRequestError extends OpledgerError {

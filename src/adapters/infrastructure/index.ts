@@ -8,7 +8,7 @@ export type {
   SimulatedCloudOptions,
   VirtualTime,
 } from './simulated-cloud.js';
-export { CloudRequestError, CloudServiceError } from './cloud-errors.js';
+export { CLOUD_REQUEST_CODES, CloudRequestError, CloudServiceError } from './cloud-errors.js';
 export type { CloudFaultCode, CloudRequestCode } from './cloud-errors.js';
 export type { CloudSnapshot, CloudState, ImageBehaviour } from './cloud-state.js';
 export { DEFAULT_CALL_DURATIONS, type CallDurations } from './call-durations.js';

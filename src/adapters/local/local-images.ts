@@ -23,7 +23,12 @@ export type ImageManifestInput = z.input<typeof imageManifestSchema>;
 
 export const MANIFEST_FILE = 'image.json';
 
-export const imageFolderName = (ref: string) => encodeURIComponent(ref);
+/**
+ * An image reference, an id, a bucket or a key as one folder or file name: encodeURIComponent
+ * leaves '', '.' and '..' as they are, which would name the folder itself or its parent.
+ */
+export const folderName = (name: string) =>
+  /^\.{0,2}$/.test(name) ? name.replace(/\./g, '%2E') || '%' : encodeURIComponent(name);
 
 /** Writes an image into a registry folder: its manifest and its files (name -> content). */
 export const publishImage = async (
@@ -32,7 +37,7 @@ export const publishImage = async (
   image: { manifest: ImageManifestInput; files?: Record<string, string | Buffer> },
 ): Promise<string> => {
   const manifest = imageManifestSchema.parse(image.manifest);
-  const folder = join(registry, imageFolderName(ref));
+  const folder = join(registry, folderName(ref));
   const staging = `${folder}.publishing-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });

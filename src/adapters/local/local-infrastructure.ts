@@ -35,7 +35,7 @@ import {
 import { OpledgerError } from '../../domain/errors.js';
 import { freePort, runAs, startProcess, type ContainerProcess } from './child-process.js';
 import { startHttpProxy, type HttpProxy } from './http-proxy.js';
-import { copyImage, exists, imageFolderName, readManifest } from './local-images.js';
+import { copyImage, exists, folderName, readManifest } from './local-images.js';
 import { probePostgres } from './postgres-probe.js';
 
 export interface LocalInfrastructureOptions {
@@ -111,19 +111,6 @@ const checkSignal = (options?: CallOptions) => {
   if (options?.signal?.aborted) throw options.signal.reason;
 };
 
-/** A bucket or key as one path segment: encodeURIComponent leaves '', '.' and '..' as they are. */
-const segment = (name: string) =>
-  /^\.{0,2}$/.test(name) ? name.replace(/\./g, '%2E') || '%' : encodeURIComponent(name);
-
-/** Ids become folder names: nothing that could climb out of the root. */
-const safe = (call: CloudCall, what: string, id: string): string => {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:@-]*$/.test(id) || id.includes('..')) {
-    refuse(call, 'INVALID_REQUEST', `${what} id '${id}' must be letters, digits and . _ - : @`);
-  }
-  return id;
-};
-
-/** Waits for `promise` up to `ms`; true when it settled in time. */
 const within = async (promise: Promise<unknown>, ms: number): Promise<boolean> => {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
@@ -172,22 +159,24 @@ export const createLocalInfrastructure = async (
   const containers = new Map<string, Container>();
   const volumes = new Map<string, Volume>();
   const endpoints = new Map<string, Endpoint>();
+  const startingEndpoints = new Map<string, Promise<Endpoint>>();
   const databases = new Map<string, DatabaseView & { port: number }>();
   let closed = false;
 
-  const instanceDir = (id: string) => join(root, 'instances', id);
-  const detachedVolumeDir = (id: string) => join(root, 'volumes', id);
+  // Any id is a valid folder name once encoded: ids are the catalog's (app names, etc.).
+  const instanceDir = (id: string) => join(root, 'instances', folderName(id));
+  const detachedVolumeDir = (id: string) => join(root, 'volumes', folderName(id));
   const volumeDir = (v: Volume) =>
     v.attachedTo === null
       ? detachedVolumeDir(v.id)
-      : join(instanceDir(v.attachedTo), 'volumes', v.id);
+      : join(instanceDir(v.attachedTo), 'volumes', folderName(v.id));
   const mountLink = (v: Volume) =>
     join(instanceDir(v.attachedTo as string), 'mnt', (v.mountPath ?? '').replace(/^\/+/, ''));
   const objectFile = (bucket: string, key: string) =>
-    join(root, 'buckets', segment(bucket), segment(key));
+    join(root, 'buckets', folderName(bucket), folderName(key));
 
   const logFileOf = (c: { id: string; instanceId: string }) =>
-    join(instanceDir(c.instanceId), 'containers', `${c.id}.log`);
+    join(instanceDir(c.instanceId), 'containers', `${folderName(c.id)}.log`);
   const requireInstance = (call: CloudCall, id: string): Instance =>
     instances.get(id) ?? refuse(call, 'NOT_FOUND', `instance ${id} does not exist`);
   const requireAvailable = (call: CloudCall, id: string): Instance => {
@@ -322,7 +311,6 @@ export const createLocalInfrastructure = async (
     compute: {
       ensureInstance: async ({ instanceId, size }, o) => {
         checkSignal(o);
-        safe('ensureInstance', 'instance', instanceId);
         for (const sub of ['images', 'containers', 'volumes', 'mnt']) {
           await mkdir(join(instanceDir(instanceId), sub), { recursive: true });
         }
@@ -367,14 +355,14 @@ export const createLocalInfrastructure = async (
       pullImage: async ({ instanceId, image, registry }, o) => {
         checkSignal(o);
         requireAvailable('pullImage', instanceId);
-        const target = join(instanceDir(instanceId), 'images', imageFolderName(image));
+        const target = join(instanceDir(instanceId), 'images', folderName(image));
         if (await exists(target)) return;
         const registryDir = registries[registry];
         if (!(await exists(registryDir))) {
           // A registry that cannot be reached is an outage of that service: fail over.
           throw new CloudServiceError(`registry:${registry}`, 'pullImage', 'OUTAGE');
         }
-        const source = join(registryDir, imageFolderName(image));
+        const source = join(registryDir, folderName(image));
         if (!(await exists(source))) {
           refuse('pullImage', 'NOT_FOUND', `image ${image} is not in registry ${registry}`);
         }
@@ -382,7 +370,6 @@ export const createLocalInfrastructure = async (
       },
       startContainer: async (spec, o) => {
         checkSignal(o);
-        safe('startContainer', 'container', spec.containerId);
         requireAvailable('startContainer', spec.instanceId);
         const existing = containers.get(spec.containerId);
         if (
@@ -396,7 +383,7 @@ export const createLocalInfrastructure = async (
           );
         }
         if (existing && isRunning(existing)) return containerView(existing);
-        const imageDir = join(instanceDir(spec.instanceId), 'images', imageFolderName(spec.image));
+        const imageDir = join(instanceDir(spec.instanceId), 'images', folderName(spec.image));
         if (!(await exists(imageDir))) {
           refuse(
             'startContainer',
@@ -459,6 +446,12 @@ export const createLocalInfrastructure = async (
         containers.set(spec.containerId, container);
         if (database) await untilAccepting(database, container);
         if (container.view.command.length > 0) await untilDone(container, o?.signal);
+        if (o?.signal?.aborted) {
+          // Aborted while starting: the call has no effect, as the port promises.
+          await stopProcess(container, CLOSE_GRACE_MS);
+          if (!existing) containers.delete(spec.containerId);
+          throw o.signal.reason;
+        }
         return containerView(container);
       },
       checkHealth: async ({ containerId, strict = false }, o): Promise<HealthCheckResult> => {
@@ -501,7 +494,6 @@ export const createLocalInfrastructure = async (
     volumes: {
       createVolume: async ({ volumeId, sizeGb }, o) => {
         checkSignal(o);
-        safe('createVolume', 'volume', volumeId);
         if (!Number.isInteger(sizeGb) || sizeGb <= 0) {
           refuse(
             'createVolume',
@@ -538,7 +530,7 @@ export const createLocalInfrastructure = async (
         requireAvailable('attachVolume', instanceId);
         const from = volumeDir(volume);
         // The data moves into the instance's folder: only that instance's containers reach it.
-        await rename(from, join(instanceDir(instanceId), 'volumes', volumeId));
+        await rename(from, join(instanceDir(instanceId), 'volumes', folderName(volumeId)));
         volume.attachedTo = instanceId;
       },
       mountVolume: async ({ volumeId, mountPath }, o) => {
@@ -633,13 +625,20 @@ export const createLocalInfrastructure = async (
     loadBalancer: {
       createEndpoint: async ({ endpointId }, o) => {
         checkSignal(o);
-        safe('createEndpoint', 'endpoint', endpointId);
         const existing = endpoints.get(endpointId);
         if (existing) return endpointView(existing);
-        const proxy = await startHttpProxy();
-        const endpoint: Endpoint = { id: endpointId, proxy, targets: [], draining: [] };
-        endpoints.set(endpointId, endpoint);
-        return endpointView(endpoint);
+        // Two calls at once for one endpoint share one proxy instead of leaking the first.
+        let starting = startingEndpoints.get(endpointId);
+        if (!starting) {
+          starting = startHttpProxy().then((proxy) => {
+            const endpoint: Endpoint = { id: endpointId, proxy, targets: [], draining: [] };
+            endpoints.set(endpointId, endpoint);
+            return endpoint;
+          });
+          startingEndpoints.set(endpointId, starting);
+          void starting.finally(() => startingEndpoints.delete(endpointId)).catch(() => undefined);
+        }
+        return endpointView(await starting);
       },
       registerTarget: async ({ endpointId, containerId }, o) => {
         checkSignal(o);

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { cp, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { imageFolderName, MANIFEST_FILE, exists } from './local-images.js';
+import { folderName, MANIFEST_FILE, exists } from './local-images.js';
 
 const run = promisify(execFile);
 
@@ -45,7 +45,7 @@ export const publishPostgresImage = async (
   }
   const { stdout } = await run(join(binDir, 'pg_config'), ['--sharedir', '--pkglibdir']);
   const [shareDir = '', libDir = ''] = stdout.trim().split('\n');
-  const folder = join(registry, imageFolderName(ref));
+  const folder = join(registry, folderName(ref));
   const staging = `${folder}.publishing-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
   for (const binary of ['postgres', 'initdb']) {

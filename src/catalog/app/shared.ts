@@ -3,6 +3,7 @@ import { step, type StepDraft } from '../../domain/operation-definition.js';
 import type { RetryPolicy } from '../../domain/retry-policy.js';
 import type { StepContext, StepLog } from '../../domain/step.js';
 import { systemClock, type Clock } from '../../engine/clock.js';
+import { CLOUD_REQUEST_CODES } from '../../adapters/infrastructure/cloud-errors.js';
 import {
   DEFAULT_DRAIN_MS,
   DEFAULT_STOP_TIMEOUT_MS,
@@ -14,7 +15,7 @@ import {
 export interface AppCatalogOptions {
   /** Clock for health-check polling and clean-up retries; the simulated cloud's clock by default. */
   clock?: Clock;
-  /** Retry policy of each step's run (default: 3 attempts, 1 s, x2). */
+  /** Retry policy of each step's run (default: 3 attempts, 1 s, x2; refusals not retried). */
   retry?: Partial<RetryPolicy>;
   /** Retry policy of each undo (default: 30 attempts, 2 s, x2, capped at 60 s). */
   undoRetry?: Partial<RetryPolicy>;
@@ -46,7 +47,14 @@ export const resolveOptions = (
 ): Resolved => ({
   infra,
   clock: options.clock ?? (infra as { clock?: Clock }).clock ?? systemClock,
-  retry: options.retry ?? { maxAttempts: 3, initialIntervalMs: 1_000, backoffCoefficient: 2 },
+  retry: options.retry ?? {
+    maxAttempts: 3,
+    initialIntervalMs: 1_000,
+    backoffCoefficient: 2,
+    // A refused request (an image in no registry, a missing container) is refused again:
+    // fail over or roll back at once instead of retrying it.
+    nonRetryable: [...CLOUD_REQUEST_CODES],
+  },
   undoRetry: options.undoRetry ?? {
     maxAttempts: 30,
     initialIntervalMs: 2_000,
