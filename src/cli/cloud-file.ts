@@ -112,7 +112,11 @@ export interface CloudLock {
  * renaming it, so that of two processes taking it over at once only one wins) and the
  * operations that process had started are handed back for recovery.
  */
-export const lockCloud = (path: string): CloudLock => {
+export const lockCloud = (
+  path: string,
+  what = 'the simulated cloud',
+  elsewhere = 'pass another --cloud FILE',
+): CloudLock => {
   const lock = `${path}.lock`;
   mkdirSync(dirname(path), { recursive: true });
   let abandoned: string[] = [];
@@ -135,9 +139,9 @@ export const lockCloud = (path: string): CloudLock => {
       const owner = readLock(lock);
       if (owner && owner.pid !== process.pid && isAlive(owner.pid)) {
         throw new CliError(
-          `another opledger process (pid ${owner.pid}) is running operations on the simulated cloud ${path}`,
+          `another opledger process (pid ${owner.pid}) is running operations on ${what} ${path}`,
           {
-            hint: `wait for it to finish, or pass another --cloud FILE; if pid ${owner.pid} is not opledger, delete ${lock}`,
+            hint: `wait for it to finish, or ${elsewhere}; if pid ${owner.pid} is not opledger, delete ${lock}`,
             exitCode: 1,
           },
         );

@@ -1,5 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, tempWorkdir, type CliRun } from './run-cli.js';
+import { readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { runCli, spawnCli, tempWorkdir, watchOutput, type CliRun } from './run-cli.js';
+
+/** SIGKILL runs no code: what the killed CLI started is still running, in its folder. */
+const killProcessesUnder = (root: string) => {
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/cwd`).startsWith(root)) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+};
 
 interface OperationJson {
   type: string;
@@ -22,15 +34,16 @@ describe('opledger demo --local: the demo on real processes of this machine', ()
     expect(demo.stderr).toBe('');
     expect(demo.code).toBe(0);
     const total =
-      /Load during the deploys, restart and scaling: (\d+) requests, (\d+) served, (\d+) errors \((\d+) refused connections\)/.exec(
+      /Load during the deploys, restart and scaling: (\d+) requests, (\d+) served, (\d+) errors \((\d+) refused connections\); the proxy retried (\d+) on another container/.exec(
         demo.stdout,
       );
     expect(total, demo.stdout).not.toBeNull();
-    const [, requests, served, errors, refused] = (total ?? []).map(Number);
+    const [, requests, served, errors, refused, retried] = (total ?? []).map(Number);
     expect(requests).toBeGreaterThan(100);
     expect(served).toBe(requests);
     expect(errors).toBe(0);
     expect(refused).toBe(0);
+    expect(retried).toBe(0);
     // One line per operation under load, each with its own count.
     const perOperation = [...demo.stdout.matchAll(/During this operation: (\d+) requests/g)];
     expect(perOperation).toHaveLength(6);
@@ -59,4 +72,25 @@ describe('opledger demo --local: the demo on real processes of this machine', ()
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/--cloud names a simulated cloud/);
   });
+
+  it('after a run killed with SIGKILL mid-operation, the next run recovers its operation instead of waiting for it', async () => {
+    const child = spawnCli(['demo', '--local'], { cwd: work.dir });
+    const output = watchOutput(child);
+    const [, root = ''] = await output.waitFor('stdout', /real processes under (\S+)/);
+    try {
+      // Killed while scene 5's deploy runs (its image is pulled, its health check waits).
+      await output.waitFor('stdout', /Pulled web:v3 from docker-hub/, 60_000);
+      output.kill('SIGKILL');
+      await output.exited;
+    } finally {
+      killProcessesUnder(root);
+      rmSync(root, { recursive: true, force: true });
+    }
+    const next = await cli('demo', '--local');
+    expect(next.stderr).toBe('');
+    expect(next.stdout).toMatch(
+      /Recovered an operation an interrupted run left: Operation app\.deploy \S+ on app web failed/,
+    );
+    expect(next.code).toBe(0);
+  }, 120_000);
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoad, type LoadGenerator, type LoadReport } from '../../src/adapters/local/index.js';
+import type { OperationHandle } from '../../src/engine/engine.js';
 import type { OperationResult } from '../../src/engine/operation-result.js';
 import { explain, openLocalWorld, type LocalWorld } from './local-world.js';
 
@@ -21,29 +22,44 @@ const settleLoad = async (generator: LoadGenerator, served: number) => {
   }
 };
 
-/** Runs `operation` under load; returns its result and what the load saw. */
+interface UnderLoad {
+  result: OperationResult;
+  load: LoadReport;
+  /** What the endpoint's proxy hid from the clients during the run: retries after failures. */
+  proxy: { retried: number; upstreamFailures: number };
+}
+
+/** Runs `operation` under load; returns its result, what the load saw, what the proxy hid. */
 const underLoad = async (
   label: string,
   operation: () => Promise<OperationResult>,
-): Promise<{ result: OperationResult; load: LoadReport }> => {
+): Promise<UnderLoad> => {
   const url = world.infra.endpointUrl('web');
   if (!url) throw new Error('endpoint web has no proxy');
+  const stats = () => world.infra.endpointStats('web') ?? { retried: 0, upstreamFailures: 0 };
+  const before = stats();
   const generator = startLoad({ url, concurrency: 4 });
-  // Load before, during and after the operation: the endpoint serves before it starts, and
-  // whatever the operation leaves in rotation serves after it has ended.
-  await settleLoad(generator, 20);
-  const outcome = await operation().then(
-    (result) => ({ result }),
-    (error: unknown) => ({ error }),
-  );
-  await settleLoad(generator, generator.snapshot().served + 40);
-  const load = await generator.stop();
-  if ('error' in outcome) throw outcome.error;
-  const { result } = outcome;
-  console.log(
-    `${label}: ${load.requests} requests, ${load.served} served, ${load.errors} errors, ${load.refused} refused, by ${JSON.stringify(load.servedBy)}`,
-  );
-  return { result, load };
+  let load: LoadReport | undefined;
+  try {
+    // Load before, during and after the operation: the endpoint serves before it starts, and
+    // whatever the operation leaves in rotation serves after it has ended.
+    await settleLoad(generator, 20);
+    const result = await operation();
+    await settleLoad(generator, generator.snapshot().served + 40);
+    load = await generator.stop();
+    const after = stats();
+    const proxy = {
+      retried: after.retried - before.retried,
+      upstreamFailures: after.upstreamFailures - before.upstreamFailures,
+    };
+    console.log(
+      `${label}: ${load.requests} requests, ${load.served} served, ${load.errors} errors, ${load.refused} refused; the proxy retried ${proxy.retried}; by ${JSON.stringify(load.servedBy)}`,
+    );
+    return { result, load, proxy };
+  } finally {
+    // Also when the operation throws or the test times out: no load left running.
+    if (!load) await generator.stop();
+  }
 };
 
 const servingReleases = async () => {
@@ -56,11 +72,33 @@ const servingReleases = async () => {
   return [...images].sort();
 };
 
-const expectNoErrors = (load: LoadReport) => {
-  expect(load.firstFailures).toEqual([]);
-  expect(load.errors).toBe(0);
-  expect(load.refused).toBe(0);
-  expect(load.served).toBeGreaterThanOrEqual(60);
+/**
+ * Every request served, none refused, and, unless a container was killed on purpose, nothing
+ * hidden by the proxy's retries: a deploy that stopped containers still in rotation would show
+ * here even though its clients saw no error.
+ */
+const expectNoErrors = (run: UnderLoad, options: { killed?: boolean } = {}) => {
+  expect(run.load.firstFailures).toEqual([]);
+  expect(run.load.errors).toBe(0);
+  expect(run.load.refused).toBe(0);
+  expect(run.load.served).toBeGreaterThanOrEqual(60);
+  if (!options.killed) expect(run.proxy).toEqual({ retried: 0, upstreamFailures: 0 });
+};
+
+/** Kills with SIGKILL the containers a log line names, once; returns the pids it killed. */
+const killOn = (handle: OperationHandle, pattern: RegExp) => {
+  const killed: number[] = [];
+  const sub = handle.logs.subscribe((line) => {
+    const ids = pattern.exec(line.message)?.[1];
+    if (!ids || killed.length > 0) return;
+    for (const id of ids.split(', ')) {
+      const started = world.infra.processOf(id);
+      if (!started) continue;
+      process.kill(started.pid, 'SIGKILL');
+      killed.push(started.pid);
+    }
+  });
+  return { killed, stop: () => sub.unsubscribe() };
 };
 
 describe('app operations on local processes, under HTTP load', () => {
@@ -69,7 +107,8 @@ describe('app operations on local processes, under HTTP load', () => {
       images: {
         'web:v1': { responseDelayMs: 5 },
         'web:v2': { responseDelayMs: 5 },
-        'web:v3': { responseDelayMs: 5, bootDelayMs: 1_500 },
+        'web:v3': { responseDelayMs: 5 },
+        'web:slow-boot': { responseDelayMs: 5, bootDelayMs: 1_500 },
         // Boots, answers '/', but its strict health check answers 500.
         'web:unhealthy': { healthcheckStatus: 500 },
         'web:crashes': { boots: false },
@@ -90,21 +129,23 @@ describe('app operations on local processes, under HTTP load', () => {
     await world?.close();
   });
 
-  it('a successful deploy switches every request from v1 to v2 without one error', async () => {
-    const { result, load } = await underLoad('deploy v2', () =>
+  it('a successful deploy switches every request to the new release without one error', async () => {
+    const run = await underLoad('deploy v2', () =>
       world.run('app.deploy', APP, { app: 'web', image: 'web:v2' }),
     );
-    expect(result.status, explain(result)).toBe('succeeded');
-    expectNoErrors(load);
+    expect(run.result.status, explain(run.result)).toBe('succeeded');
+    expectNoErrors(run);
     expect(await servingReleases()).toEqual(['web:v2']);
     // The load spanned the switch: old and new containers both answered some of it.
-    const fresh = Object.keys(load.servedBy).filter((id) => id.startsWith(`web-${result.id}-`));
+    const servedBy = Object.keys(run.load.servedBy);
+    const fresh = servedBy.filter((id) => id.startsWith(`web-${run.result.id}-`));
     expect(fresh.length).toBeGreaterThan(0);
-    expect(Object.keys(load.servedBy).length).toBeGreaterThan(fresh.length);
+    expect(servedBy.length).toBeGreaterThan(fresh.length);
   });
 
   it('a deploy whose health check fails rolls back and the endpoint never fails', async () => {
-    const { result, load } = await underLoad('deploy failing its health check', () =>
+    const before = await servingReleases();
+    const run = await underLoad('deploy failing its health check', () =>
       world.run('app.deploy', APP, {
         app: 'web',
         image: 'web:unhealthy',
@@ -112,31 +153,35 @@ describe('app operations on local processes, under HTTP load', () => {
         healthCheckTimeoutSeconds: 2,
       }),
     );
-    expect(result.status).toBe('failed');
-    expect(result.failedStep).toBe('health check');
-    expect(result.rollback).toBe('succeeded');
-    expectNoErrors(load);
-    expect(await servingReleases()).toEqual(['web:v2']);
+    expect(run.result).toMatchObject({
+      status: 'failed',
+      failedStep: 'health check',
+      rollback: 'succeeded',
+    });
+    expectNoErrors(run);
+    expect(await servingReleases()).toEqual(before);
   });
 
   it('a deploy of a release that crashes on boot rolls back and the endpoint never fails', async () => {
-    const { result, load } = await underLoad('deploy crashing on boot', () =>
+    const before = await servingReleases();
+    const run = await underLoad('deploy crashing on boot', () =>
       world.run('app.deploy', APP, {
         app: 'web',
         image: 'web:crashes',
         healthCheckTimeoutSeconds: 2,
       }),
     );
-    expect(result.status).toBe('failed');
-    expect(result.rollback).toBe('succeeded');
-    expectNoErrors(load);
-    expect(await servingReleases()).toEqual(['web:v2']);
+    expect(run.result).toMatchObject({ status: 'failed', rollback: 'succeeded' });
+    expectNoErrors(run);
+    expect(await servingReleases()).toEqual(before);
   });
 
-  it('a deploy cancelled midway rolls back and the endpoint never fails', async () => {
-    const { result, load } = await underLoad('deploy cancelled midway', async () => {
-      const handle = await world.start('app.deploy', APP, { app: 'web', image: 'web:v1' });
-      // Cancelled once the new containers serve and the old ones drain: the deepest point.
+  it('a deploy cancelled once its new containers are registered rolls back without one error', async () => {
+    const before = await servingReleases();
+    const run = await underLoad('deploy cancelled midway', async () => {
+      const handle = await world.start('app.deploy', APP, { app: 'web', image: 'web:v3' });
+      // Cancelled when the new containers serve next to the old ones: the deepest point
+      // before the old ones leave, so the rollback has to take the new ones out of rotation.
       const sub = handle.logs.subscribe((line) => {
         if (/^Registered /.test(line.message)) {
           void world.engine.cancel(handle.id, { user: 'bob@example.com' });
@@ -148,24 +193,20 @@ describe('app operations on local processes, under HTTP load', () => {
         sub.unsubscribe();
       }
     });
-    expect(result.cancelled).toBe(true);
-    expect(result.status).toBe('failed');
-    expect(result.rollback).toBe('succeeded');
-    expectNoErrors(load);
-    expect(await servingReleases()).toEqual(['web:v2']);
+    expect(run.result).toMatchObject({ cancelled: true, status: 'failed', rollback: 'succeeded' });
+    expectNoErrors(run);
+    expect(await servingReleases()).toEqual(before);
   });
 
   it('a restart replaces every container without one error', async () => {
     const before = (await world.infra.loadBalancer.describeEndpoint('web'))?.targets ?? [];
-    const { result, load } = await underLoad('restart', () =>
-      world.run('app.restart', APP, { app: 'web' }),
-    );
-    expect(result.status, explain(result)).toBe('succeeded');
-    expectNoErrors(load);
+    const run = await underLoad('restart', () => world.run('app.restart', APP, { app: 'web' }));
+    expect(run.result.status, explain(run.result)).toBe('succeeded');
+    expectNoErrors(run);
     const after = (await world.infra.loadBalancer.describeEndpoint('web'))?.targets ?? [];
     expect(after).toHaveLength(before.length);
     expect(after.filter((t) => before.includes(t))).toEqual([]);
-    expect(Object.keys(load.servedBy)).toEqual(expect.arrayContaining([...before, ...after]));
+    expect(Object.keys(run.load.servedBy)).toEqual(expect.arrayContaining([...before, ...after]));
   });
 
   it('scaling up to 4 containers and down to 1 never fails a request', async () => {
@@ -173,7 +214,7 @@ describe('app operations on local processes, under HTTP load', () => {
       world.run('app.scale', APP, { app: 'web', containerCount: 4 }),
     );
     expect(up.result.status, explain(up.result)).toBe('succeeded');
-    expectNoErrors(up.load);
+    expectNoErrors(up);
     expect((await world.infra.loadBalancer.describeEndpoint('web'))?.targets).toHaveLength(4);
     // All four answered: the added containers took their share once registered.
     expect(Object.keys(up.load.servedBy).length).toBeGreaterThanOrEqual(4);
@@ -182,37 +223,73 @@ describe('app operations on local processes, under HTTP load', () => {
       world.run('app.scale', APP, { app: 'web', containerCount: 1 }),
     );
     expect(down.result.status, explain(down.result)).toBe('succeeded');
-    expectNoErrors(down.load);
+    expectNoErrors(down);
     expect((await world.infra.loadBalancer.describeEndpoint('web'))?.targets).toHaveLength(1);
   });
 
-  it('a new container killed with SIGKILL mid-deploy: the deploy rolls back, the endpoint keeps serving', async () => {
-    const { result, load } = await underLoad(
-      'deploy whose new container is SIGKILLed',
+  it('new containers killed with SIGKILL while their health check waits: the deploy rolls back, no request fails', async () => {
+    const before = await servingReleases();
+    let killed: number[] = [];
+    const run = await underLoad(
+      'deploy whose new containers are SIGKILLed before registration',
       async () => {
         const handle = await world.start('app.deploy', APP, {
           app: 'web',
-          image: 'web:v3',
+          image: 'web:slow-boot',
+          containerCount: 2,
           healthCheckTimeoutSeconds: 4,
         });
-        // web:v3 takes 1.5 s to listen: the kill lands while the health check waits for it.
-        const sub = handle.logs.subscribe((line) => {
-          const match = /^Started 1 container\(s\) of web:v3: (\S+)/.exec(line.message);
-          const started = match?.[1] ? world.infra.processOf(match[1]) : undefined;
-          if (started) process.kill(started.pid, 'SIGKILL');
-        });
+        // web:slow-boot takes 1.5 s to listen: the kill lands while the health check waits.
+        const killer = killOn(handle, /^Started \d+ container\(s\) of web:slow-boot: (.+)$/);
         try {
           return await handle.result;
         } finally {
-          sub.unsubscribe();
+          killer.stop();
+          killed = killer.killed;
         }
       },
     );
-    expect(result.status).toBe('failed');
-    expect(result.failedStep).toBe('health check');
-    expect(result.rollback).toBe('succeeded');
-    expectNoErrors(load);
-    expect(await servingReleases()).toEqual(['web:v2']);
+    expect(killed).toHaveLength(2);
+    expect(run.result).toMatchObject({
+      status: 'failed',
+      failedStep: 'health check',
+      rollback: 'succeeded',
+    });
+    expectNoErrors(run);
+    expect(await servingReleases()).toEqual(before);
+  });
+
+  it('new containers killed with SIGKILL once registered, in rotation: the deploy rolls back, no request fails', async () => {
+    const before = await servingReleases();
+    let killed: number[] = [];
+    const run = await underLoad(
+      'deploy whose registered new containers are SIGKILLed',
+      async () => {
+        const handle = await world.start('app.deploy', APP, {
+          app: 'web',
+          image: 'web:v2',
+          containerCount: 2,
+        });
+        const killer = killOn(handle, /^Registered (.+) on endpoint web$/);
+        try {
+          return await handle.result;
+        } finally {
+          killer.stop();
+          killed = killer.killed;
+        }
+      },
+    );
+    expect(killed).toHaveLength(2);
+    // The old containers are not deregistered while the new ones do not answer.
+    expect(run.result).toMatchObject({
+      status: 'failed',
+      failedStep: 'deregister old targets',
+      rollback: 'succeeded',
+    });
+    expect(run.result.error?.message).toMatch(/no longer answer/);
+    // The dead targets were in rotation for a moment: the proxy retried what reached them.
+    expectNoErrors(run, { killed: true });
+    expect(await servingReleases()).toEqual(before);
   });
 
   it('before_release commands run to completion in a one-off container; a failing one stops the deploy', async () => {
@@ -225,16 +302,15 @@ describe('app operations on local processes, under HTTP load', () => {
       }),
     );
     expect(ran.result.status, explain(ran.result)).toBe('succeeded');
-    expectNoErrors(ran.load);
+    expectNoErrors(ran);
     expect(await servingReleases()).toEqual(['web:v1']);
 
     const failed = await underLoad('deploy whose before_release command fails', () =>
       world.run('app.deploy', APP, { app: 'web', image: 'web:v2', beforeRelease: ['exit 3'] }),
     );
-    expect(failed.result.status).toBe('failed');
-    expect(failed.result.failedStep).toBe('before_release');
+    expect(failed.result).toMatchObject({ status: 'failed', failedStep: 'before_release' });
     expect(failed.result.error?.message).toMatch(/'sh -c exit 3' .* ended with status 3/);
-    expectNoErrors(failed.load);
+    expectNoErrors(failed);
     expect(await servingReleases()).toEqual(['web:v1']);
   });
 });

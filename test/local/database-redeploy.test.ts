@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { watchConnections } from '../../src/adapters/local/index.js';
+import { watchConnections, type ConnectionWindow } from '../../src/adapters/local/index.js';
+import type { OperationResult } from '../../src/engine/operation-result.js';
 import { databaseRedeploy } from '../../src/catalog/index.js';
 import { createEngine } from '../../src/engine/engine.js';
 import { explain, openLocalWorld, USER, ENV, type LocalWorld } from './local-world.js';
@@ -26,6 +27,22 @@ const query = async (sql: string) => {
     return (await client.query(sql)).rows as Record<string, unknown>[];
   } finally {
     await client.end();
+  }
+};
+
+/**
+ * Runs `operation` with a client reconnecting throughout; the refusal window it measured ends
+ * with the first session after the operation (the watcher stops also when something throws).
+ */
+const measured = async (operation: () => Promise<OperationResult>) => {
+  const watch = watchConnections(dbPort());
+  try {
+    await watch.ready();
+    const result = await operation();
+    await watch.settled();
+    return { result, window: await watch.stop() };
+  } finally {
+    await watch.stop();
   }
 };
 
@@ -79,8 +96,11 @@ describe('database redeploy on a real PostgreSQL server', () => {
     });
     expect(provisioned.status, explain(provisioned)).toBe('succeeded');
     const first = watchConnections(dbPort());
-    await first.ready();
-    await first.stop();
+    try {
+      await first.ready();
+    } finally {
+      await first.stop();
+    }
     await query('CREATE TABLE orders (id int PRIMARY KEY, item text)');
     await query(`INSERT INTO orders VALUES (1, 'first order')`);
   });
@@ -91,15 +111,13 @@ describe('database redeploy on a real PostgreSQL server', () => {
 
   it('moves the data folder with the database; its refusal window is shorter than the naive order', async () => {
     // The catalog's order: main-host-1 -> main-host-2 (a new instance: launched, image pulled).
-    const watch = watchConnections(dbPort());
-    await watch.ready();
-    const proper = await world.run('database.redeploy', DB, {
-      ...ids,
-      containerId: await runningContainer('main-host-1'),
-      targetInstanceId: 'main-host-2',
-    });
-    await watch.settled();
-    const properWindow = await watch.stop();
+    const { result: proper, window: properWindow } = await measured(async () =>
+      world.run('database.redeploy', DB, {
+        ...ids,
+        containerId: await runningContainer('main-host-1'),
+        targetInstanceId: 'main-host-2',
+      }),
+    );
     expect(proper.status, explain(proper)).toBe('succeeded');
     redeployed.push(proper.id);
     expect(await query('SELECT item FROM orders WHERE id = 1')).toEqual([{ item: 'first order' }]);
@@ -109,24 +127,26 @@ describe('database redeploy on a real PostgreSQL server', () => {
 
     // The naive order: main-host-2 -> main-host-3 (also new), same steps, stop first.
     const naiveEngine = createEngine({ store: world.store, operations: [naiveRedeploy()] });
-    const naiveWatch = watchConnections(dbPort());
-    await naiveWatch.ready();
-    const naive = await (
-      await naiveEngine.start({
-        type: 'database.redeploy-naive',
-        environment: ENV,
-        resource: DB,
-        user: USER,
-        params: {
-          ...ids,
-          containerId: await runningContainer('main-host-2'),
-          targetInstanceId: 'main-host-3',
-        },
-      })
-    ).result;
-    await naiveWatch.settled();
-    const naiveWindow = await naiveWatch.stop();
-    await naiveEngine.shutdown();
+    let naive: OperationResult;
+    let naiveWindow: ConnectionWindow;
+    try {
+      ({ result: naive, window: naiveWindow } = await measured(async () => {
+        const handle = await naiveEngine.start({
+          type: 'database.redeploy-naive',
+          environment: ENV,
+          resource: DB,
+          user: USER,
+          params: {
+            ...ids,
+            containerId: await runningContainer('main-host-2'),
+            targetInstanceId: 'main-host-3',
+          },
+        });
+        return handle.result;
+      }));
+    } finally {
+      await naiveEngine.shutdown();
+    }
     expect(naive.status, explain(naive)).toBe('succeeded');
     redeployed.push(naive.id);
     expect(await query('SELECT count(*)::int AS n FROM orders')).toEqual([{ n: 2 }]);
@@ -136,6 +156,8 @@ describe('database redeploy on a real PostgreSQL server', () => {
     );
     expect(properWindow.refusedMs).toBeGreaterThan(0);
     expect(properWindow.windows).toBe(1);
-    expect(naiveWindow.refusedMs).toBeGreaterThan(properWindow.refusedMs);
+    // The naive window holds the launch of the target and the image pull (tens of MB copied):
+    // not a matter of noise.
+    expect(naiveWindow.refusedMs).toBeGreaterThan(properWindow.refusedMs + 300);
   });
 });

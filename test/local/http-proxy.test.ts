@@ -396,6 +396,157 @@ describe('http proxy: deploys and failures', () => {
   });
 });
 
+describe('http proxy: stats', () => {
+  it('counts nothing unusual during a clean atomic switch under load', async () => {
+    const [a1, a2, b1, b2] = await Promise.all(
+      ['a1', 'a2', 'b1', 'b2'].map((name) => startUpstream(resources, name)),
+    );
+    const proxy = await proxyFor();
+    expect(proxy.stats()).toEqual({
+      requests: 0,
+      retried: 0,
+      upstreamFailures: 0,
+      failuresByTarget: {},
+      answered: {},
+    });
+    proxy.register(a1!.target);
+    proxy.register(a2!.target);
+    const load = loadThrough(proxy);
+    await until(() => load.snapshot().served >= 100, 'release A serves', 3_000);
+
+    // The right order: new release in, old release out of rotation and drained, then stopped.
+    proxy.register(b1!.target);
+    proxy.register(b2!.target);
+    await until(
+      () => (load.snapshot().servedBy.b1 ?? 0) + (load.snapshot().servedBy.b2 ?? 0) >= 100,
+      'release B serves',
+      3_000,
+    );
+    await Promise.all([proxy.deregister('a1', 2_000), proxy.deregister('a2', 2_000)]);
+    await Promise.all([a1!.kill(), a2!.kill()]);
+    const served = load.snapshot().served;
+    await until(() => load.snapshot().served >= served + 100, 'release B serves alone', 3_000);
+
+    const report = await load.stop();
+    expect(report.errors).toBe(0);
+    expect(proxy.stats()).toEqual({
+      requests: report.requests,
+      retried: 0,
+      upstreamFailures: 0,
+      failuresByTarget: {},
+      answered: { '200': report.requests },
+    });
+  });
+
+  it('shows the retries that hid targets stopped while still in rotation, though clients saw only 200s', async () => {
+    const [a1, a2, b1, b2] = await Promise.all(
+      ['a1', 'a2', 'b1', 'b2'].map((name) => startUpstream(resources, name)),
+    );
+    const proxy = await proxyFor();
+    proxy.register(a1!.target);
+    proxy.register(a2!.target);
+    const load = loadThrough(proxy);
+    await until(() => load.snapshot().served >= 100, 'release A serves', 3_000);
+
+    // The wrong order: release A is stopped abruptly before it leaves the rotation.
+    proxy.register(b1!.target);
+    proxy.register(b2!.target);
+    await until(
+      () => (load.snapshot().servedBy.b1 ?? 0) + (load.snapshot().servedBy.b2 ?? 0) >= 100,
+      'release B serves',
+      3_000,
+    );
+    await Promise.all([a1!.kill(), a2!.kill()]);
+    const served = load.snapshot().served;
+    await until(() => load.snapshot().served >= served + 300, 'B serves with A dead', 3_000);
+    await Promise.all([proxy.deregister('a1', 2_000), proxy.deregister('a2', 2_000)]);
+
+    const report = await load.stop();
+    // What the client sees: nothing wrong.
+    expect(report.firstFailures).toEqual([]);
+    expect(report.errors).toBe(0);
+    // What the proxy had to hide.
+    const stats = proxy.stats();
+    expect(stats.requests).toBe(report.requests);
+    expect(stats.answered).toEqual({ '200': report.requests });
+    expect(stats.upstreamFailures).toBeGreaterThan(0);
+    expect(stats.retried).toBeGreaterThan(0);
+    // Each failed attempt on A was replayed on B, which never failed.
+    expect(stats.retried).toBe(stats.upstreamFailures);
+    expect(Object.keys(stats.failuresByTarget).sort()).toEqual(['a1', 'a2']);
+    expect(stats.failuresByTarget.a1! + stats.failuresByTarget.a2!).toBe(stats.upstreamFailures);
+  });
+
+  it('counts one retried request exactly, and names the target that failed', async () => {
+    const a = await startUpstream(resources, 'a');
+    const b = await startUpstream(resources, 'b');
+    const proxy = await proxyFor();
+    proxy.register(a.target);
+    proxy.register(b.target);
+    expect((await send(proxy.url)).headers[TARGET_HEADER]).toBe('a');
+    expect((await send(proxy.url)).headers[TARGET_HEADER]).toBe('b');
+
+    // a is closed abruptly while in rotation, and round-robin sends the next request to it first.
+    await a.kill();
+    const reply = await send(proxy.url);
+    expect(reply.status).toBe(200);
+    expect(reply.headers[TARGET_HEADER]).toBe('b');
+    expect(proxy.stats()).toEqual({
+      requests: 3,
+      retried: 1,
+      upstreamFailures: 1,
+      failuresByTarget: { a: 1 },
+      answered: { '200': 3 },
+    });
+  });
+
+  it('counts 503, 502, 504 and passed-through statuses in answered, and returns a copy', async () => {
+    const proxy = await proxyFor({ upstreamTimeoutMs: 150 });
+    expect((await send(proxy.url)).status).toBe(503);
+
+    proxy.register({ id: 'dead-1', port: await closedPort() });
+    proxy.register({ id: 'dead-2', port: await closedPort() });
+    expect((await send(proxy.url)).status).toBe(502);
+    expect(proxy.stats()).toEqual({
+      requests: 2,
+      // Tried on one dead target, replayed once on the other, then a 502.
+      retried: 1,
+      upstreamFailures: 2,
+      failuresByTarget: { 'dead-1': 1, 'dead-2': 1 },
+      answered: { '502': 1, '503': 1 },
+    });
+    // A body cannot be replayed: a failure, no retry.
+    expect((await send(proxy.url, { method: 'POST', path: '/echo', body: 'x' })).status).toBe(502);
+
+    await proxy.deregister('dead-1', 0);
+    await proxy.deregister('dead-2', 0);
+    const a = await startUpstream(resources, 'a');
+    proxy.register(a.target);
+    expect((await send(proxy.url, { path: '/status/418' })).status).toBe(418);
+    expect((await send(proxy.url, { path: '/status/503' })).status).toBe(503);
+    expect((await send(proxy.url, { path: '/hang' })).status).toBe(504);
+
+    const stats = proxy.stats();
+    expect(stats).toMatchObject({
+      requests: 6,
+      retried: 1,
+      // The timed-out attempt failed before any response byte too.
+      upstreamFailures: 4,
+      answered: { '418': 1, '502': 2, '503': 2, '504': 1 },
+    });
+    const { a: timedOut, ...dead } = stats.failuresByTarget;
+    expect(timedOut).toBe(1);
+    expect(Object.keys(dead).sort()).toEqual(['dead-1', 'dead-2']);
+    expect(dead['dead-1']! + dead['dead-2']!).toBe(3);
+    stats.answered['200'] = 99;
+    stats.failuresByTarget.a = 99;
+    stats.requests = 99;
+    expect(proxy.stats().answered['200']).toBeUndefined();
+    expect(proxy.stats().failuresByTarget.a).toBe(1);
+    expect(proxy.stats().requests).toBe(6);
+  });
+});
+
 describe('http proxy: close', () => {
   it('closes with requests in flight, ends pending drains and frees its port', async () => {
     const a = await startUpstream(resources, 'a');

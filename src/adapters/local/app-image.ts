@@ -10,6 +10,8 @@ export interface AppImageOptions {
   responseDelayMs?: number;
   /** Time the app takes to start listening. Default 0. */
   bootDelayMs?: number;
+  /** true: SIGTERM is ignored, so only the SIGKILL after the stop timeout stops it. */
+  ignoresSigterm?: boolean;
 }
 
 /**
@@ -43,7 +45,7 @@ const stop = () => {
   // A client holding a connection open must not keep the container alive forever.
   setTimeout(() => process.exit(0), 10000).unref();
 };
-process.on('SIGTERM', stop);
+process.on('SIGTERM', ${options.ignoresSigterm === true} ? () => console.log('ignoring SIGTERM') : stop);
 process.on('SIGINT', stop);
 setTimeout(() => {
   server.listen(Number(process.env.PORT), '127.0.0.1', () => {

@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { OpledgerError } from '../../domain/errors.js';
 
 /** A container's process: started from its image's command, watched until it exits. */
 export interface ContainerProcess {
@@ -11,22 +12,53 @@ export interface ContainerProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-// Every process the adapters of this Node.js process started: killed if it exits without
-// closing them, so that no server outlives a crashed test run or a killed CLI.
-const live = new Set<ChildProcess>();
+/**
+ * Signals a container's whole process group: its command and whatever that started (`sh -c`
+ * and its children, PostgreSQL and its backends). Each container is the leader of its own group,
+ * so a Ctrl-C in the terminal of the program that started it never reaches it: only opledger
+ * stops containers, with the stop signal and the timeout they are given.
+ */
+const signalGroup = (pid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is gone already.
+  }
+};
+
+// Every process the adapters of this Node.js process started, killed when it exits without
+// closing them (an uncaught error, process.exit): no server outlives a crashed test run. A
+// process killed with SIGKILL runs no code at all, so its containers are left running.
+const live = new Set<number>();
 let exitHookInstalled = false;
 const installExitHook = () => {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
+    for (const pid of live) signalGroup(pid, 'SIGKILL');
   });
 };
 
-const idsOf = (user: string): { uid: number; gid: number } => ({
-  uid: Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim()),
-  gid: Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim()),
-});
+// Looked up once per user: `id` is a blocking call, and the event loop also runs the proxies.
+const users = new Map<string, { uid: number; gid: number }>();
+const idsOf = (user: string): { uid: number; gid: number } => {
+  const known = users.get(user);
+  if (known) return known;
+  let ids: { uid: number; gid: number };
+  try {
+    ids = {
+      uid: Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim()),
+      gid: Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim()),
+    };
+  } catch {
+    throw new OpledgerError(
+      'UNKNOWN_USER',
+      `the image runs as user '${user}', which does not exist on this machine; create it (e.g. useradd --system ${user}) or run opledger as another user than root`,
+    );
+  }
+  users.set(user, ids);
+  return ids;
+};
 
 /** The user to run as: only root can (and, for PostgreSQL, must) become another user. */
 export const runAs = (user: string | undefined) =>
@@ -49,28 +81,34 @@ export const startProcess = async (spec: {
       cwd: spec.cwd,
       env: spec.env,
       stdio: ['ignore', log, log],
+      detached: true,
       ...runAs(spec.user),
     });
   } finally {
     // The child holds its own copy of the descriptor.
     closeSync(log);
   }
-  live.add(child);
   let running = true;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
       running = false;
-      live.delete(child);
+      if (child.pid !== undefined) {
+        // What the command left behind in its group goes with it.
+        signalGroup(child.pid, 'SIGKILL');
+        live.delete(child.pid);
+      }
       resolve({ code, signal });
     });
     child.once('error', () => {
       running = false;
-      live.delete(child);
       resolve({ code: null, signal: null });
     });
   });
   await new Promise<void>((resolve, reject) => {
-    child.once('spawn', () => resolve());
+    child.once('spawn', () => {
+      live.add(child.pid as number);
+      resolve();
+    });
     child.once('error', (error) =>
       reject(new Error(`cannot start ${spec.command.join(' ')}: ${error.message}`)),
     );
@@ -80,7 +118,7 @@ export const startProcess = async (spec: {
     exited,
     isRunning: () => running,
     kill: (signal) => {
-      if (running) child.kill(signal);
+      if (running) signalGroup(child.pid as number, signal);
     },
   };
 };

@@ -70,6 +70,7 @@ export const watchConnections = (port: number, pauseMs = 10): ConnectionWatch =>
       running = false;
       await loop;
       if (failingSince !== undefined) refusedMs += performance.now() - failingSince;
+      failingSince = undefined;
       return { refusedMs: Math.round(refusedMs), windows, attempts };
     },
   };

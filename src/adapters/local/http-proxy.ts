@@ -2,7 +2,8 @@
  * A reverse proxy on loopback: the local adapter's load-balancer endpoint. Targets are processes
  * serving HTTP on their own loopback ports; the proxy round-robins over the targets in rotation,
  * drains deregistered ones, and retries what is safe to retry, so that a deploy that swaps
- * targets, or a target that dies, is invisible to clients.
+ * targets, or a target that dies, is invisible to clients. What it hides from clients it counts in
+ * stats(), so that a test can still tell a clean deploy from one the retries papered over.
  */
 import http, {
   type ClientRequest,
@@ -18,6 +19,27 @@ import { OpledgerError } from '../../domain/errors.js';
 export interface ProxyTarget {
   id: string;
   port: number;
+}
+
+/**
+ * Cumulative counters since the proxy started. Retries keep clients from seeing a target that
+ * went away while in rotation (a deploy that stopped old containers before deregistering them,
+ * say): these counters are where that shows.
+ */
+export interface ProxyStats {
+  /** Client requests received (also those answered 503 while closing). */
+  requests: number;
+  /** Requests re-sent to another target after an upstream failure (one per re-send). */
+  retried: number;
+  /**
+   * Upstream attempts that failed before any response byte, whatever happened next (a retry, a
+   * 502, a 504); attempts the proxy itself aborted because the client left or it closed are not.
+   */
+  upstreamFailures: number;
+  /** upstreamFailures by target id. */
+  failuresByTarget: Record<string, number>;
+  /** Responses by status code ('200', '502', ...), counted when their head was sent. */
+  answered: Record<string, number>;
 }
 
 export interface HttpProxy {
@@ -40,6 +62,8 @@ export interface HttpProxy {
   targets(): string[];
   draining(): string[];
   inFlight(id?: string): number;
+  /** A copy of the counters: later requests do not change it. */
+  stats(): ProxyStats;
   /** Stops listening, destroys sockets, resolves when closed. */
   close(): Promise<void>;
 }
@@ -190,6 +214,20 @@ export const startHttpProxy = async (options: HttpProxyOptions = {}): Promise<Ht
   let cursor = 0;
   let closed = false;
   let closing: Promise<void> | undefined;
+  let requests = 0;
+  let retried = 0;
+  let upstreamFailures = 0;
+  // Maps, not object literals: a target id such as '__proto__' must count like any other.
+  const failuresByTarget = new Map<string, number>();
+  const answered = new Map<string, number>();
+  const increment = (counts: Map<string, number>, key: string): void =>
+    void counts.set(key, (counts.get(key) ?? 0) + 1);
+
+  /** replyText, counted: a response whose head already went out is cut, not answered again. */
+  const reply = (res: ServerResponse, status: number, text: string): void => {
+    if (!res.headersSent) increment(answered, String(status));
+    replyText(res, status, text);
+  };
 
   /** Round-robin over the rotation, skipping targets this request already tried. */
   const pick = (tried: ReadonlySet<string>): Target | undefined => {
@@ -245,7 +283,7 @@ export const startHttpProxy = async (options: HttpProxyOptions = {}): Promise<Ht
     const fail = (status: number, text: string): void => {
       // Let the client's unread body flow, or its keep-alive connection would stall.
       if (!req.readableEnded) req.resume();
-      replyText(res, status, text);
+      reply(res, status, text);
     };
 
     const attempt = (target: Target): void => {
@@ -283,11 +321,16 @@ export const startHttpProxy = async (options: HttpProxyOptions = {}): Promise<Ht
         settle();
         if (clientGone || closed) return;
         if (responded) return void res.destroy();
+        upstreamFailures += 1;
+        increment(failuresByTarget, target.id);
         if (timedOut) {
           return fail(504, `Target '${target.id}' did not answer within ${upstreamTimeoutMs} ms.`);
         }
         const next = canRetry(req, withBody, error) ? pick(tried) : undefined;
-        if (next) return attempt(next);
+        if (next) {
+          retried += 1;
+          return attempt(next);
+        }
         fail(
           502,
           `Bad gateway: no target could serve the request (tried ${[...tried].join(', ')}; last error ${errorCode(error) ?? (error as Error).message}).`,
@@ -303,6 +346,7 @@ export const startHttpProxy = async (options: HttpProxyOptions = {}): Promise<Ht
         try {
           if (upstreamRes.statusMessage) res.statusMessage = upstreamRes.statusMessage;
           res.writeHead(status, responseHeaders);
+          increment(answered, String(status));
         } catch {
           upstream.destroy();
           return fail(502, `Target '${target.id}' sent a response head that cannot be relayed.`);
@@ -327,7 +371,8 @@ export const startHttpProxy = async (options: HttpProxyOptions = {}): Promise<Ht
   };
 
   const server = http.createServer((req, res) => {
-    if (closed) return replyText(res, 503, 'Service unavailable: the proxy is closing.');
+    requests += 1;
+    if (closed) return reply(res, 503, 'Service unavailable: the proxy is closing.');
     forward(req, res);
   });
   server.on('clientError', (error, socket) => {
@@ -431,6 +476,13 @@ export const startHttpProxy = async (options: HttpProxyOptions = {}): Promise<Ht
       for (const target of known.values()) total += target.inFlight;
       return total;
     },
+    stats: () => ({
+      requests,
+      retried,
+      upstreamFailures,
+      failuresByTarget: Object.fromEntries(failuresByTarget),
+      answered: Object.fromEntries(answered),
+    }),
     close,
   };
 };

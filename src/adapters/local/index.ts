@@ -13,7 +13,7 @@ export {
 export { publishAppImage, type AppImageOptions } from './app-image.js';
 export { DEFAULT_POSTGRES_BIN, publishPostgresImage } from './postgres-image.js';
 export { probePostgres } from './postgres-probe.js';
-export { startHttpProxy, type HttpProxy, type ProxyTarget } from './http-proxy.js';
+export { startHttpProxy, type HttpProxy, type ProxyStats, type ProxyTarget } from './http-proxy.js';
 export { startLoad, type LoadGenerator, type LoadReport } from './load-generator.js';
 export {
   watchConnections,

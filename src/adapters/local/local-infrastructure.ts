@@ -10,6 +10,7 @@ import {
   symlink,
   writeFile,
 } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -22,6 +23,7 @@ import {
   DEFAULT_STOP_TIMEOUT_MS,
   type CallOptions,
   type CloudCall,
+  type ContainerSpec,
   type ContainerView,
   type DatabaseView,
   type EndpointView,
@@ -34,7 +36,7 @@ import {
 } from '../infrastructure/infrastructure-port.js';
 import { OpledgerError } from '../../domain/errors.js';
 import { freePort, runAs, startProcess, type ContainerProcess } from './child-process.js';
-import { startHttpProxy, type HttpProxy } from './http-proxy.js';
+import { startHttpProxy, type HttpProxy, type ProxyStats } from './http-proxy.js';
 import { copyImage, exists, folderName, readManifest } from './local-images.js';
 import { probePostgres } from './postgres-probe.js';
 
@@ -64,6 +66,11 @@ export interface LocalInfrastructure extends InfrastructurePort {
   readonly faults: LocalInfrastructureFaults;
   /** The URL of an endpoint's proxy (`http://127.0.0.1:PORT`), once created. */
   endpointUrl(endpointId: string): string | undefined;
+  /**
+   * What an endpoint's proxy had to hide: requests it retried on another target after a
+   * connection to one failed. A zero-downtime operation in the right order needs none.
+   */
+  endpointStats(endpointId: string): ProxyStats | undefined;
   /** A connection string for a database's server (user postgres, trust auth, loopback). */
   databaseUrl(databaseId: string): string | undefined;
   /** The OS process of a running container (to watch it, or to kill it in a test). */
@@ -107,9 +114,11 @@ const refuse = (call: CloudCall, code: CloudRequestCode, problem: string): never
   throw new CloudRequestError(call, code, problem);
 };
 
-const checkSignal = (options?: CallOptions) => {
-  if (options?.signal?.aborted) throw options.signal.reason;
-};
+const closedError = (call: CloudCall) =>
+  new OpledgerError(
+    'INFRASTRUCTURE_CLOSED',
+    `${call} was called after close(): the local infrastructure has stopped its processes; create a new one`,
+  );
 
 const within = async (promise: Promise<unknown>, ms: number): Promise<boolean> => {
   let timer: NodeJS.Timeout | undefined;
@@ -160,6 +169,7 @@ export const createLocalInfrastructure = async (
   const volumes = new Map<string, Volume>();
   const endpoints = new Map<string, Endpoint>();
   const startingEndpoints = new Map<string, Promise<Endpoint>>();
+  const starting = new Map<string, Promise<ContainerView>>();
   const databases = new Map<string, DatabaseView & { port: number }>();
   let closed = false;
 
@@ -170,11 +180,17 @@ export const createLocalInfrastructure = async (
     v.attachedTo === null
       ? detachedVolumeDir(v.id)
       : join(instanceDir(v.attachedTo), 'volumes', folderName(v.id));
-  const mountLink = (v: Volume) =>
-    join(instanceDir(v.attachedTo as string), 'mnt', (v.mountPath ?? '').replace(/^\/+/, ''));
+  const linkAt = (instanceId: string, mountPath: string) =>
+    join(instanceDir(instanceId), 'mnt', mountPath.replace(/^\/+/, ''));
+  const mountLink = (v: Volume) => linkAt(v.attachedTo as string, v.mountPath ?? '');
   const objectFile = (bucket: string, key: string) =>
     join(root, 'buckets', folderName(bucket), folderName(key));
 
+  /** Every call: refused once closed (nothing may start again), and when already aborted. */
+  const guard = (call: CloudCall, o?: CallOptions) => {
+    if (closed) throw closedError(call);
+    if (o?.signal?.aborted) throw o.signal.reason;
+  };
   const logFileOf = (c: { id: string; instanceId: string }) =>
     join(instanceDir(c.instanceId), 'containers', `${folderName(c.id)}.log`);
   const requireInstance = (call: CloudCall, id: string): Instance =>
@@ -239,16 +255,23 @@ export const createLocalInfrastructure = async (
    * database: the operation that starts it ends when the database serves again, and a server
    * that cannot start (exits, or never answers) fails the call instead of passing for running.
    */
-  const untilAccepting = async (database: { id: string; port: number }, c: Container) => {
+  const untilAccepting = async (
+    database: { id: string; port: number },
+    c: Container,
+    signal?: AbortSignal,
+  ) => {
     const deadline = Date.now() + databaseStartTimeoutMs;
     while (!(await probePostgres(database.port))) {
+      if (signal?.aborted) throw signal.reason;
       if (!isRunning(c)) {
-        throw new Error(
+        throw new OpledgerError(
+          'DATABASE_START_FAILED',
           `the server of database ${database.id} exited on start; see ${logFileOf(c.view)}`,
         );
       }
       if (Date.now() > deadline) {
-        throw new Error(
+        throw new OpledgerError(
+          'DATABASE_START_FAILED',
           `database ${database.id} did not accept connections within ${databaseStartTimeoutMs} ms of its start; see ${logFileOf(c.view)}`,
         );
       }
@@ -279,6 +302,98 @@ export const createLocalInfrastructure = async (
     }
   };
 
+  const start = async (spec: ContainerSpec, o?: CallOptions): Promise<ContainerView> => {
+    requireAvailable('startContainer', spec.instanceId);
+    const existing = containers.get(spec.containerId);
+    if (
+      existing &&
+      (existing.view.instanceId !== spec.instanceId || existing.view.image !== spec.image)
+    ) {
+      refuse(
+        'startContainer',
+        'CONFLICT',
+        `container ${spec.containerId} already exists with image ${existing.view.image} on instance ${existing.view.instanceId}`,
+      );
+    }
+    if (existing && isRunning(existing)) return containerView(existing);
+    const imageDir = join(instanceDir(spec.instanceId), 'images', folderName(spec.image));
+    if (!(await exists(imageDir))) {
+      refuse(
+        'startContainer',
+        'IMAGE_NOT_PULLED',
+        `image ${spec.image} is not on instance ${spec.instanceId}; pull it first`,
+      );
+    }
+    const volumeId = existing?.view.volumeId ?? spec.volumeId ?? null;
+    let volumePath: string | undefined;
+    if (volumeId !== null) {
+      const volume = requireVolume('startContainer', volumeId);
+      if (volume.attachedTo !== spec.instanceId) {
+        refuse(
+          'startContainer',
+          'VOLUME_NOT_ATTACHED',
+          `volume ${volumeId} is not attached to instance ${spec.instanceId}`,
+        );
+      }
+      if (volume.mountPath === null) {
+        refuse('startContainer', 'VOLUME_NOT_MOUNTED', `volume ${volumeId} is not mounted`);
+      }
+      volumePath = await realpath(mountLink(volume));
+    }
+    const manifest = await readManifest(imageDir);
+    const database = [...databases.values()].find((d) => d.volumeId === volumeId);
+    // A database keeps its port wherever it runs, so its clients only ever reconnect.
+    const port = database?.port ?? existing?.port ?? (await freePort());
+    const container: Container = existing ?? {
+      view: {
+        id: spec.containerId,
+        instanceId: spec.instanceId,
+        image: spec.image,
+        command: [...(spec.command ?? [])],
+        env: { ...spec.env },
+        sizeMb: spec.sizeMb ?? DEFAULT_CONTAINER_SIZE_MB,
+        volumeId,
+        state: 'running',
+      },
+      port,
+      stopSignal: manifest.stopSignal,
+      process: undefined,
+    };
+    const user = runAs(manifest.user);
+    if (volumePath !== undefined && user) await chown(volumePath, user.uid, user.gid);
+    const logFile = logFileOf(container.view);
+    container.process = await startProcess({
+      command: container.view.command.length > 0 ? container.view.command : manifest.command,
+      cwd: imageDir,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        ...manifest.env,
+        ...container.view.env,
+        PORT: String(port),
+        OPLEDGER_CONTAINER_ID: spec.containerId,
+        ...(volumePath !== undefined ? { VOLUME_PATH: volumePath } : {}),
+      },
+      logFile,
+      user: manifest.user,
+    });
+    containers.set(spec.containerId, container);
+    try {
+      if (database) await untilAccepting(database, container, o?.signal);
+      if (container.view.command.length > 0) await untilDone(container, o?.signal);
+      if (closed) throw closedError('startContainer');
+      if (o?.signal?.aborted) throw o.signal.reason;
+    } catch (error) {
+      // A start that fails or is aborted has no effect: the process is stopped, and a
+      // container this call created is forgotten, so a retry starts it afresh.
+      await stopProcess(container, CLOSE_GRACE_MS);
+      if (!existing && containers.get(spec.containerId) === container) {
+        containers.delete(spec.containerId);
+      }
+      throw error;
+    }
+    return containerView(container);
+  };
+
   const crash = async (instanceId: string) => {
     const instance = instances.get(instanceId);
     if (!instance || instance.state === 'crashed') return;
@@ -299,6 +414,7 @@ export const createLocalInfrastructure = async (
     registries,
     faults: { crashInstance: crash },
     endpointUrl: (id) => endpoints.get(id)?.proxy.url,
+    endpointStats: (id) => endpoints.get(id)?.proxy.stats(),
     databaseUrl: (id) => {
       const db = databases.get(id);
       return db ? `postgres://postgres@127.0.0.1:${db.port}/postgres` : undefined;
@@ -310,7 +426,7 @@ export const createLocalInfrastructure = async (
 
     compute: {
       ensureInstance: async ({ instanceId, size }, o) => {
-        checkSignal(o);
+        guard('ensureInstance', o);
         for (const sub of ['images', 'containers', 'volumes', 'mnt']) {
           await mkdir(join(instanceDir(instanceId), sub), { recursive: true });
         }
@@ -325,7 +441,7 @@ export const createLocalInfrastructure = async (
         return instanceView(instances.get(instanceId) as Instance);
       },
       terminateInstance: async (instanceId, o) => {
-        checkSignal(o);
+        guard('terminateInstance', o);
         if (!instances.has(instanceId)) return;
         for (const c of [...containers.values()]) {
           if (c.view.instanceId !== instanceId) continue;
@@ -336,16 +452,18 @@ export const createLocalInfrastructure = async (
         // Data volumes outlive the instance, as on real clouds: never lose a database.
         for (const v of volumes.values()) {
           if (v.attachedTo !== instanceId) continue;
-          const from = volumeDir(v);
+          // Moved out before the state says so: a failure here leaves the volume attached, and
+          // a retry moves it again, instead of deleting the data with the instance's folder.
+          if (v.mountPath !== null) await rm(mountLink(v), { force: true });
+          await rename(volumeDir(v), detachedVolumeDir(v.id));
           v.attachedTo = null;
           v.mountPath = null;
-          await rename(from, detachedVolumeDir(v.id));
         }
         instances.delete(instanceId);
         await rm(instanceDir(instanceId), { recursive: true, force: true });
       },
       describeInstance: async (instanceId, o) => {
-        checkSignal(o);
+        guard('describeInstance', o);
         const instance = instances.get(instanceId);
         return instance ? instanceView(instance) : undefined;
       },
@@ -353,7 +471,7 @@ export const createLocalInfrastructure = async (
 
     containers: {
       pullImage: async ({ instanceId, image, registry }, o) => {
-        checkSignal(o);
+        guard('pullImage', o);
         requireAvailable('pullImage', instanceId);
         const target = join(instanceDir(instanceId), 'images', folderName(image));
         if (await exists(target)) return;
@@ -369,109 +487,35 @@ export const createLocalInfrastructure = async (
         await copyImage(source, target);
       },
       startContainer: async (spec, o) => {
-        checkSignal(o);
-        requireAvailable('startContainer', spec.instanceId);
-        const existing = containers.get(spec.containerId);
-        if (
-          existing &&
-          (existing.view.instanceId !== spec.instanceId || existing.view.image !== spec.image)
-        ) {
-          refuse(
-            'startContainer',
-            'CONFLICT',
-            `container ${spec.containerId} already exists with image ${existing.view.image} on instance ${existing.view.instanceId}`,
-          );
+        guard('startContainer', o);
+        // One start at a time per container: two at once would start two processes for one id.
+        const previous = starting.get(spec.containerId) ?? Promise.resolve();
+        const attempt = previous.catch(() => undefined).then(() => start(spec, o));
+        starting.set(spec.containerId, attempt);
+        try {
+          return await attempt;
+        } finally {
+          if (starting.get(spec.containerId) === attempt) starting.delete(spec.containerId);
         }
-        if (existing && isRunning(existing)) return containerView(existing);
-        const imageDir = join(instanceDir(spec.instanceId), 'images', folderName(spec.image));
-        if (!(await exists(imageDir))) {
-          refuse(
-            'startContainer',
-            'IMAGE_NOT_PULLED',
-            `image ${spec.image} is not on instance ${spec.instanceId}; pull it first`,
-          );
-        }
-        const volumeId = existing?.view.volumeId ?? spec.volumeId ?? null;
-        let volumePath: string | undefined;
-        if (volumeId !== null) {
-          const volume = requireVolume('startContainer', volumeId);
-          if (volume.attachedTo !== spec.instanceId) {
-            refuse(
-              'startContainer',
-              'VOLUME_NOT_ATTACHED',
-              `volume ${volumeId} is not attached to instance ${spec.instanceId}`,
-            );
-          }
-          if (volume.mountPath === null) {
-            refuse('startContainer', 'VOLUME_NOT_MOUNTED', `volume ${volumeId} is not mounted`);
-          }
-          volumePath = await realpath(mountLink(volume));
-        }
-        const manifest = await readManifest(imageDir);
-        const database = [...databases.values()].find((d) => d.volumeId === volumeId);
-        // A database keeps its port wherever it runs, so its clients only ever reconnect.
-        const port = database?.port ?? existing?.port ?? (await freePort());
-        const container: Container = existing ?? {
-          view: {
-            id: spec.containerId,
-            instanceId: spec.instanceId,
-            image: spec.image,
-            command: [...(spec.command ?? [])],
-            env: { ...spec.env },
-            sizeMb: spec.sizeMb ?? DEFAULT_CONTAINER_SIZE_MB,
-            volumeId,
-            state: 'running',
-          },
-          port,
-          stopSignal: manifest.stopSignal,
-          process: undefined,
-        };
-        const user = runAs(manifest.user);
-        if (volumePath !== undefined && user) await chown(volumePath, user.uid, user.gid);
-        const logFile = logFileOf(container.view);
-        container.process = await startProcess({
-          command: container.view.command.length > 0 ? container.view.command : manifest.command,
-          cwd: imageDir,
-          env: {
-            PATH: process.env.PATH ?? '/usr/bin:/bin',
-            ...manifest.env,
-            ...container.view.env,
-            PORT: String(port),
-            OPLEDGER_CONTAINER_ID: spec.containerId,
-            ...(volumePath !== undefined ? { VOLUME_PATH: volumePath } : {}),
-          },
-          logFile,
-          user: manifest.user,
-        });
-        containers.set(spec.containerId, container);
-        if (database) await untilAccepting(database, container);
-        if (container.view.command.length > 0) await untilDone(container, o?.signal);
-        if (o?.signal?.aborted) {
-          // Aborted while starting: the call has no effect, as the port promises.
-          await stopProcess(container, CLOSE_GRACE_MS);
-          if (!existing) containers.delete(spec.containerId);
-          throw o.signal.reason;
-        }
-        return containerView(container);
       },
       checkHealth: async ({ containerId, strict = false }, o): Promise<HealthCheckResult> => {
-        checkSignal(o);
+        guard('checkHealth', o);
         const path = strict ? '/healthcheck' : '/';
         const c = containers.get(containerId);
         if (!c || !isRunning(c)) return { healthy: false, path, status: null };
         const status = await httpStatus(c.port, path, healthTimeoutMs, o?.signal);
-        checkSignal(o);
+        guard('checkHealth', o);
         return { healthy: status !== null && (!strict || status === 200), path, status };
       },
       stopContainer: async ({ containerId, stopTimeoutMs = DEFAULT_STOP_TIMEOUT_MS }, o) => {
-        checkSignal(o);
+        guard('stopContainer', o);
         const c = containers.get(containerId);
         if (!c || !isRunning(c)) return { stoppedBy: 'already-stopped', elapsedMs: 0 };
         requireAvailable('stopContainer', c.view.instanceId);
         return stopProcess(c, stopTimeoutMs);
       },
       removeContainer: async (containerId, o) => {
-        checkSignal(o);
+        guard('removeContainer', o);
         const c = containers.get(containerId);
         if (!c) return;
         if (isRunning(c)) {
@@ -485,7 +529,7 @@ export const createLocalInfrastructure = async (
         containers.delete(containerId);
       },
       describeContainer: async (containerId, o) => {
-        checkSignal(o);
+        guard('describeContainer', o);
         const c = containers.get(containerId);
         return c ? containerView(c) : undefined;
       },
@@ -493,7 +537,7 @@ export const createLocalInfrastructure = async (
 
     volumes: {
       createVolume: async ({ volumeId, sizeGb }, o) => {
-        checkSignal(o);
+        guard('createVolume', o);
         if (!Number.isInteger(sizeGb) || sizeGb <= 0) {
           refuse(
             'createVolume',
@@ -516,7 +560,7 @@ export const createLocalInfrastructure = async (
         return volumeView(volumes.get(volumeId) as Volume);
       },
       attachVolume: async ({ volumeId, instanceId }, o) => {
-        checkSignal(o);
+        guard('attachVolume', o);
         const volume = requireVolume('attachVolume', volumeId);
         requireInstance('attachVolume', instanceId);
         if (volume.attachedTo === instanceId) return;
@@ -534,7 +578,7 @@ export const createLocalInfrastructure = async (
         volume.attachedTo = instanceId;
       },
       mountVolume: async ({ volumeId, mountPath }, o) => {
-        checkSignal(o);
+        guard('mountVolume', o);
         const volume = requireVolume('mountVolume', volumeId);
         if (volume.attachedTo === null) {
           refuse(
@@ -546,17 +590,27 @@ export const createLocalInfrastructure = async (
         if (volume.mountPath !== null) return;
         requireAvailable('mountVolume', volume.attachedTo as string);
         const path = mountPath ?? `/mnt/${volumeId}`;
-        if (path.split('/').includes('..')) {
-          refuse('mountVolume', 'INVALID_REQUEST', `mount path ${path} must not contain '..'`);
+        const parts = path.split('/').filter((part) => part !== '');
+        if (
+          !path.startsWith('/') ||
+          parts.length === 0 ||
+          parts.some((p) => p === '.' || p === '..')
+        ) {
+          refuse(
+            'mountVolume',
+            'INVALID_REQUEST',
+            `mount path ${path} must be an absolute path below / without '.' or '..'`,
+          );
         }
-        volume.mountPath = path;
-        const link = mountLink(volume);
+        const link = linkAt(volume.attachedTo as string, path);
         await mkdir(dirname(link), { recursive: true });
         await rm(link, { force: true });
         await symlink(volumeDir(volume), link);
+        // Recorded once the link exists: a failed mount leaves the volume unmounted.
+        volume.mountPath = path;
       },
       unmountVolume: async (volumeId, o) => {
-        checkSignal(o);
+        guard('unmountVolume', o);
         const volume = volumes.get(volumeId);
         if (!volume || volume.mountPath === null) return;
         const user = [...containers.values()].find(
@@ -574,7 +628,7 @@ export const createLocalInfrastructure = async (
         volume.mountPath = null;
       },
       detachVolume: async (volumeId, o) => {
-        checkSignal(o);
+        guard('detachVolume', o);
         const volume = volumes.get(volumeId);
         if (!volume || volume.attachedTo === null) return;
         if (volume.mountPath !== null) {
@@ -589,7 +643,7 @@ export const createLocalInfrastructure = async (
         volume.attachedTo = null;
       },
       resizeVolume: async ({ volumeId, sizeGb }, o) => {
-        checkSignal(o);
+        guard('resizeVolume', o);
         const volume = requireVolume('resizeVolume', volumeId);
         if (!Number.isInteger(sizeGb) || sizeGb < volume.sizeGb) {
           refuse(
@@ -602,7 +656,7 @@ export const createLocalInfrastructure = async (
         volume.sizeGb = sizeGb;
       },
       deleteVolume: async (volumeId, o) => {
-        checkSignal(o);
+        guard('deleteVolume', o);
         const volume = volumes.get(volumeId);
         if (!volume) return;
         if (volume.attachedTo !== null) {
@@ -616,7 +670,7 @@ export const createLocalInfrastructure = async (
         await rm(detachedVolumeDir(volumeId), { recursive: true, force: true });
       },
       describeVolume: async (volumeId, o) => {
-        checkSignal(o);
+        guard('describeVolume', o);
         const volume = volumes.get(volumeId);
         return volume ? volumeView(volume) : undefined;
       },
@@ -624,13 +678,17 @@ export const createLocalInfrastructure = async (
 
     loadBalancer: {
       createEndpoint: async ({ endpointId }, o) => {
-        checkSignal(o);
+        guard('createEndpoint', o);
         const existing = endpoints.get(endpointId);
         if (existing) return endpointView(existing);
         // Two calls at once for one endpoint share one proxy instead of leaking the first.
         let starting = startingEndpoints.get(endpointId);
         if (!starting) {
-          starting = startHttpProxy().then((proxy) => {
+          starting = startHttpProxy().then(async (proxy) => {
+            if (closed) {
+              await proxy.close();
+              throw closedError('createEndpoint');
+            }
             const endpoint: Endpoint = { id: endpointId, proxy, targets: [], draining: [] };
             endpoints.set(endpointId, endpoint);
             return endpoint;
@@ -641,7 +699,7 @@ export const createLocalInfrastructure = async (
         return endpointView(await starting);
       },
       registerTarget: async ({ endpointId, containerId }, o) => {
-        checkSignal(o);
+        guard('registerTarget', o);
         const endpoint =
           endpoints.get(endpointId) ??
           refuse('registerTarget', 'NOT_FOUND', `endpoint ${endpointId} does not exist`);
@@ -655,7 +713,7 @@ export const createLocalInfrastructure = async (
         endpoint.targets = [...endpoint.targets, containerId];
       },
       deregisterTarget: async ({ endpointId, containerId, drainMs = DEFAULT_DRAIN_MS }, o) => {
-        checkSignal(o);
+        guard('deregisterTarget', o);
         const endpoint = endpoints.get(endpointId);
         if (!endpoint) return;
         const wasTarget = endpoint.targets.includes(containerId);
@@ -681,18 +739,22 @@ export const createLocalInfrastructure = async (
           await Promise.race([drained, aborted]);
         } finally {
           if (onAbort) signal?.removeEventListener('abort', onAbort);
+          // The proxy goes on draining; once it is done the entry must not stay behind.
+          void drained.then(() => {
+            endpoint.draining = endpoint.draining.filter((d) => d.containerId !== containerId);
+          });
         }
         endpoint.draining = endpoint.draining.filter((d) => d.containerId !== containerId);
       },
       deleteEndpoint: async (endpointId, o) => {
-        checkSignal(o);
+        guard('deleteEndpoint', o);
         const endpoint = endpoints.get(endpointId);
         if (!endpoint) return;
         endpoints.delete(endpointId);
         await endpoint.proxy.close();
       },
       describeEndpoint: async (endpointId, o) => {
-        checkSignal(o);
+        guard('describeEndpoint', o);
         const endpoint = endpoints.get(endpointId);
         return endpoint ? endpointView(endpoint) : undefined;
       },
@@ -700,30 +762,30 @@ export const createLocalInfrastructure = async (
 
     objectStorage: {
       putObject: async ({ bucket, key, body }, o) => {
-        checkSignal(o);
+        guard('putObject', o);
         const file = objectFile(bucket, key);
         await mkdir(dirname(file), { recursive: true });
         // Written whole or not at all: a reader never sees half an object.
-        const staging = `${file}.writing-${process.pid}`;
+        const staging = `${file}.writing-${process.pid}-${randomUUID()}`;
         await writeFile(staging, body);
         await rename(staging, file);
       },
       getObject: async ({ bucket, key }, o) => {
-        checkSignal(o);
+        guard('getObject', o);
         return readFile(objectFile(bucket, key), 'utf8').catch((error: NodeJS.ErrnoException) => {
           if (error.code === 'ENOENT') return undefined;
           throw error;
         });
       },
       deleteObject: async ({ bucket, key }, o) => {
-        checkSignal(o);
+        guard('deleteObject', o);
         await rm(objectFile(bucket, key), { force: true });
       },
     },
 
     databases: {
       createDatabase: async ({ databaseId, volumeId }, o) => {
-        checkSignal(o);
+        guard('createDatabase', o);
         requireVolume('createDatabase', volumeId);
         const existing = databases.get(databaseId);
         if (existing && existing.volumeId !== volumeId) {
@@ -738,11 +800,11 @@ export const createLocalInfrastructure = async (
         return { id: databaseId, volumeId };
       },
       deleteDatabase: async (databaseId, o) => {
-        checkSignal(o);
+        guard('deleteDatabase', o);
         databases.delete(databaseId);
       },
       acceptsConnections: async (databaseId, o) => {
-        checkSignal(o);
+        guard('acceptsConnections', o);
         const db = databases.get(databaseId);
         return db ? probePostgres(db.port) : false;
       },

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { cp, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { OpledgerError } from '../../domain/errors.js';
 import { folderName, MANIFEST_FILE, exists } from './local-images.js';
 
 const run = promisify(execFile);
@@ -38,10 +39,13 @@ export const publishPostgresImage = async (
 ): Promise<string> => {
   const ref = options.ref ?? 'postgres:15';
   const binDir = options.binDir ?? process.env.OPLEDGER_PG_BIN ?? DEFAULT_POSTGRES_BIN;
-  if (!(await exists(join(binDir, 'postgres')))) {
-    throw new Error(
-      `no PostgreSQL server in ${binDir}: install PostgreSQL or set OPLEDGER_PG_BIN to its bin folder`,
-    );
+  for (const binary of ['postgres', 'initdb', 'pg_config']) {
+    if (!(await exists(join(binDir, binary)))) {
+      throw new OpledgerError(
+        'POSTGRES_MISSING',
+        `no ${binary} in ${binDir}: install PostgreSQL (server and pg_config) or set OPLEDGER_PG_BIN to its bin folder`,
+      );
+    }
   }
   const { stdout } = await run(join(binDir, 'pg_config'), ['--sharedir', '--pkglibdir']);
   const [shareDir = '', libDir = ''] = stdout.trim().split('\n');

@@ -1,11 +1,25 @@
+import { OpledgerError } from '../../domain/errors.js';
+
 /**
  * Whether a PostgreSQL server on a loopback port accepts connections and answers a query, as a
  * client would find out. A server that accepts TCP while starting up or shutting down refuses
  * the session ("the database system is starting up"): that counts as not accepting.
  * `pg` is an optional peer dependency, loaded only when a database is probed.
  */
+const loadPg = async () => {
+  try {
+    return (await import('pg')).default;
+  } catch (error) {
+    throw new OpledgerError(
+      'DRIVER_MISSING',
+      "probing a PostgreSQL database needs the 'pg' package: npm install pg",
+      { cause: error },
+    );
+  }
+};
+
 export const probePostgres = async (port: number, timeoutMs = 1_000): Promise<boolean> => {
-  const { default: pg } = await import('pg');
+  const pg = await loadPg();
   const client = new pg.Client({
     host: '127.0.0.1',
     port,

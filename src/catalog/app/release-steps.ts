@@ -7,6 +7,7 @@ import {
   containerIds,
   describeSpecs,
   describeTargets,
+  targetsForUndo,
   endpointOf,
   healthCheck,
   instanceOf,
@@ -88,7 +89,7 @@ export const startContainersStep = <P extends AppTargetParams>(
       const ids = output?.ids ?? (await probeIds(r, p.app, operationId));
       if (ids.length === 0) return;
       if ((options.endpointMode ?? always)(p)) {
-        const targets = await describeTargets(r, endpointOf(p));
+        const targets = await targetsForUndo(r, endpointOf(p));
         const registered = ids.filter((id) => targets.includes(id));
         if (registered.length > 0) {
           throw new AppStateError(
@@ -150,6 +151,10 @@ export const registerStep = <P extends AppTargetParams>(
       const endpointId = endpointOf(p);
       const ids = output?.ids ?? (await probeIds(r, p.app, operationId));
       if (ids.length === 0) return;
+      if (!(await r.infra.loadBalancer.describeEndpoint(endpointId))) {
+        log(`Endpoint ${endpointId} no longer exists: nothing to deregister`);
+        return;
+      }
       // A first release had nothing before it; otherwise never leave the endpoint empty.
       if (output === undefined || output.previous.length > 0) {
         await assertOthersServe(r, endpointId, ids);
@@ -164,6 +169,29 @@ export const registerStep = <P extends AppTargetParams>(
       log(`Deregistered ${ids.join(', ')} from endpoint ${endpointId}`);
     },
   });
+
+/**
+ * The targets that stay must answer before the ones leaving go: a new container that died after
+ * its health check (killed, out of memory) would otherwise be all that serves once the old ones
+ * are stopped. Load balancers route around a dead target for a while; they do not bring it back.
+ */
+const assertStayingAnswer = async (
+  r: Resolved,
+  targets: readonly string[],
+  leaving: readonly string[],
+  signal: AbortSignal,
+) => {
+  const silent: string[] = [];
+  for (const id of targets.filter((t) => !leaving.includes(t))) {
+    const health = await r.infra.containers.checkHealth({ containerId: id }, { signal });
+    if (!health.healthy) silent.push(id);
+  }
+  if (silent.length > 0) {
+    throw new AppStateError(
+      `${silent.join(', ')} no longer answer${silent.length === 1 ? 's' : ''} on the endpoint: not deregistering ${leaving.join(', ')}`,
+    );
+  }
+};
 
 /**
  * Deregisters the targets `leaving` picks (with the drain period), recording them (env sealed)
@@ -197,6 +225,7 @@ export const deregisterStep = <P extends AppTargetParams>(
       if (!options.emptying && targets.every((t) => ids.includes(t))) {
         throw new AppStateError(`deregistering ${ids.join(', ')} would leave ${endpointId} empty`);
       }
+      if (!options.emptying) await assertStayingAnswer(r, targets, ids, signal);
       const specs = await describeSpecs(r, ids, signal);
       const register = (id: string) =>
         r.infra.loadBalancer.registerTarget({ endpointId, containerId: id });

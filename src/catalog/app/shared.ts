@@ -15,9 +15,9 @@ import {
 export interface AppCatalogOptions {
   /** Clock for health-check polling and clean-up retries; the simulated cloud's clock by default. */
   clock?: Clock;
-  /** Retry policy of each step's run (default: 3 attempts, 1 s, x2; refusals not retried). */
+  /** Retry policy of each step's run, over the default: 3 attempts, 1 s, x2, refusals not retried. */
   retry?: Partial<RetryPolicy>;
-  /** Retry policy of each undo (default: 30 attempts, 2 s, x2, capped at 60 s). */
+  /** Retry policy of each undo, over the default: 30 attempts, 2 s, x2, capped at 60 s, refusals not retried. */
   undoRetry?: Partial<RetryPolicy>;
   drainMs?: number;
   stopTimeoutMs?: number;
@@ -41,26 +41,35 @@ export interface Resolved {
   configBucket: string;
 }
 
+/**
+ * A refused request (an image in no registry, a missing container) is refused again: a run
+ * fails over or rolls back at once, and an undo reports what it could not restore instead of
+ * retrying for half an hour what cannot succeed. Outages and transient errors are retried.
+ */
+const DEFAULT_RETRY: Partial<RetryPolicy> = {
+  maxAttempts: 3,
+  initialIntervalMs: 1_000,
+  backoffCoefficient: 2,
+  nonRetryable: [...CLOUD_REQUEST_CODES],
+};
+const DEFAULT_UNDO_RETRY: Partial<RetryPolicy> = {
+  maxAttempts: 30,
+  initialIntervalMs: 2_000,
+  backoffCoefficient: 2,
+  maximumIntervalMs: 60_000,
+  nonRetryable: [...CLOUD_REQUEST_CODES],
+};
+
 export const resolveOptions = (
   infra: InfrastructurePort,
   options: AppCatalogOptions = {},
 ): Resolved => ({
   infra,
   clock: options.clock ?? (infra as { clock?: Clock }).clock ?? systemClock,
-  retry: options.retry ?? {
-    maxAttempts: 3,
-    initialIntervalMs: 1_000,
-    backoffCoefficient: 2,
-    // A refused request (an image in no registry, a missing container) is refused again:
-    // fail over or roll back at once instead of retrying it.
-    nonRetryable: [...CLOUD_REQUEST_CODES],
-  },
-  undoRetry: options.undoRetry ?? {
-    maxAttempts: 30,
-    initialIntervalMs: 2_000,
-    backoffCoefficient: 2,
-    maximumIntervalMs: 60_000,
-  },
+  // Given policies refine the defaults: a retry option that names only maxAttempts keeps
+  // the rule that a refused request is not retried.
+  retry: { ...DEFAULT_RETRY, ...options.retry },
+  undoRetry: { ...DEFAULT_UNDO_RETRY, ...options.undoRetry },
   drainMs: options.drainMs ?? DEFAULT_DRAIN_MS,
   stopTimeoutMs: options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
   healthCheckIntervalMs: options.healthCheckIntervalMs ?? 5_000,
@@ -194,13 +203,20 @@ export const stopAndRemove = async (r: Resolved, id: string, signal?: AbortSigna
   await r.infra.containers.removeContainer(id, { signal });
 };
 
+/**
+ * The targets of an endpoint for an undo: none when the endpoint is gone (deleted, or a cloud
+ * that was rebuilt), since nothing can be registered on it, and an undo has nothing to take off.
+ */
+export const targetsForUndo = async (r: Resolved, endpointId: string): Promise<string[]> =>
+  (await r.infra.loadBalancer.describeEndpoint(endpointId))?.targets ?? [];
+
 /** Refuses to remove the last serving targets of an endpoint: that would be downtime. */
 export const assertOthersServe = async (
   r: Resolved,
   endpointId: string,
   leaving: readonly string[],
 ) => {
-  const targets = await describeTargets(r, endpointId);
+  const targets = await targetsForUndo(r, endpointId);
   const others = targets.filter((t) => !leaving.includes(t));
   if (others.length === 0 && targets.some((t) => leaving.includes(t))) {
     throw new AppStateError(

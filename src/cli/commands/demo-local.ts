@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   createLocalInfrastructure,
   DEFAULT_POSTGRES_BIN,
@@ -9,6 +9,7 @@ import {
   publishPostgresImage,
   startLoad,
   watchConnections,
+  type ConnectionWatch,
   type LoadGenerator,
   type LoadReport,
   type LocalInfrastructure,
@@ -19,12 +20,16 @@ import { createTimeOrderedIds } from '../../engine/ids.js';
 import type { OperationResult } from '../../engine/operation-result.js';
 import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
 import { catalogOperations } from '../catalog-operations.js';
+import { lockCloud, type CloudLock } from '../cloud-file.js';
 import { CliError, EXIT_FAILED } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { displayUrl, openStoreSession } from '../store-session.js';
 import { summarise } from './demo-summary.js';
 import type { DemoOptions } from './demo.js';
+
+/** Where the local demo keeps its lock per environment (the infrastructure itself is temporary). */
+export const LOCAL_FOLDER = '.opledger/local';
 
 const APP = 'web';
 const DATABASE = 'main';
@@ -152,15 +157,29 @@ const databaseScenes = (): LocalScene[] => {
   ];
 };
 
-const loadLine = (before: LoadReport, after: LoadReport) => {
-  const requests = after.requests - before.requests;
-  const errors = after.errors - before.errors;
-  return `During this operation: ${requests} requests through endpoint ${APP}, ${requests - errors} served, ${errors} errors`;
+interface LoadMark {
+  load: LoadReport;
+  /** Requests the endpoint's proxy re-sent after a container failed them: hidden errors. */
+  retried: number;
+}
+
+const loadMark = (run: LocalRun): LoadMark | undefined =>
+  run.load
+    ? { load: run.load.snapshot(), retried: run.infra.endpointStats(APP)?.retried ?? 0 }
+    : undefined;
+
+const loadLine = (before: LoadMark, after: LoadMark) => {
+  const requests = after.load.requests - before.load.requests;
+  const errors = after.load.errors - before.load.errors;
+  const retried = after.retried - before.retried;
+  return `During this operation: ${requests} requests through endpoint ${APP}, ${requests - errors} served, ${errors} errors (the proxy retried ${retried} on another container)`;
 };
 
 interface LocalRun {
   engine: Engine;
   infra: LocalInfrastructure;
+  /** Records a started operation in the lock, for a later run to recover if this one dies. */
+  track: (operationId: string) => void;
   load?: LoadGenerator;
   current?: string;
 }
@@ -174,11 +193,27 @@ const runScene = async (
 ): Promise<OperationResult> => {
   println(io.out);
   println(io.out, `== ${n}. ${scene.title}`);
-  const before = run.load?.snapshot();
+  const before = loadMark(run);
   const dbPort = Number(new URL(run.infra.databaseUrl(DATABASE) ?? 'http://x:0').port);
   const watch = scene.watchDatabase ? watchConnections(dbPort) : undefined;
-  await watch?.ready();
-  const world = { engine: run.engine, track: () => undefined, save: () => undefined };
+  try {
+    await watch?.ready();
+    return await followScene(scene, run, options, io, before, watch);
+  } finally {
+    // Also when something throws: the reconnecting client must not outlive the scene.
+    await watch?.stop();
+  }
+};
+
+const followScene = async (
+  scene: LocalScene,
+  run: LocalRun,
+  options: DemoOptions,
+  io: CliIo,
+  before: LoadMark | undefined,
+  watch: ConnectionWatch | undefined,
+): Promise<OperationResult> => {
+  const world = { engine: run.engine, track: run.track, save: () => undefined };
   const result = await startAndFollow(
     world,
     { ...scene.request, environment: options.env, user: options.user },
@@ -188,9 +223,11 @@ const runScene = async (
       started: (id) => {
         run.current = id;
         if (!scene.cancelOn) return;
-        const sub = run.engine.logs(id).subscribe((line) => {
-          if (!scene.cancelOn?.test(line.message)) return;
-          sub.unsubscribe();
+        let cancelled = false;
+        // Ends with the operation's log; a flag, as lines so far may arrive before `subscribe` returns.
+        run.engine.logs(id).subscribe((line) => {
+          if (cancelled || !scene.cancelOn?.test(line.message)) return;
+          cancelled = true;
           println(io.out, `-- ${options.user} cancels operation ${id}`);
           void run.engine.cancel(id, { user: options.user }).catch(() => undefined);
         });
@@ -199,13 +236,14 @@ const runScene = async (
   );
   run.current = undefined;
   println(io.out, `-> ${result.summary}`);
-  if (before && run.load) println(io.out, `-> ${loadLine(before, run.load.snapshot())}`);
+  const after = loadMark(run);
+  if (before && after) println(io.out, `-> ${loadLine(before, after)}`);
   if (watch) {
     await watch.settled();
     const window = await watch.stop();
     println(
       io.out,
-      `-> Measured: database ${DATABASE} refused connections for ${window.refusedMs} ms (${window.attempts} sessions opened during the redeploy)`,
+      `-> Measured: database ${DATABASE} refused connections for ${window.refusedMs} ms (a client opened ${window.attempts} sessions, one after another, from before the redeploy until the database answered again)`,
     );
   }
   return result;
@@ -247,6 +285,19 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
     });
   }
   const session = await openStoreSession(options);
+  // One local demo at a time per environment; a run that died (killed, or left on a second
+  // Ctrl-C) left its operations running in the store, and this lock names them.
+  let lock: CloudLock;
+  try {
+    lock = lockCloud(
+      resolve(`${LOCAL_FOLDER}/${encodeURIComponent(options.env)}.json`),
+      'the local demo of',
+      'run it in another --env',
+    );
+  } catch (error) {
+    await session.close();
+    throw error;
+  }
   const root = await mkdtemp(join(tmpdir(), 'opledger-demo-local-'));
   let infra: LocalInfrastructure | undefined;
   let engine: Engine | undefined;
@@ -264,7 +315,7 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
       clock: systemClock,
       ids: createTimeOrderedIds(systemClock),
     });
-    const run: LocalRun = { engine, infra };
+    const run: LocalRun = { engine, infra, track: (id) => lock.record(id) };
     let stopped = false;
     const removeHandlers = onStopSignals(io, {
       stop: () => {
@@ -276,11 +327,19 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
     });
     const results: OperationResult[] = [];
     let totals: LoadReport | undefined;
+    let retried = 0;
     try {
       println(
         io.out,
         `opledger demo --local: store ${displayUrl(session.url)}, real processes under ${root}`,
       );
+      // Their processes died with that run: rolling them back frees their resources' queues
+      // (undos of what no longer exists are no-ops, or say what they could not restore).
+      if (lock.abandoned.length > 0) {
+        for (const recovered of await engine.recover({ operationIds: lock.abandoned })) {
+          println(io.out, `Recovered an operation an interrupted run left: ${recovered.summary}`);
+        }
+      }
       const scenes = [...appScenes(options.env), ...underLoadScenes()];
       for (const [i, scene] of scenes.entries()) {
         if (stopped) break;
@@ -295,12 +354,13 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
         if (!stopped) checkScene(scene, result);
       }
       totals = await run.load?.stop();
+      retried = infra.endpointStats(APP)?.retried ?? 0;
       run.load = undefined;
       if (totals) {
         println(io.out);
         println(
           io.out,
-          `Load during the deploys, restart and scaling: ${totals.requests} requests, ${totals.served} served, ${totals.errors} errors (${totals.refused} refused connections)`,
+          `Load during the deploys, restart and scaling: ${totals.requests} requests, ${totals.served} served, ${totals.errors} errors (${totals.refused} refused connections); the proxy retried ${retried} on another container`,
         );
         for (const failure of totals.firstFailures) println(io.out, `  ${failure}`);
       }
@@ -323,11 +383,12 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
       println(io.err, 'The demo was stopped; run it again to start over.');
       return 130;
     }
-    if (totals && totals.errors > 0) {
-      throw new CliError(`${totals.errors} requests failed during the operations`, {
-        hint: 'the first failures are printed above',
-        exitCode: EXIT_FAILED,
-      });
+    if (totals && (totals.errors > 0 || retried > 0)) {
+      // A retry is a failure the proxy hid: a zero-downtime switch needs none.
+      throw new CliError(
+        `${totals.errors} requests failed and ${retried} had to be retried during the operations`,
+        { hint: 'the first failures are printed above', exitCode: EXIT_FAILED },
+      );
     }
     return await summarise(session, options, results, new Date(), io);
   } finally {
@@ -336,6 +397,7 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
     } finally {
       await infra?.close();
       await rm(root, { recursive: true, force: true });
+      lock.release();
       await session.close();
     }
   }
