@@ -1,4 +1,4 @@
-import { produce, type Draft } from 'immer';
+import { deepFreeze } from './deep-freeze.js';
 import type {
   ErrorInfo,
   FailureReason,
@@ -104,125 +104,202 @@ export const hasEnded = (state: OperationState): boolean => {
   return state.rollback.status === 'succeeded' || state.rollback.status === 'failed';
 };
 
-const evolveDraft = (s: Draft<OperationState>, event: OperationEvent): void => {
+// Object.freeze without turning the state's declared types readonly.
+const freeze = <T>(value: T): T => Object.freeze(value);
+
+/** The steps with one of them replaced. */
+const withStep = (steps: OperationState['steps'], step: StepRecord): OperationState['steps'] =>
+  freeze({ ...steps, [step.name]: freeze(step) });
+
+/**
+ * The state after `event`, as a new object; the parts of `state` it does not change are shared.
+ * Every object it creates is built whole and frozen before it is returned, and values taken from
+ * the event (params, outputs, errors) are frozen deeply, so the whole state stays frozen.
+ */
+const next = (s: OperationState, event: OperationEvent): OperationState => {
   switch (event.type) {
     case 'OperationRequested': {
       const d = event.data;
-      s.status = 'queued';
-      s.id = d.operationId;
-      s.type = d.type;
-      s.environment = d.environment;
-      s.resource = d.resource;
-      s.user = d.user;
-      s.params = d.params;
-      s.createdAt = d.createdAt;
-      if (d.idempotencyKey !== undefined) s.idempotencyKey = d.idempotencyKey;
-      if (d.lifecycle !== undefined) s.lifecycle = d.lifecycle;
-      s.plan = d.steps.map((st) => st.name);
+      const steps: Record<string, StepRecord> = { ...s.steps };
       for (const st of d.steps) {
-        s.steps[st.name] = { name: st.name, kind: st.kind, status: 'pending', attempts: 0 };
+        steps[st.name] = freeze({ name: st.name, kind: st.kind, status: 'pending', attempts: 0 });
       }
-      break;
+      return {
+        ...s,
+        status: 'queued',
+        id: d.operationId,
+        type: d.type,
+        environment: d.environment,
+        resource: deepFreeze(d.resource),
+        user: d.user,
+        params: deepFreeze(d.params),
+        createdAt: d.createdAt,
+        ...(d.idempotencyKey !== undefined ? { idempotencyKey: d.idempotencyKey } : {}),
+        ...(d.lifecycle !== undefined ? { lifecycle: d.lifecycle } : {}),
+        plan: freeze(d.steps.map((st) => st.name)),
+        steps: freeze(steps),
+      };
     }
     case 'OperationStarted':
-      s.status = 'running';
-      s.startedAt = event.data.at;
-      break;
+      return { ...s, status: 'running', startedAt: event.data.at };
     case 'StepStarted': {
       const st = s.steps[event.data.step];
-      if (!st) break;
-      st.status = 'running';
-      st.attempts = event.data.attempt;
-      st.outcomeUnknown = true;
-      if (event.data.provider !== undefined) st.provider = event.data.provider;
-      s.inFlight = st.name;
-      break;
+      if (!st) return { ...s };
+      const { attempt, provider } = event.data;
+      return {
+        ...s,
+        steps: withStep(s.steps, {
+          ...st,
+          status: 'running',
+          attempts: attempt,
+          outcomeUnknown: true,
+          ...(provider !== undefined ? { provider } : {}),
+        }),
+        inFlight: st.name,
+      };
     }
     case 'StepSucceeded': {
       const st = s.steps[event.data.step];
-      if (!st) break;
-      st.status = 'succeeded';
-      st.output = event.data.output;
-      delete st.outcomeUnknown;
-      if (event.data.provider !== undefined) st.provider = event.data.provider;
-      st.completedAs = s.completedCount++;
-      delete s.inFlight;
-      break;
+      if (!st) return { ...s };
+      const { outcomeUnknown: _unknown, ...step } = st;
+      const { output, provider } = event.data;
+      const { inFlight: _inFlight, ...rest } = s;
+      return {
+        ...rest,
+        steps: withStep(s.steps, {
+          ...step,
+          status: 'succeeded',
+          output: deepFreeze(output),
+          ...(provider !== undefined ? { provider } : {}),
+          completedAs: s.completedCount,
+        }),
+        completedCount: s.completedCount + 1,
+      };
     }
     case 'StepFailed': {
       const st = s.steps[event.data.step];
-      if (!st) break;
+      if (!st) return { ...s };
+      const { outcomeUnknown: _unknown, ...step } = st;
+      const { inFlight: _inFlight, ...rest } = s;
       // A step that threw is taken as not done: a run must not leave partial effects behind.
-      st.status = event.data.willRetry || event.data.failoverTo ? 'pending' : 'failed';
-      delete st.outcomeUnknown;
-      delete s.inFlight;
-      if (event.data.possiblyDone) {
-        // It ran, but what it returned could not be recorded: undo it as if after a crash.
-        st.outcomeUnknown = true;
-        st.completedAs = s.completedCount++;
-      }
-      break;
+      const status = event.data.willRetry || event.data.failoverTo ? 'pending' : 'failed';
+      // It ran, but what it returned could not be recorded: undo it as if after a crash.
+      const possiblyDone = event.data.possiblyDone === true;
+      return {
+        ...rest,
+        steps: withStep(s.steps, {
+          ...step,
+          status,
+          ...(possiblyDone ? { outcomeUnknown: true, completedAs: s.completedCount } : {}),
+        }),
+        completedCount: s.completedCount + (possiblyDone ? 1 : 0),
+      };
     }
     case 'CancellationRequested':
-      s.cancelled = true;
-      s.cancelledBy = event.data.user;
-      break;
+      return { ...s, cancelled: true, cancelledBy: event.data.user };
     case 'OperationFailed': {
       const d = event.data;
-      s.status = 'failed';
-      s.failure = {
-        reason: d.reason,
-        error: d.error,
-        rollbackRequired: d.rollbackRequired,
-        ...(d.failedStep !== undefined ? { failedStep: d.failedStep } : {}),
+      return {
+        ...s,
+        status: 'failed',
+        failure: freeze({
+          reason: d.reason,
+          error: deepFreeze(d.error),
+          rollbackRequired: d.rollbackRequired,
+          ...(d.failedStep !== undefined ? { failedStep: d.failedStep } : {}),
+        }),
+        // A step still in flight at this point is one whose outcome a crash made unknown.
+        ...(!d.rollbackRequired ? { finishedAt: d.at } : {}),
       };
-      // A step still in flight at this point is one whose outcome a crash made unknown.
-      if (!d.rollbackRequired) s.finishedAt = d.at;
-      break;
     }
-    case 'RollbackStarted':
-      s.rollback.status = 'in_progress';
-      s.rollback.reason = event.data.reason;
-      s.rollback.undoFailed = {};
-      s.rollback.reported = [];
-      delete s.finishedAt;
-      break;
+    case 'RollbackStarted': {
+      const { finishedAt: _finishedAt, ...rest } = s;
+      return {
+        ...rest,
+        rollback: freeze({
+          ...s.rollback,
+          status: 'in_progress',
+          reason: event.data.reason,
+          undoFailed: freeze({}),
+          reported: freeze([]),
+        }),
+      };
+    }
     case 'StepUndoStarted':
-      s.rollback.undoInFlight = event.data.step;
-      break;
-    case 'StepUndone':
-      s.rollback.undone.push(event.data.step);
-      delete s.rollback.undoInFlight;
-      break;
-    case 'StepUndoFailed':
-      if (!event.data.willRetry) s.rollback.undoFailed[event.data.step] = event.data.error.message;
-      delete s.rollback.undoInFlight;
-      break;
-    case 'StepNotUndoable':
-      s.rollback.reported.push(event.data.step);
-      if (event.data.reason === 'skipped' && !s.rollback.skipped.includes(event.data.step)) {
-        s.rollback.skipped.push(event.data.step);
-      }
-      break;
+      return { ...s, rollback: freeze({ ...s.rollback, undoInFlight: event.data.step }) };
+    case 'StepUndone': {
+      const { undoInFlight: _undoInFlight, ...rollback } = s.rollback;
+      return {
+        ...s,
+        rollback: freeze({ ...rollback, undone: freeze([...rollback.undone, event.data.step]) }),
+      };
+    }
+    case 'StepUndoFailed': {
+      const { undoInFlight: _undoInFlight, ...rollback } = s.rollback;
+      const { step, willRetry, error } = event.data;
+      return {
+        ...s,
+        rollback: freeze(
+          willRetry
+            ? rollback
+            : {
+                ...rollback,
+                undoFailed: freeze({ ...rollback.undoFailed, [step]: error.message }),
+              },
+        ),
+      };
+    }
+    case 'StepNotUndoable': {
+      const { step, reason } = event.data;
+      const r = s.rollback;
+      return {
+        ...s,
+        rollback: freeze({
+          ...r,
+          reported: freeze([...r.reported, step]),
+          ...(reason === 'skipped' && !r.skipped.includes(step)
+            ? { skipped: freeze([...r.skipped, step]) }
+            : {}),
+        }),
+      };
+    }
     case 'RollbackFinished':
-      s.rollback.status = event.data.outcome;
-      s.rollback.notUndone = event.data.notUndone;
-      s.finishedAt = event.data.at;
-      break;
+      return {
+        ...s,
+        rollback: freeze({
+          ...s.rollback,
+          status: event.data.outcome,
+          notUndone: deepFreeze(event.data.notUndone),
+        }),
+        finishedAt: event.data.at,
+      };
     case 'OperationSucceeded':
-      s.status = 'succeeded';
-      s.finishedAt = event.data.at;
-      if (event.data.effects) s.effects = event.data.effects;
-      break;
+      return {
+        ...s,
+        status: 'succeeded',
+        finishedAt: event.data.at,
+        ...(event.data.effects ? { effects: deepFreeze(event.data.effects) } : {}),
+      };
     case 'LogWritten':
-      break;
+      return { ...s };
   }
-  s.lastEventAt =
-    event.type === 'OperationRequested' ? event.data.createdAt : (event.data.at ?? s.lastEventAt);
 };
 
-export const evolve = (state: OperationState, event: OperationEvent): OperationState =>
-  produce(state, (draft) => evolveDraft(draft, event));
+/**
+ * Pure: returns a new, deeply frozen state and never changes `state` (plain objects and
+ * spreads; the parts an event leaves alone are shared with `state`, which is why they must be
+ * frozen too: a state that is not, such as `initialState()` or one read back from a read
+ * store's JSON, is frozen in place first). Values taken from the event are frozen in place.
+ */
+export const evolve = (state: OperationState, event: OperationEvent): OperationState => {
+  if (!Object.isFrozen(state)) for (const part of Object.values(state)) deepFreeze(part);
+  const after = next(state, event);
+  after.lastEventAt =
+    event.type === 'OperationRequested'
+      ? event.data.createdAt
+      : (event.data.at ?? state.lastEventAt);
+  return freeze(after);
+};
 
 /** Outputs of the steps that succeeded, by step name: what later steps and effects read. */
 export const stepOutputs = (state: OperationState): Record<string, unknown> =>
