@@ -13,6 +13,7 @@ import pg from 'pg';
 import { createInMemoryEventStore } from '../../src/adapters/memory/index.js';
 import { createPostgresEventStore } from '../../src/adapters/postgres/index.js';
 import { createSqliteEventStore } from '../../src/adapters/sqlite/index.js';
+import { eventStoreMigrations as sqliteEventStoreMigrations } from '../../src/adapters/sqlite/event-store-schema.js';
 import type { EventStore } from '../../src/domain/event-store.js';
 import type { BenchEvent } from './events.js';
 import { createDatabase, dropDatabase } from './postgres.js';
@@ -205,10 +206,12 @@ export const emmettPostgres = (serverUrl: string): TargetFactory => {
 export class RawConflictError extends Error {}
 
 /**
- * better-sqlite3 alone: the same table and unique (stream, revision) index as opledger's, the
- * same pragmas (WAL, synchronous as the opledger contestant), one BEGIN IMMEDIATE transaction
- * per append (better-sqlite3's transaction helper) with a prepared INSERT per event. The unique index is the expected-version check:
- * the revision written is the expected one plus one, so a stale writer fails on the index.
+ * better-sqlite3 alone: opledger's own events table (its migrations, run verbatim, so the
+ * columns and the unique (stream, revision) index cannot drift from opledger's), the same
+ * pragmas (WAL, synchronous as the opledger contestant), one BEGIN IMMEDIATE transaction per
+ * append (better-sqlite3's transaction helper) with a prepared INSERT per event. The unique
+ * index is the expected-version check: the revision written is the expected one plus one, so a
+ * stale writer fails on the index.
  */
 export const rawSqlite: TargetFactory = {
   contestant: 'raw',
@@ -218,19 +221,9 @@ export const rawSqlite: TargetFactory = {
     const db = new Database(file.path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.exec(`CREATE TABLE events (
-      position INTEGER PRIMARY KEY AUTOINCREMENT,
-      stream TEXT NOT NULL,
-      revision INTEGER NOT NULL CHECK (revision >= 0),
-      type TEXT NOT NULL,
-      version INTEGER NOT NULL,
-      data TEXT NOT NULL,
-      metadata TEXT,
-      recorded_at TEXT NOT NULL,
-      UNIQUE (stream, revision)
-    )`);
+    for (const migration of sqliteEventStoreMigrations) db.exec(migration.sql);
     const insert = db.prepare(
-      'INSERT INTO events (stream, revision, type, version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO opledger_events (stream, revision, type, version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     // better-sqlite3's own transaction helper: BEGIN IMMEDIATE and COMMIT are prepared once.
     const write = db.transaction(
@@ -247,9 +240,11 @@ export const rawSqlite: TargetFactory = {
       },
     );
     const columns = 'position, stream, revision, type, version, data, metadata, recorded_at';
-    const byStream = db.prepare(`SELECT ${columns} FROM events WHERE stream = ? ORDER BY revision`);
+    const byStream = db.prepare(
+      `SELECT ${columns} FROM opledger_events WHERE stream = ? ORDER BY revision`,
+    );
     const after = db.prepare(
-      `SELECT ${columns} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+      `SELECT ${columns} FROM opledger_events WHERE position > ? ORDER BY position LIMIT ?`,
     );
     type Row = { position: number; data: string };
     const decode = (row: Row) => ({ ...row, data: JSON.parse(row.data) as unknown });
@@ -277,31 +272,42 @@ export const rawSqlite: TargetFactory = {
   },
 };
 
+/** Where opledger's migrations make the events table the raw tables are copied from. */
+const RAW_TEMPLATE_SCHEMA = 'raw_template';
+
 /**
- * node-postgres alone: the same columns and unique (stream_name, stream_revision) index as
- * opledger's table, positions from an identity column, a named (prepared) INSERT per event;
- * one event is one autocommitted statement, a batch is BEGIN, its INSERTs, COMMIT on one
+ * node-postgres alone: a copy of opledger's events table (`LIKE ... INCLUDING ALL` of the table
+ * opledger's own migrations create in a template schema, so the columns, checks, collation and
+ * unique (stream_name, stream_revision) index cannot drift from opledger's), except that
+ * positions come from an identity column: that difference is the point of the baseline (opledger
+ * draws them under its append lock, see event-store-schema.ts). A named (prepared) INSERT per
+ * event; one event is one autocommitted statement, a batch is BEGIN, its INSERTs, COMMIT on one
  * connection. Like opledger, one transaction per append, the index refusing a stale writer.
  */
 export const rawPostgres = (serverUrl: string): TargetFactory => {
   const database = lazyDatabase(serverUrl, `bench_raw_${process.pid}`);
+  let template: Promise<void> | undefined;
+  const migrateTemplate = async (url: string) => {
+    const pool = newPool(url);
+    const store = createPostgresEventStore({ pool }, { schema: RAW_TEMPLATE_SCHEMA });
+    await store.headPosition(); // runs the migrations
+    await store.close();
+    await pool.end().catch(() => undefined);
+  };
   return {
     contestant: 'raw',
     store: 'postgres',
     async open(label) {
-      const pool = newPool(await database.url());
+      const url = await database.url();
+      await (template ??= migrateTemplate(url));
+      const pool = newPool(url);
       const table = `events_${label}`;
-      await pool.query(`CREATE TABLE ${table} (
-        global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        stream_name text COLLATE "C" NOT NULL,
-        stream_revision bigint NOT NULL CHECK (stream_revision >= 0),
-        type text NOT NULL,
-        version integer NOT NULL,
-        data jsonb NOT NULL,
-        metadata jsonb,
-        recorded_at timestamptz NOT NULL,
-        CONSTRAINT ${table}_stream_revision_key UNIQUE (stream_name, stream_revision)
-      )`);
+      await pool.query(
+        `CREATE TABLE ${table} (LIKE "${RAW_TEMPLATE_SCHEMA}".events INCLUDING ALL)`,
+      );
+      await pool.query(
+        `ALTER TABLE ${table} ALTER COLUMN global_position ADD GENERATED ALWAYS AS IDENTITY`,
+      );
       const insert = (stream: string, revision: number, event: BenchEvent) => ({
         name: `insert_${table}`,
         text: `INSERT INTO ${table} (stream_name, stream_revision, type, version, data, metadata, recorded_at)

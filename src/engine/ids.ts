@@ -12,6 +12,20 @@ const encodeTime = (ms: number): string => {
   return out;
 };
 
+// randomBytes costs a call into the system's random source each time (4% of an engine
+// operation in a profile, for 5 bytes): the bytes are drawn in blocks and handed out in turn.
+const BLOCK = 5 * 1024;
+let block = Buffer.alloc(0);
+let used = 0;
+const randomHex = (bytes: number): string => {
+  if (used + bytes > block.length) {
+    block = randomBytes(BLOCK);
+    used = 0;
+  }
+  used += bytes;
+  return block.toString('hex', used - bytes, used);
+};
+
 /**
  * Operation ids that sort by creation time: 10 characters of milliseconds, then a counter that
  * keeps ids made in the same millisecond in order, then randomness against collisions
@@ -24,7 +38,7 @@ export const createTimeOrderedIds = (clock: Pick<Clock, 'now'>): (() => string) 
     const ms = clock.now().getTime();
     counter = ms === lastMs ? counter + 1 : 0;
     lastMs = ms;
-    const random = randomBytes(5).toString('hex');
+    const random = randomHex(5);
     return `${encodeTime(ms)}${counter.toString(32).padStart(4, '0')}${random}`;
   };
 };

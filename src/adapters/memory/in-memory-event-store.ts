@@ -12,23 +12,29 @@ import {
   type RecordedEvent,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
+import { frozenCopy } from './frozen-copy.js';
 
 export interface InMemoryEventStoreOptions {
   /** Source of `recordedAt`; defaults to the system clock. */
   now?: () => Date;
 }
 
-const deepFreeze = <T>(value: T): T => {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
+// A frozen Date can still be changed with setTime(): every reader gets its own copy. The fields
+// are named rather than spread: V8 spreads a frozen object (every stored event is) through a
+// slow path, and this runs for every event read and every subscriber it is delivered to.
+const withOwnDate = (event: RecordedEvent): RecordedEvent => {
+  const copy: RecordedEvent = {
+    type: event.type,
+    version: event.version,
+    data: event.data,
+    streamName: event.streamName,
+    streamRevision: event.streamRevision,
+    globalPosition: event.globalPosition,
+    recordedAt: new Date(event.recordedAt.getTime()),
+  };
+  if (event.metadata !== undefined) copy.metadata = event.metadata;
+  return Object.freeze(copy);
 };
-
-// A frozen Date can still be changed with setTime(): every reader gets its own copy.
-const withOwnDate = (event: RecordedEvent): RecordedEvent =>
-  Object.freeze({ ...event, recordedAt: new Date(event.recordedAt.getTime()) });
 
 /**
  * The event store kept in process memory: for tests, examples and embedding. Data is copied
@@ -48,8 +54,26 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
 
   // Delivery is scheduled, never done inside append: a subscriber that appends while handling
   // an event must not make others see the new event before the one being delivered.
+  // One microtask runs every subscription's pump: a microtask per pump and per append cost
+  // O(subscribers) queueMicrotask calls (each an async resource in Node) on every append.
+  let scheduled = false;
+  const runPumps = () => {
+    scheduled = false;
+    for (const pump of pumps) {
+      try {
+        pump();
+      } catch (error) {
+        // One subscriber's failure must not hold up the others: raise it on its own.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  };
   const wake = () => {
-    for (const pump of pumps) queueMicrotask(pump);
+    if (scheduled || pumps.size === 0) return;
+    scheduled = true;
+    queueMicrotask(runPumps);
   };
 
   return {
@@ -59,8 +83,8 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       appendOptions: AppendOptions = {},
     ): Promise<AppendResult> {
       ensureOpen();
-      const existing = streams.get(stream) ?? [];
-      const current = BigInt(existing.length) - 1n;
+      const existing = streams.get(stream);
+      const current = BigInt(existing?.length ?? 0) - 1n;
       const expected = appendOptions.expectedVersion ?? 'any';
       if (!satisfiesExpectedVersion(expected, current)) {
         throw new ConcurrencyError(stream, describeExpectedVersion(expected), current);
@@ -68,24 +92,34 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       if (events.length === 0) {
         return {
           nextExpectedRevision: current,
-          lastPosition: existing.at(-1)?.globalPosition ?? BigInt(all.length),
+          lastPosition: existing?.at(-1)?.globalPosition ?? BigInt(all.length),
         };
       }
-      const recordedAt = new Date(now().getTime());
+      // Stored events are never handed out (readers get copies with their own Date), so this
+      // Date is shared by the batch.
+      const recordedAt = Object.freeze(new Date(now().getTime()));
+      // Every copy is made before anything is stored: a value that cannot be copied fails the
+      // append as a whole.
       const recorded = events.map((e, i) =>
-        deepFreeze<RecordedEvent>({
+        Object.freeze<RecordedEvent>({
           type: e.type,
           version: e.version,
-          data: structuredClone(e.data),
-          ...(e.metadata ? { metadata: structuredClone(e.metadata) } : {}),
+          data: frozenCopy(e.data),
+          ...(e.metadata ? { metadata: frozenCopy(e.metadata) } : {}),
           streamName: stream,
           streamRevision: current + 1n + BigInt(i),
           globalPosition: BigInt(all.length + i + 1),
           recordedAt,
         }),
       );
-      all.push(...recorded);
-      streams.set(stream, existing.concat(recorded));
+      // The store owns its arrays and only ever hands out copies of them: appending in place
+      // keeps an append O(events appended) instead of O(stream length).
+      const own = existing ?? [];
+      if (!existing) streams.set(stream, own);
+      for (const r of recorded) {
+        all.push(r);
+        own.push(r);
+      }
       wake();
       const last = recorded[recorded.length - 1] as RecordedEvent;
       return { nextExpectedRevision: last.streamRevision, lastPosition: last.globalPosition };
