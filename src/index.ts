@@ -68,6 +68,7 @@ export {
   type ReadModelOptions,
   type ReadOptions,
   type CsvOptions,
+  type EnvironmentView,
   type ReportRange,
   type ResourceView,
 } from './projections/read-model.js';

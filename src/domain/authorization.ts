@@ -4,6 +4,7 @@ export type ReadAction =
   | 'operation:read'
   | 'operation:follow'
   | 'operations:list'
+  | 'environments:list'
   | 'resources:list'
   | 'activity-reports:read';
 
