@@ -94,3 +94,10 @@ export {
   type Stores,
   type CreateStoreOptions,
 } from './adapters/create-store.js';
+export {
+  createDashboardServer,
+  DEFAULT_ACTOR_HEADER,
+  type DashboardOptions,
+  type DashboardServer,
+  type DashboardSources,
+} from './dashboard/server.js';
