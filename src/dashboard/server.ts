@@ -230,7 +230,13 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
       'content-disposition': attachment(`activity-report-${env}-${name}.csv`),
       'cache-control': 'no-store',
     });
-    await pipeline(csv, ctx.res);
+    try {
+      await pipeline(csv, ctx.res);
+    } catch (error) {
+      // The client left mid-download: nothing to answer, nothing gone wrong here.
+      if ((error as { code?: unknown }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+      throw error;
+    }
   };
 
   get('/api/environments/:env/activity-reports/:week.csv', async (ctx) => {
@@ -293,6 +299,8 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
+      // A write racing a client that left must not become an unhandled 'error'.
+      res.on('error', () => undefined);
       res.write('retry: 3000\n\n');
       const send = (event: string, data: unknown, eventId?: number) =>
         res.write(

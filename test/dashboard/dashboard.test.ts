@@ -539,6 +539,11 @@ describe('the dashboard JSON API', () => {
         (e) => e.event === 'log' && e.data.includes("Step 'pull image' started"),
       );
       const connected = Date.now();
+      // A second follower leaves while the operation runs: the server goes on.
+      const quitter = await openEventStream(base, `/api/operations/${id}/events`);
+      await quitter.waitFor((e) => e.event === 'log');
+      quitter.close();
+      await quitter.closed;
 
       const cancel = await call(base, `/api/operations/${id}/cancel`, {
         method: 'POST',
