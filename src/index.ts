@@ -68,6 +68,7 @@ export {
   type ReadModelOptions,
   type ReadOptions,
   type CsvOptions,
+  type EnvironmentView,
   type ReportRange,
   type ResourceView,
 } from './projections/read-model.js';
@@ -93,3 +94,10 @@ export {
   type Stores,
   type CreateStoreOptions,
 } from './adapters/create-store.js';
+export {
+  createDashboardServer,
+  DEFAULT_ACTOR_HEADER,
+  type DashboardOptions,
+  type DashboardServer,
+  type DashboardSources,
+} from './dashboard/server.js';

@@ -9,6 +9,11 @@ import {
   rebuildCommand,
   type ActivityReportOptions,
 } from './commands/activity-reports.js';
+import {
+  dashboardCommand,
+  DEFAULT_DASHBOARD_PORT,
+  type DashboardCommandOptions,
+} from './commands/dashboard.js';
 import { DEFAULT_DEMO_SPEED, demoCommand, type DemoOptions } from './commands/demo.js';
 import {
   operationCancelCommand,
@@ -155,6 +160,14 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .description('the weekly activity reports of an environment, newest first')
     .requiredOption('--env <env>', 'environment')
     .action(action<GlobalOptions & { env: string }>((o) => activityReportsCommand(o, io)));
+
+  program
+    .command('dashboard')
+    .description(
+      'serve the web dashboard and its JSON API on 127.0.0.1 until Ctrl-C (docs/dashboard.md)',
+    )
+    .option('--port <n>', 'port on 127.0.0.1, 0 for any free one', DEFAULT_DASHBOARD_PORT)
+    .action(action<DashboardCommandOptions>((o) => dashboardCommand(o, io)));
 
   program
     .command('projections:rebuild')

@@ -1,9 +1,12 @@
 import { AccessDeniedError } from './errors.js';
 
+/** What `authorize` is asked about: reads, and the dashboard's one write, `operation:cancel`. */
 export type ReadAction =
   | 'operation:read'
   | 'operation:follow'
   | 'operations:list'
+  | 'environments:list'
+  | 'operation:cancel'
   | 'resources:list'
   | 'activity-reports:read';
 

@@ -63,7 +63,21 @@ export type ReportRange = { week: string } | { from: string; to: string };
 
 export type ResourceView = ResourceRecord;
 
+export interface EnvironmentView {
+  name: string;
+  /** Deprovisioned: its name is kept, its operations, resources and reports are gone. */
+  deleted: boolean;
+  /** The first operation of its current (or, when deleted, its last) lifetime. */
+  firstOperationAt: string;
+  deprovisionedAt?: string;
+}
+
 export interface ReadModel {
+  /**
+   * The environments the actor may see (`environments:list`, asked per environment), by name;
+   * deprovisioned ones included, marked `deleted`.
+   */
+  environments(options?: ReadOptions): Promise<EnvironmentView[]>;
   /** Every line of the operation's log so far, in order, in any state. */
   logs(operationId: string, options?: ReadOptions): Promise<LogLine[]>;
   /** The log as text for download: one line per entry, ending with the rollback verdict. */
@@ -167,6 +181,20 @@ export const createReadModel = (options: ReadModelOptions): ReadModel => {
   }
 
   return {
+    async environments({ actor }: ReadOptions = {}) {
+      const visible: EnvironmentView[] = [];
+      for (const env of await readStore.environments()) {
+        if (!(await authorize(actor, 'environments:list', { environment: env.environment })))
+          continue;
+        visible.push({
+          name: env.environment,
+          deleted: env.status === 'deprovisioned',
+          firstOperationAt: env.firstOperationAt,
+          ...(env.deprovisionedAt !== undefined ? { deprovisionedAt: env.deprovisionedAt } : {}),
+        });
+      }
+      return visible;
+    },
     logs,
     async logText(id, readOptions) {
       const lines = await logs(id, readOptions);

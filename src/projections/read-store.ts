@@ -101,6 +101,12 @@ export interface ReadStore {
   resource(environment: string, type: string, handle: string): Promise<ResourceRecord | undefined>;
   resources(environment: string): Promise<ResourceRecord[]>;
   environment(environment: string): Promise<EnvironmentRecord | undefined>;
+  /**
+   * Every environment the projection knows, by name (byte order): those with a lifetime
+   * running, and the tombstones of deprovisioned ones. The projection records an environment
+   * with its first operation, so these are the environments that have ever had one.
+   */
+  environments(): Promise<EnvironmentRecord[]>;
   /** created_at of every operation of the environment, for the weekly report listing. */
   operationDates(environment: string): Promise<string[]>;
   close(): Promise<void>;

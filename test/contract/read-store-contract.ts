@@ -150,6 +150,7 @@ const dump = async (store: ReadStore) => {
     out[`operation ${id}`] = await store.operation(id);
     out[`lines ${id}`] = await store.logLines(id);
   }
+  out.environments = await store.environments();
   for (const env of ENVIRONMENTS) {
     out[`environment ${env}`] = await store.environment(env);
     out[`resources ${env}`] = await store.resources(env);
@@ -727,6 +728,44 @@ export const describeReadStoreContract = (name: string, factory: ReadStoreFactor
         expect(web).toEqual(resource({ handle: 'web' }));
         expect(web && 'release' in web).toBe(false);
         expect(await store.resource('production', 'database', 'web')).toBeUndefined();
+      });
+
+      it('lists every environment by name, tombstones of deprovisioned ones included', async () => {
+        expect(await store.environments()).toEqual([]);
+        const staging = environment('staging', { firstOperationAt: T(2) });
+        const gone = environment('preview-2', {
+          status: 'deprovisioned',
+          deprovisionedAt: T(3),
+          purgedThrough: '41',
+        });
+        await putAll(store, 1n, {
+          environments: [staging, environment('production'), gone],
+          operations: [operation({ id: 'op-1', environment: 'staging' })],
+        });
+        // Byte order: a digit and a hyphen sort before letters, upper case before lower.
+        await putAll(store, 2n, { environments: [environment('Zeta'), environment('pre')] });
+        expect((await store.environments()).map((e) => e.environment)).toEqual([
+          'Zeta',
+          'pre',
+          'preview-2',
+          'production',
+          'staging',
+        ]);
+        expect((await store.environments()).find((e) => e.environment === 'preview-2')).toEqual(
+          gone,
+        );
+        // A deprovision replaces the record in place: the name is listed once.
+        await write(store, 3n, async (tx) => {
+          await tx.purgeEnvironment('staging');
+          await tx.putEnvironment({ ...staging, status: 'deprovisioned', deprovisionedAt: T(4) });
+        });
+        const listed = await store.environments();
+        expect(listed.filter((e) => e.environment === 'staging')).toEqual([
+          { ...staging, status: 'deprovisioned', deprovisionedAt: T(4) },
+        ]);
+        expect(listed).toHaveLength(5);
+        await store.reset('operations');
+        expect(await store.environments()).toEqual([]);
       });
 
       it('round-trips environments with and without their optional fields', async () => {

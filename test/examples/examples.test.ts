@@ -12,6 +12,7 @@ describe('examples', () => {
   it('every example is covered here', () => {
     expect(readdirSync(join(root, 'examples')).sort()).toEqual([
       'activity-report.ts',
+      'dashboard.ts',
       'deploy-with-rollback.ts',
       'local-zero-downtime.ts',
       'property-of-a-deploy.ts',
@@ -68,6 +69,14 @@ describe('examples', () => {
     const csv = stdout.slice(stdout.indexOf('operation_id,')).trim().split('\r\n');
     expect(csv).toHaveLength(3);
     expect(csv.slice(1).every((row) => row.includes(',production,app,web,true,'))).toBe(true);
+  });
+
+  it('dashboard serves each actor only the environments it may see', async () => {
+    const { stdout } = await run(tsx, ['examples/dashboard.ts'], { cwd: root });
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe("ada sees [ 'production', 'staging' ]");
+    expect(lines[1]).toBe("bob sees [ 'staging' ]");
+    expect(lines.slice(2).join('\n')).toMatch(/^403 \{\n\s+error: \{\n\s+code: 'ACCESS_DENIED'/);
   });
 
   it('property-of-a-deploy holds for generated requests and cloud faults', async () => {

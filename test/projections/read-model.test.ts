@@ -334,6 +334,30 @@ describe('activity reports', () => {
   });
 });
 
+describe('environments', () => {
+  it('lists every environment by name, a deprovisioned one marked deleted', async () => {
+    const s = await started();
+    expect(await s.reads.environments()).toEqual([]);
+    await s.run(request({ environment: 'staging', params: { image: 'v1' } }));
+    await s.run(request({ params: { image: 'v1' } }));
+    await s.run(
+      request({
+        environment: 'staging',
+        type: 'deprovision',
+        resource: { type: 'environment', handle: 'staging' },
+      }),
+    );
+    await s.settle();
+    const listed = await s.reads.environments();
+    expect(listed.map((e) => [e.name, e.deleted])).toEqual([
+      ['production', false],
+      ['staging', true],
+    ]);
+    expect(listed[1]?.deprovisionedAt).toEqual(expect.any(String));
+    expect(listed[0]).not.toHaveProperty('deprovisionedAt');
+  });
+});
+
 describe('authorization', () => {
   const authorize = (actor: unknown, _action: string, target: { environment: string }) =>
     actor === 'admin' || (actor === 'dev' && target.environment === 'staging');
@@ -361,6 +385,15 @@ describe('authorization', () => {
       expect((error as Error).message).not.toMatch(/production|op-000001|web|deploy/);
     }
     expect(await s.reads.logs('op-000001', { actor: 'admin' })).not.toHaveLength(0);
+    // A list leaves out what the actor may not see, instead of refusing it all.
+    await s.run(request({ environment: 'staging', params: { image: 'v1' } }));
+    await s.settle();
+    expect((await s.reads.environments({ actor: 'dev' })).map((e) => e.name)).toEqual(['staging']);
+    expect((await s.reads.environments({ actor: 'admin' })).map((e) => e.name)).toEqual([
+      'production',
+      'staging',
+    ]);
+    expect(await s.reads.environments({ actor: 'nobody' })).toEqual([]);
     expect(
       await firstValueFrom(s.engine.logs('op-000001', { actor: 'admin' }).pipe(toArray())),
     ).not.toHaveLength(0);

@@ -133,6 +133,8 @@ export const createInMemoryReadStore = (): ReadStore => {
           a.type === b.type ? (a.handle < b.handle ? -1 : 1) : a.type < b.type ? -1 : 1,
         ),
     environment: async (e) => environments.get(e),
+    environments: async () =>
+      [...environments.values()].sort((a, b) => (a.environment < b.environment ? -1 : 1)),
     operationDates: async (environment) =>
       [...operations.values()].filter((r) => r.environment === environment).map((r) => r.createdAt),
     close: async () => undefined,

@@ -313,6 +313,16 @@ export const createPostgresReadStore = (
       ),
     environment: (environment) =>
       guarded(() => first(pool, sql.environment, [environment], decodeEnvironment)),
+    environments: () =>
+      guarded(async () =>
+        (
+          await queryText(
+            pool,
+            `SELECT ${ENVIRONMENT_COLUMNS} FROM ${s}.environments ORDER BY environment COLLATE "C"`,
+            [],
+          )
+        ).map(decodeEnvironment),
+      ),
     operationDates: (environment) =>
       guarded(async () =>
         (

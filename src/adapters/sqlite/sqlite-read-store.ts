@@ -115,6 +115,9 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     environment: db.prepare<[string], EnvironmentRow>(
       'SELECT * FROM opledger_environments WHERE environment = ?',
     ),
+    environments: db.prepare<[], EnvironmentRow>(
+      'SELECT * FROM opledger_environments ORDER BY environment',
+    ),
     putEnvironment: db.prepare(
       'INSERT OR REPLACE INTO opledger_environments (environment, status, first_operation_at, deprovisioned_at, purged_through) VALUES (?, ?, ?, ?, ?)',
     ),
@@ -261,6 +264,7 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     resource: (env, type, handle) => inTurn(() => resource(env, type, handle)),
     resources: (env) => inTurn(() => sql.resources.all(env).map(toResourceRecord)),
     environment: (name) => inTurn(() => environment(name)),
+    environments: () => inTurn(() => sql.environments.all().map(toEnvironmentRecord)),
     operationDates: (env) => inTurn(() => sql.operationDates.all(env)),
 
     async close() {

@@ -1,11 +1,9 @@
 import { lastValueFrom, tap } from 'rxjs';
-import { systemClock } from '../../engine/clock.js';
-import { createEngine } from '../../engine/engine.js';
-import { operationStreamName } from '../../engine/operation-stream.js';
 import type { LogLine } from '../../domain/log-lines.js';
 import { renderLogLine } from '../../projections/read-model.js';
 import { EXIT_FAILED, EXIT_OK } from '../cli-error.js';
 import { println, printJson, type CliIo } from '../cli-io.js';
+import { cancelOperation, followFeed, observerEngine } from '../operation-access.js';
 import { withStore, type GlobalOptions } from './with-store.js';
 
 export const operationLogsCommand = (id: string, options: GlobalOptions, io: CliIo) =>
@@ -36,13 +34,15 @@ export const operationFollowCommand = (id: string, options: GlobalOptions, io: C
   withStore(
     options,
     async (session) => {
-      const engine = createEngine({ store: session.stores.eventStore, operations: [] });
+      const engine = observerEngine(session.stores.eventStore);
       // Fails with OPERATION_NOT_FOUND before following a stream that will never exist.
       await engine.getOperation(id);
-      await lastValueFrom(engine.logs(id).pipe(tap(logPrinter(io, options.json))), {
-        defaultValue: undefined,
-      });
-      const result = await engine.result(id);
+      const printLine = logPrinter(io, options.json);
+      const last = await lastValueFrom(
+        followFeed(engine, id).pipe(tap((event) => event.kind === 'log' && printLine(event.line))),
+      );
+      if (last.kind !== 'result') throw new Error(`the log of ${id} ended without its result`);
+      const { result } = last;
       if (options.json) io.out.write(`${JSON.stringify({ kind: 'result', ...result })}\n`);
       else println(io.err, result.summary);
       return result.status === 'succeeded' ? EXIT_OK : EXIT_FAILED;
@@ -58,20 +58,7 @@ export const operationCancelCommand = (id: string, options: CancelOptions, io: C
   withStore(
     options,
     async (session) => {
-      const store = session.stores.eventStore;
-      // Operations run by `opledger run` carry simulated time, which runs ahead of the wall
-      // clock: the cancel is stamped no earlier than the operation's last event.
-      const [last] = await store.readStream(operationStreamName(id), {
-        direction: 'backwards',
-        maxCount: 1,
-      });
-      const lastAt = Date.parse(String((last?.data as { at?: unknown } | undefined)?.at ?? ''));
-      const clock = {
-        ...systemClock,
-        now: () => new Date(Math.max(Date.now(), Number.isNaN(lastAt) ? 0 : lastAt + 1)),
-      };
-      const engine = createEngine({ store, operations: [], clock });
-      const outcome = await engine.cancel(id, { user: options.user });
+      const outcome = await cancelOperation(session.stores.eventStore, id, options.user);
       if (options.json) {
         printJson(io.out, outcome);
       } else if (outcome.alreadyRequested) {

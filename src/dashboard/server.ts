@@ -1,0 +1,441 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import type { Subscription } from 'rxjs';
+import { z } from 'zod';
+import { cancelOperation, followFeed, observerEngine } from '../cli/operation-access.js';
+import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization.js';
+import type { EventStore } from '../domain/event-store.js';
+import { systemClock, type Clock } from '../engine/clock.js';
+import { createReadModel, type ReportRange } from '../projections/read-model.js';
+import type { ReadStore, ResourceRecord } from '../projections/read-store.js';
+import {
+  attachment,
+  HttpError,
+  parseWith,
+  queryOf,
+  readJsonBody,
+  sendJson,
+  sendText,
+  toErrorAnswer,
+} from './http.js';
+import { createRouter, type Route } from './router.js';
+
+/** Where the dashboard reads: an open store session of the CLI, or the stores themselves. */
+export type DashboardSources =
+  | {
+      session: {
+        stores: { eventStore: EventStore; readStore: ReadStore };
+        catchUp(): Promise<unknown>;
+      };
+    }
+  | {
+      /** Live logs and cancellation work on its events, whichever process writes them. */
+      store: EventStore;
+      /** The read store a projector fills: listings, logs, reports. */
+      readStore: ReadStore;
+      /**
+       * Called before every read, to bring the read store up to date (e.g. a projector's
+       * `catchUp`). Leave it out when a projector already runs live on the read store.
+       */
+      catchUp?: () => Promise<unknown>;
+    };
+
+export type DashboardOptions = DashboardSources & {
+  /** Consulted on every request, as by the read model; allows everything by default. */
+  authorize?: Authorize;
+  /**
+   * Who asks, handed to `authorize` unchanged. By default the `x-opledger-user` header: a
+   * claim anyone who reaches the port can make, not an authentication.
+   */
+  actorOf?: (req: IncomingMessage) => unknown;
+  /** For the current week of the activity reports. */
+  clock?: Pick<Clock, 'now'>;
+  /** Told of every error answered with a 500 (the server itself goes on). */
+  onError?: (error: unknown, req: IncomingMessage) => void;
+  /**
+   * Host names the server answers to (any port). Loopback names by default, so that a web
+   * page whose domain is rebound to 127.0.0.1 cannot read or cancel anything.
+   */
+  allowedHosts?: readonly string[];
+  /** Between comments that keep an idle event stream open; 15 s by default. */
+  heartbeatMs?: number;
+};
+
+export interface DashboardServer {
+  /** Listens on 127.0.0.1 (`port` 0, the default, takes a free one); resolves with the base URL. */
+  listen(port?: number): Promise<string>;
+  /** The base URL, e.g. `http://127.0.0.1:4321/`, once listening. */
+  readonly url: string | undefined;
+  /** Ends the live event streams, stops listening and closes every connection. Leaves the stores open. */
+  close(): Promise<void>;
+  readonly server: Server;
+}
+
+export const DEFAULT_ACTOR_HEADER = 'x-opledger-user';
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+const STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
+
+const wholeNumber = (min: number, max: number, range: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be ${range}`).max(max, `must be ${range}`));
+
+const operationsQuery = z.strictObject({
+  status: z.enum(STATUSES, { error: `must be one of ${STATUSES.join(', ')}` }).optional(),
+  type: z.string().min(1).optional(),
+  resource: z
+    .string()
+    .regex(/^[^:]+:.+$/, 'must be TYPE:HANDLE, e.g. app:web')
+    .transform((v) => {
+      const colon = v.indexOf(':');
+      return { type: v.slice(0, colon), handle: v.slice(colon + 1) };
+    })
+    .optional(),
+  from: z.string().min(1).optional(),
+  to: z.string().min(1).optional(),
+  limit: wholeNumber(1, 500, 'from 1 to 500').optional(),
+  offset: wholeNumber(0, Number.MAX_SAFE_INTEGER, '0 or more').optional(),
+});
+
+const rangeQuery = z.strictObject({
+  from: z.string({ error: 'is required (a UTC date or instant)' }).min(1),
+  to: z.string({ error: 'is required (a UTC date or instant, exclusive)' }).min(1),
+});
+
+const cancelBody = z.strictObject({
+  user: z.string().min(1, 'must not be empty').optional(),
+});
+
+const empty = z.strictObject({});
+
+interface Context {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+  actor: unknown;
+}
+
+interface Handler {
+  /** Reads the read model: it is brought up to date first. */
+  reads: boolean;
+  run(ctx: Context): Promise<void>;
+}
+
+const resourceJson = (r: ResourceRecord) => ({ ...r, deleted: r.status === 'deprovisioned' });
+
+export const createDashboardServer = (options: DashboardOptions): DashboardServer => {
+  const sources =
+    'session' in options
+      ? {
+          store: options.session.stores.eventStore,
+          readStore: options.session.stores.readStore,
+          catchUp: () => options.session.catchUp(),
+        }
+      : options;
+  const { store, readStore } = sources;
+  const catchUp = sources.catchUp ?? (async () => undefined);
+  const authorize = options.authorize ?? allowAll;
+  const actorOf = options.actorOf ?? ((req) => req.headers[DEFAULT_ACTOR_HEADER]);
+  const clock = options.clock ?? systemClock;
+  const allowedHosts = new Set(options.allowedHosts ?? LOOPBACK_HOSTS);
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const reads = createReadModel({ readStore, authorize, clock });
+  const engine = observerEngine(store, authorize);
+  const streams = new Set<{ subscription: Subscription; res: ServerResponse }>();
+
+  const param = (ctx: Context, name: string) => ctx.params[name] as string;
+  const noQuery = (ctx: Context) => parseWith(empty, queryOf(ctx.url), 'INVALID_QUERY', 'query');
+
+  const routes: Route<Handler>[] = [];
+  const get = (pattern: string, run: Handler['run'], read = true) =>
+    routes.push({ method: 'GET', pattern, handler: { reads: read, run } });
+
+  get(
+    '/api',
+    async ({ res }) => {
+      sendJson(res, 200, {
+        routes: routes.map((r) => `${r.method} ${r.pattern}`),
+        docs: 'docs/dashboard.md',
+      });
+    },
+    false,
+  );
+
+  get('/api/environments', async (ctx) => {
+    noQuery(ctx);
+    const out = [];
+    for (const env of await reads.environments({ actor: ctx.actor })) {
+      let resources: ResourceRecord[] = [];
+      if (!env.deleted) {
+        try {
+          resources = await reads.resources(env.name, { actor: ctx.actor });
+        } catch (error) {
+          const code = (error as { code?: unknown }).code;
+          // Visible but not its resources: left out, as an environment it may not see.
+          if (code === 'ACCESS_DENIED') continue;
+          // Deprovisioned since it was listed.
+          if (code !== 'ENVIRONMENT_NOT_FOUND') throw error;
+        }
+      }
+      const ofType = (type: string) => resources.filter((r) => r.type === type).map(resourceJson);
+      out.push({
+        ...env,
+        apps: ofType('app'),
+        databases: ofType('database'),
+        others: resources
+          .filter((r) => r.type !== 'app' && r.type !== 'database')
+          .map(resourceJson),
+      });
+    }
+    sendJson(ctx.res, 200, out);
+  });
+
+  get('/api/environments/:env/operations', async (ctx) => {
+    const q = parseWith(operationsQuery, queryOf(ctx.url), 'INVALID_QUERY', 'query');
+    const page = await reads.listOperations({
+      environment: param(ctx, 'env'),
+      actor: ctx.actor,
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.type ? { type: q.type } : {}),
+      ...(q.resource ? { resource: q.resource } : {}),
+      ...(q.from ? { from: q.from } : {}),
+      ...(q.to ? { to: q.to } : {}),
+      ...(q.limit !== undefined ? { limit: q.limit } : {}),
+      ...(q.offset !== undefined ? { offset: q.offset } : {}),
+    });
+    sendJson(ctx.res, 200, page);
+  });
+
+  get('/api/environments/:env/activity-reports', async (ctx) => {
+    noQuery(ctx);
+    const now = clock.now().toISOString();
+    const reports = await reads.activityReports(param(ctx, 'env'), { actor: ctx.actor });
+    // A week's report is posted once the week is over; the current week's is still growing.
+    sendJson(
+      ctx.res,
+      200,
+      reports.map((r) => ({ ...r, posted: r.to <= now ? r.to : null })),
+    );
+  });
+
+  const sendCsv = async (ctx: Context, range: ReportRange, name: string) => {
+    const env = param(ctx, 'env');
+    const csv = await reads.activityReportCsv(env, range, { actor: ctx.actor });
+    ctx.res.writeHead(200, {
+      'content-type': 'text/csv; charset=utf-8',
+      'content-disposition': attachment(`activity-report-${env}-${name}.csv`),
+      'cache-control': 'no-store',
+    });
+    try {
+      await pipeline(csv, ctx.res);
+    } catch (error) {
+      // The client left mid-download: nothing to answer, nothing gone wrong here.
+      if ((error as { code?: unknown }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+      throw error;
+    }
+  };
+
+  get('/api/environments/:env/activity-reports/:week.csv', async (ctx) => {
+    noQuery(ctx);
+    const week = param(ctx, 'week');
+    await sendCsv(ctx, { week }, week);
+  });
+
+  get('/api/environments/:env/activity-report.csv', async (ctx) => {
+    const { from, to } = parseWith(rangeQuery, queryOf(ctx.url), 'INVALID_QUERY', 'range');
+    await sendCsv(ctx, { from, to }, `${from}_${to}`);
+  });
+
+  get('/api/operations/:id', async (ctx) => {
+    noQuery(ctx);
+    sendJson(ctx.res, 200, await reads.operation(param(ctx, 'id'), { actor: ctx.actor }));
+  });
+
+  get('/api/operations/:id/log', async (ctx) => {
+    noQuery(ctx);
+    const id = param(ctx, 'id');
+    // As `opledger operation:logs ID --json` prints it.
+    const [operation, lines] = await Promise.all([
+      reads.operation(id, { actor: ctx.actor }),
+      reads.logs(id, { actor: ctx.actor }),
+    ]);
+    sendJson(ctx.res, 200, { operation, lines });
+  });
+
+  get('/api/operations/:id/log.txt', async (ctx) => {
+    noQuery(ctx);
+    const id = param(ctx, 'id');
+    // The very text `opledger operation:logs ID` prints.
+    const text = await reads.logText(id, { actor: ctx.actor });
+    sendText(ctx.res, 'text/plain; charset=utf-8', text, {
+      'content-disposition': attachment(`operation-${id}.log`),
+    });
+  });
+
+  // The engine's log stream, as `opledger operation:follow` reads it: from the events, so it
+  // needs no read model, and sees lines written by any process.
+  get(
+    '/api/operations/:id/events',
+    async (ctx) => {
+      noQuery(ctx);
+      const { req, res, actor } = ctx;
+      const id = param(ctx, 'id');
+      // Answered as JSON with their status, before the stream starts.
+      const view = await engine.getOperation(id);
+      await ensureAllowed(authorize, actor, 'operation:follow', {
+        environment: view.environment,
+        operationId: id,
+        resource: view.resource,
+      });
+      const lastEventId = Number(req.headers['last-event-id']);
+      const after = Number.isInteger(lastEventId) ? lastEventId : -1;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      // A write racing a client that left must not become an unhandled 'error'.
+      res.on('error', () => undefined);
+      res.write('retry: 3000\n\n');
+      const send = (event: string, data: unknown, eventId?: number) =>
+        res.write(
+          `${eventId !== undefined ? `id: ${eventId}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
+        );
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
+      heartbeat.unref();
+      const entry = {
+        res,
+        subscription: followFeed(engine, id, actor).subscribe({
+          next: (event) => {
+            if (event.kind === 'result') send('end', event.result);
+            else if (event.line.revision > after) send('log', event.line, event.line.revision);
+          },
+          error: (error: unknown) => {
+            const answer = toErrorAnswer(error);
+            if (answer.internal) options.onError?.(error, req);
+            send('failure', answer.body);
+            res.end();
+          },
+          complete: () => res.end(),
+        }),
+      };
+      streams.add(entry);
+      res.on('close', () => {
+        clearInterval(heartbeat);
+        entry.subscription.unsubscribe();
+        streams.delete(entry);
+      });
+    },
+    false,
+  );
+
+  routes.push({
+    method: 'POST',
+    pattern: '/api/operations/:id/cancel',
+    handler: {
+      reads: false,
+      async run(ctx) {
+        noQuery(ctx);
+        const id = param(ctx, 'id');
+        const body = parseWith(cancelBody, await readJsonBody(ctx.req), 'INVALID_BODY', 'body');
+        const user = body.user ?? (typeof ctx.actor === 'string' ? ctx.actor : undefined);
+        if (!user) {
+          throw new HttpError(
+            400,
+            'INVALID_BODY',
+            'Say who cancels: send { "user": "EMAIL" } (or the x-opledger-user header).',
+          );
+        }
+        // From the events, as `opledger operation:cancel` does: unknown ids are 404 for everyone.
+        const view = await engine.getOperation(id);
+        await ensureAllowed(authorize, ctx.actor, 'operation:cancel', {
+          environment: view.environment,
+          operationId: id,
+          resource: view.resource,
+        });
+        sendJson(ctx.res, 202, await cancelOperation(store, id, user));
+      },
+    },
+  });
+
+  const router = createRouter(routes);
+
+  const checkHost = (req: IncomingMessage) => {
+    const host = req.headers.host ?? '';
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
+    if (!allowedHosts.has((name ?? '').toLowerCase())) {
+      throw new HttpError(
+        421,
+        'MISDIRECTED_REQUEST',
+        `This dashboard answers only to ${[...allowedHosts].join(', ')}; open it at its loopback URL.`,
+      );
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      checkHost(req);
+      const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
+      const { handler, params } = router.match(req.method ?? 'GET', url.pathname);
+      const actor = actorOf(req);
+      if (handler.reads) await catchUp();
+      await handler.run({ req, res, url, params, actor });
+    } catch (error) {
+      const answer = toErrorAnswer(error);
+      if (answer.internal) options.onError?.(error, req);
+      if (res.headersSent) {
+        // Part of a CSV or a stream is out: cutting the connection is the only honest signal.
+        res.destroy();
+        return;
+      }
+      // A body refused unread (too large, not JSON) is not drained: the connection goes.
+      const refused = answer.status === 413 || answer.status === 415;
+      if (!refused) req.resume();
+      const headers = refused ? { ...answer.headers, connection: 'close' } : answer.headers;
+      sendJson(res, answer.status, answer.body, headers);
+    }
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      // Only a failure to write the error itself gets here.
+      options.onError?.(error, req);
+      res.destroy();
+    });
+  });
+  let url: string | undefined;
+
+  return {
+    server,
+    get url() {
+      return url;
+    },
+    listen: (port = 0) =>
+      new Promise<string>((resolve, reject) => {
+        const failed = (error: Error) => reject(error);
+        server.once('error', failed);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', failed);
+          url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+          resolve(url);
+        });
+      }),
+    async close() {
+      for (const { subscription, res } of streams) {
+        subscription.unsubscribe();
+        res.end();
+      }
+      streams.clear();
+      await new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+};
