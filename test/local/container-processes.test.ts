@@ -7,20 +7,7 @@ import {
   publishAppImage,
   type LocalInfrastructure,
 } from '../../src/adapters/local/index.js';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const gone = async (pid: number) => {
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-  return !alive(pid);
-};
+import { alive, gone } from './processes.js';
 
 describe('container processes of the local infrastructure', () => {
   let root: string;

@@ -25,7 +25,7 @@ import { CliError, EXIT_FAILED } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { displayUrl, openStoreSession } from '../store-session.js';
-import { summarise } from './demo-summary.js';
+import { checkScene, succeeded, summarise } from './demo-summary.js';
 import type { DemoOptions } from './demo.js';
 
 /** Where the local demo keeps its lock per environment (the infrastructure itself is temporary). */
@@ -47,7 +47,6 @@ interface LocalScene {
   watchDatabase?: boolean;
 }
 
-const succeeded = (r: OperationResult) => r.status === 'succeeded';
 const rolledBack = (r: OperationResult) => r.status === 'failed' && r.rollback === 'succeeded';
 
 const appScenes = (env: string): LocalScene[] => {
@@ -247,14 +246,6 @@ const followScene = async (
     );
   }
   return result;
-};
-
-const checkScene = (scene: LocalScene, result: OperationResult) => {
-  if (scene.expect(result)) return;
-  throw new CliError(`the demo's step '${scene.title}' did not end as it should`, {
-    hint: `read its log: opledger operation:logs ${result.id}`,
-    exitCode: EXIT_FAILED,
-  });
 };
 
 /** Whether the database scenes can run here: a PostgreSQL server and the `pg` client. */

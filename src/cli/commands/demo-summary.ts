@@ -4,7 +4,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { OperationResult } from '../../engine/operation-result.js';
 import { isoWeekOf } from '../../projections/iso-week.js';
-import { EXIT_OK } from '../cli-error.js';
+import { CliError, EXIT_FAILED, EXIT_OK } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
 import { operationsTable } from '../render.js';
 import { displayUrl, type StoreSession } from '../store-session.js';
@@ -14,6 +14,20 @@ export interface SummaryOptions extends GlobalOptions {
   env: string;
   out?: string;
 }
+
+export const succeeded = (r: OperationResult) => r.status === 'succeeded';
+
+/** A scene of a demo ends as it shows, or the demo fails loudly, naming the log to read. */
+export const checkScene = (
+  scene: { title: string; expect: (result: OperationResult) => boolean },
+  result: OperationResult,
+) => {
+  if (scene.expect(result)) return;
+  throw new CliError(`the demo's step '${scene.title}' did not end as it should`, {
+    hint: `read its log: opledger operation:logs ${result.id}`,
+    exitCode: EXIT_FAILED,
+  });
+};
 
 const writeReport = async (session: StoreSession, env: string, week: string, out: string) => {
   await mkdir(dirname(out), { recursive: true });

@@ -1,13 +1,13 @@
 import { relative } from 'node:path';
 import type { OperationResult } from '../../engine/operation-result.js';
 import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
-import { CliError, EXIT_FAILED } from '../cli-error.js';
+import { CliError } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
 import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
 import { displayUrl, openStoreSession } from '../store-session.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { parseSpeed } from './run.js';
-import { summarise } from './demo-summary.js';
+import { checkScene, succeeded, summarise } from './demo-summary.js';
 import { localDemoCommand } from './demo-local.js';
 import { paramsFromResource, placementDefaults } from '../catalog-operations.js';
 import type { GlobalOptions } from './with-store.js';
@@ -41,7 +41,6 @@ interface Scene {
   cancelAfterMs?: number;
 }
 
-const succeeded = (r: OperationResult) => r.status === 'succeeded';
 
 /** The database's ids and placement, worked out as `opledger run` does for `--resource`. */
 const databaseParams = (world: SimulatedWorld, type: string, env: string) => ({
@@ -186,14 +185,6 @@ const runScene = async (
   println(io.out, `-> ${result.summary}`);
   if (note) println(io.out, `-> ${note}`);
   return result;
-};
-
-const checkScene = (scene: Scene, result: OperationResult) => {
-  if (scene.expect(result)) return;
-  throw new CliError(`the demo's step '${scene.title}' did not end as it should`, {
-    hint: `read its log: opledger operation:logs ${result.id}`,
-    exitCode: EXIT_FAILED,
-  });
 };
 
 /**
