@@ -41,7 +41,6 @@ interface Scene {
   cancelAfterMs?: number;
 }
 
-
 /** The database's ids and placement, worked out as `opledger run` does for `--resource`. */
 const databaseParams = (world: SimulatedWorld, type: string, env: string) => ({
   ...paramsFromResource(world.cloud, type, env, { type: 'database', handle: DATABASE }),
