@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   exports: Record<string, { types: string; import: string } | string>;
+  bin: Record<string, string>;
 };
 
 // `npm test` builds first (pretest), so this checks what a user installing the package gets.
@@ -17,6 +18,16 @@ describe('the published package', () => {
       if (typeof target === 'string') continue;
       expect(existsSync(join(root, target.import)), `${subpath} -> ${target.import}`).toBe(true);
       expect(existsSync(join(root, target.types)), `${subpath} -> ${target.types}`).toBe(true);
+    }
+  });
+
+  it('ships its bin executable, so that a fresh clone can run `npx opledger`', async () => {
+    for (const [name, target] of Object.entries(pkg.bin)) {
+      const file = join(root, target);
+      // npm does not link (nor chmod) the bin of the project itself: the build has to.
+      expect(statSync(file).mode & 0o111, `${name} -> ${target}`).toBe(0o111);
+      const { stdout } = await run(file, ['--version'], { cwd: root });
+      expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
     }
   });
 
