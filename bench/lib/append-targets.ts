@@ -203,8 +203,6 @@ export const emmettPostgres = (serverUrl: string): TargetFactory => {
 
 // ---- the raw drivers -----------------------------------------------------------------------
 
-export class RawConflictError extends Error {}
-
 /**
  * better-sqlite3 alone: opledger's own events table (its migrations, run verbatim, so the
  * columns and the unique (stream, revision) index cannot drift from opledger's), the same

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { Subscription } from 'rxjs';
 import { createPostgresEventStore } from '../../src/adapters/postgres/index.js';
 import type { EventStore } from '../../src/domain/event-store.js';
 import { type Recorder } from '../lib/measure.js';
@@ -31,57 +32,69 @@ const measure = async (url: string, s: LiveDeliverySizes, tag: string) => {
   const pools: pg.Pool[] = [];
   const storeOn = (max: number): EventStore => {
     const pool = new pg.Pool({ connectionString: url, max });
+    // An idle connection the server drops (the database is dropped WITH (FORCE) after a failed
+    // run) must not crash the child with pg's 'error' event and hide what actually failed.
+    pool.on('error', () => undefined);
     pools.push(pool);
     return createPostgresEventStore({ pool });
   };
   const subscriberStore = storeOn(2);
   const writers = Array.from({ length: s.writers }, () => storeOn(1));
-  await subscriberStore.headPosition(); // migrations, before anything is timed
-
   const acked = new Map<string, number>();
   const delivered = new Map<string, number>();
   const total = s.writers * s.perWriter;
-  let allDelivered!: () => void;
-  const done = new Promise<void>((r) => (allDelivered = r));
-  const subscription = subscriberStore.subscribe({ after: 'end' }).subscribe({
-    next: (event) => {
-      const { tag: t, id } = event.data as { tag: string; id: string };
-      if (t !== tag) return;
-      delivered.set(id, performance.now());
-      if (delivered.size === total) allDelivered();
-    },
-  });
-  // The subscription reads the head before it listens: let it settle before writing.
-  await sleep(300);
-
-  const writer = async (w: number) => {
-    const store = writers[w]!;
-    for (let n = 0; n < s.perWriter; n++) {
-      const started = performance.now();
-      const id = `${w}:${n}`;
-      await store.append(`live-${tag}-${w}`, [{ type: 'Tick', version: 1, data: { tag, id } }], {
-        expectedVersion: n === 0 ? 'no_stream' : BigInt(n - 1),
-      });
-      acked.set(id, performance.now());
-      const rest = s.intervalMs - (performance.now() - started);
-      if (rest > 0) await sleep(rest);
-    }
-  };
-  await Promise.all(writers.map((_, w) => writer(w)));
+  let subscription: Subscription | undefined;
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    done,
-    new Promise((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`only ${delivered.size} of ${total} events were delivered`)),
-        30_000,
-      );
-    }),
-  ]);
-  clearTimeout(timer);
-  subscription.unsubscribe();
-  await Promise.all([subscriberStore, ...writers].map((st) => st.close()));
-  await Promise.all(pools.map((p) => p.end()));
+  try {
+    await subscriberStore.headPosition(); // migrations, before anything is timed
+    let allDelivered!: () => void;
+    let subscriptionFailed!: (error: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      allDelivered = resolve;
+      subscriptionFailed = reject;
+    });
+    subscription = subscriberStore.subscribe({ after: 'end' }).subscribe({
+      next: (event) => {
+        const { tag: t, id } = event.data as { tag: string; id: string };
+        if (t !== tag) return;
+        delivered.set(id, performance.now());
+        if (delivered.size === total) allDelivered();
+      },
+      error: (error: unknown) => subscriptionFailed(error),
+    });
+    // The subscription reads the head before it listens: let it settle before writing.
+    await sleep(300);
+
+    const writer = async (w: number) => {
+      const store = writers[w]!;
+      for (let n = 0; n < s.perWriter; n++) {
+        const started = performance.now();
+        const id = `${w}:${n}`;
+        await store.append(`live-${tag}-${w}`, [{ type: 'Tick', version: 1, data: { tag, id } }], {
+          expectedVersion: n === 0 ? 'no_stream' : BigInt(n - 1),
+        });
+        acked.set(id, performance.now());
+        const rest = s.intervalMs - (performance.now() - started);
+        if (rest > 0) await sleep(rest);
+      }
+    };
+    await Promise.all(writers.map((_, w) => writer(w)));
+    await Promise.race([
+      done,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`only ${delivered.size} of ${total} events were delivered`)),
+          30_000,
+        );
+      }),
+    ]);
+  } finally {
+    // Also after a failure: the database is dropped next, and it must find no one connected.
+    clearTimeout(timer);
+    subscription?.unsubscribe();
+    await Promise.allSettled([subscriberStore, ...writers].map((st) => st.close()));
+    await Promise.allSettled(pools.map((p) => p.end()));
+  }
 
   const latencies: number[] = [];
   let early = 0;
