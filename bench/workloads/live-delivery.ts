@@ -46,14 +46,17 @@ const measure = async (url: string, s: LiveDeliverySizes, tag: string) => {
   let subscription: Subscription | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
-    await subscriberStore.headPosition(); // migrations, before anything is timed
+    // Also runs the migrations before anything is timed.
+    const head = await subscriberStore.headPosition();
     let allDelivered!: () => void;
     let subscriptionFailed!: (error: unknown) => void;
     const done = new Promise<void>((resolve, reject) => {
       allDelivered = resolve;
       subscriptionFailed = reject;
     });
-    subscription = subscriberStore.subscribe({ after: 'end' }).subscribe({
+    // From the head read above, not 'end': on a busy server the subscription's own read of the
+    // head could come after the first appends, which would then never be delivered.
+    subscription = subscriberStore.subscribe({ after: head }).subscribe({
       next: (event) => {
         const { tag: t, id } = event.data as { tag: string; id: string };
         if (t !== tag) return;
@@ -62,7 +65,7 @@ const measure = async (url: string, s: LiveDeliverySizes, tag: string) => {
       },
       error: (error: unknown) => subscriptionFailed(error),
     });
-    // The subscription reads the head before it listens: let it settle before writing.
+    // Let the subscription start listening, so that the latencies measure live delivery.
     await sleep(300);
 
     const writer = async (w: number) => {
