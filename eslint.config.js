@@ -20,6 +20,19 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
+    // The dashboard's browser script (served as is, not compiled).
+    files: ['src/dashboard/assets/**/*.js'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        EventSource: 'readonly',
+        localStorage: 'readonly',
+        confirm: 'readonly',
+        fetch: 'readonly',
+      },
+    },
+  },
+  {
     files: ['examples/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },

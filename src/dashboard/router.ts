@@ -75,7 +75,7 @@ export const createRouter = <H>(routes: readonly Route<H>[]) => ({
     throw new HttpError(
       404,
       'NOT_FOUND',
-      `Nothing is served at ${path}. The JSON API is under /api/: GET /api lists its routes.`,
+      `Nothing is served at ${path}. The pages start at /; the JSON API is under /api/ (GET /api lists its routes).`,
     );
   },
 });

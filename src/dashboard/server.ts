@@ -2,13 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Subscription } from 'rxjs';
-import { z } from 'zod';
 import { cancelOperation, followFeed, observerEngine } from '../cli/operation-access.js';
 import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization.js';
 import type { EventStore } from '../domain/event-store.js';
 import { systemClock, type Clock } from '../engine/clock.js';
 import { createReadModel, type ReportRange } from '../projections/read-model.js';
-import type { ReadStore, ResourceRecord } from '../projections/read-store.js';
+import type { ReadStore } from '../projections/read-store.js';
 import {
   attachment,
   HttpError,
@@ -19,6 +18,12 @@ import {
   sendText,
   toErrorAnswer,
 } from './http.js';
+import type { Context, Handler } from './handler.js';
+import { cancelBody, empty, operationsQuery, rangeQuery } from './queries.js';
+import { environmentsWithResources } from './environments.js';
+import { errorPage, sendPage } from './layout.js';
+import { pageRoutes } from './pages.js';
+import { assetRoutes } from './assets.js';
 import { createRouter, type Route } from './router.js';
 
 /** Where the dashboard reads: an open store session of the CLI, or the stores themselves. */
@@ -74,58 +79,6 @@ export interface DashboardServer {
 
 export const DEFAULT_ACTOR_HEADER = 'x-opledger-user';
 const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
-const STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
-
-const wholeNumber = (min: number, max: number, range: string) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min, `must be ${range}`).max(max, `must be ${range}`));
-
-const operationsQuery = z.strictObject({
-  status: z.enum(STATUSES, { error: `must be one of ${STATUSES.join(', ')}` }).optional(),
-  type: z.string().min(1).optional(),
-  resource: z
-    .string()
-    .regex(/^[^:]+:.+$/, 'must be TYPE:HANDLE, e.g. app:web')
-    .transform((v) => {
-      const colon = v.indexOf(':');
-      return { type: v.slice(0, colon), handle: v.slice(colon + 1) };
-    })
-    .optional(),
-  from: z.string().min(1).optional(),
-  to: z.string().min(1).optional(),
-  limit: wholeNumber(1, 500, 'from 1 to 500').optional(),
-  offset: wholeNumber(0, Number.MAX_SAFE_INTEGER, '0 or more').optional(),
-});
-
-const rangeQuery = z.strictObject({
-  from: z.string({ error: 'is required (a UTC date or instant)' }).min(1),
-  to: z.string({ error: 'is required (a UTC date or instant, exclusive)' }).min(1),
-});
-
-const cancelBody = z.strictObject({
-  user: z.string().min(1, 'must not be empty').optional(),
-});
-
-const empty = z.strictObject({});
-
-interface Context {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  params: Record<string, string>;
-  actor: unknown;
-}
-
-interface Handler {
-  /** Reads the read model: it is brought up to date first. */
-  reads: boolean;
-  run(ctx: Context): Promise<void>;
-}
-
-const resourceJson = (r: ResourceRecord) => ({ ...r, deleted: r.status === 'deprovisioned' });
 
 export const createDashboardServer = (options: DashboardOptions): DashboardServer => {
   const sources =
@@ -158,7 +111,9 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
     '/api',
     async ({ res }) => {
       sendJson(res, 200, {
-        routes: routes.map((r) => `${r.method} ${r.pattern}`),
+        routes: routes
+          .filter((r) => r.pattern.startsWith('/api'))
+          .map((r) => `${r.method} ${r.pattern}`),
         docs: 'docs/dashboard.md',
       });
     },
@@ -167,31 +122,12 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
 
   get('/api/environments', async (ctx) => {
     noQuery(ctx);
-    const out = [];
-    for (const env of await reads.environments({ actor: ctx.actor })) {
-      let resources: ResourceRecord[] = [];
-      if (!env.deleted) {
-        try {
-          resources = await reads.resources(env.name, { actor: ctx.actor });
-        } catch (error) {
-          const code = (error as { code?: unknown }).code;
-          // Visible but not its resources: left out, as an environment it may not see.
-          if (code === 'ACCESS_DENIED') continue;
-          // Deprovisioned since it was listed.
-          if (code !== 'ENVIRONMENT_NOT_FOUND') throw error;
-        }
-      }
-      const ofType = (type: string) => resources.filter((r) => r.type === type).map(resourceJson);
-      out.push({
-        ...env,
-        apps: ofType('app'),
-        databases: ofType('database'),
-        others: resources
-          .filter((r) => r.type !== 'app' && r.type !== 'database')
-          .map(resourceJson),
-      });
-    }
-    sendJson(ctx.res, 200, out);
+    const list = await environmentsWithResources(reads, ctx.actor);
+    sendJson(
+      ctx.res,
+      200,
+      list.map(({ resources: _, ...env }) => env),
+    );
   });
 
   get('/api/environments/:env/operations', async (ctx) => {
@@ -363,6 +299,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
     },
   });
 
+  routes.push(...pageRoutes({ reads, readStore, clock }), ...assetRoutes());
   const router = createRouter(routes);
 
   const checkHost = (req: IncomingMessage) => {
@@ -375,6 +312,16 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
         `This dashboard answers only to ${[...allowedHosts].join(', ')}; open it at its loopback URL.`,
       );
     }
+  };
+
+  // The pages answer errors with a page; the API and the assets with JSON.
+  const isPage = (req: IncomingMessage) => {
+    const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+    return (
+      req.method === 'GET' &&
+      !/^\/(api|assets)(\/|$)/.test(pathname) &&
+      !String(req.headers.accept ?? '').startsWith('application/json')
+    );
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -397,7 +344,10 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
       const refused = answer.status === 413 || answer.status === 415;
       if (!refused) req.resume();
       const headers = refused ? { ...answer.headers, connection: 'close' } : answer.headers;
-      sendJson(res, answer.status, answer.body, headers);
+      if (isPage(req)) {
+        const { code, message } = answer.body.error;
+        sendPage(res, answer.status, errorPage(answer.status, code, message), headers);
+      } else sendJson(res, answer.status, answer.body, headers);
     }
   };
 

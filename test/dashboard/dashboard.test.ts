@@ -432,7 +432,7 @@ describe('the dashboard JSON API', () => {
 
   describe('bad requests and failures', () => {
     it('answers 404 for an unknown route and 405 for a wrong method', async () => {
-      for (const path of ['/', '/api/nothing', '/api/environments/demo', '/api/operations']) {
+      for (const path of ['/api/nothing', '/api/environments/demo', '/api/operations']) {
         const answer = await get(path);
         expect(answer.status, path).toBe(404);
         expect(errorOf(answer).code).toBe('NOT_FOUND');

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+
+/** The query strings and bodies the dashboard takes, checked before anything is read. */
+
+export const STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
+
+const wholeNumber = (min: number, max: number, range: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be ${range}`).max(max, `must be ${range}`));
+
+export const operationsQuery = z.strictObject({
+  status: z.enum(STATUSES, { error: `must be one of ${STATUSES.join(', ')}` }).optional(),
+  type: z.string().min(1).optional(),
+  resource: z
+    .string()
+    .regex(/^[^:]+:.+$/, 'must be TYPE:HANDLE, e.g. app:web')
+    .transform((v) => {
+      const colon = v.indexOf(':');
+      return { type: v.slice(0, colon), handle: v.slice(colon + 1) };
+    })
+    .optional(),
+  from: z.string().min(1).optional(),
+  to: z.string().min(1).optional(),
+  limit: wholeNumber(1, 500, 'from 1 to 500').optional(),
+  offset: wholeNumber(0, Number.MAX_SAFE_INTEGER, '0 or more').optional(),
+});
+
+export const rangeQuery = z.strictObject({
+  from: z.string({ error: 'is required (a UTC date or instant)' }).min(1),
+  to: z.string({ error: 'is required (a UTC date or instant, exclusive)' }).min(1),
+});
+
+export const cancelBody = z.strictObject({
+  user: z.string().min(1, 'must not be empty').optional(),
+});
+
+export const empty = z.strictObject({});
