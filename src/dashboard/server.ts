@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Subscription } from 'rxjs';
-import { cancelOperation, followFeed, observerEngine } from '../cli/operation-access.js';
+import { cancelOperation, followFeed, observerEngine } from '../engine/operation-access.js';
 import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization.js';
 import type { EventStore } from '../domain/event-store.js';
 import { systemClock, type Clock } from '../engine/clock.js';

@@ -3,7 +3,7 @@ import type { LogLine } from '../../domain/log-lines.js';
 import { renderLogLine } from '../../projections/read-model.js';
 import { EXIT_FAILED, EXIT_OK } from '../cli-error.js';
 import { println, printJson, type CliIo } from '../cli-io.js';
-import { cancelOperation, followFeed, observerEngine } from '../operation-access.js';
+import { cancelOperation, followFeed, observerEngine } from '../../engine/operation-access.js';
 import { withStore, type GlobalOptions } from './with-store.js';
 
 export const operationLogsCommand = (id: string, options: GlobalOptions, io: CliIo) =>
