@@ -13,10 +13,10 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { freePort } from '../../src/adapters/local/child-process.js';
+import { probePostgres } from '../../src/adapters/local/postgres-probe.js';
 
 const START_TIMEOUT_MS = 30_000;
 
@@ -54,40 +54,11 @@ const serverUser = (): { uid: number; gid: number } | undefined => {
   }
 };
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-
 const tail = (path: string): string => {
   try {
     return readFileSync(path, 'utf8').split('\n').slice(-20).join('\n');
   } catch {
     return '(no log)';
-  }
-};
-
-const acceptsConnections = async (url: string): Promise<boolean> => {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
   }
 };
 
@@ -190,7 +161,7 @@ export const startCluster = async (): Promise<Cluster> => {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`postgres exited during startup; its log:\n${tail(log)}`);
       }
-      if (await acceptsConnections(url)) return { url, stop };
+      if (await probePostgres(port)) return { url, stop };
       if (Date.now() > deadline) {
         throw new Error(
           `postgres did not accept connections within ${START_TIMEOUT_MS} ms; its log:\n${tail(log)}`,
