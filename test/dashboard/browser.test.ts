@@ -22,6 +22,8 @@ import {
 const ENV = 'demo';
 /** An app the tests provision in the demo's environment (the demo deprovisions its own). */
 const LIVE_APP = 'api';
+/** An environment the tests provision and deprovision: listed as deleted. */
+const GONE = 'preview';
 
 interface Resource {
   key: string;
@@ -157,11 +159,13 @@ describe('the dashboard in headless Chromium', () => {
 
   beforeAll(async () => {
     const steps = [
-      ['demo', '--speed', 'max'],
-      ['run', 'app.provision', '--env', ENV, '--resource', `app:${LIVE_APP}`, '--speed', 'max'],
+      ['demo'],
+      ['run', 'app.provision', '--env', ENV, '--resource', `app:${LIVE_APP}`],
+      ['run', 'environment.provision', '--env', GONE, '--resource', `environment:${GONE}`],
+      ['run', 'environment.deprovision', '--env', GONE, '--resource', `environment:${GONE}`],
     ];
     for (const args of steps) {
-      const result = await workspace.run(...args);
+      const result = await workspace.run(...args, '--speed', 'max');
       expect(result.code, `opledger ${args.join(' ')}\n${result.stderr}`).toBe(0);
     }
     dashboard = workspace.spawn('dashboard', '--port', '0');
@@ -199,14 +203,18 @@ describe('the dashboard in headless Chromium', () => {
     const web = resources.find((r) => r.key === 'app:web');
     expect(web?.deleted, 'the demo deprovisions its app web').toBe(true);
 
-    // The environments: the store holds the demo's only.
+    // The environments: the demo's, and the one deprovisioned, marked deleted and empty.
     await open(page, '/');
-    expect(await attributes(page.locator('section.environment'), 'data-environment')).toEqual([
-      ENV,
-    ]);
+    expect(
+      (await attributes(page.locator('section.environment'), 'data-environment')).sort(),
+    ).toEqual([ENV, GONE].sort());
     const section = page.locator(`section.environment[data-environment="${ENV}"]`);
     expect(await section.locator('h2 .badge.deleted').count()).toBe(0);
     await expectResourceLists(section, resources);
+    const gone = page.locator(`section.environment[data-environment="${GONE}"]`);
+    expect(await gone.locator('h2 .badge.deleted').count()).toBe(1);
+    expect(await gone.locator('h2 a').getAttribute('href')).toBe(`/environments/${GONE}`);
+    expect(await gone.locator('li[data-resource]').count()).toBe(0);
     await screenshot(page, 'environments');
 
     // The environment.
@@ -271,6 +279,19 @@ describe('the dashboard in headless Chromium', () => {
     const failed = await operations('--resource', 'app:web', '--status', 'failed', '--limit', '20');
     expect(failed.items.length).toBeGreaterThan(1);
     await expectRows(page, failed);
+    // And by type, any status.
+    await page.locator('#filters select[name="status"]').selectOption({ value: '' });
+    await page.locator('#filters input[name="type"]').fill('app.deploy');
+    await clickThrough(
+      page,
+      page.locator('#filters button[type="submit"]'),
+      (u) => u.searchParams.get('type') === 'app.deploy' && !u.searchParams.get('status'),
+    );
+    const deploys = await operations('--resource', 'app:web', '--type', 'app.deploy');
+    expect(deploys.items.length).toBeGreaterThan(failed.items.length);
+    await expectRows(page, deploys);
+    await page.goBack();
+    await page.waitForURL((u) => u.searchParams.get('status') === 'failed');
 
     // The operation: the demo's cancelled deploy, with its log and verdict.
     const cancelled = failed.items.find((o) => o.cancelled) as OperationJson;
@@ -285,7 +306,7 @@ describe('the dashboard in headless Chromium', () => {
     await screenshot(page, 'operation');
   }, 120_000);
 
-  it('pages through the Activity, shows an empty filter and an error page', async () => {
+  it('pages through the Activity, shows an empty filter, error pages and a deleted environment', async () => {
     const page = await newPage();
     const first = await operations('--limit', '5');
     expect(first.nextOffset).toBe(5);
@@ -309,6 +330,13 @@ describe('the dashboard in headless Chromium', () => {
     const missing = await page.goto(new URL('/operations/nope', base).href);
     expect(missing?.status()).toBe(404);
     expect(await page.locator('#error').getAttribute('data-code')).toBe('OPERATION_NOT_FOUND');
+    const never = await page.goto(new URL('/environments/never', base).href);
+    expect(never?.status()).toBe(404);
+    expect(await page.locator('#error').getAttribute('data-code')).toBe('ENVIRONMENT_NOT_FOUND');
+    // The deprovisioned environment, linked from the environments page, says it was deleted.
+    await open(page, `/environments/${GONE}`);
+    expect(await text(page.locator('h1'))).toContain(GONE);
+    expect(await page.locator('h1 .badge.deleted').count()).toBe(1);
   }, 120_000);
 
   it('follows a running deploy live, cancels it from the page and shows the rollback verdict', async () => {
