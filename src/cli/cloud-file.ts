@@ -1,13 +1,6 @@
-import {
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  openSync,
-  closeSync,
-} from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makeFolder } from '../adapters/make-folder.js';
 import { z } from 'zod';
 import type { CloudState, ImageBehaviour } from '../adapters/infrastructure/index.js';
 import { CliError } from './cli-error.js';
@@ -68,7 +61,7 @@ export const loadCloud = (path: string): SavedCloud | undefined => {
 
 /** Written to a temporary file and renamed: a crash mid-write leaves the previous cloud. */
 export const saveCloud = (path: string, saved: SavedCloud): void => {
-  mkdirSync(dirname(path), { recursive: true });
+  makeFolder(dirname(path));
   const temporary = `${path}.${process.pid}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(saved, null, 2)}\n`);
   renameSync(temporary, path);
@@ -118,7 +111,7 @@ export const lockCloud = (
   elsewhere = 'pass another --cloud FILE',
 ): CloudLock => {
   const lock = `${path}.lock`;
-  mkdirSync(dirname(path), { recursive: true });
+  makeFolder(dirname(path));
   let abandoned: string[] = [];
   for (let attempt = 0; attempt < 5; attempt++) {
     try {

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { makeFolder } from '../adapters/make-folder.js';
 import { createStore, DEFAULT_STORE_URL, type Stores } from '../adapters/create-store.js';
 import { OpledgerError } from '../domain/errors.js';
 import { createProjector, type Projector } from '../projections/projector.js';
@@ -61,7 +61,7 @@ export const openStoreSession = async (
   try {
     if (url.trim().startsWith('sqlite:')) {
       const path = url.trim().slice('sqlite:'.length);
-      if (path) mkdirSync(dirname(resolve(path)), { recursive: true });
+      if (path) makeFolder(dirname(resolve(path)));
     }
     stores = await createStore(url, options.readStore ? { readStore: options.readStore } : {});
   } catch (error) {

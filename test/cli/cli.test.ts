@@ -333,6 +333,16 @@ describe('opledger CLI: the demo and the read commands on the default SQLite sto
       expect(run.stderr).toMatch(/cannot open the store postgres:\/\/ada:\*\*\*@127\.0\.0\.1:1\/x/);
       expect(run.stderr).not.toContain('secret');
     });
+
+    it('a SQLite file in a folder that cannot be made exits 1 at once, saying why', async () => {
+      // Node's recursive mkdir never returned for a folder under /proc: this run used to hang.
+      const run = await cli('operations', '--env', 'demo', '--store', 'sqlite:/proc/opledger/x.db');
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(
+        "cannot open the store sqlite:/proc/opledger/x.db: ENOENT: no such file or directory, mkdir '/proc/opledger'",
+      );
+      expect(run.stderr).toContain('Hint: check that the folder can be created');
+    });
   });
 
   it('prints help and its version', async () => {

@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { makeFolder } from '../make-folder.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { OpledgerError } from '../../domain/errors.js';
 
@@ -44,7 +44,7 @@ export const openDatabase = (
   path: string,
   options: { busyTimeoutMs: number; synchronous: Synchronous },
 ): SqliteDatabase => {
-  if (isFile(path)) mkdirSync(dirname(path), { recursive: true });
+  if (isFile(path)) makeFolder(dirname(path));
   const Database = loadDriver();
   const db = new Database(path, { timeout: options.busyTimeoutMs });
   try {
