@@ -51,10 +51,17 @@ export interface EngineOptions {
   authorize?: Authorize;
 }
 
+// A name of dots only ('.', '..') cannot be a segment of a URL path: browsers and proxies
+// resolve it away, so the dashboard's page of such an environment or resource would be another's.
+const name = z
+  .string()
+  .min(1)
+  .refine((v) => !/^\.+$/.test(v), { message: 'must not be made of dots only' });
+
 const requestSchema = z.object({
   type: z.string().min(1),
-  environment: z.string().min(1),
-  resource: z.object({ type: z.string().min(1), handle: z.string().min(1) }),
+  environment: name,
+  resource: z.object({ type: name, handle: name }),
   user: z.string().min(1),
   params: z.record(z.string(), z.unknown()).default({}),
   idempotencyKey: z.string().min(1).optional(),

@@ -247,6 +247,12 @@ describe('engine.start', () => {
     await expect(
       engine.start(request({ type: 'scale', resource: { type: 'app' } })),
     ).rejects.toThrow(/resource.handle/);
+    await expect(engine.start(request({ type: 'scale', environment: '..' }))).rejects.toThrow(
+      /environment: must not be made of dots only/,
+    );
+    await expect(
+      engine.start(request({ type: 'scale', resource: { type: 'app', handle: '.' } })),
+    ).rejects.toThrow(/resource.handle: must not be made of dots only/);
     expect(await store.readAll()).toEqual([]);
     // The same engine still works for a good request.
     const ok = await engine.start(request({ type: 'scale', params: { count: 2 } }));
