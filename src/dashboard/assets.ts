@@ -26,6 +26,18 @@ export const assetRoutes = (): Route<Handler>[] => {
   };
   return [
     {
+      // Browsers ask for it on every page: an empty answer, not an error page each time.
+      method: 'GET',
+      pattern: '/favicon.ico',
+      handler: {
+        reads: false,
+        async run({ res }) {
+          res.writeHead(204, { 'cache-control': 'max-age=86400' });
+          res.end();
+        },
+      },
+    },
+    {
       method: 'GET',
       pattern: '/assets/:name',
       handler: {

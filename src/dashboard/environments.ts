@@ -7,14 +7,22 @@ export interface EnvironmentWithResources extends EnvironmentView {
   apps: ResourceJson[];
   databases: ResourceJson[];
   others: ResourceJson[];
-  /** All of them, in the read store's order. */
-  resources: ResourceJson[];
 }
 
-const resourceJson = (r: ResourceRecord): ResourceJson => ({
+export const resourceJson = (r: ResourceRecord): ResourceJson => ({
   ...r,
   deleted: r.status === 'deprovisioned',
 });
+
+/** An environment's resources by kind: apps, databases, and the others. */
+export const groupResources = (resources: ResourceRecord[]) => {
+  const all = resources.map(resourceJson);
+  return {
+    apps: all.filter((r) => r.type === 'app'),
+    databases: all.filter((r) => r.type === 'database'),
+    others: all.filter((r) => r.type !== 'app' && r.type !== 'database'),
+  };
+};
 
 /**
  * The environments `actor` may see, each with its resources grouped by kind: what the
@@ -38,14 +46,7 @@ export const environmentsWithResources = async (
         if (code !== 'ENVIRONMENT_NOT_FOUND') throw error;
       }
     }
-    const all = resources.map(resourceJson);
-    out.push({
-      ...env,
-      apps: all.filter((r) => r.type === 'app'),
-      databases: all.filter((r) => r.type === 'database'),
-      others: all.filter((r) => r.type !== 'app' && r.type !== 'database'),
-      resources: all,
-    });
+    out.push({ ...env, ...groupResources(resources) });
   }
   return out;
 };

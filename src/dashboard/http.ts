@@ -171,3 +171,13 @@ export const readJsonBody = async (req: IncomingMessage): Promise<unknown> => {
     throw new HttpError(400, 'INVALID_BODY', 'The body is not valid JSON.');
   }
 };
+
+/**
+ * A browser navigating (typing a URL, following a link, submitting a form), as opposed to a
+ * script's fetch: it would show a JSON error raw.
+ */
+export const isNavigation = (req: IncomingMessage): boolean => {
+  if (req.headers['sec-fetch-dest'] === 'document') return true;
+  const first = String(req.headers.accept ?? '').split(',')[0] ?? '';
+  return first.trim().startsWith('text/html');
+};

@@ -38,3 +38,16 @@ export const cancelBody = z.strictObject({
 });
 
 export const empty = z.strictObject({});
+
+export type OperationsQuery = z.output<typeof operationsQuery>;
+
+/** The read model's list options for a checked query (only the filters given). */
+export const listOptions = (q: OperationsQuery) => ({
+  ...(q.status ? { status: q.status } : {}),
+  ...(q.type ? { type: q.type } : {}),
+  ...(q.resource ? { resource: q.resource } : {}),
+  ...(q.from ? { from: q.from } : {}),
+  ...(q.to ? { to: q.to } : {}),
+  ...(q.limit !== undefined ? { limit: q.limit } : {}),
+  ...(q.offset !== undefined ? { offset: q.offset } : {}),
+});

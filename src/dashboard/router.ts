@@ -7,6 +7,8 @@ export interface Route<H> {
   /** Segments: literals, `:name` for a whole segment, `:name.ext` for a segment ending in `.ext`. */
   pattern: string;
   handler: H;
+  /** A GET route also answers HEAD (without a body) unless this is false. */
+  head?: boolean;
 }
 
 export interface Match<H> {
@@ -58,7 +60,8 @@ export const createRouter = <H>(routes: readonly Route<H>[]) => ({
     for (const route of routes) {
       const params = matchPattern(route.pattern, path);
       if (!params) continue;
-      if (route.method === method) return { handler: route.handler, params };
+      const headOfGet = method === 'HEAD' && route.method === 'GET' && route.head !== false;
+      if (route.method === method || headOfGet) return { handler: route.handler, params };
       allowed.add(route.method);
     }
     if (allowed.size > 0) {

@@ -6,7 +6,7 @@ import { cancelOperation, followFeed, observerEngine } from '../engine/operation
 import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization.js';
 import type { EventStore } from '../domain/event-store.js';
 import { systemClock, type Clock } from '../engine/clock.js';
-import { createReadModel, type ReportRange } from '../projections/read-model.js';
+import { createReadModel, renderLogLine, type ReportRange } from '../projections/read-model.js';
 import type { ReadStore } from '../projections/read-store.js';
 import {
   attachment,
@@ -17,12 +17,14 @@ import {
   sendJson,
   sendText,
   toErrorAnswer,
+  isNavigation,
 } from './http.js';
-import type { Context, Handler } from './handler.js';
-import { cancelBody, empty, operationsQuery, rangeQuery } from './queries.js';
+import { noQuery, param, type Context, type Handler } from './handler.js';
+import { withPosted } from './activity-reports.js';
+import { cancelBody, listOptions, operationsQuery, rangeQuery } from './queries.js';
 import { environmentsWithResources } from './environments.js';
 import { errorPage, sendPage } from './layout.js';
-import { pageRoutes } from './pages.js';
+import { pageRoutes } from './pages/index.js';
 import { assetRoutes } from './assets.js';
 import { createRouter, type Route } from './router.js';
 
@@ -100,12 +102,9 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
   const engine = observerEngine(store, authorize);
   const streams = new Set<{ subscription: Subscription; res: ServerResponse }>();
 
-  const param = (ctx: Context, name: string) => ctx.params[name] as string;
-  const noQuery = (ctx: Context) => parseWith(empty, queryOf(ctx.url), 'INVALID_QUERY', 'query');
-
   const routes: Route<Handler>[] = [];
-  const get = (pattern: string, run: Handler['run'], read = true) =>
-    routes.push({ method: 'GET', pattern, handler: { reads: read, run } });
+  const get = (pattern: string, run: Handler['run'], read = true, head = true) =>
+    routes.push({ method: 'GET', pattern, handler: { reads: read, run }, head });
 
   get(
     '/api',
@@ -122,12 +121,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
 
   get('/api/environments', async (ctx) => {
     noQuery(ctx);
-    const list = await environmentsWithResources(reads, ctx.actor);
-    sendJson(
-      ctx.res,
-      200,
-      list.map(({ resources: _, ...env }) => env),
-    );
+    sendJson(ctx.res, 200, await environmentsWithResources(reads, ctx.actor));
   });
 
   get('/api/environments/:env/operations', async (ctx) => {
@@ -135,27 +129,15 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
     const page = await reads.listOperations({
       environment: param(ctx, 'env'),
       actor: ctx.actor,
-      ...(q.status ? { status: q.status } : {}),
-      ...(q.type ? { type: q.type } : {}),
-      ...(q.resource ? { resource: q.resource } : {}),
-      ...(q.from ? { from: q.from } : {}),
-      ...(q.to ? { to: q.to } : {}),
-      ...(q.limit !== undefined ? { limit: q.limit } : {}),
-      ...(q.offset !== undefined ? { offset: q.offset } : {}),
+      ...listOptions(q),
     });
     sendJson(ctx.res, 200, page);
   });
 
   get('/api/environments/:env/activity-reports', async (ctx) => {
     noQuery(ctx);
-    const now = clock.now().toISOString();
     const reports = await reads.activityReports(param(ctx, 'env'), { actor: ctx.actor });
-    // A week's report is posted once the week is over; the current week's is still growing.
-    sendJson(
-      ctx.res,
-      200,
-      reports.map((r) => ({ ...r, posted: r.to <= now ? r.to : null })),
-    );
+    sendJson(ctx.res, 200, withPosted(reports, clock.now()));
   });
 
   const sendCsv = async (ctx: Context, range: ReportRange, name: string) => {
@@ -227,8 +209,10 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
         operationId: id,
         resource: view.resource,
       });
-      const lastEventId = Number(req.headers['last-event-id']);
-      const after = Number.isInteger(lastEventId) ? lastEventId : -1;
+      // The revision of the last line the client got (it reconnects with it); absent or empty,
+      // the log is sent from its first line.
+      const lastEventId = String(req.headers['last-event-id'] ?? '');
+      const after = /^\d+$/.test(lastEventId) ? Number(lastEventId) : -1;
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
@@ -249,7 +233,10 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
         subscription: followFeed(engine, id, actor).subscribe({
           next: (event) => {
             if (event.kind === 'result') send('end', event.result);
-            else if (event.line.revision > after) send('log', event.line, event.line.revision);
+            else if (event.line.revision > after) {
+              // With the line as the CLI prints it, so that no client renders it its own way.
+              send('log', { ...event.line, text: renderLogLine(event.line) }, event.line.revision);
+            }
           },
           error: (error: unknown) => {
             const answer = toErrorAnswer(error);
@@ -267,6 +254,8 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
         streams.delete(entry);
       });
     },
+    false,
+    // A HEAD would open a subscription that nothing reads.
     false,
   );
 
@@ -314,21 +303,16 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
     }
   };
 
-  // The pages answer errors with a page; the API and the assets with JSON.
-  const isPage = (req: IncomingMessage) => {
-    const pathname = (req.url ?? '/').split('?')[0] ?? '/';
-    return (
-      req.method === 'GET' &&
-      !/^\/(api|assets)(\/|$)/.test(pathname) &&
-      !String(req.headers.accept ?? '').startsWith('application/json')
-    );
-  };
-
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    // Until a route matches: a page's path or a browser's navigation gets an error page.
+    let errorsAsPage = isNavigation(req) || !/^\/(api|assets)(\/|$)/.test(req.url ?? '/');
     try {
       checkHost(req);
       const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
       const { handler, params } = router.match(req.method ?? 'GET', url.pathname);
+      // A page answers errors with a page; the API with JSON, unless a browser navigated to it
+      // (a download link whose range is wrong, say), which would show the raw JSON.
+      errorsAsPage = handler.page === true || isNavigation(req);
       const actor = actorOf(req);
       if (handler.reads) await catchUp();
       await handler.run({ req, res, url, params, actor });
@@ -344,7 +328,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
       const refused = answer.status === 413 || answer.status === 415;
       if (!refused) req.resume();
       const headers = refused ? { ...answer.headers, connection: 'close' } : answer.headers;
-      if (isPage(req)) {
+      if (errorsAsPage) {
         const { code, message } = answer.body.error;
         sendPage(res, answer.status, errorPage(answer.status, code, message), headers);
       } else sendJson(res, answer.status, answer.body, headers);

@@ -222,7 +222,11 @@ describe('the dashboard JSON API', () => {
       const lines = await get(`/api/operations/${op.id}/log`);
       const expected = lines.json<{ lines: { revision: number }[] }>().lines;
       const logs = stream.events.filter((e) => e.event === 'log');
-      expect(logs.map((e) => JSON.parse(e.data) as unknown)).toEqual(expected);
+      // Each line with its text as the CLI prints it.
+      const text = (await get(`/api/operations/${op.id}/log.txt`)).text.trimEnd().split('\n');
+      expect(logs.map((e) => JSON.parse(e.data) as unknown)).toEqual(
+        expected.map((line, i) => ({ ...line, text: text[i] })),
+      );
       expect(logs.map((e) => Number(e.id))).toEqual(expected.map((l) => l.revision));
       const end = stream.events.at(-1);
       expect(end?.event).toBe('end');
@@ -240,6 +244,14 @@ describe('the dashboard JSON API', () => {
       });
       await again.closed;
       expect(again.events.map((e) => e.event)).toEqual(['log', 'end']);
+      // An empty Last-Event-ID is no line at all: the log comes from its first line.
+      const empty = await openEventStream(base, `/api/operations/${op.id}/events`, {
+        'last-event-id': '',
+      });
+      await empty.closed;
+      expect(empty.events.filter((e) => e.event === 'log').map((e) => e.id)).toEqual(
+        logs.map((e) => e.id),
+      );
     });
 
     it.each(['', '/log', '/log.txt', '/events'])(
@@ -579,9 +591,12 @@ describe('the dashboard JSON API', () => {
         cancelled: true,
         rollback: 'succeeded',
       });
-      const stored = (await get(`/api/operations/${id}/log`)).json<{ lines: unknown[] }>().lines;
-      expect(logs.map((e) => JSON.parse(e.data) as unknown)).toEqual(stored);
+      const stored = (await get(`/api/operations/${id}/log`)).json<{ lines: object[] }>().lines;
       const text = await get(`/api/operations/${id}/log.txt`);
+      const textLines = text.text.trimEnd().split('\n');
+      expect(logs.map((e) => JSON.parse(e.data) as unknown)).toEqual(
+        stored.map((line, i) => ({ ...line, text: textLines[i] })),
+      );
       expect(text.text).toBe((await cli('operation:logs', id)).stdout);
       expect(text.text.trimEnd().split('\n').at(-1)).toMatch(/Rollback succeeded/);
       const again = await call(base, `/api/operations/${id}/cancel`, {

@@ -22,6 +22,8 @@ describe('the dashboard pages', () => {
   const projector = createProjector({ store, readStore });
   let releaseGate!: () => void;
   const gate = new Promise<void>((resolve) => (releaseGate = resolve));
+  let releaseUndo!: () => void;
+  const undoGate = new Promise<void>((resolve) => (releaseUndo = resolve));
   const HOSTILE = '<img src=x onerror="alert(1)">';
   const engine = createEngine({
     store,
@@ -60,6 +62,20 @@ describe('the dashboard pages', () => {
         ],
       }),
       defineOperation({
+        // Fails at its second step, then blocks in the undo of its first: it stays rolling back.
+        type: 'app.scale',
+        steps: [
+          step({ name: 'add containers', run: () => ({ n: 2 }), undo: () => undoGate }),
+          step({
+            name: 'register',
+            kind: 'no_side_effects',
+            run: () => {
+              throw new Error('the endpoint refused the new targets');
+            },
+          }),
+        ],
+      }),
+      defineOperation({
         type: 'database.redeploy',
         steps: [step({ name: 'wait', kind: 'no_side_effects', run: () => gate })],
       }),
@@ -71,6 +87,8 @@ describe('the dashboard pages', () => {
   let hostileRestart: string;
   let running: string;
   let runningResult: Promise<OperationResult>;
+  let rollingBack: string;
+  let rollingBackResult: Promise<OperationResult>;
 
   const start = async (type: string, environment: string, resource: [string, string]) =>
     engine.start({
@@ -100,6 +118,9 @@ describe('the dashboard pages', () => {
     const started = await start('database.redeploy', 'prod', ['database', 'main']);
     running = started.id;
     runningResult = started.result;
+    const scaling = await start('app.scale', 'prod', ['app', 'web']);
+    rollingBack = scaling.id;
+    rollingBackResult = scaling.result;
     await projector.start();
     dashboard = createDashboardServer({
       store,
@@ -115,7 +136,8 @@ describe('the dashboard pages', () => {
 
   afterAll(async () => {
     releaseGate();
-    await runningResult;
+    releaseUndo();
+    await Promise.all([runningResult, rollingBackResult]);
     await dashboard?.close();
     await projector.stop();
   });
@@ -140,7 +162,7 @@ describe('the dashboard pages', () => {
     const script = await get('/assets/dashboard.js');
     expect(script.status).toBe(200);
     expect(script.headers['content-type']).toBe('text/javascript; charset=utf-8');
-    expect(script.text).toContain('new EventSource(`/api/operations/');
+    expect(script.text).toContain("new EventSource(apiPath('/events'))");
     expect((await get('/assets/dashboard.css')).status).toBe(200);
     expect((await get('/assets/..%2Fserver.js')).status).toBe(404);
   });
@@ -180,8 +202,25 @@ describe('the dashboard pages', () => {
     const page = await get(`/operations/${running}`);
     expect(page.text).toContain('<dd id="status" data-status="running">running</dd>');
     expect(page.text).toContain('data-live="pending"');
-    expect(page.text).toContain('<form id="cancel-form">');
+    // Hidden until the script shows it: without the script it could not cancel anything.
+    expect(page.text).toContain('<form id="cancel-form" hidden>');
     expect(page.text).toContain('<p id="verdict" class="verdict" aria-live="polite"></p>');
+  });
+
+  it('follows an operation that has failed but is still rolling back, with no verdict yet', async () => {
+    await expect
+      .poll(
+        async () =>
+          (await get(`/api/operations/${rollingBack}`)).json<{ rollback: string }>().rollback,
+      )
+      .toBe('in_progress');
+    const page = await get(`/operations/${rollingBack}`);
+    expect(page.text).toContain('<dd id="status" data-status="failed">failed</dd>');
+    expect(page.text).toContain('<dd id="rollback" data-rollback="in_progress">rolling back</dd>');
+    expect(page.text).toContain('data-live="pending"');
+    expect(page.text).toContain('<p id="verdict" class="verdict" aria-live="polite"></p>');
+    // Nothing left to cancel: it has failed already.
+    expect(page.text).not.toContain('id="cancel-form"');
   });
 
   it('pages the Activity newest first, 20 at a time, with links both ways', async () => {
@@ -198,6 +237,11 @@ describe('the dashboard pages', () => {
     expect(second.text).toContain('<a rel="prev" href="/environments/staging/activity">');
     expect(second.text).not.toContain('rel="next"');
     expect(new Set([...firstIds, ...secondIds]).size).toBe(25);
+    // Past the end: said so, with a way back to the last page rather than 500 empty ones.
+    const past = await get('/environments/staging/activity?offset=100');
+    expect(rowIds(past)).toEqual([]);
+    expect(past.text).toContain('Past the last page: 25 operations in all.');
+    expect(past.text).toContain('<a rel="prev" href="/environments/staging/activity?offset=20">');
     // Newest first: the API's order, which the API tests check against the creation times.
     const api = await get('/api/environments/staging/operations?limit=25');
     expect([...firstIds, ...secondIds]).toEqual(
@@ -207,15 +251,15 @@ describe('the dashboard pages', () => {
 
   it('filters the Activity by status, type and resource; empty fields mean any', async () => {
     const failed = await get('/environments/prod/activity?status=failed&type=');
-    expect(rowIds(failed)).toEqual([failedDeploy.id]);
+    expect(rowIds(failed)).toEqual([rollingBack, failedDeploy.id]);
     expect(failed.text).toContain('<option value="failed" selected>failed</option>');
     const restarts = await get('/environments/prod/activity?type=app.restart');
     expect(rowIds(restarts)).toEqual([hostileRestart]);
     const web = await get('/environments/prod/activity?resource=app%3Aweb');
     expect(web.text).toContain('Activity of <code>app:web</code>');
-    expect(rowIds(web)).toHaveLength(3); // provision, deploy, restart
+    expect(rowIds(web)).toHaveLength(4); // provision, deploy, restart, scale
     expect(web.text).toContain('<input type="hidden" name="resource" value="app:web">');
-    const none = await get('/environments/prod/activity?type=app.scale');
+    const none = await get('/environments/prod/activity?type=app.configure');
     expect(none.text).toContain('<p class="empty">No operations match.</p>');
   });
 
@@ -290,6 +334,9 @@ describe('the dashboard pages', () => {
       ['/environments/prod/volumes/x', 404, 'Nothing is served at'],
       ['/environments/%E0%A4%A', 400, 'not valid percent-encoding'],
       ['/?x=1', 400, 'x'],
+      // The page's form has no range: it would drop one on its next submit.
+      ['/environments/prod/activity?from=2026-01-01', 400, 'from'],
+      ['/environments/prod/activity?offset=1&offset=2', 400, 'offset'],
     ];
     for (const [path, status, message] of cases) {
       const answer = await get(path);
@@ -300,5 +347,30 @@ describe('the dashboard pages', () => {
     }
     // The server is still there.
     expect((await get('/')).status).toBe(200);
+  });
+
+  it('answers HEAD like GET without a body, but not on the events stream', async () => {
+    const head = await call(base, '/environments/prod/activity', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(head.body.length).toBe(0);
+    const events = await call(base, `/api/operations/${running}/events`, { method: 'HEAD' });
+    expect(events.status).toBe(405);
+    expect((await call(base, '/favicon.ico')).status).toBe(204);
+  });
+
+  it('shows a browser that navigated to a failing API link an error page, a script JSON', async () => {
+    const range = '/api/environments/prod/activity-report.csv?from=2026-02-01&to=2026-01-01';
+    const navigated = await call(base, range, { headers: { 'sec-fetch-dest': 'document' } });
+    expect(navigated.status).toBe(400);
+    expect(navigated.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(navigated.text).toContain('the range must end after it starts');
+    const fetched = await call(base, range, { headers: { accept: 'application/json' } });
+    expect(fetched.status).toBe(400);
+    expect(fetched.json<{ error: { code: string } }>().error.code).toBe('INVALID_REQUEST');
+    // And a script asking a page's path for JSON still gets an HTML page's status, as a page.
+    const page = await call(base, '/operations/nope', { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(404);
+    expect(page.text).toContain('data-code="OPERATION_NOT_FOUND"');
   });
 });

@@ -1,6 +1,6 @@
 // The dashboard's only script: the operation page's live log and cancel button. Every page
-// works without it; it adds what HTML alone cannot (a stream, a confirmation, a POST).
-// @ts-check
+// reads without it; it adds what HTML alone cannot (a stream, a confirmation, a POST). Plain
+// JavaScript served as is, so that the dashboard needs no bundler.
 
 const body = document.body;
 const operationId = body.dataset.operationId;
@@ -14,16 +14,55 @@ const setLiveState = (text) => {
   if (state) state.textContent = text;
 };
 
-const ROLLBACK_LABELS = {
-  none: 'none',
-  in_progress: 'rolling back',
-  succeeded: 'rolled back',
-  failed: 'rollback failed',
-};
+/** The server's labels (pages/parts.ts), so that a live update reads as a reload would. */
+const rollbackLabels = (() => {
+  try {
+    return JSON.parse(body.dataset.rollbackLabels ?? '{}');
+  } catch {
+    return {};
+  }
+})();
 
-/** The line as `opledger operation:logs` prints it (renderLogLine on the server). */
-const renderLine = (line) =>
-  `${line.at} ${line.level.toUpperCase().padEnd(5)} ${line.step ? `[${line.step}] ` : ''}${line.message}`;
+/** `2026-11-27 19:58:40Z`, as the pages show times. */
+const shortTime = (iso) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+
+const apiPath = (suffix) => `/api/operations/${encodeURIComponent(operationId)}${suffix}`;
+
+/** Shows how the operation ended: the result of the `end` event, and its finish time. */
+const showEnd = async (result) => {
+  const status = byId('status');
+  if (status) {
+    status.textContent = result.status;
+    status.dataset.status = result.status;
+  }
+  const rollback = byId('rollback');
+  if (rollback) {
+    rollback.textContent = rollbackLabels[result.rollback] ?? result.rollback;
+    rollback.dataset.rollback = result.rollback;
+  }
+  const verdict = byId('verdict');
+  if (verdict) {
+    verdict.textContent = result.summary;
+    verdict.classList.toggle('bad', result.rollback === 'failed');
+  }
+  byId('cancel-form')?.remove();
+  body.dataset.live = 'ended';
+  setLiveState('The operation has ended.');
+  // The result has no finish time; the operation's view has.
+  try {
+    const answer = await fetch(apiPath(''), { headers: { accept: 'application/json' } });
+    const view = await answer.json();
+    const finished = byId('finished');
+    if (answer.ok && view.finishedAt && finished) {
+      const time = document.createElement('time');
+      time.dateTime = view.finishedAt;
+      time.textContent = shortTime(view.finishedAt);
+      finished.replaceChildren(time);
+    }
+  } catch {
+    // The finish time is a detail: the verdict is shown already.
+  }
+};
 
 const followLog = () => {
   const log = byId('log');
@@ -32,65 +71,89 @@ const followLog = () => {
   const seen = new Set(
     [...log.querySelectorAll('.line')].map((el) => Number(el.getAttribute('data-revision'))),
   );
-  const source = new EventSource(`/api/operations/${encodeURIComponent(operationId)}/events`);
+  const source = new EventSource(apiPath('/events'));
+  const stop = (state, text) => {
+    source.close();
+    body.dataset.live = state;
+    setLiveState(text);
+  };
   source.addEventListener('open', () => {
     body.dataset.live = 'on';
     setLiveState('Live: new lines appear as the operation writes them.');
   });
   source.addEventListener('log', (event) => {
-    const line = JSON.parse(event.data);
+    let line;
+    try {
+      line = JSON.parse(event.data);
+    } catch {
+      return stop('failed', 'The live log sent a line it could not read; reload the page.');
+    }
     if (seen.has(line.revision)) return;
     seen.add(line.revision);
+    // Keep following the end of the log only if the reader is there already.
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
     const span = document.createElement('span');
     span.className = `line level-${line.level}`;
     span.dataset.revision = String(line.revision);
-    span.textContent = `${renderLine(line)}\n`;
+    span.textContent = `${line.text}\n`;
     log.append(span);
-    span.scrollIntoView({ block: 'nearest' });
+    if (atBottom) log.scrollTop = log.scrollHeight;
   });
   source.addEventListener('end', (event) => {
     source.close();
-    const result = JSON.parse(event.data);
-    const status = byId('status');
-    if (status) {
-      status.textContent = result.status;
-      status.dataset.status = result.status;
+    let result;
+    try {
+      result = JSON.parse(event.data);
+    } catch {
+      return stop('failed', 'The operation has ended; reload the page for its verdict.');
     }
-    const rollback = byId('rollback');
-    if (rollback) {
-      rollback.textContent = ROLLBACK_LABELS[result.rollback] ?? result.rollback;
-      rollback.dataset.rollback = result.rollback;
-    }
-    const verdict = byId('verdict');
-    if (verdict) {
-      verdict.textContent = result.summary;
-      verdict.classList.toggle('bad', result.rollback === 'failed');
-    }
-    byId('cancel-form')?.remove();
-    body.dataset.live = 'ended';
-    setLiveState('The operation has ended.');
+    void showEnd(result);
   });
   source.addEventListener('failure', (event) => {
-    source.close();
-    const { error } = JSON.parse(event.data);
-    body.dataset.live = 'failed';
-    setLiveState(`The live log stopped: ${error.message}`);
+    let message = 'an error';
+    try {
+      message = JSON.parse(event.data).error.message;
+    } catch {
+      // The message is a detail: the stream has stopped either way.
+    }
+    stop('failed', `The live log stopped: ${message}`);
   });
   source.addEventListener('error', () => {
-    // EventSource reconnects by itself (from the last line it got); say so meanwhile.
-    if (body.dataset.live === 'on') setLiveState('Connection lost; reconnecting…');
+    // Answered with an error instead of a stream (e.g. a 403), EventSource gives up for good;
+    // after a dropped connection it reconnects by itself, from the last line it got.
+    if (source.readyState === EventSource.CLOSED) {
+      stop('failed', 'The live log is unavailable; reload the page to try again.');
+    } else setLiveState('Connection lost; reconnecting…');
   });
 };
 
 const USER_KEY = 'opledger.cancelUser';
 
+/** localStorage may be refused (privacy settings): remembering the user is only a convenience. */
+const remembered = {
+  get: () => {
+    try {
+      return localStorage.getItem(USER_KEY) ?? '';
+    } catch {
+      return '';
+    }
+  },
+  set: (user) => {
+    try {
+      localStorage.setItem(USER_KEY, user);
+    } catch {
+      // Not remembered: asked again next time.
+    }
+  },
+};
+
 const setUpCancel = () => {
-  const form = /** @type {HTMLFormElement | null} */ (byId('cancel-form'));
-  const input = /** @type {HTMLInputElement | null} */ (byId('cancel-user'));
+  const form = byId('cancel-form');
+  const input = byId('cancel-user');
   const status = byId('cancel-status');
   if (!form || !input || !status || !operationId) return;
-  input.value = localStorage.getItem(USER_KEY) ?? '';
   form.addEventListener('submit', async (event) => {
+    // First: whatever fails below, the browser must not submit the form itself.
     event.preventDefault();
     const user = input.value.trim();
     const type = body.dataset.operationType ?? 'operation';
@@ -98,33 +161,34 @@ const setUpCancel = () => {
       `Cancel ${type} ${operationId}? The steps it has done will be rolled back, in reverse.`,
     );
     if (!sure) return;
-    localStorage.setItem(USER_KEY, user);
+    remembered.set(user);
     const button = form.querySelector('button');
     if (button) button.disabled = true;
     status.textContent = 'Requesting cancellation…';
+    const refused = (message) => {
+      status.textContent = `Not cancelled: ${message}`;
+      status.dataset.state = 'refused';
+      if (button) button.disabled = false;
+    };
     try {
-      const answer = await fetch(`/api/operations/${encodeURIComponent(operationId)}/cancel`, {
+      const answer = await fetch(apiPath('/cancel'), {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ user }),
       });
       const reply = await answer.json();
-      if (answer.ok) {
-        status.textContent = reply.alreadyRequested
-          ? 'Cancellation was already requested; the rollback follows in the log.'
-          : `Cancellation requested by ${user}; the rollback follows in the log.`;
-        status.dataset.state = 'requested';
-      } else {
-        status.textContent = `Not cancelled: ${reply.error?.message ?? answer.statusText}`;
-        status.dataset.state = 'refused';
-        if (button) button.disabled = false;
-      }
+      if (!answer.ok) return refused(reply.error?.message ?? answer.statusText);
+      status.textContent = reply.alreadyRequested
+        ? 'Cancellation was already requested; the rollback follows in the log.'
+        : `Cancellation requested by ${user}; the rollback follows in the log.`;
+      status.dataset.state = 'requested';
     } catch (error) {
-      status.textContent = `Not cancelled: ${error instanceof Error ? error.message : String(error)}`;
-      status.dataset.state = 'refused';
-      if (button) button.disabled = false;
+      refused(error instanceof Error ? error.message : String(error));
     }
   });
+  input.value = remembered.get();
+  // Shown only now: without this script the form could not cancel anything.
+  form.hidden = false;
 };
 
 if (body.dataset.live === 'pending') followLog();
