@@ -29,6 +29,8 @@ export default tseslint.config(
         localStorage: 'readonly',
         confirm: 'readonly',
         fetch: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
       },
     },
   },

@@ -377,6 +377,11 @@ describe('the dashboard in headless Chromium', () => {
     await expect
       .poll(() => page.locator('#log .line').count(), { timeout: 40_000 })
       .toBeGreaterThan(before);
+    // Its status and start time follow the log, without a reload.
+    await expect
+      .poll(() => page.locator('#status').getAttribute('data-status'), { timeout: 15_000 })
+      .toBe('running');
+    await expect.poll(() => page.locator('#started time').count(), { timeout: 15_000 }).toBe(1);
     await screenshot(page, 'operation-live');
 
     // Cancel from the page: the user, the confirm dialog, then the verdict arrives live.
@@ -402,6 +407,7 @@ describe('the dashboard in headless Chromium', () => {
     expect(await text(page.locator('#status'))).toContain('failed');
     expect(await text(page.locator('#rollback'))).toMatch(rollbackText('succeeded'));
     expect(await text(page.locator('#rollback'))).not.toBe(rollbackWhileRunning);
+    await expect.poll(() => page.locator('#finished time').count(), { timeout: 15_000 }).toBe(1);
     expect(await page.locator('#cancel-form').count()).toBe(0);
     expect(await text(page.locator('#cancel-status'))).not.toBe('');
     // Still the document first loaded: everything above came live.

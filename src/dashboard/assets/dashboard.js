@@ -28,18 +28,59 @@ const shortTime = (iso) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 
 const apiPath = (suffix) => `/api/operations/${encodeURIComponent(operationId)}${suffix}`;
 
-/** Shows how the operation ended: the result of the `end` event, and its finish time. */
-const showEnd = async (result) => {
-  const status = byId('status');
-  if (status) {
-    status.textContent = result.status;
-    status.dataset.status = result.status;
+/** @param {string} id @param {string | undefined} iso */
+const setTime = (id, iso) => {
+  const cell = byId(id);
+  if (!cell || !iso) return;
+  const time = document.createElement('time');
+  time.dateTime = iso;
+  time.textContent = shortTime(iso);
+  cell.replaceChildren(time);
+};
+
+/** @param {string} status @param {string} rollback */
+const setState = (status, rollback) => {
+  const statusCell = byId('status');
+  if (statusCell) {
+    statusCell.textContent = status;
+    statusCell.dataset.status = status;
   }
-  const rollback = byId('rollback');
-  if (rollback) {
-    rollback.textContent = rollbackLabels[result.rollback] ?? result.rollback;
-    rollback.dataset.rollback = result.rollback;
+  const rollbackCell = byId('rollback');
+  if (rollbackCell) {
+    rollbackCell.textContent = rollbackLabels[rollback] ?? rollback;
+    rollbackCell.dataset.rollback = rollback;
   }
+  // Once failed (rolling back or not) there is nothing left to cancel.
+  if (status !== 'queued' && status !== 'running') byId('cancel-form')?.remove();
+};
+
+/** The operation's view from the API: its status and times as the log moves on. */
+const refreshView = async () => {
+  try {
+    const answer = await fetch(apiPath(''), { headers: { accept: 'application/json' } });
+    if (!answer.ok) return;
+    const view = await answer.json();
+    if (body.dataset.live !== 'ended') setState(view.status, view.rollback);
+    setTime('started', view.startedAt);
+    setTime('finished', view.finishedAt);
+  } catch {
+    // A detail: the log itself goes on.
+  }
+};
+
+// At most one refresh per second, however fast lines come, and one after the last of a burst.
+let refreshTimer;
+const scheduleRefresh = () => {
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = undefined;
+    void refreshView();
+  }, 1_000);
+};
+
+/** Shows how the operation ended: the result of the `end` event, and its times. */
+const showEnd = (result) => {
+  setState(result.status, result.rollback);
   const verdict = byId('verdict');
   if (verdict) {
     verdict.textContent = result.summary;
@@ -48,20 +89,9 @@ const showEnd = async (result) => {
   byId('cancel-form')?.remove();
   body.dataset.live = 'ended';
   setLiveState('The operation has ended.');
-  // The result has no finish time; the operation's view has.
-  try {
-    const answer = await fetch(apiPath(''), { headers: { accept: 'application/json' } });
-    const view = await answer.json();
-    const finished = byId('finished');
-    if (answer.ok && view.finishedAt && finished) {
-      const time = document.createElement('time');
-      time.dateTime = view.finishedAt;
-      time.textContent = shortTime(view.finishedAt);
-      finished.replaceChildren(time);
-    }
-  } catch {
-    // The finish time is a detail: the verdict is shown already.
-  }
+  // The result has no times; the operation's view has.
+  clearTimeout(refreshTimer);
+  void refreshView();
 };
 
 const followLog = () => {
@@ -98,6 +128,7 @@ const followLog = () => {
     span.textContent = `${line.text}\n`;
     log.append(span);
     if (atBottom) log.scrollTop = log.scrollHeight;
+    scheduleRefresh();
   });
   source.addEventListener('end', (event) => {
     source.close();
@@ -107,7 +138,7 @@ const followLog = () => {
     } catch {
       return stop('failed', 'The operation has ended; reload the page for its verdict.');
     }
-    void showEnd(result);
+    showEnd(result);
   });
   source.addEventListener('failure', (event) => {
     let message = 'an error';

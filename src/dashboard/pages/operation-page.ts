@@ -63,7 +63,7 @@ export const operationPage = ({ reads, readStore }: PageDependencies): Route<Han
 <dt>Rollback</dt><dd id="rollback" data-rollback="${op.rollback}">${ROLLBACK_LABELS[op.rollback]}</dd>
 <dt>User</dt><dd>${op.user}</dd>
 <dt>Created</dt><dd>${time(op.createdAt)}</dd>
-<dt>Started</dt><dd>${time(op.startedAt)}</dd>
+<dt>Started</dt><dd id="started">${time(op.startedAt)}</dd>
 <dt>Finished</dt><dd id="finished">${time(op.finishedAt)}</dd>
 </dl>
 <p id="verdict" class="verdict${op.rollback === 'failed' ? ' bad' : ''}" aria-live="polite">${verdict}</p>
