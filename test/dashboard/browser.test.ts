@@ -444,6 +444,17 @@ describe('the dashboard in headless Chromium', () => {
     expectSameBytes(log.bytes, await workspace.run('operation:logs', id));
     expect(log.bytes.toString('utf8')).toMatch(/Rollback succeeded/);
 
+    // As the seed's users do: the environment, the app, its Activity, and the row's ↓ icon.
+    const op = all.items.find((o) => o.id === id) as OperationJson;
+    await open(page, `/environments/${ENV}/apps/${op.resource.handle}`);
+    await clickThrough(page, page.locator('#activity-link'), (u) =>
+      u.pathname.endsWith('/activity'),
+    );
+    const fromActivity = await download(
+      page.locator(`tr[data-operation-id="${id}"] a.download-log`),
+    );
+    expect(fromActivity.bytes.equals(log.bytes)).toBe(true);
+
     // The Activity Reports page, reached from the environment.
     await open(page, `/environments/${ENV}`);
     await clickThrough(

@@ -273,6 +273,10 @@ describe('the dashboard pages', () => {
     expect(app.status).toBe(200);
     expect(app.text).toContain('href="/environments/prod/activity?resource=app%3Aweb"');
     expect(app.text).toContain(`<a href="/operations/${hostileRestart}">app.restart</a>`);
+    // As in the seed's dashboard: each operation of the Activity has a download icon for its log.
+    expect(app.text).toContain(
+      `<a class="download-log" href="/api/operations/${hostileRestart}/log.txt" download`,
+    );
     const database = await get('/environments/prod/databases/main');
     expect(database.status).toBe(200);
     expect(mainOf(database)).toContain('Database main');

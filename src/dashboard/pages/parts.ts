@@ -70,13 +70,14 @@ ${showResource && markup`<td>${op.resource.type}:${op.resource.handle}</td>`}
 <td>${time(op.createdAt)}</td>
 <td>${time(op.finishedAt)}</td>
 <td>${duration(op.startedAt ?? op.createdAt, op.finishedAt)}</td>
+<td><a class="download-log" href="${path`/api/operations/${op.id}/log.txt`}" download title="Download its log" aria-label="Download the log of ${op.type} ${op.id}">↓</a></td>
 </tr>`;
 
 export const operationsTable = (
   items: OperationView[],
   showResource: boolean,
 ) => markup`<table id="operations">
-<thead><tr><th>Operation</th>${showResource && markup`<th>Resource</th>`}<th>Status</th><th>Rollback</th><th>User</th><th>Created</th><th>Finished</th><th>Duration</th></tr></thead>
+<thead><tr><th>Operation</th>${showResource && markup`<th>Resource</th>`}<th>Status</th><th>Rollback</th><th>User</th><th>Created</th><th>Finished</th><th>Duration</th><th>Log</th></tr></thead>
 <tbody>${items.map((op) => operationRow(op, showResource))}</tbody>
 </table>`;
 
