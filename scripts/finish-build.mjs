@@ -10,4 +10,4 @@ chmodSync('dist/cli/main.js', 0o755);
 // Copied afresh, so that a file removed from src/ is not served from an old dist/; a missing
 // folder fails the build rather than the dashboard's first page.
 rmSync('dist/dashboard/assets', { recursive: true, force: true });
-cpSync('src/dashboard/assets', 'dist/dashboard/assets', { recursive: true, errorOnExist: true });
+cpSync('src/dashboard/assets', 'dist/dashboard/assets', { recursive: true });

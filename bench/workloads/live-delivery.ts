@@ -54,6 +54,9 @@ const measure = async (url: string, s: LiveDeliverySizes, tag: string) => {
       allDelivered = resolve;
       subscriptionFailed = reject;
     });
+    // Handled here too: a subscription failing while the writers still append would otherwise
+    // be an unhandled rejection, which ends the process before the finally below runs.
+    done.catch(() => undefined);
     // From the head read above, not 'end': on a busy server the subscription's own read of the
     // head could come after the first appends, which would then never be delivered.
     subscription = subscriberStore.subscribe({ after: head }).subscribe({

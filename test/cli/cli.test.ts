@@ -343,6 +343,20 @@ describe('opledger CLI: the demo and the read commands on the default SQLite sto
       );
       expect(run.stderr).toContain('Hint: check that the folder can be created');
     });
+
+    it('an --out in a folder that cannot be made exits at once, saying why', async () => {
+      const run = await cli(
+        'activity-report',
+        '--env',
+        'demo',
+        '--week',
+        '2026-W48',
+        '--out',
+        '/proc/opledger/report.csv',
+      );
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain("ENOENT: no such file or directory, mkdir '/proc/opledger'");
+    });
   });
 
   it('prints help and its version', async () => {

@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   cliWorkspace,
   launchChromium,
   logLines,
+  SCREENSHOTS,
   screenshot,
   textLines,
   type LogJson,
@@ -158,6 +159,8 @@ describe('the dashboard in headless Chromium', () => {
   };
 
   beforeAll(async () => {
+    // Screenshots of an earlier run must not stand in for a view this run did not reach.
+    rmSync(SCREENSHOTS, { recursive: true, force: true });
     const steps = [
       ['demo'],
       ['run', 'app.provision', '--env', ENV, '--resource', `app:${LIVE_APP}`],
@@ -177,9 +180,8 @@ describe('the dashboard in headless Chromium', () => {
     });
   }, 120_000);
 
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-  });
+  /** How much of the dashboard's stderr earlier tests have checked already. */
+  let stderrChecked = 0;
 
   afterAll(async () => {
     try {
@@ -189,10 +191,19 @@ describe('the dashboard in headless Chromium', () => {
     }
   }, 60_000);
 
-  afterEach(() => {
-    // No page threw, and the server answered no request with a 500 (it prints those on stderr).
-    expect(pageErrors.splice(0)).toEqual([]);
-    expect(dashboard?.text.stderr ?? '').not.toMatch(/error/i);
+  afterEach(async () => {
+    // One hook, so that a failed check below cannot leave the pages open.
+    try {
+      await Promise.all(contexts.splice(0).map((c) => c.close()));
+    } finally {
+      // No page threw, and the server answered no request of this test with a 500 (it prints
+      // those on stderr); an earlier test's error is that test's failure, not this one's.
+      const stderr = dashboard?.text.stderr ?? '';
+      const fresh = stderr.slice(stderrChecked);
+      stderrChecked = stderr.length;
+      expect(pageErrors.splice(0)).toEqual([]);
+      expect(fresh).not.toMatch(/error/i);
+    }
   });
 
   it('navigates environments -> environment -> app -> Activity -> operation, as the CLI lists them', async () => {
@@ -334,15 +345,33 @@ describe('the dashboard in headless Chromium', () => {
     expect(never?.status()).toBe(404);
     expect(await page.locator('#error').getAttribute('data-code')).toBe('ENVIRONMENT_NOT_FOUND');
     // The deprovisioned environment, linked from the environments page, says it was deleted.
+    await screenshot(page, 'error');
     await open(page, `/environments/${GONE}`);
     expect(await text(page.locator('h1'))).toContain(GONE);
     expect(await page.locator('h1 .badge.deleted').count()).toBe(1);
+    await screenshot(page, 'environment-deleted');
+
+    // The demo's database, from its environment's page.
+    await open(page, `/environments/${ENV}`);
+    await clickThrough(
+      page,
+      page.locator('ul.databases li[data-resource="database:main"] a').first(),
+      (u) => u.pathname === `/environments/${ENV}/databases/main`,
+    );
+    expect(await text(page.locator('h1'))).toContain('Database main');
+    const dbOps = await operations('--resource', 'database:main');
+    expect(
+      await attributes(page.locator('table#operations tbody tr'), 'data-operation-id'),
+    ).toEqual(dbOps.items.slice(0, 5).map((o) => o.id));
+    await screenshot(page, 'database');
   }, 120_000);
 
   it('follows a running deploy live, cancels it from the page and shows the rollback verdict', async () => {
     const page = await newPage();
-    // At real-time speed; the Docker Hub outage makes the first seconds write a line every
-    // second or two (three attempts, then the fail-over to Quay.io, whose pull takes 20 s).
+    // At half real-time speed: the Docker Hub outage makes the first 7 s write a line every two
+    // to four seconds (three attempts, then the fail-over to Quay.io, whose pull takes 40 s),
+    // and the deploy ends a minute in: time enough on a loaded machine to see a line arrive and
+    // to cancel before the end.
     const run = workspace.spawn(
       'run',
       'app.deploy',
@@ -355,7 +384,7 @@ describe('the dashboard in headless Chromium', () => {
       '--fault',
       'outage:registry:docker-hub',
       '--speed',
-      '1',
+      '0.5',
       '--json',
     );
     const [, id = ''] = await run.waitFor('stdout', /^\{"kind":"started","id":"([^"]+)"/);
@@ -371,17 +400,23 @@ describe('the dashboard in headless Chromium', () => {
     expect(await text(page.locator('#verdict'))).toBe('');
     const rollbackWhileRunning = await text(page.locator('#rollback'));
     await page.evaluate('window.__sameDocument = true');
+    // The script refreshes the operation's view as lines arrive (status, start time).
+    const viewRequests: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === `/api/operations/${id}`) viewRequests.push(id);
+    });
     const before = await page.locator('#log .line').count();
     expect(before).toBeGreaterThan(0);
     // New lines arrive without reloading the page.
     await expect
-      .poll(() => page.locator('#log .line').count(), { timeout: 40_000 })
+      .poll(() => page.locator('#log .line').count(), { timeout: 60_000 })
       .toBeGreaterThan(before);
     // Its status and start time follow the log, without a reload.
     await expect
       .poll(() => page.locator('#status').getAttribute('data-status'), { timeout: 15_000 })
       .toBe('running');
     await expect.poll(() => page.locator('#started time').count(), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => viewRequests.length, { timeout: 15_000 }).toBeGreaterThan(0);
     await screenshot(page, 'operation-live');
 
     // Cancel from the page: the user, the confirm dialog, then the verdict arrives live.
@@ -390,6 +425,10 @@ describe('the dashboard in headless Chromium', () => {
       dialogs.push(dialog.type());
       void dialog.accept();
     });
+    // Still running: were it over already, there would be nothing to cancel and no rollback.
+    expect(await page.locator('#cancel-form:not([hidden])').count(), 'the deploy ended first').toBe(
+      1,
+    );
     await page.locator('#cancel-user').fill('bob@example.com');
     await page.locator('#cancel').click();
     await page.locator('body[data-live="ended"]').waitFor({ timeout: 60_000 });
@@ -421,7 +460,7 @@ describe('the dashboard in headless Chromium', () => {
     );
     await screenshot(page, 'operation-rolled-back');
     cancelledLive = id;
-  }, 120_000);
+  }, 180_000);
 
   it("downloads an operation's log and Activity Reports, byte for byte what the CLI prints", async () => {
     const page = await newPage();
@@ -498,4 +537,24 @@ describe('the dashboard in headless Chromium', () => {
     // Every operation of the environment is in the range.
     for (const op of all.items) expect(ranged.bytes.toString('utf8')).toContain(op.id);
   }, 120_000);
+
+  it('has saved a screenshot of each view under test-results/dashboard/', () => {
+    expect(readdirSync(SCREENSHOTS).sort()).toEqual(
+      [
+        'activity',
+        'activity-reports',
+        'app',
+        'database',
+        'environment',
+        'environment-deleted',
+        'environments',
+        'error',
+        'operation',
+        'operation-live',
+        'operation-rolled-back',
+      ]
+        .map((view) => `${view}.png`)
+        .sort(),
+    );
+  });
 });

@@ -39,6 +39,7 @@ import { freePort, runAs, startProcess, type ContainerProcess } from './child-pr
 import { startHttpProxy, type HttpProxy, type ProxyStats } from './http-proxy.js';
 import { copyImage, exists, folderName, readManifest } from './local-images.js';
 import { probePostgres } from './postgres-probe.js';
+import { makeFolder } from '../make-folder.js';
 
 export interface LocalInfrastructureOptions {
   /** The folder that holds everything: instances, detached volumes, object storage. */
@@ -152,7 +153,7 @@ export const createLocalInfrastructure = async (
   options: LocalInfrastructureOptions,
 ): Promise<LocalInfrastructure> => {
   const root = resolve(options.root);
-  await mkdir(root, { recursive: true });
+  makeFolder(root);
   // Servers that run as another user (PostgreSQL) must be able to reach their folders.
   if (process.getuid?.() === 0) await chmod(root, 0o755);
   const registries: Record<RegistryName, string> = {

@@ -1,5 +1,4 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { isoWeekOf } from '../../projections/iso-week.js';
@@ -9,6 +8,7 @@ import { println, printJson, type CliIo } from '../cli-io.js';
 import { createProgress } from '../progress.js';
 import { formatTable } from '../render.js';
 import { withStore, type GlobalOptions } from './with-store.js';
+import { makeFolder } from '../../adapters/make-folder.js';
 
 export interface ActivityReportOptions extends GlobalOptions {
   env: string;
@@ -58,7 +58,7 @@ export const activityReportCommand = (options: ActivityReportOptions, io: CliIo)
       await pipeline(csv, io.out, { end: false });
       return EXIT_OK;
     }
-    await mkdir(dirname(options.out), { recursive: true });
+    makeFolder(dirname(options.out));
     await pipeline(csv, createWriteStream(options.out));
     progress?.finish();
     println(io.err, `Wrote the activity report of ${options.env} to ${options.out}`);

@@ -1,5 +1,4 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { OperationResult } from '../../engine/operation-result.js';
@@ -9,6 +8,7 @@ import { println, type CliIo } from '../cli-io.js';
 import { operationsTable } from '../render.js';
 import { displayUrl, type StoreSession } from '../store-session.js';
 import type { GlobalOptions } from './with-store.js';
+import { makeFolder } from '../../adapters/make-folder.js';
 
 export interface SummaryOptions extends GlobalOptions {
   env: string;
@@ -30,7 +30,7 @@ export const checkScene = (
 };
 
 const writeReport = async (session: StoreSession, env: string, week: string, out: string) => {
-  await mkdir(dirname(out), { recursive: true });
+  makeFolder(dirname(out));
   const csv = await session.readModel.activityReportCsv(env, { week });
   await pipeline(csv, createWriteStream(out));
 };

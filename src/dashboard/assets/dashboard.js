@@ -54,17 +54,24 @@ const setState = (status, rollback) => {
   if (status !== 'queued' && status !== 'running') byId('cancel-form')?.remove();
 };
 
+// Replies can come back out of order: only the newest request's is shown.
+let refreshes = 0;
+
 /** The operation's view from the API: its status and times as the log moves on. */
 const refreshView = async () => {
+  const mine = ++refreshes;
   try {
     const answer = await fetch(apiPath(''), { headers: { accept: 'application/json' } });
-    if (!answer.ok) return;
+    if (!answer.ok) return false;
     const view = await answer.json();
+    if (mine !== refreshes) return true;
     if (body.dataset.live !== 'ended') setState(view.status, view.rollback);
     setTime('started', view.startedAt);
     setTime('finished', view.finishedAt);
+    return true;
   } catch {
     // A detail: the log itself goes on.
+    return false;
   }
 };
 
@@ -89,9 +96,11 @@ const showEnd = (result) => {
   byId('cancel-form')?.remove();
   body.dataset.live = 'ended';
   setLiveState('The operation has ended.');
-  // The result has no times; the operation's view has.
+  // The result has no times; the operation's view has (asked once more if that fails).
   clearTimeout(refreshTimer);
-  void refreshView();
+  void refreshView().then((shown) => {
+    if (!shown) setTimeout(() => void refreshView(), 2_000);
+  });
 };
 
 const followLog = () => {
