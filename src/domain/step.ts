@@ -31,6 +31,12 @@ export interface UndoContext<P = Record<string, unknown>, O = unknown> {
   outcome: 'succeeded' | 'unknown';
   /** The run's output; undefined when the outcome is unknown. */
   output: O | undefined;
+  /**
+   * The recorded outputs of the operation's steps that succeeded, by step name: what the run
+   * read in its own `outputs`. With them an undo whose outcome is unknown can often still work
+   * out what its run did.
+   */
+  outputs: Readonly<Record<string, unknown>>;
   provider: string | undefined;
   log: StepLog;
   attempt: number;

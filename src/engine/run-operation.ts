@@ -312,6 +312,7 @@ export const driveOperation = async (
             params: input.params,
             outcome: next.outcome,
             output: next.output,
+            outputs: stepOutputs(writer.state()),
             provider: next.provider,
             log: logger(step.name),
             attempt,

@@ -94,6 +94,7 @@ describe('database.restart', () => {
       params: DB,
       outcome: 'succeeded',
       output: { stoppedBy: 'already-stopped' },
+      outputs: {},
       provider: undefined,
       log: (m) => lines.push(m),
       attempt: 1,

@@ -194,6 +194,7 @@ describe('other database operations', () => {
       params: { databaseId: DB.databaseId, bucket: 'b' },
       outcome: 'succeeded',
       output: { bucket: 'b', key: 'db/op-000001.dump' },
+      outputs: {},
       provider: undefined,
       log: () => {},
       attempt: 1,

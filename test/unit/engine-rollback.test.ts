@@ -44,6 +44,33 @@ const makeWorld = () => {
 };
 
 describe('automatic rollback', () => {
+  it("hands each undo the recorded outputs of the operation's steps", async () => {
+    const seen: Record<string, unknown>[] = [];
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({ name: 'pull', kind: 'no_side_effects', run: () => ({ registry: 'quay' }) }),
+        step({
+          name: 'start',
+          run: () => ({ ids: ['c1'] }),
+          undo: ({ outputs }) => {
+            seen.push({ ...outputs });
+          },
+        }),
+        step({
+          name: 'check',
+          kind: 'no_side_effects',
+          run: () => {
+            throw new Error('unhealthy');
+          },
+        }),
+      ],
+    });
+    const { engine } = setup([op]);
+    expect((await (await engine.start(request())).result).rollback).toBe('succeeded');
+    expect(seen).toEqual([{ pull: { registry: 'quay' }, start: { ids: ['c1'] } }]);
+  });
+
   it('undoes completed undoable steps in reverse order and says so', async () => {
     const w = makeWorld();
     const op = defineOperation({

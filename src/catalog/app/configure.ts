@@ -3,12 +3,12 @@ import { defineOperation, type OperationDefinition } from '../../domain/operatio
 import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
 import {
   deregisterStep,
+  oldTargetsRecorded,
   healthCheckStep,
-  oldFrom,
   registerStep,
   runningRelease,
   startContainersStep,
-  stopContainersStep,
+  stopRecordedStep,
   type StartedOutput,
 } from './release-steps.js';
 import { protectSecrets, recordValues } from './secret-params.js';
@@ -122,11 +122,17 @@ export const appConfigure = (
         timeoutSeconds: p.healthCheckTimeoutSeconds,
       })),
       registerStep<P>(r, 'register reconfigured targets', START),
-      deregisterStep<P>(r, DEREGISTER, (ctx, targets) => {
-        const fresh = (ctx.outputs[START] as StartedOutput | undefined)?.ids ?? [];
-        return targets.filter((t) => !fresh.includes(t));
-      }),
-      stopContainersStep<P>(r, 'stop old containers', oldFrom(DEREGISTER)),
+      deregisterStep<P>(
+        r,
+        DEREGISTER,
+        (ctx, targets) => {
+          const fresh = (ctx.outputs[START] as StartedOutput | undefined)?.ids ?? [];
+          return targets.filter((t) => !fresh.includes(t));
+        },
+        () => true,
+        { recorded: oldTargetsRecorded('register reconfigured targets', START) },
+      ),
+      stopRecordedStep<P>(r, 'stop old containers', DEREGISTER),
     ].map(protectSecrets<P>({ names: SENSITIVE, what: 'secret values', values: secretValues })),
   });
 };

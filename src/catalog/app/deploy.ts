@@ -11,12 +11,13 @@ import type {
 import {
   currentRelease,
   deregisterStep,
+  oldTargetsRecorded,
   healthCheckStep,
-  oldFrom,
   recordExisting,
   registerStep,
   startContainersStep,
   stopContainersStep,
+  stopRecordedStep,
   type OldOutput,
   type StartedOutput,
 } from './release-steps.js';
@@ -165,10 +166,15 @@ export const deploySteps = <P extends ReleaseParams>(
         return { registry };
       },
     }),
-    stopContainersStep<P>(r, STOP_FIRST, async (ctx) =>
-      ctx.params.endpoint
-        ? []
-        : recordExisting(r, ctx.params.app, ctx.params.previousContainers, ctx.signal),
+    stopContainersStep<P>(
+      r,
+      STOP_FIRST,
+      async (ctx) =>
+        ctx.params.endpoint
+          ? []
+          : recordExisting(r, ctx.params.app, ctx.params.previousContainers, ctx.signal),
+      // With an endpoint it stops nothing; without one, what it found is lost with its run.
+      (p) => (p.endpoint ? [] : undefined),
     ),
     startContainersStep<P>(
       r,
@@ -213,8 +219,9 @@ export const deploySteps = <P extends ReleaseParams>(
         return targets.filter((t) => !fresh.includes(t));
       },
       withEndpoint,
+      { recorded: oldTargetsRecorded('register new targets', START) },
     ),
-    stopContainersStep<P>(r, 'stop old containers', oldFrom(DEREGISTER)),
+    stopRecordedStep<P>(r, 'stop old containers', DEREGISTER),
   ];
 };
 

@@ -1,5 +1,5 @@
 import type { StepDraft } from '../../domain/operation-definition.js';
-import type { StepContext } from '../../domain/step.js';
+import type { StepContext, StepLog } from '../../domain/step.js';
 import {
   AppStateError,
   applyAll,
@@ -171,6 +171,49 @@ export const registerStep = <P extends AppTargetParams>(
   });
 
 /**
+ * After a crash mid-deregistration: whichever of `ids` are no longer targets are registered
+ * again. The run had not stopped them (a later step does), so a container that is gone cannot
+ * be brought back here, and says so.
+ */
+const registerAgain = async (r: Resolved, endpointId: string, ids: string[], log: StepLog) => {
+  const targets = await describeTargets(r, endpointId);
+  const missing = ids.filter((id) => !targets.includes(id));
+  for (const id of missing) {
+    const live = await r.infra.containers.describeContainer(id);
+    if (!live) {
+      throw new RestoreImpossibleError(
+        `container ${id} no longer exists: it cannot be registered again on ${endpointId}`,
+      );
+    }
+    if (live.state !== 'running') {
+      await r.infra.containers.startContainer({
+        containerId: live.id,
+        instanceId: live.instanceId,
+        image: live.image,
+        command: live.command,
+        env: live.env,
+        sizeMb: live.sizeMb,
+      });
+    }
+    await r.infra.loadBalancer.registerTarget({ endpointId, containerId: id });
+  }
+  if (missing.length > 0) log(`Registered ${missing.join(', ')} again on ${endpointId}`);
+};
+
+/**
+ * The old targets of a release switch, from the records alone: those on the endpoint before
+ * `registerStep` added the new containers of `startStep`.
+ */
+export const oldTargetsRecorded =
+  (registerStepName: string, startStep: string) =>
+  (_params: unknown, outputs: Readonly<Record<string, unknown>>): string[] | undefined => {
+    const registered = outputs[registerStepName] as { previous: string[] } | undefined;
+    if (!registered) return undefined;
+    const fresh = (outputs[startStep] as StartedOutput | undefined)?.ids ?? [];
+    return registered.previous.filter((t) => !fresh.includes(t));
+  };
+
+/**
  * The targets that stay must answer before the ones leaving go: a new container that died after
  * its health check (killed, out of memory) would otherwise be all that serves once the old ones
  * are stopped. Load balancers route around a dead target for a while; they do not bring it back.
@@ -204,7 +247,15 @@ export const deregisterStep = <P extends AppTargetParams>(
   name: string,
   leaving: (ctx: StepContext<P>, targets: string[]) => string[],
   enabled: Enabled<P> = always,
-  options: { emptying?: boolean } = {},
+  options: {
+    emptying?: boolean;
+    /**
+     * What `leaving` picks, worked out from the earlier steps' recorded outputs alone: after a
+     * crash mid-step (outcome unknown) the undo then registers those again. Without it, such an
+     * undo fails and says to check the endpoint by hand.
+     */
+    recorded?: (params: P, outputs: Readonly<Record<string, unknown>>) => string[] | undefined;
+  } = {},
 ): StepDraft<P> =>
   undoable<P, OldOutput>(r, {
     name,
@@ -252,12 +303,17 @@ export const deregisterStep = <P extends AppTargetParams>(
       }
       return { old };
     },
-    undo: async ({ params: p, output, log }) => {
+    undo: async ({ params: p, output, outputs, log }) => {
       if (!enabled(p)) return;
       if (!output) {
-        throw new AppStateError(
-          'the deregistered targets are unknown (outcome unknown): check the endpoint by hand',
-        );
+        const ids = options.recorded?.(p, outputs);
+        if (!ids) {
+          throw new AppStateError(
+            'the deregistered targets are unknown (outcome unknown): check the endpoint by hand',
+          );
+        }
+        await registerAgain(r, endpointOf(p), ids, log);
+        return;
       }
       const endpointId = endpointOf(p);
       if (output.old.length === 0) return;
@@ -282,6 +338,15 @@ export const stopContainersStep = <P extends AppTargetParams>(
   r: Resolved,
   name: string,
   which: (ctx: StepContext<P>) => Promise<SealedContainerSpec[]>,
+  /**
+   * What `which` gives, worked out from the params and the earlier steps' recorded outputs
+   * alone, when it can be: after a crash mid-step (outcome unknown, no output of its own) the
+   * undo then still knows which containers to start again. Undefined: it cannot be known.
+   */
+  recorded?: (
+    params: P,
+    outputs: Readonly<Record<string, unknown>>,
+  ) => SealedContainerSpec[] | undefined,
 ): StepDraft<P> =>
   undoable<P, OldOutput>(r, {
     name,
@@ -297,20 +362,36 @@ export const stopContainersStep = <P extends AppTargetParams>(
       if (old.length > 0) ctx.log(`Stopped and removed ${old.map((s) => s.id).join(', ')}`);
       return { old };
     },
-    undo: async ({ params: p, output, log }) => {
-      if (!output) {
+    undo: async ({ params: p, output, outputs, log }) => {
+      const old = output?.old ?? recorded?.(p, outputs);
+      if (!old) {
         throw new AppStateError('the stopped containers are unknown (outcome unknown)');
       }
-      for (const spec of output.old) await restoreContainer(r, p.app, spec);
-      if (output.old.length > 0) log(`Started ${output.old.map((s) => s.id).join(', ')} again`);
+      // Idempotent: a container the crashed run never stopped is left as it is.
+      for (const spec of old) await restoreContainer(r, p.app, spec);
+      if (old.length > 0) log(`Started ${old.map((s) => s.id).join(', ')} again`);
     },
   });
 
-/** The old containers a release-switch step recorded, for the final stop. */
-export const oldFrom =
-  <P>(stepName: string) =>
-  async (ctx: StepContext<P>): Promise<SealedContainerSpec[]> =>
-    (ctx.outputs[stepName] as OldOutput | undefined)?.old ?? [];
+/** The old containers a release-switch step recorded. */
+const recordedOld = (outputs: Readonly<Record<string, unknown>>, stepName: string) =>
+  (outputs[stepName] as OldOutput | undefined)?.old ?? [];
+
+/**
+ * The final stop of a release switch: the old containers that step `fromStep` (their
+ * deregistration) recorded. Known from the records alone, so its undo works after a crash too.
+ */
+export const stopRecordedStep = <P extends AppTargetParams>(
+  r: Resolved,
+  name: string,
+  fromStep: string,
+): StepDraft<P> =>
+  stopContainersStep<P>(
+    r,
+    name,
+    async (ctx) => recordedOld(ctx.outputs, fromStep),
+    (_params, outputs) => recordedOld(outputs, fromStep),
+  );
 
 /** Live containers (those of `ids` that exist), recorded with their env sealed. */
 export const recordExisting = async (

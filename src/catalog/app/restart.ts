@@ -4,11 +4,11 @@ import type { InfrastructurePort } from '../../adapters/infrastructure/infrastru
 import {
   runningRelease,
   deregisterStep,
+  oldTargetsRecorded,
   healthCheckStep,
-  oldFrom,
   registerStep,
   startContainersStep,
-  stopContainersStep,
+  stopRecordedStep,
   type StartedOutput,
 } from './release-steps.js';
 import { appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
@@ -45,11 +45,17 @@ export const appRestart = (
         timeoutSeconds: p.healthCheckTimeoutSeconds,
       })),
       registerStep<AppRestartParams>(r, 'register replacement targets', START),
-      deregisterStep<AppRestartParams>(r, DEREGISTER, (ctx, targets) => {
-        const fresh = (ctx.outputs[START] as StartedOutput | undefined)?.ids ?? [];
-        return targets.filter((t) => !fresh.includes(t));
-      }),
-      stopContainersStep<AppRestartParams>(r, 'stop old containers', oldFrom(DEREGISTER)),
+      deregisterStep<AppRestartParams>(
+        r,
+        DEREGISTER,
+        (ctx, targets) => {
+          const fresh = (ctx.outputs[START] as StartedOutput | undefined)?.ids ?? [];
+          return targets.filter((t) => !fresh.includes(t));
+        },
+        () => true,
+        { recorded: oldTargetsRecorded('register replacement targets', START) },
+      ),
+      stopRecordedStep<AppRestartParams>(r, 'stop old containers', DEREGISTER),
     ],
   });
 };

@@ -5,10 +5,9 @@ import {
   runningRelease,
   deregisterStep,
   healthCheckStep,
-  oldFrom,
   registerStep,
   startContainersStep,
-  stopContainersStep,
+  stopRecordedStep,
   type StartedOutput,
 } from './release-steps.js';
 import { appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
@@ -47,12 +46,26 @@ export const appScale = (
         timeoutSeconds: p.healthCheckTimeoutSeconds,
       })),
       registerStep<AppScaleParams>(r, 'register added targets', START),
-      deregisterStep<AppScaleParams>(r, DEREGISTER, (ctx, targets) => {
-        const added = (ctx.outputs[START] as StartedOutput | undefined)?.ids ?? [];
-        if (added.length > 0) return [];
-        return targets.slice(ctx.params.containerCount);
-      }),
-      stopContainersStep<AppScaleParams>(r, 'stop removed containers', oldFrom(DEREGISTER)),
+      deregisterStep<AppScaleParams>(
+        r,
+        DEREGISTER,
+        (ctx, targets) => {
+          const added = (ctx.outputs[START] as StartedOutput | undefined)?.ids ?? [];
+          if (added.length > 0) return [];
+          return targets.slice(ctx.params.containerCount);
+        },
+        () => true,
+        {
+          // The same pick from the targets the register step found (it added none then).
+          recorded: (p, outputs) => {
+            const added = (outputs[START] as StartedOutput | undefined)?.ids ?? [];
+            if (added.length > 0) return [];
+            const found = outputs['register added targets'] as { previous: string[] } | undefined;
+            return found?.previous.slice(p.containerCount);
+          },
+        },
+      ),
+      stopRecordedStep<AppScaleParams>(r, 'stop removed containers', DEREGISTER),
     ],
   });
 };
