@@ -20,7 +20,12 @@ import {
   type ContainerSpecData,
   type Resolved,
 } from './shared.js';
-import { restoreContainer, sealSpecs, type SealedContainerSpec } from './sealed-env.js';
+import {
+  restoreContainer,
+  sealSpecs,
+  startExisting,
+  type SealedContainerSpec,
+} from './sealed-env.js';
 
 /**
  * The building blocks of a zero-downtime release switch, shared by deploy, restart, scale,
@@ -185,16 +190,7 @@ const registerAgain = async (r: Resolved, endpointId: string, ids: string[], log
         `container ${id} no longer exists: it cannot be registered again on ${endpointId}`,
       );
     }
-    if (live.state !== 'running') {
-      await r.infra.containers.startContainer({
-        containerId: live.id,
-        instanceId: live.instanceId,
-        image: live.image,
-        command: live.command,
-        env: live.env,
-        sizeMb: live.sizeMb,
-      });
-    }
+    await startExisting(r, live);
     await r.infra.loadBalancer.registerTarget({ endpointId, containerId: id });
   }
   if (missing.length > 0) log(`Registered ${missing.join(', ')} again on ${endpointId}`);

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { ContainerView } from '../../adapters/infrastructure/infrastructure-port.js';
 import { RestoreImpossibleError, type ContainerSpecData, type Resolved } from './shared.js';
 
 /**
@@ -126,8 +127,31 @@ export const openEnv = async (
 };
 
 /**
- * Starts a recorded container again: an existing one (stopped, or on a rebooted instance) as it
- * is, with the env the cloud kept; a removed one from its record, its env opened with the key.
+ * Starts an existing container (stopped, or on a rebooted instance) as it is, with the env the
+ * cloud kept; one that runs is left alone.
+ */
+export const startExisting = async (
+  r: Resolved,
+  live: ContainerView,
+  signal?: AbortSignal,
+): Promise<void> => {
+  if (live.state === 'running') return;
+  await r.infra.containers.startContainer(
+    {
+      containerId: live.id,
+      instanceId: live.instanceId,
+      image: live.image,
+      command: live.command,
+      env: live.env,
+      sizeMb: live.sizeMb,
+    },
+    { signal },
+  );
+};
+
+/**
+ * Starts a recorded container again: an existing one as it is (startExisting); a removed one
+ * from its record, its env opened with the key.
  */
 export const restoreContainer = async (
   r: Resolved,
@@ -136,21 +160,7 @@ export const restoreContainer = async (
   signal?: AbortSignal,
 ): Promise<void> => {
   const live = await r.infra.containers.describeContainer(spec.id, { signal });
-  if (live) {
-    if (live.state === 'running') return;
-    await r.infra.containers.startContainer(
-      {
-        containerId: live.id,
-        instanceId: live.instanceId,
-        image: live.image,
-        command: live.command,
-        env: live.env,
-        sizeMb: live.sizeMb,
-      },
-      { signal },
-    );
-    return;
-  }
+  if (live) return startExisting(r, live, signal);
   if (!(await r.infra.compute.describeInstance(spec.instanceId, { signal }))) {
     throw new RestoreImpossibleError(
       `instance ${spec.instanceId} no longer exists: container ${spec.id} cannot be started again`,
