@@ -25,6 +25,28 @@ const loadThrough = (proxy: HttpProxy): LoadGenerator => {
   return load;
 };
 
+/** Release A (a1, a2) and release B (b1, b2) as upstreams, and a proxy in front of none yet. */
+const releasesAB = async () => ({
+  upstreams: await Promise.all(['a1', 'a2', 'b1', 'b2'].map((n) => startUpstream(resources, n))),
+  proxy: await proxyFor(),
+});
+
+/** Release A in rotation under load, then B added: returns once each has served 100 requests. */
+const serveAThenB = async (
+  proxy: HttpProxy,
+  [a1, a2, b1, b2]: Awaited<ReturnType<typeof releasesAB>>['upstreams'],
+): Promise<LoadGenerator> => {
+  proxy.register(a1!.target);
+  proxy.register(a2!.target);
+  const load = loadThrough(proxy);
+  await until(() => load.snapshot().served >= 100, 'release A serves', 3_000);
+  proxy.register(b1!.target);
+  proxy.register(b2!.target);
+  const byB = () => (load.snapshot().servedBy.b1 ?? 0) + (load.snapshot().servedBy.b2 ?? 0);
+  await until(() => byB() >= 100, 'release B serves', 3_000);
+  return load;
+};
+
 const rejection = async (promise: Promise<unknown>): Promise<Error> => {
   try {
     await promise;
@@ -200,22 +222,9 @@ describe('http proxy: routing', () => {
 
 describe('http proxy: deploys and failures', () => {
   it('switches releases atomically under load: zero errors, both releases served', async () => {
-    const [a1, a2, b1, b2] = await Promise.all(
-      ['a1', 'a2', 'b1', 'b2'].map((name) => startUpstream(resources, name)),
-    );
-    const proxy = await proxyFor();
-    proxy.register(a1!.target);
-    proxy.register(a2!.target);
-    const load = loadThrough(proxy);
-    await until(() => load.snapshot().served >= 100, 'release A serves', 3_000);
-
-    proxy.register(b1!.target);
-    proxy.register(b2!.target);
-    await until(
-      () => (load.snapshot().servedBy.b1 ?? 0) + (load.snapshot().servedBy.b2 ?? 0) >= 100,
-      'release B serves',
-      3_000,
-    );
+    const { upstreams, proxy } = await releasesAB();
+    const [a1, a2] = upstreams;
+    const load = await serveAThenB(proxy, upstreams);
     await Promise.all([proxy.deregister('a1', 2_000), proxy.deregister('a2', 2_000)]);
     expect(proxy.targets()).toEqual(['b1', 'b2']);
     expect(proxy.draining()).toEqual([]);
@@ -398,10 +407,8 @@ describe('http proxy: deploys and failures', () => {
 
 describe('http proxy: stats', () => {
   it('counts nothing unusual during a clean atomic switch under load', async () => {
-    const [a1, a2, b1, b2] = await Promise.all(
-      ['a1', 'a2', 'b1', 'b2'].map((name) => startUpstream(resources, name)),
-    );
-    const proxy = await proxyFor();
+    const { upstreams, proxy } = await releasesAB();
+    const [a1, a2] = upstreams;
     expect(proxy.stats()).toEqual({
       requests: 0,
       retried: 0,
@@ -409,19 +416,8 @@ describe('http proxy: stats', () => {
       failuresByTarget: {},
       answered: {},
     });
-    proxy.register(a1!.target);
-    proxy.register(a2!.target);
-    const load = loadThrough(proxy);
-    await until(() => load.snapshot().served >= 100, 'release A serves', 3_000);
-
     // The right order: new release in, old release out of rotation and drained, then stopped.
-    proxy.register(b1!.target);
-    proxy.register(b2!.target);
-    await until(
-      () => (load.snapshot().servedBy.b1 ?? 0) + (load.snapshot().servedBy.b2 ?? 0) >= 100,
-      'release B serves',
-      3_000,
-    );
+    const load = await serveAThenB(proxy, upstreams);
     await Promise.all([proxy.deregister('a1', 2_000), proxy.deregister('a2', 2_000)]);
     await Promise.all([a1!.kill(), a2!.kill()]);
     const served = load.snapshot().served;
@@ -439,23 +435,10 @@ describe('http proxy: stats', () => {
   });
 
   it('shows the retries that hid targets stopped while still in rotation, though clients saw only 200s', async () => {
-    const [a1, a2, b1, b2] = await Promise.all(
-      ['a1', 'a2', 'b1', 'b2'].map((name) => startUpstream(resources, name)),
-    );
-    const proxy = await proxyFor();
-    proxy.register(a1!.target);
-    proxy.register(a2!.target);
-    const load = loadThrough(proxy);
-    await until(() => load.snapshot().served >= 100, 'release A serves', 3_000);
-
+    const { upstreams, proxy } = await releasesAB();
+    const [a1, a2] = upstreams;
     // The wrong order: release A is stopped abruptly before it leaves the rotation.
-    proxy.register(b1!.target);
-    proxy.register(b2!.target);
-    await until(
-      () => (load.snapshot().servedBy.b1 ?? 0) + (load.snapshot().servedBy.b2 ?? 0) >= 100,
-      'release B serves',
-      3_000,
-    );
+    const load = await serveAThenB(proxy, upstreams);
     await Promise.all([a1!.kill(), a2!.kill()]);
     const served = load.snapshot().served;
     await until(() => load.snapshot().served >= served + 300, 'B serves with A dead', 3_000);

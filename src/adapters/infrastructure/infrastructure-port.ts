@@ -70,6 +70,21 @@ export interface ContainerView {
   state: ContainerState;
 }
 
+/** The size of a container whose spec names none. */
+export const DEFAULT_CONTAINER_SIZE_MB = 512;
+
+/** A new container as `spec` describes it, running: what every adapter records on a start. */
+export const newContainerView = (spec: ContainerSpec, volumeId: string | null): ContainerView => ({
+  id: spec.containerId,
+  instanceId: spec.instanceId,
+  image: spec.image,
+  command: [...(spec.command ?? [])],
+  env: { ...spec.env },
+  sizeMb: spec.sizeMb ?? DEFAULT_CONTAINER_SIZE_MB,
+  volumeId,
+  state: 'running',
+});
+
 export interface HealthCheckResult {
   /** Non-strict: any HTTP response on '/' passes. Strict: '/healthcheck' must answer 200. */
   healthy: boolean;

@@ -25,6 +25,7 @@ import {
   type InstanceView,
   type StopResult,
   type VolumeView,
+  newContainerView,
 } from './infrastructure-port.js';
 import { createSeededRandom } from './seeded-random.js';
 import type { TimelineEntry, TimelineKind } from './timeline.js';
@@ -100,7 +101,6 @@ interface CrashHook extends Required<CrashOnCallOptions> {
 }
 
 const DEFAULT_INSTANCE_SIZE = 'standard';
-const DEFAULT_CONTAINER_SIZE_MB = 512;
 
 /**
  * A cloud in memory on a virtual clock: every call sleeps its virtual duration on the clock (no
@@ -357,16 +357,7 @@ export const createSimulatedCloud = (options: SimulatedCloudOptions): SimulatedC
               refuse('startContainer', 'VOLUME_NOT_MOUNTED', `volume ${volumeId} is not mounted`);
             }
           }
-          const container: ContainerView = existing ?? {
-            id: spec.containerId,
-            instanceId: spec.instanceId,
-            image: spec.image,
-            command: [...(spec.command ?? [])],
-            env: { ...spec.env },
-            sizeMb: spec.sizeMb ?? DEFAULT_CONTAINER_SIZE_MB,
-            volumeId,
-            state: 'running',
-          };
+          const container: ContainerView = existing ?? newContainerView(spec, volumeId);
           container.state = 'running';
           state.containers[container.id] = container;
           record(at, 'container-started', container.id, {

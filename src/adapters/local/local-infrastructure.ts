@@ -33,6 +33,7 @@ import {
   type RegistryName,
   type StopResult,
   type VolumeView,
+  newContainerView,
 } from '../infrastructure/infrastructure-port.js';
 import { OpledgerError } from '../../domain/errors.js';
 import { freePort, runAs, startProcess, type ContainerProcess } from './child-process.js';
@@ -108,7 +109,6 @@ interface Endpoint {
 }
 
 const DEFAULT_INSTANCE_SIZE = 'standard';
-const DEFAULT_CONTAINER_SIZE_MB = 512;
 const CLOSE_GRACE_MS = 2_000;
 
 const refuse = (call: CloudCall, code: CloudRequestCode, problem: string): never => {
@@ -346,16 +346,7 @@ export const createLocalInfrastructure = async (
     // A database keeps its port wherever it runs, so its clients only ever reconnect.
     const port = database?.port ?? existing?.port ?? (await freePort());
     const container: Container = existing ?? {
-      view: {
-        id: spec.containerId,
-        instanceId: spec.instanceId,
-        image: spec.image,
-        command: [...(spec.command ?? [])],
-        env: { ...spec.env },
-        sizeMb: spec.sizeMb ?? DEFAULT_CONTAINER_SIZE_MB,
-        volumeId,
-        state: 'running',
-      },
+      view: newContainerView(spec, volumeId),
       port,
       stopSignal: manifest.stopSignal,
       process: undefined,
