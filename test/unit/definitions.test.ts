@@ -113,7 +113,7 @@ describe('defineOperation', () => {
       maxAttempts: 4,
       initialIntervalMs: 1000,
       backoffCoefficient: 2,
-      maximumIntervalMs: 60000,
+      maximumIntervalMs: 100_000,
       nonRetryable: [],
     });
     expect(def.steps[0]?.undoRetry.maxAttempts).toBe(4);

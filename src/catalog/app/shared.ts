@@ -15,9 +15,16 @@ import {
 export interface AppCatalogOptions {
   /** Clock for health-check polling and clean-up retries; the simulated cloud's clock by default. */
   clock?: Clock;
-  /** Retry policy of each step's run, over the default: 3 attempts, 1 s, x2, refusals not retried. */
+  /**
+   * Retry policy of each step's run, over the default: 3 attempts, 1 s, x2, refusals not
+   * retried; no cap of its own (the engine's: 100 x the initial interval).
+   */
   retry?: Partial<RetryPolicy>;
-  /** Retry policy of each undo, over the default: 30 attempts, 2 s, x2, capped at 60 s, refusals not retried. */
+  /**
+   * Retry policy of each undo, over the default: 30 attempts, 2 s, x2, capped at 60 s, refusals
+   * not retried. The 60 s cap goes with the default 2 s: an undoRetry that sets its own
+   * `initialIntervalMs` and no `maximumIntervalMs` gets the engine's cap (100 x its interval).
+   */
   undoRetry?: Partial<RetryPolicy>;
   drainMs?: number;
   stopTimeoutMs?: number;
@@ -60,6 +67,18 @@ const DEFAULT_UNDO_RETRY: Partial<RetryPolicy> = {
   nonRetryable: [...CLOUD_REQUEST_CODES],
 };
 
+/**
+ * The 60 s cap belongs to the default initial interval: kept over a longer interval the user
+ * set, it would make their policy invalid (cap below the interval) for a field they never set.
+ */
+const undoRetryOver = (given: Partial<RetryPolicy> | undefined): Partial<RetryPolicy> => {
+  const merged = { ...DEFAULT_UNDO_RETRY, ...given };
+  if (given?.initialIntervalMs !== undefined && given.maximumIntervalMs === undefined) {
+    delete merged.maximumIntervalMs;
+  }
+  return merged;
+};
+
 export const resolveOptions = (
   infra: InfrastructurePort,
   options: AppCatalogOptions = {},
@@ -69,7 +88,7 @@ export const resolveOptions = (
   // Given policies refine the defaults: a retry option that names only maxAttempts keeps
   // the rule that a refused request is not retried.
   retry: { ...DEFAULT_RETRY, ...options.retry },
-  undoRetry: { ...DEFAULT_UNDO_RETRY, ...options.undoRetry },
+  undoRetry: undoRetryOver(options.undoRetry),
   drainMs: options.drainMs ?? DEFAULT_DRAIN_MS,
   stopTimeoutMs: options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
   healthCheckIntervalMs: options.healthCheckIntervalMs ?? 5_000,
