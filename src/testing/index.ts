@@ -4,6 +4,7 @@ export {
   faultPlanArbitrary,
   InjectedFailure,
   type FaultPlan,
+  type FaultPlanStep,
   type RollbackCheck,
   type RollbackCounterexample,
   type RollbackHarnessOptions,

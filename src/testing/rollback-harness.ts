@@ -3,19 +3,28 @@ import fc from 'fast-check';
 import { createInMemoryEventStore } from '../adapters/memory/in-memory-event-store.js';
 import {
   defineOperation,
-  step as defineStep,
   type OperationDefinition,
   type StepDraft,
 } from '../domain/operation-definition.js';
-import type { Step } from '../domain/step.js';
+import type { Step, StepContext } from '../domain/step.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import type { OperationResult } from '../engine/operation-result.js';
 import { createSequentialIds, createVirtualClock } from './virtual-clock.js';
 
-/** Where the harness strikes: a step that fails, and a step during which a cancel arrives. */
+/**
+ * Where the harness strikes: a step that fails (for good, or a few times first), and a step
+ * during which a cancel arrives. Indexes are positions in the definition's steps; a fault aimed
+ * at a step that its `when` leaves out of the plan does not happen, as the step does not run.
+ */
 export interface FaultPlan {
-  /** Index of the step whose run throws instead of running (none when undefined). */
+  /** Index of the step whose runs throw `InjectedFailure` instead of running (none when undefined). */
   failAt?: number;
+  /**
+   * How many runs of step `failAt` throw before the harness lets one through to your `run`: a
+   * transient fault, which the engine retries or fails over to the next provider as the step's
+   * policy says. Undefined: every run throws, so the step fails for good.
+   */
+  failures?: number;
   /** Index of the step during which the operation is cancelled (none when undefined). */
   cancelAt?: number;
 }
@@ -54,16 +63,95 @@ export class InjectedFailure extends Error {
   }
 }
 
-export const faultPlanArbitrary = (steps: number): fc.Arbitrary<FaultPlan> =>
-  fc
+/** What `faultPlanArbitrary` needs of a step: how many runs the engine may give it. */
+export type FaultPlanStep = Pick<Step<never, unknown>, 'retry' | 'alternatives'>;
+
+/** Runs the engine may give a step before it fails for good: its attempts with each provider. */
+const runsOf = (step: FaultPlanStep | undefined): number =>
+  step ? step.retry.maxAttempts * (step.alternatives?.length ?? 1) : 1;
+
+/**
+ * Fault plans over an operation's steps: which step fails, and which one a cancel arrives
+ * during. Given the steps themselves (not only how many), a plan may also make a step that is
+ * retried or has alternatives fail only its first runs (`failures`), so that the retry or the
+ * failover that follows is rolled back too. Shrinks towards no fault, then towards earlier steps.
+ *
+ * @example
+ * const plans = faultPlanArbitrary(myOperation.steps);
+ * fc.sample(plans, 3); // e.g. [{}, { failAt: 1 }, { failAt: 0, failures: 1, cancelAt: 2 }]
+ */
+export const faultPlanArbitrary = (
+  steps: number | readonly FaultPlanStep[],
+): fc.Arbitrary<FaultPlan> => {
+  const count = typeof steps === 'number' ? steps : steps.length;
+  const runs = (i: number) => (typeof steps === 'number' ? 1 : runsOf(steps[i]));
+  const mostRuns = Math.max(1, ...Array.from({ length: count }, (_, i) => runs(i)));
+  const step = fc.option(fc.integer({ min: 0, max: count - 1 }), { nil: undefined });
+  return fc
     .record({
-      failAt: fc.option(fc.integer({ min: 0, max: steps - 1 }), { nil: undefined }),
-      cancelAt: fc.option(fc.integer({ min: 0, max: steps - 1 }), { nil: undefined }),
+      failAt: step,
+      // Only for steps the engine runs more than once; fewer failures than runs, or it is not
+      // transient. Generated for any step and dropped where it does not fit, to shrink simply.
+      failures:
+        mostRuns > 1
+          ? fc.option(fc.integer({ min: 1, max: mostRuns - 1 }), { nil: undefined })
+          : fc.constant(undefined),
+      cancelAt: step,
     })
     .map((p) => ({
       ...(p.failAt !== undefined ? { failAt: p.failAt } : {}),
+      ...(p.failAt !== undefined && p.failures !== undefined && p.failures < runs(p.failAt)
+        ? { failures: p.failures }
+        : {}),
       ...(p.cancelAt !== undefined ? { cancelAt: p.cancelAt } : {}),
     }));
+};
+
+/**
+ * The user's definition with only each step's `run` wrapped to strike as `plan` says. Every
+ * other field (the steps' `when`, `alternatives`, `retry`, `undoRetry`, `interruptible`, `kind`,
+ * `undo`, and the definition's params schema, `release`, `lifecycle`, `sensitive`) is the
+ * user's own object, so the engine runs exactly the plan it would run in production, whatever
+ * options a step has now or gains later.
+ */
+export const harnessedOperation = <P>(
+  base: OperationDefinition<P>,
+  plan: FaultPlan,
+  cancel: (operationId: string) => Promise<unknown>,
+): OperationDefinition<P> => {
+  const runs = base.steps.map(() => 0);
+  let cancelled = false;
+  const requestCancel = async (operationId: string) => {
+    cancelled = true;
+    await cancel(operationId);
+  };
+  return {
+    ...base,
+    steps: base.steps.map((s, i) => ({
+      ...s,
+      run: async (ctx: StepContext<P>) => {
+        runs[i] = (runs[i] ?? 0) + 1;
+        const injected =
+          plan.failAt === i && (plan.failures === undefined || runs[i] <= plan.failures);
+        // The cancel arrives during the first run the harness lets through to yours; when the
+        // step fails for good, during its first run.
+        const cancelHere =
+          plan.cancelAt === i && !cancelled && (!injected || plan.failures === undefined);
+        if (injected) {
+          if (cancelHere) await requestCancel(ctx.operationId);
+          throw new InjectedFailure(s.name);
+        }
+        if (!cancelHere) return s.run(ctx);
+        // Your run starts, and the cancel is requested as soon as it first awaits: for an
+        // interruptible step the engine then aborts `signal` while the run is in flight.
+        const running = (async () => s.run(ctx))();
+        running.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+        await requestCancel(ctx.operationId);
+        return running;
+      },
+    })),
+  };
+};
 
 /**
  * Runs an operation built from the user's steps under generated failures and cancellations, on
@@ -77,40 +165,20 @@ export const checkRollback = async <P, W>(
   const base: OperationDefinition<P> = Array.isArray(options.operation)
     ? defineOperation<P>({ type: 'harnessed', steps: options.operation as readonly StepDraft<P>[] })
     : (options.operation as OperationDefinition<P>);
-  const steps = base.steps as readonly Step<P, unknown>[];
   let counterexample: RollbackCounterexample<W> | undefined;
 
-  const property = fc.asyncProperty(faultPlanArbitrary(steps.length), async (plan) => {
+  const property = fc.asyncProperty(faultPlanArbitrary(base.steps), async (plan) => {
     await options.reset();
     const before = await options.observe();
     // The steps cancel through the engine that runs them, made just below.
     const ref: { engine?: Engine } = {};
-    const harnessed = defineOperation<P>({
-      type: base.type,
-      ...(base.params ? { params: base.params } : {}),
-      sensitive: base.sensitive,
-      steps: steps.map((s, i) =>
-        defineStep<P, unknown>({
-          name: s.name,
-          kind: s.kind,
-          retry: { maxAttempts: 1 },
-          undoRetry: s.undoRetry,
-          interruptible: false,
-          ...(s.alternatives ? { alternatives: s.alternatives } : {}),
-          ...(s.undo ? { undo: s.undo } : {}),
-          run: async (ctx) => {
-            // A cancel arrives while this step runs; the step still finishes, then rollback.
-            if (plan.cancelAt === i)
-              await engine.cancel(ctx.operationId, { user: 'rollback-harness' });
-            if (plan.failAt === i && ctx.attempt === 1) throw new InjectedFailure(s.name);
-            return s.run(ctx);
-          },
-        }),
-      ),
-    });
     const engine = createEngine({
       store: createInMemoryEventStore(),
-      operations: [harnessed],
+      operations: [
+        harnessedOperation(base, plan, (id) =>
+          ref.engine!.cancel(id, { user: 'rollback-harness' }),
+        ),
+      ],
       clock: createVirtualClock(),
       ids: createSequentialIds('harness-'),
     });
