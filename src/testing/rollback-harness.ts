@@ -154,10 +154,14 @@ export const harnessedOperation = <P>(
 };
 
 /**
- * Runs an operation built from the user's steps under generated failures and cancellations, on
- * an in-memory store with a virtual clock, and checks that the verdict never lies: when the
- * rollback says it succeeded, the observed world equals what it was before; when it failed,
- * only irreversible steps and failed undos are reported. Returns a shrunk counterexample.
+ * Runs the user's operation under generated failures and cancellations (see `FaultPlan`), on an
+ * in-memory store with a virtual clock, exactly as the engine runs it but for the faults, and
+ * checks that the verdict never lies: when the rollback says it succeeded, the observed world
+ * equals what it was before; no undo failed. Returns a shrunk counterexample.
+ *
+ * @example
+ * const check = await checkRollback({ operation: [startContainers, switchTraffic], observe, reset });
+ * if (!check.ok) console.log(check.counterexample.problem, check.counterexample.plan);
  */
 export const checkRollback = async <P, W>(
   options: RollbackHarnessOptions<P, W>,
