@@ -1,4 +1,5 @@
-import type { EventStore } from '../../src/index.js';
+import { appendFileSync } from 'node:fs';
+import { defineOperation, step, type EventStore } from '../../src/index.js';
 import { resourceStreamName } from '../../src/domain/resource-queue.js';
 
 /**
@@ -44,3 +45,24 @@ export const runOrder = (journal: readonly string[], ids: readonly string[]): st
   }
   return ran;
 };
+
+/**
+ * A deploy whose one step writes `start <id>` and `end <id>` to `file` around `ms` of work:
+ * whole lines appended by any number of processes, a witness of the run order that does not
+ * come from the store.
+ */
+export const journalledDeploy = (file: string, ms: number) =>
+  defineOperation({
+    type: 'deploy',
+    steps: [
+      step({
+        name: 'work',
+        run: async ({ operationId }) => {
+          appendFileSync(file, `start ${operationId}\n`);
+          await new Promise((resolve) => setTimeout(resolve, ms));
+          appendFileSync(file, `end ${operationId}\n`);
+        },
+        undo: () => undefined,
+      }),
+    ],
+  });
