@@ -365,7 +365,7 @@ export const createEngine = (options: EngineOptions): Engine => {
     }
     const results: Promise<OperationResult>[] = [];
     for (const id of [...operationIds].sort()) {
-      if (running.has(id)) continue;
+      if (running.has(id) || placing.has(id)) continue;
       const writer = await loadWriter(id);
       const state = writer.state();
       if (hasEnded(state)) continue;
