@@ -16,6 +16,7 @@ import {
 } from '../../src/domain/resource-queue.js';
 import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 import { request } from '../support/fixtures.js';
+import { createCrashableStore } from '../support/crashable-store.js';
 import { createGate } from '../support/gate.js';
 import { requestOrder } from '../support/request-order.js';
 
@@ -172,5 +173,38 @@ describe('request order: the place a start() takes in its resource queue', () =>
     expect(await queueOf(store)).toEqual({ waiting: ['same'], holder: 'same' });
     gates.get('same')!.open();
     expect((await first.result).status).toBe('succeeded');
+  });
+
+  it('recover({ operationIds }) drops a place with no operation ahead of them, left by the process that died', async () => {
+    const inner = createInMemoryEventStore();
+    const dying = createCrashableStore(inner);
+    const never = createGate();
+    let first = true;
+    const journal: string[] = [];
+    const dead = engineWithHook(dying, [journalled(journal)], async () => {
+      if (first) {
+        first = false;
+        await never.wait();
+      }
+    });
+    // The first start() stops between its writes; the second is queued behind its place.
+    void dead.start(request()).catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(never.entered).toBe(true);
+    const queued = await dead.start(request());
+    dying.crash();
+    await queued.result.catch(() => undefined);
+    expect((await queueOf(inner)).waiting).toHaveLength(2);
+
+    const successor = createEngine({
+      store: inner,
+      operations: [journalled(journal)],
+      clock: createVirtualClock(),
+      ids: createSequentialIds('later-'),
+    });
+    const recovered = await successor.recover({ operationIds: [queued.id] });
+    expect(recovered.map((r) => [r.id, r.status])).toEqual([[queued.id, 'succeeded']]);
+    expect(journal).toEqual([queued.id]);
+    expect(await queueOf(inner)).toEqual({ waiting: [] });
   });
 });
