@@ -145,6 +145,8 @@ export const operationEventSchemas = {
 /**
  * Events of a resource's stream: the queue that serialises Operations on one resource across
  * every engine sharing a store (optimistic concurrency on this stream is the lock).
+ * ResourceOperationQueued is a request's place, written before the operation's own events: the
+ * order of these in the stream is the request order.
  */
 export const resourceEventSchemas = {
   ResourceOperationQueued: z.object({ operationId: z.string().min(1), at: timestamp }),

@@ -125,6 +125,8 @@ export const createEngine = (options: EngineOptions): Engine => {
     definitions.set(def.type, def as OperationDefinition);
   }
   const running = new Map<string, Promise<OperationResult>>();
+  /** Operations whose start() has taken their place and not yet launched them. */
+  const placing = new Set<string>();
   let closed = false;
   const now = () => clock.now().toISOString();
   const authorize = options.authorize ?? allowAll;
@@ -252,37 +254,48 @@ export const createEngine = (options: EngineOptions): Engine => {
     const redact = createRedactor(definition.sensitive, params);
     const writer = createOperationWriter(store, decode, id);
     const createdAt = now();
-    const requested = writer.execute({
-      type: 'RequestOperation',
-      data: {
-        operationId: id,
-        type: request.type,
-        environment: request.environment,
-        resource: request.resource,
-        user: request.user,
-        params: redact.params(params),
-        createdAt,
-        steps: planned.map((s) => ({ name: s.name, kind: s.kind })),
-        ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
-        ...(definition.lifecycle ? { lifecycle: definition.lifecycle } : {}),
-      },
-    });
+    // The request's place in its resource's queue is taken first, by one append: the store's
+    // order of these appends is the request order, the same for every process. The operation
+    // is written after it, so an operation anyone can see already has its place and no later
+    // request can get ahead of it. (A retry of an idempotency key whose first request died
+    // between the two writes appends a second entry, which the queue ignores: the first place
+    // holds, unless recover() has dropped it.)
+    const queue = resourceStreamName(request.environment, request.resource);
+    placing.add(id);
     try {
-      await requested;
-    } catch (error) {
-      // Two engines raced on one idempotency key and both wrote this id: the other one won.
-      if (request.idempotencyKey && error instanceof InvalidTransitionError) {
-        return handle(id, result(id));
+      await enqueueOnResource(store, queue, id, createdAt);
+      try {
+        await writer.execute({
+          type: 'RequestOperation',
+          data: {
+            operationId: id,
+            type: request.type,
+            environment: request.environment,
+            resource: request.resource,
+            user: request.user,
+            params: redact.params(params),
+            createdAt,
+            steps: planned.map((s) => ({ name: s.name, kind: s.kind })),
+            ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
+            ...(definition.lifecycle ? { lifecycle: definition.lifecycle } : {}),
+          },
+        });
+      } catch (error) {
+        if (error instanceof InvalidTransitionError) {
+          // Two engines raced on one idempotency key and both wrote this id: the other one won.
+          if (request.idempotencyKey) return handle(id, result(id));
+          // Another operation has this id (an id generator that repeats): the place is its own.
+          throw error;
+        }
+        // An operation that was not written must not hold up the ones behind its place: give
+        // it back. If the store fails that too, recover() drops it, as after a crash here.
+        await releaseResource(store, decode, queue, id, now()).catch(() => undefined);
+        throw error;
       }
-      throw error;
+      return handle(id, launch(writer, params, 'fresh'));
+    } finally {
+      placing.delete(id);
     }
-    await enqueueOnResource(
-      store,
-      resourceStreamName(request.environment, request.resource),
-      id,
-      createdAt,
-    );
-    return handle(id, launch(writer, params, 'fresh'));
   };
 
   const loadWriter = async (id: string) => {
@@ -337,19 +350,22 @@ export const createEngine = (options: EngineOptions): Engine => {
       if (page.length < PAGE) break;
       after = page[page.length - 1]!.globalPosition;
     }
-    // Operations that ended but died before letting the next one in.
+    // Operations that ended but died before letting the next one in, and places taken by a
+    // start() that died before writing its operation (it never resolved: nobody was promised
+    // that operation; a retry of its idempotency key takes a new place).
     for (const stream of resourceStreams) {
       const queue = await loadResourceQueue(store, decode, stream);
       for (const id of queue.state.waiting) {
-        if (running.has(id)) continue;
-        if (hasEnded((await loadOperation(store, decode, id)).state)) {
+        if (running.has(id) || placing.has(id)) continue;
+        const { state } = await loadOperation(store, decode, id);
+        if (state.status === 'none' || hasEnded(state)) {
           await releaseResource(store, decode, stream, id, now());
         }
       }
     }
     const results: Promise<OperationResult>[] = [];
     for (const id of [...operationIds].sort()) {
-      if (running.has(id)) continue;
+      if (running.has(id) || placing.has(id)) continue;
       const writer = await loadWriter(id);
       const state = writer.state();
       if (hasEnded(state)) continue;

@@ -13,6 +13,8 @@ import {
   type OperationEvent,
 } from '../../src/index.js';
 import { toOperationResult } from '../../src/engine/operation-result.js';
+import type { ResourceEvent } from '../../src/domain/events.js';
+import { evolveResourceQueue, initialResourceQueue } from '../../src/domain/resource-queue.js';
 import { dumpReadStore } from '../support/read-store-dump.js';
 
 import { crashOperations, worldHas } from './fixtures/crash-world.mjs';
@@ -133,6 +135,21 @@ export const crashRun = async (
           ),
         ].filter((n) => ran.includes(n));
         expect(undos).toEqual(ran.filter((n) => n !== 'migrate').reverse());
+      }
+
+      // No resource queue is left held or waited on, not even by a place whose start() was
+      // killed before writing its operation.
+      const queues = [...new Set(all.map((e) => e.streamName))].filter((s) =>
+        s.startsWith('resource-'),
+      );
+      for (const stream of queues) {
+        const queue = all
+          .filter((e) => e.streamName === stream)
+          .reduce(
+            (q, e) => evolveResourceQueue(q, decode(e) as ResourceEvent),
+            initialResourceQueue(),
+          );
+        expect(queue, stream).toEqual({ waiting: [] });
       }
 
       // The projections the child left, caught up, equal a rebuild from scratch.

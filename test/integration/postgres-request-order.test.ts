@@ -1,0 +1,16 @@
+import { describe, it } from 'vitest';
+import { useTestDatabase } from '../support/postgres-database.js';
+import { killBetweenWrites, raceAcrossProcesses } from './request-order.js';
+
+const database = useTestDatabase();
+
+// One database for the file: each test has a resource of its own in it.
+describe('request order on PostgreSQL shared by processes', () => {
+  it('requests racing from 3 processes at one instant run in the order of their places in the store, and after every request that had resolved', async () => {
+    await raceAcrossProcesses(database.url, 'race');
+  }, 60_000);
+
+  it('a process killed between the two writes of a start(): a retry of its key keeps its place, recover() drops it otherwise', async () => {
+    await killBetweenWrites(database.url, 'crash');
+  }, 60_000);
+});

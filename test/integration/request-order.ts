@@ -1,0 +1,226 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { createEngine, createStore, OperationNotFoundError, type Stores } from '../../src/index.js';
+import {
+  evolveResourceQueue,
+  initialResourceQueue,
+  resourceStreamName,
+} from '../../src/domain/resource-queue.js';
+import type { ResourceEvent } from '../../src/domain/events.js';
+import { journalledDeploy, requestOrder, runOrder } from '../support/request-order.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const tsx = join(root, 'node_modules', '.bin', 'tsx');
+const worker = join(import.meta.dirname, 'fixtures', 'request-order-worker.ts');
+const WAIT_MS = 30_000;
+
+interface Message {
+  kind: string;
+  [key: string]: unknown;
+}
+
+interface Worker {
+  child: ChildProcess;
+  messages: Message[];
+  stderr: string;
+  say(line: string): void;
+  /** The first message of this kind; fails with the worker's stderr if it dies or stalls. */
+  said(kind: string): Promise<Message>;
+  kill(): void;
+}
+
+const spawnWorker = (args: string[]): Worker => {
+  // Its own process group: tsx runs node in a child, and a kill must reach both.
+  const child = spawn(tsx, [worker, ...args], {
+    cwd: root,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const w: Worker = {
+    child,
+    messages: [],
+    stderr: '',
+    say: (line) => child.stdin?.write(`${line}\n`),
+    said: async (kind) => {
+      const deadline = Date.now() + WAIT_MS;
+      for (;;) {
+        const found = w.messages.find((m) => m.kind === kind);
+        if (found) return found;
+        if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+          throw new Error(`worker never said '${kind}': ${w.stderr}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+    kill: () => {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+  let buffer = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+      w.messages.push(JSON.parse(buffer.slice(0, nl)) as Message);
+      buffer = buffer.slice(nl + 1);
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (w.stderr += chunk.toString()));
+  return w;
+};
+
+const withWorkers = async <T>(
+  work: (spawnOne: (args: string[]) => Worker, journal: string) => Promise<T>,
+): Promise<T> => {
+  const dir = mkdtempSync(join(tmpdir(), 'opledger-request-order-'));
+  const workers: Worker[] = [];
+  try {
+    return await work(
+      (args) => {
+        const w = spawnWorker(args);
+        workers.push(w);
+        return w;
+      },
+      join(dir, 'journal'),
+    );
+  } finally {
+    for (const w of workers) w.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+const readJournal = (file: string) => readFileSync(file, 'utf8').trim().split('\n');
+
+const PROCESSES = 3;
+const PER_WAVE = 3;
+
+/**
+ * Three processes each start three operations on one resource at the same instant (told on
+ * their stdin at once), then, once every one of those start() calls has resolved, three more
+ * each. Checks the run order against the store's request order and a journal the steps write.
+ */
+export const raceAcrossProcesses = (url: string, handle: string) =>
+  withWorkers(async (spawnOne, journal) => {
+    const workers = Array.from({ length: PROCESSES }, () =>
+      spawnOne([url, journal, handle, 'race']),
+    );
+    await Promise.all(workers.map((w) => w.said('ready')));
+    for (const w of workers) w.say(`start ${PER_WAVE} 1`);
+    await Promise.all(workers.map((w) => w.said('placed')));
+    // Every start() of the first wave has resolved before any of the second is called.
+    for (const w of workers) w.say(`start ${PER_WAVE} 2`);
+    await Promise.all(
+      workers.map(async (w) => {
+        const deadline = Date.now() + WAIT_MS;
+        while (w.messages.filter((m) => m.kind === 'placed').length < 2) {
+          if (Date.now() > deadline) throw new Error(`second wave never placed: ${w.stderr}`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      }),
+    );
+    for (const w of workers) w.say('finish');
+    const done = await Promise.all(workers.map((w) => w.said('done')));
+
+    const stores = await createStore(url);
+    try {
+      const order = await requestOrder(stores.eventStore, 'production', {
+        type: 'app',
+        handle,
+      });
+      const waveOf = new Map<string, number>();
+      for (const w of workers) {
+        for (const m of w.messages.filter((m) => m.kind === 'placed')) {
+          for (const id of m.ids as string[]) waveOf.set(id, m.wave as number);
+        }
+      }
+      expect(order).toHaveLength(PROCESSES * PER_WAVE * 2);
+      expect(new Set(order)).toEqual(new Set(waveOf.keys()));
+      // Every process reads the same order from the store.
+      for (const d of done) {
+        expect(d.order).toEqual(order);
+        expect(d.statuses).toEqual((d.statuses as string[]).map(() => 'succeeded'));
+      }
+      // They ran one at a time, in that order: nobody overtaken, nobody left behind.
+      expect(runOrder(readJournal(journal), order)).toEqual(order);
+      // Every request whose start() had resolved before another was called is ahead of it.
+      expect(order.map((id) => waveOf.get(id))).toEqual(
+        [...order].map((id) => waveOf.get(id)).sort(),
+      );
+      // How far the order of the ids (each process's own clock) is from the request order.
+      const byId = [...order].sort();
+      console.log(
+        `request order across ${PROCESSES} processes: ${order.filter((id, i) => byId[i] !== id).length} of ${order.length} places differ from the order of the ids`,
+      );
+    } finally {
+      await stores.close();
+    }
+  });
+
+const queueOf = async (stores: Stores, handle: string) => {
+  let state = initialResourceQueue();
+  const stream = resourceStreamName('production', { type: 'app', handle });
+  for (const e of await stores.eventStore.readStream(stream)) {
+    state = evolveResourceQueue(state, { type: e.type, data: e.data } as ResourceEvent);
+  }
+  return state;
+};
+
+/**
+ * Processes are killed (SIGKILL) between the two writes of a start(): their places are taken,
+ * their operations not written. A retry of an idempotency key keeps its place; recover() drops
+ * the other one, and the operations behind it run.
+ */
+export const killBetweenWrites = (url: string, handle: string) =>
+  withWorkers(async (spawnOne, journal) => {
+    const dieBetween = async (key: string) => {
+      const w = spawnOne([url, journal, handle, 'die-between', key]);
+      const { id } = await w.said('between');
+      w.kill();
+      await new Promise((resolve) => w.child.once('exit', resolve));
+      return id as string;
+    };
+    const stores = await createStore(url);
+    try {
+      const engine = createEngine({
+        store: stores.eventStore,
+        operations: [journalledDeploy(journal, 5)],
+      });
+      const request = (idempotencyKey?: string) => ({
+        type: 'deploy',
+        environment: 'production',
+        resource: { type: 'app', handle },
+        user: 'bob@example.com',
+        ...(idempotencyKey ? { idempotencyKey } : {}),
+      });
+
+      // Two processes die there at once; only the first one's request is retried.
+      const [dead, abandoned] = await Promise.all([dieBetween('first'), dieBetween('second')]);
+      for (const id of [dead, abandoned]) {
+        await expect(engine.getOperation(id)).rejects.toBeInstanceOf(OperationNotFoundError);
+      }
+      const later = await engine.start(request());
+      const retried = await engine.start(request('first'));
+      expect(retried.id).toBe(dead);
+      // The process that died is gone: its place that nobody retried is dropped, and the two
+      // operations of this engine are left alone.
+      expect(await engine.recover()).toEqual([]);
+      await Promise.all([later.result, retried.result]);
+      await expect(engine.getOperation(abandoned)).rejects.toBeInstanceOf(OperationNotFoundError);
+
+      const order = await requestOrder(stores.eventStore, 'production', { type: 'app', handle });
+      expect(order.slice(2)).toEqual([later.id]);
+      expect(new Set(order.slice(0, 2))).toEqual(new Set([dead, abandoned]));
+      // The retried request ran in the place it took before the later one.
+      expect(runOrder(readJournal(journal), order)).toEqual([dead, later.id]);
+      expect(await queueOf(stores, handle)).toEqual({ waiting: [] });
+    } finally {
+      await stores.close();
+    }
+  });
