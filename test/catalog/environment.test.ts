@@ -1,0 +1,212 @@
+import { describe, expect, it } from 'vitest';
+import { createSimulatedCloud } from '../../src/adapters/infrastructure/index.js';
+import { createInMemoryReadStore } from '../../src/adapters/memory/in-memory-read-store.js';
+import {
+  appDeploy,
+  appDeprovision,
+  appProvision,
+  databaseDeprovision,
+  databaseProvision,
+  environmentDeprovision,
+  environmentProvision,
+  EnvironmentNotEmptyError,
+  type EnvironmentCatalogOptions,
+} from '../../src/catalog/index.js';
+import { createEngine, createInMemoryEventStore, OpledgerError } from '../../src/index.js';
+import { createProjector } from '../../src/projections/projector.js';
+import { createReadModel } from '../../src/projections/read-model.js';
+import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
+
+const ENV = 'staging';
+const USER = 'ada@example.com';
+const DB = { databaseId: 'db', volumeId: 'v-db', containerId: 'c-db' };
+
+/** A simulated cloud and an engine with the environment, app and database lifecycle on it. */
+const world = (options: EnvironmentCatalogOptions = {}) => {
+  const clock = createVirtualClock();
+  const cloud = createSimulatedCloud({ seed: 7, clock });
+  const store = createInMemoryEventStore();
+  const engine = createEngine({
+    store,
+    clock,
+    ids: createSequentialIds('op-'),
+    operations: [
+      environmentProvision(cloud),
+      environmentDeprovision(cloud, options),
+      appProvision(cloud),
+      appDeploy(cloud),
+      appDeprovision(cloud),
+      databaseProvision(cloud),
+      databaseDeprovision(cloud),
+    ],
+  });
+  const request = (type: string, extra: { idempotencyKey?: string } = {}) => {
+    const [kind = ''] = type.split('.');
+    const params: Record<string, Record<string, unknown>> = {
+      environment: { environment: ENV },
+      app: { app: 'web', image: 'web:v1' },
+      database: { ...DB, instanceId: 'db-host', image: 'postgres:16', sizeGb: 5 },
+    };
+    return {
+      type,
+      environment: ENV,
+      resource: {
+        type: kind,
+        handle: kind === 'environment' ? ENV : kind === 'app' ? 'web' : 'db',
+      },
+      user: USER,
+      params: params[kind] ?? {},
+      ...extra,
+    };
+  };
+  const run = async (type: string, extra: { idempotencyKey?: string } = {}) =>
+    (await engine.start(request(type, extra))).result;
+  /** The environment's Activity as the read model builds it from the whole store. */
+  const activity = async () => {
+    const readStore = createInMemoryReadStore();
+    await createProjector({ store, readStore }).catchUp();
+    const page = await createReadModel({ readStore }).listOperations({
+      environment: ENV,
+      limit: 500,
+    });
+    return page.items.map((op) => `${op.type} ${op.status}`).reverse();
+  };
+  return { cloud, store, engine, request, run, activity };
+};
+
+const refusal = async (promise: Promise<unknown>) => {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(EnvironmentNotEmptyError);
+  return error as EnvironmentNotEmptyError;
+};
+
+describe('environment.deprovision refuses an environment that still has apps or databases', () => {
+  it('refuses while an app runs, recording nothing; once the app is deprovisioned the name starts afresh', async () => {
+    const w = world();
+    expect((await w.run('environment.provision')).status).toBe('succeeded');
+    expect((await w.run('app.provision')).status).toBe('succeeded');
+    expect((await w.run('app.deploy')).status).toBe('succeeded');
+    const head = await w.store.headPosition();
+
+    const error = await refusal(w.engine.start(w.request('environment.deprovision')));
+    expect(error).toBeInstanceOf(OpledgerError);
+    expect(error.code).toBe('ENVIRONMENT_NOT_EMPTY');
+    expect(error.environment).toBe(ENV);
+    expect(error.resources).toEqual([{ type: 'app', handle: 'web' }]);
+    expect(error.message).toBe(
+      'Environment staging still has a resource not deprovisioned: app web. Deprovision it ' +
+        'first (app.deprovision, database.deprovision), then deprovision the environment.',
+    );
+    // Not an operation: no event, nothing in the Activity, the environment and app untouched.
+    expect(await w.store.headPosition()).toBe(head);
+    expect(await w.activity()).toEqual([
+      'environment.provision succeeded',
+      'app.provision succeeded',
+      'app.deploy succeeded',
+    ]);
+    expect(w.cloud.snapshot().objects['opledger-environments']).toHaveProperty([
+      'staging/environment.json',
+    ]);
+    expect(w.cloud.snapshot().endpoints['web']?.targets).toHaveLength(1);
+
+    // A deprovisioned app no longer counts.
+    expect((await w.run('app.deprovision')).status).toBe('succeeded');
+    expect((await w.run('environment.deprovision')).status).toBe('succeeded');
+
+    // The name used again: the new environment never provisioned web, so it has no web to
+    // deploy to, as in an environment never used before.
+    expect((await w.run('environment.provision')).status).toBe('succeeded');
+    const deploy = await w.run('app.deploy');
+    expect(deploy.status).toBe('failed');
+    expect(deploy.error?.message).toMatch(/instance web-host does not exist/);
+    expect(await w.activity()).toEqual(['environment.provision succeeded', 'app.deploy failed']);
+  });
+
+  it('lists every app and database left, an app whose provision is still running included', async () => {
+    const w = world();
+    await w.run('environment.provision');
+    expect((await w.run('database.provision')).status).toBe('succeeded');
+    // Requested and not finished: the provision may still create the app.
+    const provisioning = await w.engine.start(w.request('app.provision'));
+    const error = await refusal(w.engine.start(w.request('environment.deprovision')));
+    expect(error.resources).toEqual([
+      { type: 'app', handle: 'web' },
+      { type: 'database', handle: 'db' },
+    ]);
+    expect(error.message).toMatch(
+      /^Environment staging still has 2 resources not deprovisioned: app web, database db\. Deprovision them first/,
+    );
+    expect((await provisioning.result).status).toBe('succeeded');
+
+    expect((await w.run('database.deprovision')).status).toBe('succeeded');
+    expect((await refusal(w.engine.start(w.request('environment.deprovision')))).resources).toEqual(
+      [{ type: 'app', handle: 'web' }],
+    );
+    expect((await w.run('app.deprovision')).status).toBe('succeeded');
+    expect((await w.run('environment.deprovision')).status).toBe('succeeded');
+  });
+
+  it('does not count an app whose first provision failed and was rolled back', async () => {
+    const w = world();
+    await w.run('environment.provision');
+    w.cloud.faults.outage('compute', { from: 0, to: Number.MAX_SAFE_INTEGER });
+    const failed = await w.run('app.provision');
+    expect(failed.status).toBe('failed');
+    expect(failed.rollback).toBe('succeeded');
+    expect((await w.run('environment.deprovision')).status).toBe('succeeded');
+  });
+
+  it('counts an app whose deprovision failed: it may still run', async () => {
+    const w = world();
+    await w.run('environment.provision');
+    await w.run('app.provision');
+    await w.run('app.deploy');
+    w.cloud.faults.outage('load-balancer', { from: 0, to: Number.MAX_SAFE_INTEGER });
+    expect((await w.run('app.deprovision')).status).toBe('failed');
+    expect((await refusal(w.engine.start(w.request('environment.deprovision')))).resources).toEqual(
+      [{ type: 'app', handle: 'web' }],
+    );
+  });
+
+  it('records nothing of a refused request, not even its idempotency key', async () => {
+    const w = world();
+    await w.run('environment.provision');
+    await w.run('app.provision');
+    await refusal(w.engine.start(w.request('environment.deprovision', { idempotencyKey: 'k1' })));
+    await w.run('app.deprovision');
+    const done = await w.run('environment.deprovision', { idempotencyKey: 'k1' });
+    expect(done.status).toBe('succeeded');
+    // The key now names that operation: asking again answers with it, even though the name
+    // has an app again, rather than refusing (the request was admitted once).
+    await w.run('app.provision');
+    const again = await w.engine.start(
+      w.request('environment.deprovision', { idempotencyKey: 'k1' }),
+    );
+    expect(again.id).toBe(done.id);
+  });
+
+  it('asks the given `resources` instead of replaying the store', async () => {
+    const asked: string[] = [];
+    let status: 'provisioned' | 'deprovisioned' = 'provisioned';
+    const w = world({
+      resources: async (environment) => {
+        asked.push(environment);
+        return [
+          { type: 'app', handle: 'api', status },
+          // Not an app nor a database: an environment does not own it.
+          { type: 'dns-record', handle: 'www', status: 'provisioned' },
+        ];
+      },
+    });
+    await w.run('environment.provision');
+    expect((await refusal(w.engine.start(w.request('environment.deprovision')))).resources).toEqual(
+      [{ type: 'app', handle: 'api' }],
+    );
+    status = 'deprovisioned';
+    expect((await w.run('environment.deprovision')).status).toBe('succeeded');
+    expect(asked).toEqual([ENV, ENV]);
+  });
+});
