@@ -1,78 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createSimulatedCloud } from '../../src/adapters/infrastructure/index.js';
-import { createInMemoryReadStore } from '../../src/adapters/memory/in-memory-read-store.js';
-import {
-  appDeploy,
-  appDeprovision,
-  appProvision,
-  databaseDeprovision,
-  databaseProvision,
-  environmentDeprovision,
-  environmentProvision,
-  EnvironmentNotEmptyError,
-  type EnvironmentCatalogOptions,
-} from '../../src/catalog/index.js';
-import { createEngine, createInMemoryEventStore, OpledgerError } from '../../src/index.js';
-import { createProjector } from '../../src/projections/projector.js';
-import { createReadModel } from '../../src/projections/read-model.js';
-import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
-
-const ENV = 'staging';
-const USER = 'ada@example.com';
-const DB = { databaseId: 'db', volumeId: 'v-db', containerId: 'c-db' };
-
-/** A simulated cloud and an engine with the environment, app and database lifecycle on it. */
-const world = (options: EnvironmentCatalogOptions = {}) => {
-  const clock = createVirtualClock();
-  const cloud = createSimulatedCloud({ seed: 7, clock });
-  const store = createInMemoryEventStore();
-  const engine = createEngine({
-    store,
-    clock,
-    ids: createSequentialIds('op-'),
-    operations: [
-      environmentProvision(cloud),
-      environmentDeprovision(cloud, options),
-      appProvision(cloud),
-      appDeploy(cloud),
-      appDeprovision(cloud),
-      databaseProvision(cloud),
-      databaseDeprovision(cloud),
-    ],
-  });
-  const request = (type: string, extra: { idempotencyKey?: string } = {}) => {
-    const [kind = ''] = type.split('.');
-    const params: Record<string, Record<string, unknown>> = {
-      environment: { environment: ENV },
-      app: { app: 'web', image: 'web:v1' },
-      database: { ...DB, instanceId: 'db-host', image: 'postgres:16', sizeGb: 5 },
-    };
-    return {
-      type,
-      environment: ENV,
-      resource: {
-        type: kind,
-        handle: kind === 'environment' ? ENV : kind === 'app' ? 'web' : 'db',
-      },
-      user: USER,
-      params: params[kind] ?? {},
-      ...extra,
-    };
-  };
-  const run = async (type: string, extra: { idempotencyKey?: string } = {}) =>
-    (await engine.start(request(type, extra))).result;
-  /** The environment's Activity as the read model builds it from the whole store. */
-  const activity = async () => {
-    const readStore = createInMemoryReadStore();
-    await createProjector({ store, readStore }).catchUp();
-    const page = await createReadModel({ readStore }).listOperations({
-      environment: ENV,
-      limit: 500,
-    });
-    return page.items.map((op) => `${op.type} ${op.status}`).reverse();
-  };
-  return { cloud, store, engine, request, run, activity };
-};
+import { EnvironmentNotEmptyError } from '../../src/catalog/index.js';
+import { OpledgerError } from '../../src/index.js';
+import { ENV, environmentWorld as world } from './environment-world.js';
 
 const refusal = async (promise: Promise<unknown>) => {
   const error = await promise.then(
@@ -123,6 +52,14 @@ describe('environment.deprovision refuses an environment that still has apps or 
     expect(deploy.status).toBe('failed');
     expect(deploy.error?.message).toMatch(/instance web-host does not exist/);
     expect(await w.activity()).toEqual(['environment.provision succeeded', 'app.deploy failed']);
+
+    // An app with operations is taken as there, as the read model (and the dashboard) lists it,
+    // even one whose only operation failed; its deprovision finds nothing and succeeds.
+    expect((await refusal(w.engine.start(w.request('environment.deprovision')))).resources).toEqual(
+      [{ type: 'app', handle: 'web' }],
+    );
+    expect((await w.run('app.deprovision')).status).toBe('succeeded');
+    expect((await w.run('environment.deprovision')).status).toBe('succeeded');
   });
 
   it('lists every app and database left, an app whose provision is still running included', async () => {
