@@ -12,6 +12,8 @@ export { createTimeOrderedIds } from './engine/ids.js';
 export { createInMemoryEventStore } from './adapters/memory/in-memory-event-store.js';
 export { defineOperation, step } from './domain/operation-definition.js';
 export type {
+  Admit,
+  AdmitContext,
   OperationDefinition,
   OperationSpec,
   StepSpec,

@@ -31,6 +31,7 @@ const INPUT_ERRORS = new Set([
   'IDEMPOTENCY_KEY_REUSED',
   'ROLLBACK_NOT_FAILED',
   'UNKNOWN_STEP',
+  'ENVIRONMENT_NOT_EMPTY',
 ]);
 
 /** What to do about an error of the core, said in terms of the CLI. */
@@ -46,6 +47,21 @@ const HINTS: Record<string, string> = {
   ACCESS_DENIED: 'ask for access to this environment',
 };
 
+/** The commands that empty an environment, one per app or database the refusal lists. */
+const deprovisionCommands = (error: unknown): string | undefined => {
+  const { environment, resources } = error as {
+    environment?: unknown;
+    resources?: { type: string; handle: string }[];
+  };
+  if (typeof environment !== 'string' || !Array.isArray(resources)) return undefined;
+  return resources
+    .map(
+      (r) =>
+        `opledger run ${r.type}.deprovision --env ${environment} --resource ${r.type}:${r.handle}`,
+    )
+    .join('; ');
+};
+
 export const toCliError = (
   error: unknown,
   context: { operationTypes?: readonly string[] } = {},
@@ -57,7 +73,9 @@ export const toCliError = (
     const hint =
       code === 'UNKNOWN_OPERATION_TYPE' && context.operationTypes
         ? `opledger run takes: ${context.operationTypes.join(', ')}`
-        : HINTS[code];
+        : code === 'ENVIRONMENT_NOT_EMPTY'
+          ? deprovisionCommands(error)
+          : HINTS[code];
     return new CliError(message, { exitCode: EXIT_USAGE, ...(hint ? { hint } : {}) });
   }
   return new CliError(message || String(error), { exitCode: EXIT_FAILED });

@@ -1,5 +1,7 @@
 import { InvalidDefinitionError } from './errors.js';
-import type { Lifecycle, StepKind } from './events.js';
+import type { Upcaster } from './event-codec.js';
+import type { EventStore } from './event-store.js';
+import type { Lifecycle, ResourceRef, StepKind } from './events.js';
 import { resolveRetryPolicy, validateRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 import type { Step, StepContext, UndoContext } from './step.js';
@@ -38,12 +40,34 @@ export interface OperationEffects<P> {
   release?: (ctx: { params: P; outputs: Readonly<Record<string, unknown>> }) => string | undefined;
 }
 
+/** A request as `admit` sees it: validated, with its parsed params, and nothing of it recorded. */
+export interface AdmitContext<P> {
+  type: string;
+  environment: string;
+  resource: ResourceRef;
+  user: string;
+  params: P;
+  /** The engine's event store, to read what is recorded (an admit writes nothing). */
+  store: EventStore;
+  /** The engine's upcasters, to read the store's older events as the engine does. */
+  upcasters: readonly Upcaster[];
+}
+
+/**
+ * Decides whether a request may become an operation at all. Throwing refuses it: `engine.start`
+ * rejects with that error and records nothing, so a refused request leaves no operation in the
+ * environment's Activity (as the PaaS refuses to delete an environment that still has apps).
+ * Checked once, when the request is made; not again when a queued operation starts.
+ */
+export type Admit<P> = (request: AdmitContext<P>) => Promise<void> | void;
+
 export interface OperationDefinition<P = Record<string, unknown>> extends OperationEffects<P> {
   type: string;
   params?: StandardSchemaV1<unknown, P>;
   /** Param names whose values are secrets: never written to events or logs. */
   sensitive: readonly string[];
   steps: readonly Step<P, unknown>[];
+  admit?: Admit<P>;
 }
 
 export interface OperationSpec<P> extends OperationEffects<P> {
@@ -51,6 +75,8 @@ export interface OperationSpec<P> extends OperationEffects<P> {
   params?: StandardSchemaV1<unknown, P>;
   sensitive?: readonly string[];
   steps: readonly StepDraft<P>[];
+  /** Refuses a request before anything is recorded: see `Admit`. */
+  admit?: Admit<P>;
 }
 
 const compileStep = <P>(type: string, spec: StepSpec<P, unknown>): Step<P, unknown> => {
@@ -117,6 +143,9 @@ export const defineOperation = <P = Record<string, unknown>>(
     if (seen.has(s.name)) throw new InvalidDefinitionError(type, `two steps are named '${s.name}'`);
     seen.add(s.name);
   }
+  if (spec.admit !== undefined && typeof spec.admit !== 'function') {
+    throw new InvalidDefinitionError(type, 'admit must be a function');
+  }
   if (spec.lifecycle !== undefined && !['provision', 'deprovision'].includes(spec.lifecycle)) {
     throw new InvalidDefinitionError(type, `lifecycle must be 'provision' or 'deprovision'`);
   }
@@ -127,5 +156,6 @@ export const defineOperation = <P = Record<string, unknown>>(
     ...(spec.lifecycle ? { lifecycle: spec.lifecycle } : {}),
     ...(spec.release ? { release: spec.release } : {}),
     ...(spec.params ? { params: spec.params } : {}),
+    ...(spec.admit ? { admit: spec.admit } : {}),
   };
 };

@@ -194,6 +194,9 @@ export const createEngine = (options: EngineOptions): Engine => {
     }
   };
 
+  const keyClaimed = async (key: string): Promise<boolean> =>
+    (await store.readStream(idempotencyStream(key), { maxCount: 1 })).length > 0;
+
   const start = async (raw: OperationRequest): Promise<OperationHandle> => {
     if (closed) throw new EngineClosedError();
     const parsed = requestSchema.safeParse(raw);
@@ -221,6 +224,23 @@ export const createEngine = (options: EngineOptions): Engine => {
         );
       }
       params = validated.value as Record<string, unknown>;
+    }
+
+    // Before the key is claimed, so that a refusal records nothing; a key already claimed was
+    // admitted then, and its request is answered with the operation it made.
+    if (
+      definition.admit &&
+      !(request.idempotencyKey && (await keyClaimed(request.idempotencyKey)))
+    ) {
+      await definition.admit({
+        type: request.type,
+        environment: request.environment,
+        resource: request.resource,
+        user: request.user,
+        params,
+        store,
+        upcasters: options.upcasters ?? [],
+      });
     }
 
     let id = ids();

@@ -4,13 +4,13 @@ import { delimiter, isAbsolute, join } from 'node:path';
 /**
  * The Chromium that the browser tests drive with playwright-core: `OPLEDGER_TEST_CHROMIUM` when
  * set, otherwise `chromium` on the PATH or `/usr/bin/chromium` (Debian's package, which
- * `.ci/run` installs). Nothing is downloaded: without a browser the tests fail and say why, they
- * are not skipped.
+ * `npm test` installs first when it can: scripts/ensure-chromium.mjs looks in the same places).
+ * Nothing is downloaded: without a browser the tests fail and say why, they are not skipped.
  */
 export const CHROMIUM_ENV = 'OPLEDGER_TEST_CHROMIUM';
 
 const HINT =
-  `install Debian's chromium (apt-get install chromium, as .ci/run does) ` +
+  `run node scripts/ensure-chromium.mjs (npm test does), which installs Debian's chromium ` +
   `or set ${CHROMIUM_ENV} to the path of a Chromium or Chrome executable`;
 
 const isExecutableFile = (path: string) => {
