@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import fc from 'fast-check';
+import type { Arbitrary } from 'fast-check';
+import { fc } from './fast-check.js';
 import { createInMemoryEventStore } from '../adapters/memory/in-memory-event-store.js';
 import {
   defineOperation,
@@ -54,7 +55,7 @@ export class InjectedFailure extends Error {
   }
 }
 
-export const faultPlanArbitrary = (steps: number): fc.Arbitrary<FaultPlan> =>
+export const faultPlanArbitrary = (steps: number): Arbitrary<FaultPlan> =>
   fc
     .record({
       failAt: fc.option(fc.integer({ min: 0, max: steps - 1 }), { nil: undefined }),
