@@ -18,9 +18,9 @@ const peer = {
  * the arbitraries are built at module level and a top-level await would stop `require()` of
  * opledger/testing.
  *
- * The ES module build is preferred (`require()` of it shares the instance an `import` of
- * fast-check gets, so the user's `fc.configureGlobal` applies to checkRollback too); on a Node.js
- * without require(esm) (before 20.19), the CommonJS build.
+ * The ES module build is preferred: `require()` of it shares the instance an `import` of
+ * fast-check gets, so the arbitraries are instances of the user's `fc.Arbitrary` and global
+ * settings are shared. On a Node.js without require(esm) (before 20.19), the CommonJS build.
  */
 const esmEntry = (): string | undefined => {
   // import.meta.resolve is synchronous and unflagged from Node.js 20.6.
