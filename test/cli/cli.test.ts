@@ -277,7 +277,7 @@ describe('opledger CLI: the demo and the read commands on the default SQLite sto
           'containerCount=zero',
         ],
         /containerCount/,
-        /--param KEY=VALUE; docs\/catalog\.md/,
+        /--param KEY=VALUE; opledger's docs\/catalog\.md/,
       ],
       [
         'a colliding param',
