@@ -46,7 +46,18 @@ const readStoreFor = async (url: string): Promise<ReadStore> => {
 
 /**
  * Opens the event store and read store a URL names. Drivers are optional peer dependencies,
- * loaded only for the store asked for.
+ * loaded only for the store asked for; one that is not installed rejects with a
+ * PeerDependencyMissingError (code DRIVER_MISSING) naming the package to install. Server stores
+ * connect on first use, not here: a PostgreSQL server that cannot be reached makes the first
+ * call (and each one after, until it is back) reject with a PostgresUnreachableError (code
+ * STORE_UNREACHABLE) naming its host, port and database.
+ *
+ * @example
+ * ```ts
+ * const stores = await createStore('postgres://opledger@db.internal:5432/ops');
+ * await stores.eventStore.headPosition(); // throws STORE_UNREACHABLE if the server is down
+ * const engine = createEngine({ store: stores.eventStore, operations });
+ * ```
  */
 export const createStore = async (
   url: string,

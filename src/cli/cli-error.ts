@@ -42,7 +42,7 @@ const HINTS: Record<string, string> = {
   ENVIRONMENT_NOT_FOUND:
     'an environment exists once provisioned: opledger run environment.provision --env ENV --resource environment:ENV',
   INVALID_PARAMS:
-    "pass params with --param KEY=VALUE; docs/catalog.md lists each operation's params",
+    "pass params with --param KEY=VALUE; opledger's docs/catalog.md lists each operation's params",
   INVALID_WEEK: 'for example --week 2026-W48',
   ACCESS_DENIED: 'ask for access to this environment',
 };

@@ -164,7 +164,7 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
   program
     .command('dashboard')
     .description(
-      'serve the web dashboard and its JSON API on 127.0.0.1 until Ctrl-C (docs/dashboard.md)',
+      "serve the web dashboard and its JSON API on 127.0.0.1 until Ctrl-C (opledger's docs/dashboard.md)",
     )
     .option('--port <n>', 'port on 127.0.0.1, 0 for any free one', DEFAULT_DASHBOARD_PORT)
     .action(action<DashboardCommandOptions>((o) => dashboardCommand(o, io)));

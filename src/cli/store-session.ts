@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { makeFolder } from '../adapters/make-folder.js';
 import { createStore, DEFAULT_STORE_URL, type Stores } from '../adapters/create-store.js';
-import { OpledgerError } from '../domain/errors.js';
+import { OpledgerError, PeerDependencyMissingError } from '../domain/errors.js';
 import { createProjector, type Projector } from '../projections/projector.js';
 import { createReadModel, type ReadModel } from '../projections/read-model.js';
 import type { Clock } from '../engine/clock.js';
@@ -98,16 +98,26 @@ export const openStoreSession = async (
   };
 };
 
+/** What to do about a store that did not open, beyond what its error says. */
+const hintFor = (url: string, error: unknown): string => {
+  // A driver that is not installed is not a server that does not run.
+  if (error instanceof PeerDependencyMissingError) {
+    return `install it where opledger is installed (npm install ${error.packageName}), or pass another --store (memory: needs no driver)`;
+  }
+  if (url.trim().startsWith('sqlite:')) {
+    return 'check that the folder can be created and the file written, or pass another --store';
+  }
+  // The store's own message already says to check that the server runs.
+  if ((error as { code?: unknown }).code === 'STORE_UNREACHABLE') {
+    return 'if this is not the server you meant, pass another --store (or set OPLEDGER_STORE)';
+  }
+  return 'check that the server runs and the URL is right, or pass another --store';
+};
+
 const unreachable = (url: string, error: unknown): CliError => {
   const reason = error instanceof Error ? error.message || error.name : String(error);
-  const file = url.trim().startsWith('sqlite:');
   return new CliError(
     `cannot open the store ${displayUrl(url)}: ${reason.replaceAll(url, displayUrl(url))}`,
-    {
-      hint: file
-        ? 'check that the folder can be created and the file written, or pass another --store'
-        : 'check that the server runs and the URL is right, or pass another --store',
-      exitCode: 1,
-    },
+    { hint: hintFor(url, error), exitCode: 1 },
   );
 };

@@ -204,3 +204,28 @@ export class InvalidStoreUrlError extends OpledgerError {
     );
   }
 }
+
+/**
+ * An optional peer dependency that the part of opledger in use needs is not installed. Store
+ * drivers (better-sqlite3, pg, the EventStoreDB clients) report `DRIVER_MISSING`; fast-check,
+ * which `opledger/testing` is built on, reports `TEST_DEPENDENCY_MISSING`. The message names the
+ * package to `npm install`.
+ */
+export class PeerDependencyMissingError extends OpledgerError {
+  constructor(
+    readonly packageName: string,
+    neededFor: string,
+    options: {
+      code?: 'DRIVER_MISSING' | 'TEST_DEPENDENCY_MISSING';
+      version?: string;
+      cause?: unknown;
+    } = {},
+  ) {
+    const spec = options.version ? `${packageName}@${options.version}` : packageName;
+    super(
+      options.code ?? 'DRIVER_MISSING',
+      `${neededFor} needs the optional peer dependency '${packageName}', which is not installed: run \`npm install ${spec}\` in your project.`,
+      { cause: options.cause },
+    );
+  }
+}

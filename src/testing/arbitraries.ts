@@ -1,4 +1,5 @@
-import fc from 'fast-check';
+import type { Arbitrary } from 'fast-check';
+import { fc } from './fast-check.js';
 import type { CloudCall, CloudService, SimulatedCloud } from '../adapters/infrastructure/index.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
 import type { OperationRequest } from '../engine/engine.js';
@@ -104,7 +105,7 @@ const requireRange = (what: string, min: number, max: number) => {
  */
 export const cloudFaultPlanArbitrary = (
   options: CloudFaultPlanOptions = {},
-): fc.Arbitrary<CloudFaultPlan> => {
+): Arbitrary<CloudFaultPlan> => {
   const services = options.services ?? ALL_SERVICES;
   const step = options.stepMs ?? 1;
   const horizon = options.horizonMs ?? 300_000;
@@ -130,7 +131,7 @@ export const cloudFaultPlanArbitrary = (
       })
       .map((n) => n * step);
   const service = fc.constantFrom(...services);
-  const outages: fc.Arbitrary<CloudOutage[]> =
+  const outages: Arbitrary<CloudOutage[]> =
     services.length === 0 || (options.maxOutages ?? 3) === 0
       ? fc.constant([])
       : fc.array(
@@ -139,7 +140,7 @@ export const cloudFaultPlanArbitrary = (
             .map(({ service: s, from, length }) => ({ service: s, from, to: from + length })),
           { maxLength: options.maxOutages ?? 3 },
         );
-  const errorRates: fc.Arbitrary<Partial<Record<CloudService, number>>> =
+  const errorRates: Arbitrary<Partial<Record<CloudService, number>>> =
     services.length === 0 || (options.maxErrorRates ?? 2) === 0
       ? fc.constant({})
       : fc
@@ -159,9 +160,9 @@ export const cloudFaultPlanArbitrary = (
 const crashesArbitrary = (
   options: CloudCrashOptions | undefined,
   horizon: number,
-  ms: (min: number, max: number) => fc.Arbitrary<number>,
-): fc.Arbitrary<CloudCrash[]> => {
-  const kinds: fc.Arbitrary<CloudCrash>[] = [];
+  ms: (min: number, max: number) => Arbitrary<number>,
+): Arbitrary<CloudCrash[]> => {
+  const kinds: Arbitrary<CloudCrash>[] = [];
   if (options?.atTime?.length) {
     kinds.push(
       fc.record({
@@ -224,8 +225,8 @@ export const applyCloudFaultPlan = (
 // ---------------------------------------------------------------------------------------------
 // Operation requests
 
-type ParamsArbitrary = fc.Arbitrary<Record<string, unknown>>;
-type Choice = readonly string[] | fc.Arbitrary<string>;
+type ParamsArbitrary = Arbitrary<Record<string, unknown>>;
+type Choice = readonly string[] | Arbitrary<string>;
 
 export interface OperationRequestOptions {
   /** Environment handles; default short lowercase handles. */
@@ -244,11 +245,10 @@ export interface OperationRequestOptions {
 }
 
 /** Lowercase handles such as `web`, `db-2`: valid everywhere a handle goes, short when shrunk. */
-export const handleArbitrary = (): fc.Arbitrary<string> =>
-  fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/);
+export const handleArbitrary = (): Arbitrary<string> => fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/);
 
 /** Readable email addresses: `ada@example.com`, `b7@example.org`. */
-export const userArbitrary = (): fc.Arbitrary<string> =>
+export const userArbitrary = (): Arbitrary<string> =>
   fc
     .tuple(
       fc.stringMatching(/^[a-z][a-z0-9]{0,9}$/),
@@ -256,12 +256,12 @@ export const userArbitrary = (): fc.Arbitrary<string> =>
     )
     .map(([name, domain]) => `${name}@${domain}`);
 
-const choice = (c: Choice | undefined, fallback: fc.Arbitrary<string>) =>
+const choice = (c: Choice | undefined, fallback: Arbitrary<string>) =>
   c === undefined
     ? fallback
     : Array.isArray(c)
       ? fc.constantFrom(...(c as string[]))
-      : (c as fc.Arbitrary<string>);
+      : (c as Arbitrary<string>);
 
 const isArbitrary = (p: ParamsArbitrary | OperationParamsSpec): p is ParamsArbitrary =>
   typeof (p as ParamsArbitrary).generate === 'function';
@@ -303,7 +303,7 @@ const specsOf = (
 export const operationRequestArbitrary = (
   source: ParamsSource | readonly AnyDefinition[],
   options: OperationRequestOptions = {},
-): fc.Arbitrary<OperationRequest> => {
+): Arbitrary<OperationRequest> => {
   const specs = specsOf(source, options.params);
   if (specs.length === 0) {
     throw new RangeError('operationRequestArbitrary: no operation type given');
@@ -312,7 +312,7 @@ export const operationRequestArbitrary = (
   const handles = choice(options.handles, handleArbitrary());
   const users = choice(options.users, userArbitrary());
   const keyMode = options.idempotencyKeys ?? 'sometimes';
-  const key: fc.Arbitrary<string | undefined> =
+  const key: Arbitrary<string | undefined> =
     keyMode === 'never'
       ? fc.constant(undefined)
       : keyMode === 'always'

@@ -1,4 +1,5 @@
-import fc from 'fast-check';
+import type { Arbitrary } from 'fast-check';
+import { fc } from './fast-check.js';
 import type { z } from 'zod';
 import type {
   appConfigureParams,
@@ -31,7 +32,7 @@ export interface RequestTarget {
 export interface OperationParamsSpec<P = Record<string, unknown>> {
   /** The resource type requests of this operation target; 'app' by default. */
   resourceType?: string;
-  params: fc.Arbitrary<P>;
+  params: Arbitrary<P>;
   /** Makes params agree with the target (an app's name is its resource handle); shrink-safe. */
   bind?: (params: P, target: RequestTarget) => P;
 }
@@ -62,7 +63,7 @@ const envName = fc.stringMatching(/^[A-Z][A-Z0-9_]{0,15}$/);
  * A configure's params, consistent as its schema wants them: something to set or unset, no
  * name both set and unset, and only names being set marked sensitive.
  */
-const configureParams: fc.Arbitrary<In<typeof appConfigureParams>> = fc
+const configureParams: Arbitrary<In<typeof appConfigureParams>> = fc
   .record(
     {
       app: fc.constant('app'),
@@ -90,9 +91,9 @@ const configureParams: fc.Arbitrary<In<typeof appConfigureParams>> = fc
 
 /** The optional keys of a record are sometimes absent, never `undefined`. */
 const partial = <T extends Record<string, unknown>>(
-  model: { [K in keyof T]: fc.Arbitrary<T[K]> },
+  model: { [K in keyof T]: Arbitrary<T[K]> },
   requiredKeys: (keyof T)[],
-): fc.Arbitrary<T> => fc.record(model, { requiredKeys }) as unknown as fc.Arbitrary<T>;
+): Arbitrary<T> => fc.record(model, { requiredKeys }) as unknown as Arbitrary<T>;
 
 const spec = <P extends Record<string, unknown>>(s: OperationParamsSpec<P>) =>
   s as unknown as OperationParamsSpec;

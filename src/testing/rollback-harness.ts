@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import fc from 'fast-check';
+import type { Arbitrary } from 'fast-check';
+import { fc } from './fast-check.js';
 import { createInMemoryEventStore } from '../adapters/memory/in-memory-event-store.js';
 import {
   defineOperation,
@@ -82,7 +83,7 @@ const runsOf = (step: FaultPlanStep | undefined): number =>
  */
 export const faultPlanArbitrary = (
   steps: number | readonly FaultPlanStep[],
-): fc.Arbitrary<FaultPlan> => {
+): Arbitrary<FaultPlan> => {
   const count = typeof steps === 'number' ? steps : steps.length;
   const runs = (i: number) => (typeof steps === 'number' ? 1 : runsOf(steps[i]));
   const mostRuns = Math.max(1, ...Array.from({ length: count }, (_, i) => runs(i)));

@@ -277,7 +277,7 @@ describe('opledger CLI: the demo and the read commands on the default SQLite sto
           'containerCount=zero',
         ],
         /containerCount/,
-        /--param KEY=VALUE; docs\/catalog\.md/,
+        /--param KEY=VALUE; opledger's docs\/catalog\.md/,
       ],
       [
         'a colliding param',
@@ -332,6 +332,13 @@ describe('opledger CLI: the demo and the read commands on the default SQLite sto
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(/cannot open the store postgres:\/\/ada:\*\*\*@127\.0\.0\.1:1\/x/);
       expect(run.stderr).not.toContain('secret');
+      expect(run.stderr).toContain(
+        'Cannot connect to the PostgreSQL server at 127.0.0.1:1/x (ECONNREFUSED)',
+      );
+      expect(run.stderr).toContain('Check that the server runs');
+      expect(run.stderr).toContain(
+        'Hint: if this is not the server you meant, pass another --store',
+      );
     });
 
     it('a SQLite file in a folder that cannot be made exits 1 at once, saying why', async () => {

@@ -2,6 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import pg from 'pg';
+import {
+  createPostgresEventStore,
+  PostgresUnreachableError,
+} from '../../src/adapters/postgres/index.js';
 import { createStore, InvalidStoreUrlError, type Stores } from '../../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'opledger-create-store-'));
@@ -37,6 +42,48 @@ describe('createStore(url)', () => {
       const stores = await createStore(url, { readStore: 'memory:' });
       expect(typeof stores.eventStore.append).toBe('function');
       await stores.close();
+    }
+  });
+
+  it('opens a postgres:// store without its server, and says on use that it cannot reach it', async () => {
+    const rejection = (promise: Promise<unknown>) =>
+      promise.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    // localhost: Node tries ::1 then 127.0.0.1 and reports both (an AggregateError).
+    for (const [host, server] of [
+      ['127.0.0.1:1', '127.0.0.1:1/orders'],
+      ['localhost:1', 'localhost:1/orders'],
+    ] as const) {
+      const stores = await createStore(`postgres://ada:secret@${host}/orders`);
+      try {
+        for (const call of [
+          () => stores.eventStore.headPosition(),
+          // Not remembered: each call tries again, and says the same.
+          () => stores.eventStore.append('s', [{ type: 'E', version: 1, data: {} }]),
+          () => stores.readStore.checkpoint('operations'),
+        ]) {
+          const error = await rejection(call());
+          expect(error).toBeInstanceOf(PostgresUnreachableError);
+          expect(error).toMatchObject({ code: 'STORE_UNREACHABLE', server });
+          expect((error as Error).message).toContain(
+            `Cannot connect to the PostgreSQL server at ${server} (ECONNREFUSED)`,
+          );
+          expect((error as Error).message).not.toContain('secret');
+        }
+      } finally {
+        await stores.close();
+      }
+    }
+    // A pool the caller made is described from its options.
+    const pool = new pg.Pool({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 5_000 });
+    pool.on('error', () => undefined);
+    try {
+      const error = await rejection(createPostgresEventStore({ pool }).headPosition());
+      expect(error).toMatchObject({ code: 'STORE_UNREACHABLE', server: '127.0.0.1:1' });
+    } finally {
+      await pool.end();
     }
   });
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-  exports: Record<string, { types: string; import: string } | string>;
+  exports: Record<string, { types: string; default: string } | string>;
   bin: Record<string, string>;
 };
 
@@ -16,7 +16,7 @@ describe('the published package', () => {
   it('points every export at built JavaScript and type declarations', () => {
     for (const [subpath, target] of Object.entries(pkg.exports)) {
       if (typeof target === 'string') continue;
-      expect(existsSync(join(root, target.import)), `${subpath} -> ${target.import}`).toBe(true);
+      expect(existsSync(join(root, target.default)), `${subpath} -> ${target.default}`).toBe(true);
       expect(existsSync(join(root, target.types)), `${subpath} -> ${target.types}`).toBe(true);
     }
   });

@@ -841,10 +841,12 @@ describe('which client package', () => {
     expect(conflictOf(old, kurrentDbDialect, successorPackage)).toEqual({ actual: undefined });
   });
 
-  it('says which package to install when it is missing', async () => {
+  // A package that is not installed at all is proven in test/package (a real install without
+  // it): vitest's mocks cannot make an import fail as Node does.
+  it('reports a client package that fails to load for another reason as it is, not as missing', async () => {
     vi.resetModules();
     vi.doMock('@kurrent/kurrentdb-client', () => {
-      throw new Error("Cannot find package '@kurrent/kurrentdb-client'");
+      throw new Error('native bridge: invalid ELF header');
     });
     try {
       const fresh = await import('../../src/adapters/eventstoredb/index.js');
@@ -852,12 +854,8 @@ describe('which client package', () => {
         connectionString: 'kurrentdb://localhost:2113?tls=false',
       });
       const error = await rejection(store.readAll());
-      expect(error).toBeInstanceOf(fresh.MissingClientPackageError);
-      expect(error).toMatchObject({
-        code: 'MISSING_PEER_DEPENDENCY',
-        packageName: '@kurrent/kurrentdb-client',
-      });
-      expect((error as Error).message).toContain('npm install @kurrent/kurrentdb-client');
+      expect(error).not.toBeInstanceOf(fresh.MissingClientPackageError);
+      expect(String((error as Error).cause ?? error)).toContain('invalid ELF header');
     } finally {
       vi.doUnmock('@kurrent/kurrentdb-client');
       vi.resetModules();

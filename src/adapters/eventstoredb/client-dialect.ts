@@ -8,6 +8,7 @@ import type {
   ClientStreamState,
   EventStoreDbClient,
 } from './client-shape.js';
+import { isPackageNotFound } from '../peer-dependency.js';
 import { MissingClientPackageError } from './errors.js';
 
 /**
@@ -107,7 +108,9 @@ const cached = (
     (loading ??= load().catch((cause: unknown) => {
       // Not cached: installing the package later and retrying must work.
       loading = undefined;
-      throw new MissingClientPackageError(packageName, cause);
+      throw isPackageNotFound(cause, packageName)
+        ? new MissingClientPackageError(packageName, cause)
+        : cause;
     }));
 };
 

@@ -1,4 +1,4 @@
-import { OpledgerError } from '../../domain/errors.js';
+import { OpledgerError, PeerDependencyMissingError } from '../../domain/errors.js';
 
 /** The adapter was given options it cannot work with. */
 export class EventStoreDbConfigError extends OpledgerError {
@@ -7,17 +7,13 @@ export class EventStoreDbConfigError extends OpledgerError {
   }
 }
 
-/** The client package a connection string needs is an optional peer dependency. */
-export class MissingClientPackageError extends OpledgerError {
-  constructor(
-    readonly packageName: string,
-    cause: unknown,
-  ) {
-    super(
-      'MISSING_PEER_DEPENDENCY',
-      `The EventStoreDB event store needs the package '${packageName}', which could not be loaded. Install it next to opledger (npm install ${packageName}).`,
-      { cause },
-    );
+/**
+ * The client package a connection string needs is an optional peer dependency that is not
+ * installed. A PeerDependencyMissingError (code DRIVER_MISSING), as for the other stores.
+ */
+export class MissingClientPackageError extends PeerDependencyMissingError {
+  constructor(packageName: string, cause: unknown) {
+    super(packageName, 'The EventStoreDB event store', { cause });
   }
 }
 

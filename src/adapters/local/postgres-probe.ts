@@ -1,4 +1,4 @@
-import { OpledgerError } from '../../domain/errors.js';
+import { missingOr } from '../peer-dependency.js';
 
 /**
  * Whether a PostgreSQL server on a loopback port accepts connections and answers a query, as a
@@ -10,11 +10,11 @@ const loadPg = async () => {
   try {
     return (await import('pg')).default;
   } catch (error) {
-    throw new OpledgerError(
-      'DRIVER_MISSING',
-      "probing a PostgreSQL database needs the 'pg' package: npm install pg",
-      { cause: error },
-    );
+    throw missingOr(error, {
+      name: 'pg',
+      version: '8',
+      neededFor: 'Probing a PostgreSQL database',
+    });
   }
 };
 

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type PgModule from 'pg';
 import type { CustomTypesConfig, Pool, PoolClient } from 'pg';
-import { PostgresStoreOptionsError } from './errors.js';
+import { requirePeer } from '../peer-dependency.js';
+import { PostgresStoreOptionsError, PostgresUnreachableError } from './errors.js';
+import type { PostgresConnection } from './public-types.js';
 
-/**
- * Where a store connects: a URL (the store owns and ends its pool) or a pool the caller owns.
- * While an event store has live subscribers it holds one of the pool's connections for LISTEN,
- * so a caller's pool needs room for at least one more.
- */
-export type PostgresConnection = { connectionString: string } | { pool: Pool };
+// Loaded when a store opens its pool rather than imported: pg is an optional peer dependency,
+// so importing opledger (or this adapter, or createStore) must work where it is not installed.
+const loadPg = (): typeof PgModule =>
+  requirePeer<typeof PgModule>({ name: 'pg', version: '8', neededFor: 'The PostgreSQL store' });
 
 export const DEFAULT_SCHEMA = 'opledger';
 
@@ -20,19 +20,85 @@ export interface PoolHandle {
   pool: Pool;
   /** Ends the pool if the store created it; a caller's pool is left for the caller to end. */
   end(): Promise<void>;
+  /**
+   * A failure to reach the server as PostgresUnreachableError (naming the server, never its
+   * password); any other error as it is.
+   */
+  explain(error: unknown): unknown;
 }
 
 export const openPool = (connection: PostgresConnection): PoolHandle => {
-  if ('pool' in connection) return { pool: connection.pool, end: async () => undefined };
+  if ('pool' in connection) {
+    // The public option is a structural type (see public-types.ts); at run time it is a pg.Pool.
+    const pool = connection.pool as unknown as Pool;
+    const server = serverOfPool(pool);
+    return { pool, end: async () => undefined, explain: explainWith(server) };
+  }
   if (!connection.connectionString) {
     throw new PostgresStoreOptionsError('connectionString is empty');
   }
+  const pg = loadPg();
   const pool = new pg.Pool({ connectionString: connection.connectionString });
   // The server may drop an idle connection (restart, idle timeout): without a listener that
   // would crash the process, while the next query simply opens a new connection.
   pool.on('error', () => undefined);
-  return { pool, end: () => pool.end() };
+  return {
+    pool,
+    end: () => pool.end(),
+    explain: explainWith(serverOfUrl(connection.connectionString)),
+  };
 };
+
+/** host:port/database of a connection URL, for messages: never its user or password. */
+const serverOfUrl = (connectionString: string): string => {
+  try {
+    const url = new URL(connectionString);
+    const host = url.hostname || url.searchParams.get('host') || 'localhost';
+    return `${host}:${url.port || '5432'}${url.pathname.length > 1 ? url.pathname : ''}`;
+  } catch {
+    return 'the server its connection string names';
+  }
+};
+
+const serverOfPool = (pool: Pool): string => {
+  const options = (
+    pool as { options?: { host?: string; port?: number; connectionString?: string } }
+  ).options;
+  if (options?.connectionString) return serverOfUrl(options.connectionString);
+  return `${options?.host ?? process.env.PGHOST ?? 'localhost'}:${options?.port ?? process.env.PGPORT ?? 5432}`;
+};
+
+// Failures to open a connection at all. Errors on a connection that was open (ECONNRESET, a
+// server shutting down) keep their own message: they say more than "unreachable".
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  // A Unix socket path with no server listening.
+  'ENOENT',
+  // "the database system is starting up" (or shutting down, in recovery).
+  '57P03',
+]);
+
+export const isUnreachable = (error: unknown): boolean => {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
+  // Node tries each address of a name (localhost: ::1, then 127.0.0.1) and reports them all.
+  if (error instanceof AggregateError) return error.errors.some(isUnreachable);
+  // pg's own connectionTimeoutMillis.
+  return (
+    typeof message === 'string' && /^Connection terminated due to connection timeout/.test(message)
+  );
+};
+
+const explainWith =
+  (server: string) =>
+  (error: unknown): unknown =>
+    isUnreachable(error) ? new PostgresUnreachableError(server, error) : error;
 
 const asText = (value: string): string => value;
 

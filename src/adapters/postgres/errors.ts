@@ -29,3 +29,23 @@ export class ReadStoreClosedError extends StoreClosedError {
     this.message = 'The read store is closed; create a new one to go on.';
   }
 }
+
+/**
+ * The PostgreSQL server could not be reached (refused, unknown host, timed out, starting up).
+ * Stores connect on first use, so this comes from the first call rather than from creating the
+ * store; a later call tries again.
+ */
+export class PostgresUnreachableError extends OpledgerError {
+  constructor(
+    /** host:port/database, without user or password. */
+    readonly server: string,
+    cause: unknown,
+  ) {
+    const reason = (cause as { code?: unknown }).code;
+    super(
+      'STORE_UNREACHABLE',
+      `Cannot connect to the PostgreSQL server at ${server}${typeof reason === 'string' ? ` (${reason})` : ''}. Check that the server runs and accepts connections there, and that the host and port are right.`,
+      { cause },
+    );
+  }
+}

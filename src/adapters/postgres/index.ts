@@ -1,7 +1,8 @@
-export { type PostgresConnection } from './connection.js';
+export type { PostgresConnection, PostgresPool } from './public-types.js';
 export {
   PostgresSchemaTooNewError,
   PostgresStoreOptionsError,
+  PostgresUnreachableError,
   ReadStoreClosedError,
 } from './errors.js';
 export {

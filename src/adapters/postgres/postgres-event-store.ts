@@ -18,13 +18,13 @@ import {
   queryText,
   quoteIdentifier,
   requiredText,
-  type PostgresConnection,
 } from './connection.js';
 import { decodeEventRow, encodeEvents, EVENT_COLUMNS } from './event-rows.js';
 import { eventStoreMigrations, notificationChannel } from './event-store-schema.js';
 import { createLiveFeed, type Wake } from './live-feed.js';
 import { onFirstUse, runMigrations } from './migrations.js';
 import { PostgresStoreOptionsError } from './errors.js';
+import type { PostgresConnection } from './public-types.js';
 
 export interface PostgresEventStoreOptions {
   /** Schema holding the events table (created on first use); defaults to `opledger`. */
@@ -73,7 +73,7 @@ export const createPostgresEventStore = (
       `pollIntervalMs must be a positive number of milliseconds, not ${pollIntervalMs}`,
     );
   }
-  const { pool, end } = openPool(connection);
+  const { pool, end, explain } = openPool(connection);
   const migrate = onFirstUse(() =>
     runMigrations(pool, schema, 'event-store', eventStoreMigrations(schema)),
   );
@@ -91,7 +91,7 @@ export const createPostgresEventStore = (
       return await work();
     } catch (error) {
       if (ended) throw new StoreClosedError();
-      throw error;
+      throw explain(error);
     }
   };
 

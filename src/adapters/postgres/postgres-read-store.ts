@@ -12,10 +12,10 @@ import {
   queryText,
   quoteIdentifier,
   requiredText,
-  type PostgresConnection,
   type Queryable,
 } from './connection.js';
 import { PostgresStoreOptionsError, ReadStoreClosedError } from './errors.js';
+import type { PostgresConnection } from './public-types.js';
 import { onFirstUse, runMigrations } from './migrations.js';
 import {
   decodeEnvironment,
@@ -63,7 +63,7 @@ export const createPostgresReadStore = (
   if (!Number.isSafeInteger(pageSize) || pageSize < 1) {
     throw new PostgresStoreOptionsError(`pageSize must be a positive integer, not ${pageSize}`);
   }
-  const { pool, end } = openPool(connection);
+  const { pool, end, explain } = openPool(connection);
   const migrate = onFirstUse(() =>
     runMigrations(pool, schema, 'read-store', readStoreMigrations(schema)),
   );
@@ -78,7 +78,7 @@ export const createPostgresReadStore = (
       return await work();
     } catch (error) {
       if (ended) throw new ReadStoreClosedError();
-      throw error;
+      throw explain(error);
     }
   };
 

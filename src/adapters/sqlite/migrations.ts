@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from './driver.js';
+import type { Connection } from './driver.js';
 import { SchemaVersionError } from './errors.js';
 
 export interface Migration {
@@ -9,13 +9,13 @@ export interface Migration {
 
 export const SCHEMA_VERSION_TABLE = 'opledger_schema_version';
 
-const hasVersionTable = (db: SqliteDatabase) =>
+const hasVersionTable = (db: Connection) =>
   db
     .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
     .pluck()
     .get(SCHEMA_VERSION_TABLE) !== undefined;
 
-const currentVersion = (db: SqliteDatabase, component: string): number =>
+const currentVersion = (db: Connection, component: string): number =>
   hasVersionTable(db)
     ? ((db
         .prepare(`SELECT MAX(version) FROM ${SCHEMA_VERSION_TABLE} WHERE component = ?`)
@@ -28,7 +28,7 @@ const currentVersion = (db: SqliteDatabase, component: string): number =>
  * store) keeps its own version, so both can live in one file and evolve separately.
  */
 export const migrate = (
-  db: SqliteDatabase,
+  db: Connection,
   component: string,
   migrations: readonly Migration[],
 ): void => {

@@ -12,13 +12,8 @@ import {
   type RecordedEvent,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
-import {
-  DEFAULT_BUSY_TIMEOUT_MS,
-  isBusy,
-  openDatabase,
-  type SqliteDatabase,
-  type Synchronous,
-} from './driver.js';
+import { DEFAULT_BUSY_TIMEOUT_MS, isBusy, openDatabase, asConnection } from './driver.js';
+import type { SqliteDatabase, Synchronous } from './public-types.js';
 import { invalidOptionsError } from './errors.js';
 import { encodeEventData, toRecordedEvent, type EventRow } from './event-rows.js';
 import { EVENT_STORE_COMPONENT, eventStoreMigrations } from './event-store-schema.js';
@@ -72,7 +67,7 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
   const now = options.now ?? (() => new Date());
   const owned = options.database === undefined;
   const db =
-    options.database ??
+    (options.database && asConnection(options.database)) ??
     openDatabase(options.path as string, {
       busyTimeoutMs,
       synchronous: options.synchronous ?? 'full',

@@ -5,12 +5,8 @@ import type {
   ReadModelTransaction,
   ReadStore,
 } from '../../projections/read-store.js';
-import {
-  DEFAULT_BUSY_TIMEOUT_MS,
-  openDatabase,
-  type SqliteDatabase,
-  type Synchronous,
-} from './driver.js';
+import { DEFAULT_BUSY_TIMEOUT_MS, openDatabase, asConnection } from './driver.js';
+import type { SqliteDatabase, Synchronous } from './public-types.js';
 import { invalidOptionsError, ReadStoreClosedError } from './errors.js';
 import { migrate } from './migrations.js';
 import { operationQueryWhere } from './operation-query-sql.js';
@@ -71,7 +67,7 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   const owned = options.database === undefined;
   const db =
-    options.database ??
+    (options.database && asConnection(options.database)) ??
     openDatabase(options.path as string, {
       busyTimeoutMs,
       synchronous: options.synchronous ?? 'normal',

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Statement } from 'better-sqlite3';
-import { isBusy, type SqliteDatabase } from './driver.js';
+import { isBusy, type Connection } from './driver.js';
 import { storeBusyError } from './errors.js';
 
 export interface WriteLockOptions {
@@ -20,9 +20,9 @@ interface LockStatements {
 // Every append goes through here: `db.pragma()` and `db.exec()` compile their SQL on each call,
 // which cost about a quarter of an append (bench/RESULTS.md). The statements are prepared once
 // per connection instead.
-const prepared = new WeakMap<SqliteDatabase, LockStatements>();
+const prepared = new WeakMap<Connection, LockStatements>();
 
-const statementsOf = (db: SqliteDatabase): LockStatements => {
+const statementsOf = (db: Connection): LockStatements => {
   let statements = prepared.get(db);
   if (!statements) {
     // PRAGMA takes no bound parameters: one statement per timeout value (there are one or two).
@@ -48,7 +48,7 @@ const statementsOf = (db: SqliteDatabase): LockStatements => {
 // connection of this same process holds across an `await` could then never finish, and the
 // wait would end in SQLITE_BUSY. So the lock is tried without waiting, and waited for here.
 /** Returns undefined once the lock is taken, or the SQLITE_BUSY error when another holds it. */
-const tryBegin = (db: SqliteDatabase): unknown => {
+const tryBegin = (db: Connection): unknown => {
   const statements = statementsOf(db);
   const previous = statements.busyTimeout.get() as number;
   statements.setBusyTimeout(0);
@@ -63,13 +63,13 @@ const tryBegin = (db: SqliteDatabase): unknown => {
   }
 };
 
-const rollback = (db: SqliteDatabase) => {
+const rollback = (db: Connection) => {
   if (db.inTransaction) statementsOf(db).rollback.run();
 };
 
 /** Runs `locked` right after BEGIN IMMEDIATE succeeds, in the same turn of the event loop. */
 const whenLocked = async <T>(
-  db: SqliteDatabase,
+  db: Connection,
   options: WriteLockOptions,
   locked: () => T | Promise<T>,
 ): Promise<T> => {
@@ -90,7 +90,7 @@ const whenLocked = async <T>(
  * between BEGIN and COMMIT, and the lock is held for as short a time as possible.
  */
 export const writeTransaction = <T>(
-  db: SqliteDatabase,
+  db: Connection,
   options: WriteLockOptions,
   work: () => T,
 ): Promise<T> =>
@@ -107,7 +107,7 @@ export const writeTransaction = <T>(
 
 /** A write transaction whose work awaits: the caller must keep other work off the connection. */
 export const asyncWriteTransaction = <T>(
-  db: SqliteDatabase,
+  db: Connection,
   options: WriteLockOptions,
   work: () => Promise<T>,
 ): Promise<T> =>
