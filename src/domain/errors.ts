@@ -185,10 +185,18 @@ export class EnvironmentNotFoundError extends OpledgerError {
 
 /** Says nothing about the target: a denied actor learns neither its existence nor its state. */
 export class AccessDeniedError extends OpledgerError {
-  constructor(readonly action: string) {
+  /**
+   * @param action what was asked, as `authorize` saw it (e.g. `operations:list`)
+   * @param phrase the same for a person, after "you may not" (e.g. "list the operations of
+   *   this environment"); the action itself when absent
+   */
+  constructor(
+    readonly action: string,
+    phrase: string = action,
+  ) {
     super(
       'ACCESS_DENIED',
-      `Access denied: you may not ${action} here. Ask an administrator for access.`,
+      `Access denied: you may not ${phrase}. Ask an administrator for access.`,
     );
   }
 }

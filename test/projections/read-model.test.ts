@@ -384,6 +384,43 @@ describe('authorization', () => {
       expect(error).toBeInstanceOf(AccessDeniedError);
       expect((error as Error).message).not.toMatch(/production|op-000001|web|deploy/);
     }
+    // A sentence a person would write, one per action; the action itself stays on the error.
+    const messages = await Promise.all(
+      [
+        s.reads.logs('op-000001', { actor: 'dev' }),
+        s.reads.listOperations({ environment: 'production', actor: 'dev' }),
+        s.reads.resources('production', { actor: 'dev' }),
+        s.reads.activityReports('production', { actor: 'dev' }),
+        firstValueFrom(s.engine.logs('op-000001', { actor: 'dev' })),
+      ].map((denial) =>
+        denial.then(
+          () => undefined,
+          (e: AccessDeniedError) => [e.action, e.message],
+        ),
+      ),
+    );
+    expect(messages).toEqual([
+      [
+        'operation:read',
+        'Access denied: you may not read this operation. Ask an administrator for access.',
+      ],
+      [
+        'operations:list',
+        'Access denied: you may not list the operations of this environment. Ask an administrator for access.',
+      ],
+      [
+        'resources:list',
+        'Access denied: you may not list the resources of this environment. Ask an administrator for access.',
+      ],
+      [
+        'activity-reports:read',
+        'Access denied: you may not read the activity reports of this environment. Ask an administrator for access.',
+      ],
+      [
+        'operation:follow',
+        'Access denied: you may not follow the log of this operation. Ask an administrator for access.',
+      ],
+    ]);
     expect(await s.reads.logs('op-000001', { actor: 'admin' })).not.toHaveLength(0);
     // A list leaves out what the actor may not see, instead of refusing it all.
     await s.run(request({ environment: 'staging', params: { image: 'v1' } }));
