@@ -33,13 +33,13 @@ const INPUT_ERRORS = new Set([
   'UNKNOWN_STEP',
 ]);
 
-/** What to do about an error of the core, said in terms of the CLI. */
-const HINTS: Record<string, string> = {
-  OPERATION_NOT_FOUND:
-    'list the operations with: opledger operations --env ENV; and check --store / OPLEDGER_STORE',
-  OPERATION_ENDED: 'read what happened with: opledger operation:logs ID',
-  ENVIRONMENT_NOT_FOUND:
-    'an environment exists once provisioned: opledger run environment.provision --env ENV --resource environment:ENV',
+/** What to do about an error of the core, said in terms of the CLI (`cli` is how it is typed). */
+const HINTS: Record<string, string | ((cli: string) => string)> = {
+  OPERATION_NOT_FOUND: (cli) =>
+    `list the operations with: ${cli} operations --env ENV; and check --store / OPLEDGER_STORE`,
+  OPERATION_ENDED: (cli) => `read what happened with: ${cli} operation:logs ID`,
+  ENVIRONMENT_NOT_FOUND: (cli) =>
+    `an environment exists once provisioned: ${cli} run environment.provision --env ENV --resource environment:ENV`,
   INVALID_PARAMS:
     "pass params with --param KEY=VALUE; docs/catalog.md lists each operation's params",
   INVALID_WEEK: 'for example --week 2026-W48',
@@ -48,16 +48,20 @@ const HINTS: Record<string, string> = {
 
 export const toCliError = (
   error: unknown,
-  context: { operationTypes?: readonly string[] } = {},
+  context: { operationTypes?: readonly string[]; command?: string } = {},
 ): CliError => {
   if (error instanceof CliError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
+  const cli = context.command ?? 'opledger';
   if (typeof code === 'string' && INPUT_ERRORS.has(code)) {
+    const known = HINTS[code];
     const hint =
       code === 'UNKNOWN_OPERATION_TYPE' && context.operationTypes
-        ? `opledger run takes: ${context.operationTypes.join(', ')}`
-        : HINTS[code];
+        ? `${cli} run takes: ${context.operationTypes.join(', ')}`
+        : typeof known === 'function'
+          ? known(cli)
+          : known;
     return new CliError(message, { exitCode: EXIT_USAGE, ...(hint ? { hint } : {}) });
   }
   return new CliError(message || String(error), { exitCode: EXIT_FAILED });

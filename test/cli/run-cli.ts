@@ -19,8 +19,9 @@ export interface CliOptions {
 
 const environment = (extra: CliOptions['env'] = {}) => {
   const env: Record<string, string | undefined> = { ...process.env, ...extra };
-  // The tests choose the store and cloud themselves; a developer's settings must not leak in.
-  for (const key of ['OPLEDGER_STORE', 'OPLEDGER_CLOUD', 'OPLEDGER_READ_STORE']) {
+  // The tests choose the store and cloud themselves; a developer's settings must not leak in,
+  // nor npm's mark of `npx vitest` (the CLI would then suggest `npx opledger ...`).
+  for (const key of ['OPLEDGER_STORE', 'OPLEDGER_CLOUD', 'OPLEDGER_READ_STORE', 'npm_command']) {
     if (!(key in extra)) delete env[key];
   }
   return env as NodeJS.ProcessEnv;

@@ -342,7 +342,7 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
         }
         const result = await runScene(scene, i + 1, run, options, io);
         results.push(result);
-        if (!stopped) checkScene(scene, result);
+        if (!stopped) checkScene(scene, result, io);
       }
       totals = await run.load?.stop();
       retried = infra.endpointStats(APP)?.retried ?? 0;
@@ -363,7 +363,7 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
           if (stopped) break;
           const result = await runScene(scene, results.length + 1, run, options, io);
           results.push(result);
-          if (!stopped) checkScene(scene, result);
+          if (!stopped) checkScene(scene, result, io);
         }
       }
     } finally {

@@ -2,7 +2,7 @@ import { lastValueFrom, tap } from 'rxjs';
 import type { LogLine } from '../../domain/log-lines.js';
 import { renderLogLine } from '../../projections/read-model.js';
 import { EXIT_FAILED, EXIT_OK } from '../cli-error.js';
-import { println, printJson, type CliIo } from '../cli-io.js';
+import { opledgerCommand, println, printJson, type CliIo } from '../cli-io.js';
 import { cancelOperation, followFeed, observerEngine } from '../../engine/operation-access.js';
 import { withStore, type GlobalOptions } from './with-store.js';
 
@@ -71,7 +71,7 @@ export const operationCancelCommand = (id: string, options: CancelOptions, io: C
           io.out,
           `Cancellation of operation ${id} requested: it stops at its next cancellable point and rolls back.`,
         );
-        println(io.out, `Follow it with: opledger operation:follow ${id}`);
+        println(io.out, `Follow it with: ${opledgerCommand(io.env)} operation:follow ${id}`);
       }
       return EXIT_OK;
     },

@@ -1,7 +1,7 @@
 import type { OperationStatus } from '../../domain/operation.js';
 import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
 import { CliError, EXIT_OK } from '../cli-error.js';
-import { println, printJson, type CliIo } from '../cli-io.js';
+import { opledgerCommand, println, printJson, type CliIo } from '../cli-io.js';
 import { operationsTable } from '../render.js';
 import type { StoreSession } from '../store-session.js';
 import { withStore, type GlobalOptions } from './with-store.js';
@@ -24,7 +24,7 @@ const integer = (name: string, value: string | undefined): number | undefined =>
 };
 
 /** `web` or `app:web`: a bare handle must name exactly one resource of the environment. */
-const resolveResource = async (session: StoreSession, env: string, value: string) => {
+const resolveResource = async (session: StoreSession, env: string, value: string, cli: string) => {
   const colon = value.indexOf(':');
   const type = colon > 0 ? value.slice(0, colon) : undefined;
   const handle = colon > 0 ? value.slice(colon + 1) : value;
@@ -39,7 +39,7 @@ const resolveResource = async (session: StoreSession, env: string, value: string
   }
   if (matches.length === 0) {
     throw new CliError(`environment ${env} has no resource '${value}'`, {
-      hint: `list what it has with: opledger operations --env ${env}`,
+      hint: `list what it has with: ${cli} operations --env ${env}`,
     });
   }
   throw new CliError(
@@ -62,7 +62,14 @@ export const operationsCommand = (options: OperationsOptions, io: CliIo) =>
     const page = await session.readModel.listOperations({
       environment: options.env,
       ...(options.resource
-        ? { resource: await resolveResource(session, options.env, options.resource) }
+        ? {
+            resource: await resolveResource(
+              session,
+              options.env,
+              options.resource,
+              opledgerCommand(io.env),
+            ),
+          }
         : {}),
       ...(options.status ? { status: options.status as OperationStatus } : {}),
       ...(options.type ? { type: options.type } : {}),
