@@ -23,6 +23,7 @@ const INPUT_ERRORS = new Set([
   'INVALID_PARAMS',
   'UNKNOWN_OPERATION_TYPE',
   'OPERATION_NOT_FOUND',
+  'OPERATION_PURGED',
   'OPERATION_ENDED',
   'ENVIRONMENT_NOT_FOUND',
   'INVALID_WEEK',
@@ -34,9 +35,11 @@ const INPUT_ERRORS = new Set([
 ]);
 
 /** What to do about an error of the core, said in terms of the CLI (`cli` is how it is typed). */
-const HINTS: Record<string, string | ((cli: string) => string)> = {
+const HINTS: Record<string, string | ((cli: string, error: { operationId?: string }) => string)> = {
   OPERATION_NOT_FOUND: (cli) =>
     `list the operations with: ${cli} operations --env ENV; and check --store / OPLEDGER_STORE`,
+  OPERATION_PURGED: (cli, { operationId = 'ID' }) =>
+    `its log can still be printed from its events: ${cli} operation:follow ${operationId}`,
   OPERATION_ENDED: (cli) => `read what happened with: ${cli} operation:logs ID`,
   ENVIRONMENT_NOT_FOUND: (cli) =>
     `an environment exists once provisioned: ${cli} run environment.provision --env ENV --resource environment:ENV`,
@@ -60,7 +63,7 @@ export const toCliError = (
       code === 'UNKNOWN_OPERATION_TYPE' && context.operationTypes
         ? `${cli} run takes: ${context.operationTypes.join(', ')}`
         : typeof known === 'function'
-          ? known(cli)
+          ? known(cli, error as { operationId?: string })
           : known;
     return new CliError(message, { exitCode: EXIT_USAGE, ...(hint ? { hint } : {}) });
   }

@@ -81,6 +81,7 @@ export const openStoreSession = async (
   const projector = createProjector({ store: stores.eventStore, readStore: stores.readStore });
   const readModel = createReadModel({
     readStore: stores.readStore,
+    eventStore: stores.eventStore,
     ...(clock ? { clock } : {}),
   });
   return {

@@ -60,6 +60,24 @@ export class OperationNotFoundError extends OpledgerError {
   }
 }
 
+/**
+ * The operation's events are in the store, but its environment was deprovisioned since, and the
+ * read models dropped its records with the environment's: its log, listing and report rows are
+ * gone from them, not from the events.
+ */
+export class OperationPurgedError extends OpledgerError {
+  constructor(
+    readonly operationId: string,
+    readonly environment: string,
+    readonly deprovisionedAt: string | undefined,
+  ) {
+    super(
+      'OPERATION_PURGED',
+      `Operation ${operationId} belonged to environment '${environment}', which was deprovisioned${deprovisionedAt ? ` at ${deprovisionedAt}` : ''}: its records (log, listing, Activity Report rows) were purged from the read models with the environment's. Its events are still in the event store (stream 'operation-${operationId}'), and an Activity Report exported before the deprovision keeps its row.`,
+    );
+  }
+}
+
 export class OperationEndedError extends OpledgerError {
   constructor(
     readonly operationId: string,

@@ -32,3 +32,47 @@ describe('commands the CLI suggests are typed as the user typed opledger', () =>
     expect(missing.stderr).toMatch(/^Hint: list the operations with: opledger operations/m);
   });
 });
+
+describe('an operation of a deprovisioned environment', () => {
+  const work = tempWorkdir('operator-purged');
+  afterAll(() => work.remove());
+  const cli = (...args: string[]) => runCli(args, { cwd: work.dir });
+
+  it('operation:logs says it was purged with its environment, and how to read it still', async () => {
+    await cli('run', 'environment.provision', '--env', 'p', '--resource', 'environment:p');
+    const provision = await cli('run', 'app.provision', '--env', 'p', '--resource', 'app:web');
+    const id = /Operation (\S+) started/.exec(provision.stderr)?.[1] ?? '';
+    expect(id).not.toBe('');
+    const gone = await cli(
+      'run',
+      'environment.deprovision',
+      '--env',
+      'p',
+      '--resource',
+      'environment:p',
+    );
+    expect(gone.code).toBe(0);
+
+    const logs = await cli('operation:logs', id);
+    expect(logs.code).toBe(2);
+    expect(logs.stderr).toMatch(
+      new RegExp(
+        `^Error: Operation ${id} belonged to environment 'p', which was deprovisioned at \\S+: its records .* were purged from the read models`,
+        'm',
+      ),
+    );
+    expect(logs.stderr).toContain(
+      `Its events are still in the event store (stream 'operation-${id}')`,
+    );
+    expect(logs.stderr).toContain(
+      `Hint: its log can still be printed from its events: opledger operation:follow ${id}`,
+    );
+    // What the hint says works.
+    const follow = await cli('operation:follow', id);
+    expect(follow.code).toBe(0);
+    expect(follow.stdout).toMatch(/Operation app\.provision requested by/);
+    // An id that never was is still plainly unknown.
+    const unknown = await cli('operation:logs', 'nope');
+    expect(unknown.stderr).toMatch(/^Error: Operation nope does not exist in this store/m);
+  }, 60_000);
+});

@@ -4,7 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   ACTIVITY_REPORT_COLUMNS,
   AccessDeniedError,
+  createReadModel,
   EnvironmentNotFoundError,
+  OperationNotFoundError,
+  OperationPurgedError,
   InvalidWeekError,
   type Projector,
 } from '../../src/index.js';
@@ -326,11 +329,23 @@ describe('activity reports', () => {
     expect(await s.readStore.operation('op-000001')).toBeUndefined();
     expect(await s.readStore.logLines('op-000001')).toEqual([]);
     expect((await s.store.readStream('operation-op-000001')).length).toBeGreaterThan(0);
+    // Told the event store, the read model says why an old id is gone, and what is left.
+    const explaining = createReadModel({ readStore: s.readStore, eventStore: s.store });
+    const purged = await explaining.logs('op-000001').catch((e: unknown) => e);
+    expect(purged).toBeInstanceOf(OperationPurgedError);
+    expect(purged).toMatchObject({ code: 'OPERATION_PURGED', environment: 'production' });
+    expect((purged as Error).message).toMatch(
+      /^Operation op-000001 belonged to environment 'production', which was deprovisioned at 2026-.*Its events are still in the event store \(stream 'operation-op-000001'\)/,
+    );
+    await expect(explaining.operation('nope')).rejects.toBeInstanceOf(OperationNotFoundError);
+    await expect(s.reads.logs('op-000001')).rejects.toBeInstanceOf(OperationNotFoundError);
     // The name can be used again: a new environment, with nothing of the old one.
     await s.run(request({ params: { image: 'v9' } }));
     await s.settle();
     const reports = await s.reads.activityReports('production');
     expect(reports.reduce((n, r) => n + r.operations, 0)).toBe(1);
+    await expect(explaining.operation('op-000001')).rejects.toBeInstanceOf(OperationPurgedError);
+    expect((await explaining.operation('op-000003')).status).toBe('succeeded');
   });
 });
 
