@@ -4,6 +4,7 @@ import type {
   OperationRecord,
   ReadModelTransaction,
   ReadStore,
+  SkippedEvent,
 } from '../../projections/read-store.js';
 import {
   DEFAULT_BUSY_TIMEOUT_MS,
@@ -92,6 +93,14 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
       'INSERT INTO opledger_checkpoints (projection, position) VALUES (?, ?) ON CONFLICT (projection) DO UPDATE SET position = excluded.position',
     ),
     deleteCheckpoint: db.prepare<[string]>('DELETE FROM opledger_checkpoints WHERE projection = ?'),
+    putSkipped: db.prepare(
+      'INSERT OR REPLACE INTO opledger_skipped_events (projection, position, stream, revision, code, problem, user, at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    skipped: db
+      .prepare<[string], Omit<SkippedEvent, 'position'> & { position: bigint }>(
+        'SELECT position, stream, revision, code, problem, user, at, reason FROM opledger_skipped_events WHERE projection = ? ORDER BY position',
+      )
+      .safeIntegers(true),
     operation: db.prepare<[string], OperationRow>('SELECT * FROM opledger_operations WHERE id = ?'),
     putOperation: db.prepare(
       'INSERT OR REPLACE INTO opledger_operations (id, environment, resource_type, resource_handle, type, status, created_at, last_revision, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -169,7 +178,7 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     return row ? toEnvironmentRecord(row) : undefined;
   };
 
-  const openTransaction = (isOpen: () => boolean): ReadModelTransaction => {
+  const openTransaction = (projection: string, isOpen: () => boolean): ReadModelTransaction => {
     const whileOpen =
       <A extends unknown[], R>(fn: (...args: A) => R) =>
       async (...args: A): Promise<R> => {
@@ -197,6 +206,19 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
         sql.purgeOperations.run(name);
         sql.purgeResources.run(name);
       }),
+      putSkippedEvent: whileOpen((s: SkippedEvent) => {
+        sql.putSkipped.run(
+          projection,
+          BigInt(s.position),
+          s.stream,
+          s.revision,
+          s.code,
+          s.problem,
+          s.user,
+          s.at,
+          s.reason,
+        );
+      }),
     };
   };
 
@@ -208,7 +230,7 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
         asyncWriteTransaction(db, lock, async () => {
           let open = true;
           try {
-            await apply(openTransaction(() => open));
+            await apply(openTransaction(projection, () => open));
             sql.setCheckpoint.run(projection, position);
           } finally {
             open = false;
@@ -224,6 +246,11 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
           );
           sql.deleteCheckpoint.run(projection);
         }),
+      ),
+
+    skippedEvents: (projection) =>
+      inTurn(() =>
+        sql.skipped.all(projection).map((row) => ({ ...row, position: row.position.toString() })),
       ),
 
     operation: (id) => inTurn(() => operation(id)),
