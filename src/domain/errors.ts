@@ -156,17 +156,46 @@ export class ConcurrencyError extends OpledgerError {
   }
 }
 
+/**
+ * What is wrong with a stored event, for what to do about it:
+ * - `damaged`: the row itself (data or metadata not JSON, no valid version or timestamp);
+ * - `unknown_type`: no event type of this code has its name;
+ * - `schema_mismatch`: its data does not fit its type's schema (or does not belong in its stream);
+ * - `old_version`: an older version that no upcaster turns into the current one;
+ * - `newer_version`: written by a newer opledger than this one.
+ */
+export type StoredEventProblem =
+  'damaged' | 'unknown_type' | 'schema_mismatch' | 'old_version' | 'newer_version';
+
+const STORED_EVENT_ADVICE: Record<StoredEventProblem, string> = {
+  damaged:
+    'Repair the stored row; meanwhile the read models stop before it, unless an operator records a skip of it (Projector.skip, `opledger projections:skip`)',
+  unknown_type:
+    'If a newer opledger wrote it, upgrade; otherwise repair the stored event, or record a skip of it for the read models (Projector.skip, `opledger projections:skip`)',
+  schema_mismatch:
+    'Repair its data (or the upcaster that produced it), or record a skip of it for the read models (Projector.skip, `opledger projections:skip`)',
+  old_version:
+    'Register an upcaster from that version (createEngine and createProjector take `upcasters`)',
+  newer_version: 'Upgrade opledger to read this store',
+};
+
 export class StoredEventError extends OpledgerError {
+  /**
+   * @param problem what is wrong, in words
+   * @param kind what kind of wrong, for the advice; by default `unknown_type` for
+   *   UNKNOWN_EVENT_TYPE and `damaged` otherwise (what stores find)
+   */
   constructor(
     code: 'UNKNOWN_EVENT_TYPE' | 'INVALID_STORED_EVENT',
     readonly stream: string,
     readonly position: bigint,
     readonly revision: bigint,
     problem: string,
+    readonly kind: StoredEventProblem = code === 'UNKNOWN_EVENT_TYPE' ? 'unknown_type' : 'damaged',
   ) {
     super(
       code,
-      `Stored event at position ${position} (stream '${stream}', revision ${revision}) cannot be read: ${problem}. Register an upcaster for old versions, or repair the stored data.`,
+      `Stored event at position ${position} (stream '${stream}', revision ${revision}) cannot be read: ${problem}. ${STORED_EVENT_ADVICE[kind]}.`,
     );
   }
 }
