@@ -200,6 +200,21 @@ export class StoredEventError extends OpledgerError {
   }
 }
 
+/** A skip asked for where the read models are not stopped: only the event they stop at is skipped. */
+export class SkipRefusedError extends OpledgerError {
+  constructor(
+    readonly position: bigint,
+    readonly stoppedAt: bigint | undefined,
+  ) {
+    super(
+      'SKIP_REFUSED',
+      stoppedAt === undefined
+        ? `Nothing to skip at position ${position}: the read models read every event up to the head of the store. Only the event they stop at can be skipped.`
+        : `The read models stop at position ${stoppedAt}, not ${position}: only the event they stop at can be skipped. Read its error, then skip position ${stoppedAt} if it cannot be repaired.`,
+    );
+  }
+}
+
 export class InvalidEventError extends OpledgerError {
   constructor(type: string, problem: string) {
     super('INVALID_EVENT', `Refusing to write event '${type}': ${problem}.`);
