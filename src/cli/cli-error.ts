@@ -32,7 +32,29 @@ const INPUT_ERRORS = new Set([
   'IDEMPOTENCY_KEY_REUSED',
   'ROLLBACK_NOT_FAILED',
   'UNKNOWN_STEP',
+  'SKIP_REFUSED',
 ]);
+
+/** What to do about a stored event the CLI cannot read, by what is wrong with it. */
+const storedEventHint = (
+  cli: string,
+  error: { kind?: unknown; position?: unknown },
+): string | undefined => {
+  const skip = `${cli} projections:skip --position ${String(error.position)} --user EMAIL --reason "..."`;
+  switch (error.kind) {
+    case 'damaged':
+    case 'schema_mismatch':
+      return `repair the stored event; if it cannot be repaired, let the read models pass over it, on record: ${skip}`;
+    case 'unknown_type':
+      return `if a newer opledger wrote it, upgrade (npm install opledger@latest); if not, repair it, or let the read models pass over it, on record: ${skip}`;
+    case 'old_version':
+      return `read this store with the upcaster that version needs (createProjector({ upcasters })); to go on without the event here: ${skip}`;
+    case 'newer_version':
+      return 'a newer opledger wrote this store: upgrade (npm install opledger@latest)';
+    default:
+      return undefined;
+  }
+};
 
 /** What to do about an error of the core, said in terms of the CLI (`cli` is how it is typed). */
 const HINTS: Record<string, string | ((cli: string, error: { operationId?: string }) => string)> = {
@@ -40,6 +62,8 @@ const HINTS: Record<string, string | ((cli: string, error: { operationId?: strin
     `list the operations with: ${cli} operations --env ENV; and check --store / OPLEDGER_STORE`,
   OPERATION_PURGED: (cli, { operationId = 'ID' }) =>
     `its log can still be printed from its events: ${cli} operation:follow ${operationId}`,
+  SKIP_REFUSED: (cli) =>
+    `run a read command (e.g. ${cli} operations --env ENV) to see the event they stop at, if any`,
   OPERATION_ENDED: (cli) => `read what happened with: ${cli} operation:logs ID`,
   ENVIRONMENT_NOT_FOUND: (cli) =>
     `an environment exists once provisioned: ${cli} run environment.provision --env ENV --resource environment:ENV`,
@@ -66,6 +90,10 @@ export const toCliError = (
           ? known(cli, error as { operationId?: string })
           : known;
     return new CliError(message, { exitCode: EXIT_USAGE, ...(hint ? { hint } : {}) });
+  }
+  if (code === 'INVALID_STORED_EVENT' || code === 'UNKNOWN_EVENT_TYPE') {
+    const hint = storedEventHint(cli, error as { kind?: unknown; position?: unknown });
+    return new CliError(message, { exitCode: EXIT_FAILED, ...(hint ? { hint } : {}) });
   }
   return new CliError(message || String(error), { exitCode: EXIT_FAILED });
 };

@@ -6,9 +6,9 @@ import { FAULT_FORMS } from './cli-input.js';
 import {
   activityReportCommand,
   activityReportsCommand,
-  rebuildCommand,
   type ActivityReportOptions,
 } from './commands/activity-reports.js';
+import { rebuildCommand, skipCommand, type SkipOptions } from './commands/projections.js';
 import {
   dashboardCommand,
   DEFAULT_DASHBOARD_PORT,
@@ -174,6 +174,16 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .command('projections:rebuild')
     .description('rebuild the read models (operation logs, reports) from the events')
     .action(action<GlobalOptions>((o) => rebuildCommand(o, io)));
+
+  program
+    .command('projections:skip')
+    .description(
+      'pass over the stored event the read models stop at, which cannot be read or repaired: recorded (who, when, why) with their checkpoint',
+    )
+    .requiredOption('--position <n>', 'the global position the error names')
+    .requiredOption('--user <email>', 'who skips it')
+    .requiredOption('--reason <text>', 'why it is skipped rather than repaired')
+    .action(action<SkipOptions>((o) => skipCommand(o, io)));
 
   return { program, exitCode: () => exitCode };
 };

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, tempWorkdir } from './run-cli.js';
 
@@ -74,5 +76,90 @@ describe('an operation of a deprovisioned environment', () => {
     // An id that never was is still plainly unknown.
     const unknown = await cli('operation:logs', 'nope');
     expect(unknown.stderr).toMatch(/^Error: Operation nope does not exist in this store/m);
+  }, 60_000);
+});
+
+describe('a stored event the read models cannot read', () => {
+  const work = tempWorkdir('operator-skip');
+  afterAll(() => work.remove());
+  const cli = (...args: string[]) => runCli(args, { cwd: work.dir });
+
+  it('stops every read with a hint for its kind; projections:skip passes over it on record, and a rebuild does too', async () => {
+    await cli('run', 'environment.provision', '--env', 'p', '--resource', 'environment:p');
+    const provision = await cli('run', 'app.provision', '--env', 'p', '--resource', 'app:web');
+    const id = /Operation (\S+) started/.exec(provision.stderr)?.[1] ?? '';
+    const db = new Database(join(work.dir, '.opledger', 'opledger.db'));
+    const position = db
+      .prepare("SELECT position FROM opledger_events WHERE stream = ? AND type = 'StepStarted'")
+      .pluck()
+      .get(`operation-${id}`) as number;
+    db.prepare('UPDATE opledger_events SET data = ? WHERE position = ?').run('{"at": "2', position);
+    db.close();
+
+    const stuck = await cli('operations', '--env', 'p');
+    expect(stuck.code).toBe(1);
+    expect(stuck.stderr).toMatch(
+      new RegExp(`^Error: Stored event at position ${position} .*its data is not valid JSON`, 'm'),
+    );
+    expect(stuck.stderr).not.toMatch(/upcaster/i);
+    expect(stuck.stderr).toContain(
+      `Hint: repair the stored event; if it cannot be repaired, let the read models pass over it, on record: opledger projections:skip --position ${position} --user EMAIL --reason "..."`,
+    );
+
+    const elsewhere = await cli(
+      'projections:skip',
+      '--position',
+      String(position + 1),
+      '--user',
+      'ops@example.com',
+      '--reason',
+      'x',
+    );
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain(`stop at position ${position}, not ${position + 1}`);
+    const unsaid = await cli(
+      'projections:skip',
+      '--position',
+      String(position),
+      '--user',
+      'ops@example.com',
+    );
+    expect(unsaid.code).toBe(2);
+    expect(unsaid.stderr).toMatch(/required option '--reason <text>' not specified/);
+
+    const skip = await cli(
+      'projections:skip',
+      '--position',
+      String(position),
+      '--user',
+      'ops@example.com',
+      '--reason',
+      'cut by a disk fault; no copy to repair it from',
+    );
+    expect(skip.stderr).toBe('');
+    expect(skip.code).toBe(0);
+    expect(skip.stdout).toMatch(
+      new RegExp(
+        `^Skipped the event at position ${position} \\(stream 'operation-${id}', revision \\d+\\): skipped by ops@example.com at \\S+Z, because: cut by a disk fault; no copy to repair it from$`,
+        'm',
+      ),
+    );
+    expect(skip.stdout).toContain('a rebuild skips it the same way');
+
+    const listed = await cli('operations', '--env', 'p', '--json');
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as { total: number }).total).toBe(2);
+    const rebuilt = await cli('projections:rebuild');
+    expect(rebuilt.code).toBe(0);
+    expect(rebuilt.stderr).toMatch(
+      new RegExp(`^Skipped the event at position ${position} .*skipped by ops@example.com`, 'm'),
+    );
+    const json = await cli('projections:rebuild', '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      skipped: [
+        { position: String(position), user: 'ops@example.com', code: 'INVALID_STORED_EVENT' },
+      ],
+    });
+    expect((await cli('operation:logs', id)).code).toBe(0);
   }, 60_000);
 });

@@ -81,15 +81,3 @@ export const activityReportsCommand = (options: GlobalOptions & { env: string },
     );
     return EXIT_OK;
   });
-
-export const rebuildCommand = (options: GlobalOptions, io: CliIo) =>
-  withStore(options, async (session) => {
-    const progress = createProgress('Rebuilding', io.err, { unit: 'events' });
-    const position = await session.projector.rebuild((done, head) =>
-      progress.update(Number(done), Number(head)),
-    );
-    progress.finish();
-    if (options.json) printJson(io.out, { position: position.toString() });
-    else println(io.out, `Rebuilt the read models up to position ${position}.`);
-    return EXIT_OK;
-  });
