@@ -23,6 +23,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   ENVIRONMENT_NOT_FOUND: 404,
   OPERATION_ENDED: 409,
   OPERATION_PURGED: 410,
+  STORE_READ_ONLY: 409,
 };
 
 export interface ErrorBody {

@@ -1,3 +1,4 @@
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -161,5 +162,89 @@ describe('a stored event the read models cannot read', () => {
       ],
     });
     expect((await cli('operation:logs', id)).code).toBe(0);
+  }, 60_000);
+});
+
+describe('a read-only SQLite file (a copy of production, a mounted backup)', () => {
+  const work = tempWorkdir('operator-readonly');
+  const folder = join(work.dir, '.opledger');
+  const file = join(folder, 'opledger.db');
+  afterAll(() => {
+    chmodSync(folder, 0o755);
+    work.remove();
+  });
+  const cli = (args: string[], uid?: number) =>
+    runCli(args, { cwd: work.dir, ...(uid === undefined ? {} : { uid }) });
+  const NOBODY = 65_534;
+  const asRoot = process.getuid?.() === 0;
+  let id = '';
+
+  it('is read by the read commands, as any user (root included), without a byte written', async () => {
+    await cli(['run', 'environment.provision', '--env', 'p', '--resource', 'environment:p']);
+    const provision = await cli(['run', 'app.provision', '--env', 'p', '--resource', 'app:web']);
+    id = /Operation (\S+) started/.exec(provision.stderr)?.[1] ?? '';
+    const before = await cli(['operations', '--env', 'p', '--json']);
+    expect(before.code).toBe(0);
+    // As a backup is kept: nobody may write the file nor its folder (the folder of a test
+    // workdir is the user's own, so others may enter it).
+    chmodSync(work.dir, 0o755);
+    chmodSync(file, 0o444);
+    chmodSync(folder, 0o555);
+    const bytes = readFileSync(file);
+    const files = readdirSync(folder).sort();
+
+    for (const uid of asRoot ? [undefined, NOBODY] : [undefined]) {
+      const listed = await cli(['operations', '--env', 'p', '--json'], uid);
+      expect(listed.stderr).toBe('');
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.stdout)).toEqual(JSON.parse(before.stdout));
+      const logs = await cli(['operation:logs', id], uid);
+      expect(logs.code).toBe(0);
+      expect(logs.stdout).toMatch(/Operation succeeded/);
+      expect((await cli(['activity-reports', '--env', 'p'], uid)).code).toBe(0);
+      expect((await cli(['operation:follow', id], uid)).code).toBe(0);
+    }
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    expect(readdirSync(folder).sort()).toEqual(files);
+  }, 90_000);
+
+  it('refuses a command that writes at once, saying it writes and how to go on', async () => {
+    for (const args of [
+      ['operation:cancel', id],
+      ['projections:rebuild'],
+      ['run', 'app.deploy', '--env', 'p', '--resource', 'app:web', '--param', 'image=web:v2'],
+    ]) {
+      const refused = await cli(args);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        `Error: the store sqlite:.opledger/opledger.db is read-only (the file's mode is r--r--r--), and ${args[0]} writes to it`,
+      );
+      expect(refused.stderr).toMatch(/^Hint: run it on a writable copy: cp /m);
+      expect(refused.stderr).not.toMatch(/attempt to write a readonly database/);
+    }
+  }, 60_000);
+
+  it('says when its read models lag behind its events, since it cannot bring them up to date', async () => {
+    chmodSync(folder, 0o755);
+    chmodSync(file, 0o644);
+    // Events written and not yet projected: a copy taken between a write and its projection.
+    await cli([
+      'run',
+      'app.deploy',
+      '--env',
+      'p',
+      '--resource',
+      'app:web',
+      '--param',
+      'image=web:v2',
+    ]);
+    chmodSync(file, 0o444);
+    chmodSync(folder, 0o555);
+    const listed = await cli(['operations', '--env', 'p', '--json']);
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as { total: number }).total).toBe(2);
+    expect(listed.stderr).toMatch(
+      /^Note: sqlite:\.opledger\/opledger\.db is read-only \(the file's mode is r--r--r--\), so its read models are read as they are: \d+ events behind its events, up to position \d+\. A writable copy/m,
+    );
   }, 60_000);
 });

@@ -15,6 +15,8 @@ export interface CliRun {
 export interface CliOptions {
   cwd: string;
   env?: Record<string, string | undefined>;
+  /** Run as this user (and its group of the same number): needs a test run as root. */
+  uid?: number;
 }
 
 const environment = (extra: CliOptions['env'] = {}) => {
@@ -33,6 +35,7 @@ export const spawnCli = (args: readonly string[], options: CliOptions): ChildPro
     cwd: options.cwd,
     env: environment(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
 };
 

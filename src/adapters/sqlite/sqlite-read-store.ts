@@ -12,8 +12,8 @@ import {
   type SqliteDatabase,
   type Synchronous,
 } from './driver.js';
-import { invalidOptionsError, ReadStoreClosedError } from './errors.js';
-import { migrate } from './migrations.js';
+import { invalidOptionsError, ReadOnlyStoreError, ReadStoreClosedError } from './errors.js';
+import { checkSchema, migrate } from './migrations.js';
 import { operationQueryWhere } from './operation-query-sql.js';
 import {
   environmentParams,
@@ -49,6 +49,11 @@ export interface SqliteReadStoreOptions {
   synchronous?: Synchronous;
   /** Rows per read of operationsCreatedBetween. */
   pageSize?: number;
+  /**
+   * Opens an existing file read-only (a copy, a mounted backup): queries work, `transaction`
+   * and `reset` are a `STORE_READ_ONLY` error, nothing is written to the file.
+   */
+  readonly?: boolean;
 }
 
 const DEFAULT_PAGE_SIZE = 500;
@@ -76,9 +81,11 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     openDatabase(options.path as string, {
       busyTimeoutMs,
       synchronous: options.synchronous ?? 'normal',
+      readonly: options.readonly ?? false,
     });
   try {
-    migrate(db, READ_STORE_COMPONENT, readStoreMigrations);
+    if (options.readonly) checkSchema(db, READ_STORE_COMPONENT, readStoreMigrations);
+    else migrate(db, READ_STORE_COMPONENT, readStoreMigrations);
   } catch (error) {
     if (owned) db.close();
     throw error;
@@ -226,8 +233,9 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     checkpoint: (projection) => inTurn(() => sql.checkpoint.get(projection) ?? 0n),
 
     transaction: (projection, position, apply) =>
-      inTurn(() =>
-        asyncWriteTransaction(db, lock, async () => {
+      inTurn(() => {
+        if (options.readonly) throw new ReadOnlyStoreError('read store');
+        return asyncWriteTransaction(db, lock, async () => {
           let open = true;
           try {
             await apply(openTransaction(projection, () => open));
@@ -235,18 +243,19 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
           } finally {
             open = false;
           }
-        }),
-      ),
+        });
+      }),
 
     reset: (projection) =>
-      inTurn(() =>
-        writeTransaction(db, lock, () => {
+      inTurn(() => {
+        if (options.readonly) throw new ReadOnlyStoreError('read store');
+        return writeTransaction(db, lock, () => {
           db.exec(
             'DELETE FROM opledger_log_lines; DELETE FROM opledger_operations; DELETE FROM opledger_resources; DELETE FROM opledger_environments;',
           );
           sql.deleteCheckpoint.run(projection);
-        }),
-      ),
+        });
+      }),
 
     skippedEvents: (projection) =>
       inTurn(() =>

@@ -45,7 +45,12 @@ export const dashboardCommand = async (
   io: CliIo,
 ): Promise<number> => {
   const port = portOf(options.port);
-  const session = await openStoreSession(options);
+  // It reads; its one write, a cancel, is refused on a read-only file (STORE_READ_ONLY).
+  const session = await openStoreSession(options, {
+    command: 'dashboard',
+    writes: false,
+    warn: (text) => println(io.err, text),
+  });
   try {
     const dashboard = createDashboardServer({
       session,

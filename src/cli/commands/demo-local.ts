@@ -275,7 +275,7 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
       hint: 'leave out --cloud, or --local',
     });
   }
-  const session = await openStoreSession(options);
+  const session = await openStoreSession(options, { command: 'demo --local', writes: true });
   // One local demo at a time per environment; a run that died (killed, or left on a second
   // Ctrl-C) left its operations running in the store, and this lock names them.
   let lock: CloudLock;

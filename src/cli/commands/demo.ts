@@ -198,7 +198,7 @@ export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<numb
   }
   if (options.local) return localDemoCommand(options, io);
   const speed = parseSpeed(options.speed);
-  const session = await openStoreSession(options);
+  const session = await openStoreSession(options, { command: 'demo', writes: true });
   try {
     const world = openSimulatedWorld({
       environment: options.env,

@@ -3,7 +3,7 @@ import type { SkippedEvent } from '../../projections/read-store.js';
 import { CliError, EXIT_OK } from '../cli-error.js';
 import { println, printJson, type CliIo } from '../cli-io.js';
 import { createProgress } from '../progress.js';
-import { withStore, type GlobalOptions } from './with-store.js';
+import { withStore, writes, type GlobalOptions } from './with-store.js';
 
 export const rebuildCommand = (options: GlobalOptions, io: CliIo) =>
   withStore(
@@ -28,7 +28,7 @@ export const rebuildCommand = (options: GlobalOptions, io: CliIo) =>
     },
     // A rebuild replaces the read models: catching them up first would be wasted, or stop at
     // the very event the rebuild is run to get past.
-    { catchUp: false },
+    { catchUp: false, access: writes('projections:rebuild') },
   );
 
 /** One recorded skip, in words. */
@@ -66,5 +66,5 @@ export const skipCommand = (options: SkipOptions, io: CliIo) =>
       await session.catchUp();
       return EXIT_OK;
     },
-    { catchUp: false },
+    { catchUp: false, access: writes('projections:skip') },
   );
