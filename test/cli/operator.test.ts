@@ -1,8 +1,16 @@
-import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, tempWorkdir } from './run-cli.js';
+import { CLI, runCli, tempWorkdir } from './run-cli.js';
 
 /** What npm puts in the environment of a command that `npx opledger ...` runs. */
 const UNDER_NPX = { npm_command: 'exec', npm_lifecycle_event: 'npx' };
@@ -246,5 +254,62 @@ describe('a read-only SQLite file (a copy of production, a mounted backup)', () 
     expect(listed.stderr).toMatch(
       /^Note: sqlite:\.opledger\/opledger\.db is read-only \(the file's mode is r--r--r--\), so its read models are read as they are: \d+ events behind its events, up to position \d+\. A writable copy/m,
     );
+  }, 60_000);
+});
+
+describe('Ctrl-C under npx (docs/cli.md, exit codes)', () => {
+  const work = tempWorkdir('operator-npx-signal');
+  afterAll(() => work.remove());
+
+  /** Starts a run through `command`, sends SIGINT to its whole process group as a terminal's Ctrl-C does, and waits for the exit. */
+  const interrupt = (command: string, args: string[]) =>
+    new Promise<{ code: number | null; signal: string | null; stderr: string }>(
+      (resolve, reject) => {
+        const child = spawn(
+          command,
+          [
+            ...args,
+            'run',
+            'environment.provision',
+            '--env',
+            'p',
+            '--resource',
+            'environment:p',
+            '--speed',
+            '1',
+          ],
+          { cwd: work.dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stderr = '';
+        let sent = false;
+        child.stdout.resume();
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (!sent && /started: environment\.provision/.test(stderr)) {
+            sent = true;
+            process.kill(-(child.pid as number), 'SIGINT');
+          }
+        });
+        child.on('error', reject);
+        child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+      },
+    );
+
+  it("npm dies of the signal, so the caller sees SIGINT (130 in a shell), not opledger's exit 1; the installed binary exits 1", async () => {
+    mkdirSync(join(work.dir, 'node_modules', '.bin'), { recursive: true });
+    writeFileSync(
+      join(work.dir, 'package.json'),
+      '{ "name": "uses-opledger", "version": "1.0.0" }\n',
+    );
+    symlinkSync(CLI, join(work.dir, 'node_modules', '.bin', 'opledger'));
+
+    const viaNpx = await interrupt('npx', ['--no', 'opledger']);
+    expect(viaNpx).toMatchObject({ code: null, signal: 'SIGINT' });
+    // opledger itself went on to cancel and roll back, as documented.
+    expect(viaNpx.stderr).toMatch(/SIGINT: stopping/);
+
+    const installed = await interrupt(join(work.dir, 'node_modules', '.bin', 'opledger'), []);
+    expect(installed.stderr).toMatch(/was cancelled by .* Rollback succeeded/);
+    expect(installed).toMatchObject({ code: 1, signal: null });
   }, 60_000);
 });
