@@ -134,7 +134,8 @@ export const createPostgresReadStore = (
         user_name = EXCLUDED.user_name, at = EXCLUDED.at, reason = EXCLUDED.reason`,
     skipped: `SELECT position::text AS position, stream, revision, code, problem,
         user_name, at, reason
-      FROM ${s}.projection_skipped_events WHERE projection = $1 ORDER BY position`,
+      FROM ${s}.projection_skipped_events AS skipped WHERE projection = $1
+      ORDER BY skipped.position`,
     setCheckpoint: `INSERT INTO ${s}.projection_checkpoints (projection, position) VALUES ($1, $2)
       ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position`,
     // DELETE rather than TRUNCATE: readers keep seeing the old model until the reset commits
