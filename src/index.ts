@@ -59,6 +59,7 @@ export {
   OPERATIONS_PROJECTION,
   type Projector,
   type ProjectorOptions,
+  type SkipRequest,
 } from './projections/projector.js';
 export {
   createReadModel,
@@ -87,6 +88,7 @@ export type {
   ResourceRecord,
   EnvironmentRecord,
   OperationQuery,
+  SkippedEvent,
 } from './projections/read-store.js';
 export type { Authorize, ReadAction, AccessTarget } from './domain/authorization.js';
 export { ENVIRONMENT_RESOURCE } from './projections/project-operation-event.js';

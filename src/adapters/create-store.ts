@@ -17,6 +17,11 @@ export interface CreateStoreOptions {
    * a `memory:`, `sqlite:PATH` or `postgres://` URL. Defaults to `memory:`.
    */
   readStore?: string;
+  /**
+   * Opens a `sqlite:` file read-only (a copy, a mounted backup): every read works, every write
+   * is a `STORE_READ_ONLY` error, and nothing is written to the file. Other stores ignore it.
+   */
+  readonly?: boolean;
 }
 
 export const DEFAULT_STORE_URL = 'sqlite:.opledger/opledger.db';
@@ -68,8 +73,34 @@ export const createStore = async (
   if (trimmed.startsWith('sqlite:')) {
     const path = trimmed.slice('sqlite:'.length);
     if (!path) throw new InvalidStoreUrlError(url, 'names no file after sqlite:');
-    const { createSqliteEventStore, createSqliteReadStore } = await import('./sqlite/index.js');
-    return pair(createSqliteEventStore({ path }), createSqliteReadStore({ path }));
+    const sqlite = await import('./sqlite/index.js');
+    if (!options.readonly) {
+      return pair(sqlite.createSqliteEventStore({ path }), sqlite.createSqliteReadStore({ path }));
+    }
+    // Read-only, both share one connection: nothing writes, so no transaction can span the
+    // other's reads, and a file read into memory (see openDatabase) is read once.
+    const { openDatabase, DEFAULT_BUSY_TIMEOUT_MS } = await import('./sqlite/driver.js');
+    const database = openDatabase(path, {
+      busyTimeoutMs: DEFAULT_BUSY_TIMEOUT_MS,
+      synchronous: 'normal',
+      readonly: true,
+    });
+    try {
+      const stores = pair(
+        sqlite.createSqliteEventStore({ database, readonly: true }),
+        sqlite.createSqliteReadStore({ database, readonly: true }),
+      );
+      return {
+        ...stores,
+        close: async () => {
+          await stores.close();
+          database.close();
+        },
+      };
+    } catch (error) {
+      database.close();
+      throw error;
+    }
   }
   if (/^postgres(ql)?:\/\//.test(trimmed)) {
     const { createPostgresEventStore, createPostgresReadStore } =

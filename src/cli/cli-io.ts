@@ -11,6 +11,14 @@ export const processIo = (): CliIo => ({
   env: process.env,
 });
 
+/**
+ * How to type the command in what the CLI suggests: `npx opledger` when npx ran it (npm sets
+ * npm_command=exec), since `opledger` alone is then not on the PATH; `opledger` otherwise
+ * (installed globally, or from a package.json script, where node_modules/.bin is on the PATH).
+ */
+export const opledgerCommand = (env: NodeJS.ProcessEnv): string =>
+  env.npm_command === 'exec' ? 'npx opledger' : 'opledger';
+
 export const println = (stream: NodeJS.WritableStream, text = '') => {
   stream.write(`${text}\n`);
 };

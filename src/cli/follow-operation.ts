@@ -1,6 +1,6 @@
 import type { OperationRequest } from '../engine/engine.js';
 import type { OperationResult } from '../engine/operation-result.js';
-import { println, type CliIo } from './cli-io.js';
+import { opledgerCommand, println, type CliIo } from './cli-io.js';
 import { logPrinter } from './commands/operation.js';
 import type { SimulatedWorld } from './simulated-world.js';
 
@@ -66,7 +66,7 @@ export const startAndFollow = async (
         if (op.status !== 'queued') return;
         println(
           io.err,
-          `Operation ${handle.id} waits for the operation running on ${resource} to end; see it with: opledger operations --env ${request.environment} --resource ${resource} --status running`,
+          `Operation ${handle.id} waits for the operation running on ${resource} to end; see it with: ${opledgerCommand(io.env)} operations --env ${request.environment} --resource ${resource} --status running`,
         );
       },
       () => undefined,

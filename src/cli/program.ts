@@ -1,14 +1,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_STORE_URL } from '../adapters/create-store.js';
 import { CliError, EXIT_OK, toCliError } from './cli-error.js';
-import { println, type CliIo } from './cli-io.js';
+import { opledgerCommand, println, type CliIo } from './cli-io.js';
 import { FAULT_FORMS } from './cli-input.js';
 import {
   activityReportCommand,
   activityReportsCommand,
-  rebuildCommand,
   type ActivityReportOptions,
 } from './commands/activity-reports.js';
+import { rebuildCommand, skipCommand, type SkipOptions } from './commands/projections.js';
 import {
   dashboardCommand,
   DEFAULT_DASHBOARD_PORT,
@@ -41,8 +41,9 @@ const DEFAULT_USER = 'cli@opledger.local';
  */
 export const createProgram = (io: CliIo): { program: Command; exitCode(): number } => {
   let exitCode = EXIT_OK;
+  const cli = opledgerCommand(io.env);
   const program = new Command()
-    .name('opledger')
+    .name(cli)
     .description('Infrastructure Operations as event-sourced aggregates, with rollback.')
     .version(VERSION)
     .addOption(
@@ -62,7 +63,7 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
       writeOut: (s) => io.out.write(s),
       writeErr: (s) => io.err.write(s),
     })
-    .showHelpAfterError('(run opledger --help for usage)');
+    .showHelpAfterError(`(run ${cli} --help for usage)`);
 
   // Every action sees the global options merged with its own; commander passes the command last.
   const options = <O>(args: unknown[]) => (args[args.length - 1] as Command).optsWithGlobals() as O;
@@ -174,6 +175,16 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .description('rebuild the read models (operation logs, reports) from the events')
     .action(action<GlobalOptions>((o) => rebuildCommand(o, io)));
 
+  program
+    .command('projections:skip')
+    .description(
+      'pass over the stored event the read models stop at, which cannot be read or repaired: recorded (who, when, why) with their checkpoint',
+    )
+    .requiredOption('--position <n>', 'the global position the error names')
+    .requiredOption('--user <email>', 'who skips it')
+    .requiredOption('--reason <text>', 'why it is skipped rather than repaired')
+    .action(action<SkipOptions>((o) => skipCommand(o, io)));
+
   return { program, exitCode: () => exitCode };
 };
 
@@ -191,7 +202,10 @@ export const runCli = async (argv: readonly string[], io: CliIo): Promise<number
       // Help and version are not errors; commander has already printed usage problems.
       return error.exitCode === 0 ? EXIT_OK : 2;
     }
-    const cli = toCliError(error, { operationTypes: CATALOG_TYPES });
+    const cli = toCliError(error, {
+      operationTypes: CATALOG_TYPES,
+      command: opledgerCommand(io.env),
+    });
     println(io.err, `Error: ${cli.message}`);
     if (cli.hint) println(io.err, `Hint: ${cli.hint}`);
     return cli.exitCode;

@@ -1,3 +1,4 @@
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { makeFolder } from '../adapters/make-folder.js';
 import { createStore, DEFAULT_STORE_URL, type Stores } from '../adapters/create-store.js';
@@ -12,8 +13,22 @@ export interface StoreOptions {
   readStore?: string;
 }
 
+/**
+ * What a command does with the store. A reader of a `sqlite:` file it may not write (a copy, a
+ * mounted backup) opens it read-only; a writer is refused at once, saying so.
+ */
+export interface StoreAccess {
+  /** The command, for the message on a read-only file. */
+  command: string;
+  writes: boolean;
+  /** Where a reader of a read-only file is told that its read models may lag. */
+  warn?: (text: string) => void;
+}
+
 export interface StoreSession {
   url: string;
+  /** Why the store was opened read-only, if it was. */
+  readOnly?: string;
   stores: Stores;
   projector: Projector;
   readModel: ReadModel;
@@ -31,6 +46,42 @@ export const displayUrl = (url: string): string =>
   url.replace(/(\/\/[^:/@]*):[^@/]*@/, '$1:***@').replace(/([?&]password=)[^&]*/gi, '$1***');
 
 const PROBE_TIMEOUT_MS = 10_000;
+
+const modeText = (mode: number) =>
+  [6, 3, 0]
+    .map((shift) => {
+      const bits = (mode >> shift) & 7;
+      return `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${bits & 1 ? 'x' : '-'}`;
+    })
+    .join('');
+
+const mayWrite = (path: string) => {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Why an existing SQLite file must be opened read-only, if it must. The mode bits are read as
+ * well as asked about: root may write a file whose mode forbids it, but a file or folder made
+ * read-only on purpose (a backup) must not be written by anyone.
+ */
+export const sqliteReadOnlyReason = (file: string): string | undefined => {
+  // A file still to be made is made, as before; if it cannot be, opening it says why.
+  if (!existsSync(file)) return undefined;
+  const mode = statSync(file).mode;
+  if ((mode & 0o222) === 0) return `the file's mode is ${modeText(mode)}`;
+  if (!mayWrite(file)) return 'you may not write the file';
+  const folder = dirname(file);
+  // SQLite writes its journal next to the file.
+  const folderMode = statSync(folder).mode;
+  if ((folderMode & 0o222) === 0) return `its folder's mode is ${modeText(folderMode)}`;
+  if (!mayWrite(folder)) return 'you may not write its folder';
+  return undefined;
+};
 
 const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T> =>
   new Promise<T>((resolve, reject) => {
@@ -54,16 +105,34 @@ const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T> =>
  */
 export const openStoreSession = async (
   options: StoreOptions,
+  access: StoreAccess = { command: 'this command', writes: true },
   clock?: Pick<Clock, 'now'>,
 ): Promise<StoreSession> => {
   const url = storeUrlOf(options);
   let stores: Stores;
+  let readOnly: string | undefined;
+  if (url.trim().startsWith('sqlite:')) {
+    const path = url.trim().slice('sqlite:'.length);
+    readOnly = path ? sqliteReadOnlyReason(resolve(path)) : undefined;
+    if (readOnly && access.writes) {
+      throw new CliError(
+        `the store ${displayUrl(url)} is read-only (${readOnly}), and ${access.command} writes to it`,
+        {
+          hint: `run it on a writable copy: cp ${path} COPY.db, then pass --store sqlite:COPY.db`,
+          exitCode: 1,
+        },
+      );
+    }
+  }
   try {
-    if (url.trim().startsWith('sqlite:')) {
+    if (url.trim().startsWith('sqlite:') && !readOnly) {
       const path = url.trim().slice('sqlite:'.length);
       if (path) makeFolder(dirname(resolve(path)));
     }
-    stores = await createStore(url, options.readStore ? { readStore: options.readStore } : {});
+    stores = await createStore(url, {
+      ...(options.readStore ? { readStore: options.readStore } : {}),
+      ...(readOnly ? { readonly: true } : {}),
+    });
   } catch (error) {
     if (error instanceof OpledgerError && error.code === 'INVALID_STORE_URL') {
       throw new CliError(error.message.replaceAll(url, displayUrl(url)), {
@@ -81,15 +150,30 @@ export const openStoreSession = async (
   const projector = createProjector({ store: stores.eventStore, readStore: stores.readStore });
   const readModel = createReadModel({
     readStore: stores.readStore,
+    eventStore: stores.eventStore,
     ...(clock ? { clock } : {}),
   });
+  let warned = false;
   return {
     url,
+    ...(readOnly ? { readOnly } : {}),
     stores,
     projector,
     readModel,
     catchUp: async () => {
-      await projector.catchUp();
+      if (!readOnly) {
+        await projector.catchUp();
+        return;
+      }
+      // Read-only: the read models are read as the file has them; say so once if they lag.
+      if (warned) return;
+      warned = true;
+      const lag = await projector.lag();
+      if (lag > 0n) {
+        access.warn?.(
+          `Note: ${displayUrl(url)} is read-only (${readOnly}), so its read models are read as they are: ${lag} events behind its events, up to position ${await projector.checkpoint()}. A writable copy of the file brings them up to date.`,
+        );
+      }
     },
     close: async () => {
       await projector.stop().catch(() => undefined);

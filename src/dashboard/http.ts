@@ -22,6 +22,8 @@ const STATUS_OF_CODE: Record<string, number> = {
   OPERATION_NOT_FOUND: 404,
   ENVIRONMENT_NOT_FOUND: 404,
   OPERATION_ENDED: 409,
+  OPERATION_PURGED: 410,
+  STORE_READ_ONLY: 409,
 };
 
 export interface ErrorBody {

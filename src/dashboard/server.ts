@@ -98,7 +98,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
   const clock = options.clock ?? systemClock;
   const allowedHosts = new Set(options.allowedHosts ?? LOOPBACK_HOSTS);
   const heartbeatMs = options.heartbeatMs ?? 15_000;
-  const reads = createReadModel({ readStore, authorize, clock });
+  const reads = createReadModel({ readStore, eventStore: store, authorize, clock });
   const engine = observerEngine(store, authorize);
   const streams = new Set<{ subscription: Subscription; res: ServerResponse }>();
 

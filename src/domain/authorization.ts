@@ -25,6 +25,17 @@ export type Authorize = (
 
 export const allowAll: Authorize = () => true;
 
+/** What each action reads as in a denial, after "you may not"; names no target. */
+const ACTION_PHRASES: Record<ReadAction, string> = {
+  'operation:read': 'read this operation',
+  'operation:follow': 'follow the log of this operation',
+  'operations:list': 'list the operations of this environment',
+  'environments:list': 'see this environment',
+  'operation:cancel': 'cancel this operation',
+  'resources:list': 'list the resources of this environment',
+  'activity-reports:read': 'read the activity reports of this environment',
+};
+
 export const ensureAllowed = async (
   authorize: Authorize,
   actor: unknown,
@@ -32,5 +43,5 @@ export const ensureAllowed = async (
   target: AccessTarget,
 ): Promise<void> => {
   if (!(await authorize(actor, action, target)))
-    throw new AccessDeniedError(action.replace(':', ' '));
+    throw new AccessDeniedError(action, ACTION_PHRASES[action]);
 };

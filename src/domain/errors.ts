@@ -60,6 +60,24 @@ export class OperationNotFoundError extends OpledgerError {
   }
 }
 
+/**
+ * The operation's events are in the store, but its environment was deprovisioned since, and the
+ * read models dropped its records with the environment's: its log, listing and report rows are
+ * gone from them, not from the events.
+ */
+export class OperationPurgedError extends OpledgerError {
+  constructor(
+    readonly operationId: string,
+    readonly environment: string,
+    readonly deprovisionedAt: string | undefined,
+  ) {
+    super(
+      'OPERATION_PURGED',
+      `Operation ${operationId} belonged to environment '${environment}', which was deprovisioned${deprovisionedAt ? ` at ${deprovisionedAt}` : ''}: its records (log, listing, Activity Report rows) were purged from the read models with the environment's. Its events are still in the event store (stream 'operation-${operationId}'), and an Activity Report exported before the deprovision keeps its row.`,
+    );
+  }
+}
+
 export class OperationEndedError extends OpledgerError {
   constructor(
     readonly operationId: string,
@@ -138,17 +156,61 @@ export class ConcurrencyError extends OpledgerError {
   }
 }
 
+/**
+ * What is wrong with a stored event, for what to do about it:
+ * - `damaged`: the row itself (data or metadata not JSON, no valid version or timestamp);
+ * - `unknown_type`: no event type of this code has its name;
+ * - `schema_mismatch`: its data does not fit its type's schema (or does not belong in its stream);
+ * - `old_version`: an older version that no upcaster turns into the current one;
+ * - `newer_version`: written by a newer opledger than this one.
+ */
+export type StoredEventProblem =
+  'damaged' | 'unknown_type' | 'schema_mismatch' | 'old_version' | 'newer_version';
+
+const STORED_EVENT_ADVICE: Record<StoredEventProblem, string> = {
+  damaged:
+    'Repair the stored row; meanwhile the read models stop before it, unless an operator records a skip of it (Projector.skip, `opledger projections:skip`)',
+  unknown_type:
+    'If a newer opledger wrote it, upgrade; otherwise repair the stored event, or record a skip of it for the read models (Projector.skip, `opledger projections:skip`)',
+  schema_mismatch:
+    'Repair its data (or the upcaster that produced it), or record a skip of it for the read models (Projector.skip, `opledger projections:skip`)',
+  old_version:
+    'Register an upcaster from that version (createEngine and createProjector take `upcasters`)',
+  newer_version: 'Upgrade opledger to read this store',
+};
+
 export class StoredEventError extends OpledgerError {
+  /**
+   * @param problem what is wrong, in words
+   * @param kind what kind of wrong, for the advice; by default `unknown_type` for
+   *   UNKNOWN_EVENT_TYPE and `damaged` otherwise (what stores find)
+   */
   constructor(
     code: 'UNKNOWN_EVENT_TYPE' | 'INVALID_STORED_EVENT',
     readonly stream: string,
     readonly position: bigint,
     readonly revision: bigint,
     problem: string,
+    readonly kind: StoredEventProblem = code === 'UNKNOWN_EVENT_TYPE' ? 'unknown_type' : 'damaged',
   ) {
     super(
       code,
-      `Stored event at position ${position} (stream '${stream}', revision ${revision}) cannot be read: ${problem}. Register an upcaster for old versions, or repair the stored data.`,
+      `Stored event at position ${position} (stream '${stream}', revision ${revision}) cannot be read: ${problem}. ${STORED_EVENT_ADVICE[kind]}.`,
+    );
+  }
+}
+
+/** A skip asked for where the read models are not stopped: only the event they stop at is skipped. */
+export class SkipRefusedError extends OpledgerError {
+  constructor(
+    readonly position: bigint,
+    readonly stoppedAt: bigint | undefined,
+  ) {
+    super(
+      'SKIP_REFUSED',
+      stoppedAt === undefined
+        ? `Nothing to skip at position ${position}: the read models read every event up to the head of the store. Only the event they stop at can be skipped.`
+        : `The read models stop at position ${stoppedAt}, not ${position}: only the event they stop at can be skipped. Read its error, then skip position ${stoppedAt} if it cannot be repaired.`,
     );
   }
 }
@@ -185,10 +247,18 @@ export class EnvironmentNotFoundError extends OpledgerError {
 
 /** Says nothing about the target: a denied actor learns neither its existence nor its state. */
 export class AccessDeniedError extends OpledgerError {
-  constructor(readonly action: string) {
+  /**
+   * @param action what was asked, as `authorize` saw it (e.g. `operations:list`)
+   * @param phrase the same for a person, after "you may not" (e.g. "list the operations of
+   *   this environment"); the action itself when absent
+   */
+  constructor(
+    readonly action: string,
+    phrase: string = action,
+  ) {
     super(
       'ACCESS_DENIED',
-      `Access denied: you may not ${action} here. Ask an administrator for access.`,
+      `Access denied: you may not ${phrase}. Ask an administrator for access.`,
     );
   }
 }

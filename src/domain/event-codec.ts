@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { InvalidEventError, StoredEventError } from './errors.js';
+import { InvalidEventError, StoredEventError, type StoredEventProblem } from './errors.js';
 import type { EventData, RecordedEvent } from './event-store.js';
 import { eventSchemas, eventVersions, type DomainEvent, type EventType } from './events.js';
 import { builtInUpcasters } from './upcasters.js';
@@ -31,13 +31,18 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
     [...builtInUpcasters, ...upcasters].map((u) => [`${u.type}@${u.fromVersion}`, u]),
   );
   return (recorded: RecordedEvent): DomainEvent => {
-    const fail = (code: 'UNKNOWN_EVENT_TYPE' | 'INVALID_STORED_EVENT', problem: string) =>
+    const fail = (
+      code: 'UNKNOWN_EVENT_TYPE' | 'INVALID_STORED_EVENT',
+      problem: string,
+      kind?: StoredEventProblem,
+    ) =>
       new StoredEventError(
         code,
         recorded.streamName,
         recorded.globalPosition,
         recorded.streamRevision,
         problem,
+        kind,
       );
     const schema = schemaOf(recorded.type);
     if (!schema) throw fail('UNKNOWN_EVENT_TYPE', `unknown event type '${recorded.type}'`);
@@ -55,6 +60,7 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
         throw fail(
           'INVALID_STORED_EVENT',
           `'${recorded.type}' is at version ${version}, current is ${current}, and no upcaster handles version ${version}`,
+          'old_version',
         );
       }
       try {
@@ -63,6 +69,7 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
         throw fail(
           'INVALID_STORED_EVENT',
           `the upcaster of '${recorded.type}' from version ${version} failed: ${error instanceof Error ? error.message : String(error)}`,
+          'schema_mismatch',
         );
       }
       version += 1;
@@ -70,12 +77,17 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
     if (version > current) {
       throw fail(
         'INVALID_STORED_EVENT',
-        `'${recorded.type}' is at version ${version}, newer than this code's ${current}; upgrade opledger`,
+        `'${recorded.type}' is at version ${version}, newer than this code's ${current}`,
+        'newer_version',
       );
     }
     const parsed = schema.safeParse(data);
     if (!parsed.success) {
-      throw fail('INVALID_STORED_EVENT', `'${recorded.type}' ${formatIssues(parsed.error)}`);
+      throw fail(
+        'INVALID_STORED_EVENT',
+        `'${recorded.type}' ${formatIssues(parsed.error)}`,
+        'schema_mismatch',
+      );
     }
     return { type: recorded.type, data: parsed.data } as DomainEvent;
   };

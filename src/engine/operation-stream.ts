@@ -21,6 +21,7 @@ export const decodeOperationEvent = (decode: Decode, recorded: RecordedEvent): O
       recorded.globalPosition,
       recorded.streamRevision,
       `'${event.type}' does not belong in an operation stream`,
+      'schema_mismatch',
     );
   }
   return event;

@@ -1,8 +1,9 @@
 import type { Subscription } from 'rxjs';
+import { InvalidRequestError, SkipRefusedError, StoredEventError } from '../domain/errors.js';
 import { createEventDecoder, type Upcaster } from '../domain/event-codec.js';
 import type { EventStore, RecordedEvent } from '../domain/event-store.js';
 import { projectOperationEvent } from './project-operation-event.js';
-import type { ReadStore } from './read-store.js';
+import type { ReadStore, SkippedEvent } from './read-store.js';
 
 export const OPERATIONS_PROJECTION = 'operations';
 
@@ -12,6 +13,15 @@ export interface ProjectorOptions {
   upcasters?: readonly Upcaster[];
   /** Events applied per read-store transaction. */
   batchSize?: number;
+  /** Told each time the projector passes over an event an operator skipped (in a rebuild, say). */
+  onSkipped?: (skip: SkippedEvent) => void;
+}
+
+/** Who skips an event, and why; `at` defaults to now. */
+export interface SkipRequest {
+  user: string;
+  reason: string;
+  at?: Date;
 }
 
 export interface Projector {
@@ -30,6 +40,21 @@ export interface Projector {
    * projector stopped on an error (a read-store failure, an unreadable event) before that.
    */
   waitFor(position: bigint): Promise<void>;
+  /**
+   * Passes over the stored event the read models stop at, which cannot be read (not JSON, an
+   * unknown type, a schema mismatch...) and cannot be repaired: records who skipped it, when
+   * and why, with the checkpoint that moves past it, in one read-store transaction. A rebuild
+   * passes over it the same way. Refused (`SkipRefusedError`) unless catching up stops with a
+   * `StoredEventError` at exactly `position`. Catch up again afterwards for the events after it.
+   *
+   * @example
+   * ```ts
+   * // The read models stop: "Stored event at position 4 (stream 'operation-...') cannot be read"
+   * const skip = await projector.skip(4n, { user: 'ops@example.com', reason: 'row cut by a disk fault' });
+   * await projector.catchUp();
+   * ```
+   */
+  skip(position: bigint, request: SkipRequest): Promise<SkippedEvent>;
 }
 
 /**
@@ -51,6 +76,13 @@ export const createProjector = (options: ProjectorOptions): Projector => {
     reject: (e: unknown) => void;
   }>();
   let applied = 0n;
+  /** The skips of the read store, by position; loaded again at every catch-up. */
+  let skips = new Map<bigint, SkippedEvent>();
+  const loadSkips = async () => {
+    skips = new Map(
+      (await readStore.skippedEvents(OPERATIONS_PROJECTION)).map((s) => [BigInt(s.position), s]),
+    );
+  };
 
   const notify = () => {
     for (const w of waiters) {
@@ -69,27 +101,78 @@ export const createProjector = (options: ProjectorOptions): Projector => {
     return result;
   };
 
-  const applyBatch = async (events: readonly RecordedEvent[]) => {
+  const applyBatch = async (events: readonly RecordedEvent[]): Promise<void> => {
     const checkpoint = await readStore.checkpoint(OPERATIONS_PROJECTION);
     const fresh = events.filter((e) => e.globalPosition > checkpoint);
     if (fresh.length === 0) return;
     const last = fresh[fresh.length - 1]!.globalPosition;
-    await readStore.transaction(OPERATIONS_PROJECTION, last, async (tx) => {
-      for (const event of fresh) await projectOperationEvent(tx, event, decode);
-    });
+    try {
+      await readStore.transaction(OPERATIONS_PROJECTION, last, async (tx) => {
+        for (const event of fresh) {
+          if (skips.has(event.globalPosition)) continue;
+          await projectOperationEvent(tx, event, decode);
+        }
+      });
+    } catch (error) {
+      // The events before an unreadable one are committed, so that the read models stop right
+      // at it: the position its error names is the one an operator can skip.
+      const bad = error instanceof StoredEventError ? error.position : undefined;
+      const before = bad === undefined ? [] : fresh.filter((e) => e.globalPosition < bad);
+      if (before.length > 0 && before.length < fresh.length) await applyBatch(before);
+      throw error;
+    }
+    for (const event of fresh) {
+      const skip = skips.get(event.globalPosition);
+      if (skip) options.onSkipped?.(skip);
+    }
     applied = last;
     notify();
   };
 
+  /**
+   * Up to `max` events after `after`. When the store cannot read one of them (not JSON...),
+   * the readable ones before it, a smaller page at a time; none at all and the store's error
+   * when it is the next one.
+   */
+  const readPage = async (
+    after: bigint,
+    max: number,
+  ): Promise<{ events: RecordedEvent[]; unreadable?: StoredEventError }> => {
+    try {
+      return { events: await store.readAll({ after, maxCount: max }) };
+    } catch (error) {
+      if (!(error instanceof StoredEventError) || error.position <= after) throw error;
+      for (let count = Math.floor(max / 2); count > 0; count = Math.floor(count / 2)) {
+        try {
+          return { events: await store.readAll({ after, maxCount: count }) };
+        } catch (again) {
+          if (!(again instanceof StoredEventError) || again.position !== error.position)
+            throw again;
+        }
+      }
+      return { events: [], unreadable: error };
+    }
+  };
+
   const catchUpUnlocked = async (onProgress?: (position: bigint, head: bigint) => void) => {
     const head = await store.headPosition();
+    await loadSkips();
     let position = await readStore.checkpoint(OPERATIONS_PROJECTION);
     applied = position;
     while (position < head) {
-      const page = await store.readAll({ after: position, maxCount: batchSize });
-      if (page.length === 0) break;
-      await applyBatch(page);
-      position = page[page.length - 1]!.globalPosition;
+      const { events, unreadable } = await readPage(position, batchSize);
+      if (events.length > 0) {
+        await applyBatch(events);
+        position = events[events.length - 1]!.globalPosition;
+      } else if (unreadable) {
+        const skip = skips.get(unreadable.position);
+        if (!skip) throw unreadable;
+        // A row the store cannot read and an operator skipped: only the checkpoint moves.
+        await readStore.transaction(OPERATIONS_PROJECTION, unreadable.position, async () => {});
+        position = applied = unreadable.position;
+        options.onSkipped?.(skip);
+        notify();
+      } else break;
       onProgress?.(position, head);
     }
     notify();
@@ -158,6 +241,38 @@ export const createProjector = (options: ProjectorOptions): Projector => {
     },
 
     checkpoint: () => readStore.checkpoint(OPERATIONS_PROJECTION),
+
+    skip: (position, request) =>
+      exclusive(async () => {
+        if (!request.user.trim() || !request.reason.trim()) {
+          throw new InvalidRequestError('a skip needs the user who skips and the reason why');
+        }
+        let stop: StoredEventError | undefined;
+        try {
+          await catchUpUnlocked();
+        } catch (error) {
+          if (!(error instanceof StoredEventError)) throw error;
+          stop = error;
+        }
+        if (stop?.position !== position) throw new SkipRefusedError(position, stop?.position);
+        const skipped: SkippedEvent = {
+          position: position.toString(),
+          stream: stop.stream,
+          revision: stop.revision.toString(),
+          code: stop.code,
+          problem: stop.message,
+          user: request.user,
+          at: (request.at ?? new Date()).toISOString(),
+          reason: request.reason,
+        };
+        await readStore.transaction(OPERATIONS_PROJECTION, position, (tx) =>
+          tx.putSkippedEvent(skipped),
+        );
+        skips.set(position, skipped);
+        applied = position;
+        notify();
+        return skipped;
+      }),
 
     waitFor: (position) =>
       new Promise<void>((resolve, reject) => {

@@ -5,12 +5,16 @@ import {
   EnvironmentNotFoundError,
   InvalidRequestError,
   OperationNotFoundError,
+  OperationPurgedError,
 } from '../domain/errors.js';
+import { decodeEvent } from '../domain/event-codec.js';
+import type { EventStore } from '../domain/event-store.js';
 import type { LogLine } from '../domain/log-lines.js';
 import type { OperationStatus } from '../domain/operation.js';
 import type { Clock } from '../engine/clock.js';
 import { systemClock } from '../engine/clock.js';
 import { toOperationView, type OperationView } from '../engine/operation-result.js';
+import { operationStreamName } from '../engine/operation-stream.js';
 import {
   ACTIVITY_REPORT_COLUMNS,
   neutraliseFormula,
@@ -105,6 +109,12 @@ export interface ReadModelOptions {
   authorize?: Authorize;
   /** For the current week in `activityReports`. */
   clock?: Pick<Clock, 'now'>;
+  /**
+   * The event store the read store is projected from. Given, an id the read models do not have
+   * is looked up in it: one of a deprovisioned environment is an `OperationPurgedError` that
+   * says so, instead of an `OperationNotFoundError`.
+   */
+  eventStore?: EventStore;
 }
 
 export const renderLogLine = (line: LogLine): string =>
@@ -145,9 +155,31 @@ export const createReadModel = (options: ReadModelOptions): ReadModel => {
     return env;
   };
 
+  /** Why the read models have no operation `id`: purged with its environment, or unknown. */
+  const missing = async (id: string, actor: unknown): Promise<never> => {
+    const [first] = options.eventStore
+      ? await options.eventStore.readStream(operationStreamName(id), { maxCount: 1 })
+      : [];
+    const requested = first ? decodeEvent(first) : undefined;
+    if (first && requested?.type === 'OperationRequested') {
+      const { environment, resource } = requested.data;
+      const env = await readStore.environment(environment);
+      if (env?.purgedThrough !== undefined && first.globalPosition <= BigInt(env.purgedThrough)) {
+        // Asked as for a record: an actor that may not read it learns nothing more.
+        await ensureAllowed(authorize, actor, 'operation:read', {
+          environment,
+          operationId: id,
+          resource,
+        });
+        throw new OperationPurgedError(id, environment, env.deprovisionedAt);
+      }
+    }
+    throw new OperationNotFoundError(id);
+  };
+
   const operationRecord = async (id: string, actor: unknown) => {
     const record = await readStore.operation(id);
-    if (!record) throw new OperationNotFoundError(id);
+    if (!record) return missing(id, actor);
     await ensureAllowed(authorize, actor, 'operation:read', {
       environment: record.environment,
       operationId: id,

@@ -52,6 +52,26 @@ export interface OperationQuery {
   offset: number;
 }
 
+/**
+ * A stored event that a projection passes over without applying it, because an operator said so
+ * (`Projector.skip`, `opledger projections:skip`): who, when and why, with what could not be
+ * read. Written with the checkpoint that moves past the event, in the same transaction.
+ */
+export interface SkippedEvent {
+  /** Global position of the event (decimal). */
+  position: string;
+  stream: string;
+  /** Its revision in `stream` (decimal). */
+  revision: string;
+  /** The error's code (`INVALID_STORED_EVENT`, `UNKNOWN_EVENT_TYPE`) and message. */
+  code: string;
+  problem: string;
+  user: string;
+  /** ISO 8601 UTC. */
+  at: string;
+  reason: string;
+}
+
 /** Writes of one projection batch; the store applies them and the checkpoint atomically. */
 export interface ReadModelTransaction {
   getOperation(id: string): Promise<OperationRecord | undefined>;
@@ -68,6 +88,8 @@ export interface ReadModelTransaction {
   putEnvironment(record: EnvironmentRecord): Promise<void>;
   /** Deletes every operation, log line and resource of the environment (not its tombstone). */
   purgeEnvironment(environment: string): Promise<void>;
+  /** Records a skip of the transaction's projection (at most one per position: the last wins). */
+  putSkippedEvent(skip: SkippedEvent): Promise<void>;
 }
 
 /**
@@ -84,9 +106,12 @@ export interface ReadStore {
   ): Promise<void>;
   /**
    * Forgets every read model and the projection's checkpoint (before a rebuild). A read store
-   * holds the models of one projector, so this clears all its rows.
+   * holds the models of one projector, so this clears all its rows. The projection's skipped
+   * events stay: a rebuild passes over them as the first run did.
    */
   reset(projection: string): Promise<void>;
+  /** The events the projection was told to skip, by position. */
+  skippedEvents(projection: string): Promise<SkippedEvent[]>;
 
   operation(id: string): Promise<OperationRecord | undefined>;
   logLines(operationId: string): Promise<LogLine[]>;

@@ -15,12 +15,15 @@ export interface CliRun {
 export interface CliOptions {
   cwd: string;
   env?: Record<string, string | undefined>;
+  /** Run as this user (and its group of the same number): needs a test run as root. */
+  uid?: number;
 }
 
 const environment = (extra: CliOptions['env'] = {}) => {
   const env: Record<string, string | undefined> = { ...process.env, ...extra };
-  // The tests choose the store and cloud themselves; a developer's settings must not leak in.
-  for (const key of ['OPLEDGER_STORE', 'OPLEDGER_CLOUD', 'OPLEDGER_READ_STORE']) {
+  // The tests choose the store and cloud themselves; a developer's settings must not leak in,
+  // nor npm's mark of `npx vitest` (the CLI would then suggest `npx opledger ...`).
+  for (const key of ['OPLEDGER_STORE', 'OPLEDGER_CLOUD', 'OPLEDGER_READ_STORE', 'npm_command']) {
     if (!(key in extra)) delete env[key];
   }
   return env as NodeJS.ProcessEnv;
@@ -32,6 +35,7 @@ export const spawnCli = (args: readonly string[], options: CliOptions): ChildPro
     cwd: options.cwd,
     env: environment(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
 };
 

@@ -18,6 +18,7 @@ const TABLES = [
   'resources',
   'environments',
   'projection_checkpoints',
+  'projection_skipped_events',
 ];
 
 // As in the event store contract: migrating a schema costs far more than emptying one, so a

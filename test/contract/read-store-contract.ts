@@ -10,6 +10,7 @@ import type {
   ReadModelTransaction,
   ReadStore,
   ResourceRecord,
+  SkippedEvent,
 } from '../../src/projections/read-store.js';
 
 /**
@@ -570,6 +571,60 @@ export const describeReadStoreContract = (name: string, factory: ReadStoreFactor
         await putAll(store, 1n, { operations: [operation({ id: 'op-2' })] });
         expect(await store.checkpoint('operations')).toBe(1n);
         expect(await store.operationDates('production')).toEqual([T(0)]);
+      });
+    });
+
+    describe('skipped events', () => {
+      const skip = (position: bigint, reason = 'row damaged by a manual edit'): SkippedEvent => ({
+        position: position.toString(),
+        stream: 'operation-op-1',
+        revision: '3',
+        code: 'INVALID_STORED_EVENT',
+        problem:
+          "Stored event at position 4 cannot be read: its data is not valid JSON (Unexpected token 'é')",
+        user: 'ops@example.com',
+        at: T(5),
+        reason,
+      });
+
+      it('are written with the checkpoint, or not at all', async () => {
+        const boom = new Error('projection failed');
+        await expect(
+          write(store, 4n, async (tx) => {
+            await tx.putSkippedEvent(skip(4n));
+            throw boom;
+          }),
+        ).rejects.toBe(boom);
+        expect(await store.skippedEvents('operations')).toEqual([]);
+        expect(await store.checkpoint('operations')).toBe(0n);
+        await write(store, 4n, (tx) => tx.putSkippedEvent(skip(4n)));
+        expect(await store.checkpoint('operations')).toBe(4n);
+        expect(await store.skippedEvents('operations')).toEqual([skip(4n)]);
+      });
+
+      it('are listed by position, per projection, bigint-exact; one per position', async () => {
+        const big = 9_007_199_254_740_993n;
+        await write(store, big, async (tx) => {
+          await tx.putSkippedEvent(skip(big));
+          await tx.putSkippedEvent(skip(10n));
+          await tx.putSkippedEvent(skip(9n, 'first reason'));
+        });
+        await write(store, 11n, (tx) => tx.putSkippedEvent(skip(9n, 'second reason')));
+        await write(store, 3n, (tx) => tx.putSkippedEvent(skip(2n)), 'other');
+        expect(await store.skippedEvents('operations')).toEqual([
+          skip(9n, 'second reason'),
+          skip(10n),
+          skip(big),
+        ]);
+        expect(await store.skippedEvents('other')).toEqual([skip(2n)]);
+        expect(await store.skippedEvents('none')).toEqual([]);
+      });
+
+      it('survive a reset, so that a rebuild skips what the first run skipped', async () => {
+        await write(store, 4n, (tx) => tx.putSkippedEvent(skip(4n)));
+        await store.reset('operations');
+        expect(await store.checkpoint('operations')).toBe(0n);
+        expect(await store.skippedEvents('operations')).toEqual([skip(4n)]);
       });
     });
 

@@ -21,10 +21,13 @@ describe('opledger dashboard', () => {
     expect(server.text.stderr).not.toMatch(/Error/);
   }, 30_000);
 
-  it('stops on SIGINT too, with a stream open', async () => {
+  it('prints { url, store } as one line with --json (a script reads the first line), and stops on SIGINT too', async () => {
     const server = watchOutput(spawnCli(['dashboard', '--port', '0', '--json'], { cwd: work.dir }));
-    const [line = ''] = await server.waitFor('stdout', /"url"/);
-    const url = /"url": "([^"]+)"/.exec(server.text.stdout)?.[1] ?? line;
+    await server.waitFor('stdout', /"url"/);
+    const [first = ''] = server.text.stdout.split('\n');
+    const { url, store } = JSON.parse(first) as { url: string; store: string };
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(store).toBe('sqlite:.opledger/opledger.db');
     expect((await call(url, '/api')).status).toBe(200);
     server.kill('SIGINT');
     expect(await server.exited).toBe(0);

@@ -70,12 +70,14 @@ describe('the SQLite read store', () => {
       'opledger_operations',
       'opledger_resources',
       'opledger_schema_version',
+      'opledger_skipped_events',
     ]);
     expect(
       db.prepare('SELECT component, version FROM opledger_schema_version ORDER BY component').all(),
     ).toEqual([
       { component: 'event-store', version: 1 },
       { component: 'read-store', version: 1 },
+      { component: 'read-store', version: 2 },
     ]);
   });
 

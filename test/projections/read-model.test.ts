@@ -4,7 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   ACTIVITY_REPORT_COLUMNS,
   AccessDeniedError,
+  createReadModel,
   EnvironmentNotFoundError,
+  OperationNotFoundError,
+  OperationPurgedError,
   InvalidWeekError,
   type Projector,
 } from '../../src/index.js';
@@ -326,11 +329,23 @@ describe('activity reports', () => {
     expect(await s.readStore.operation('op-000001')).toBeUndefined();
     expect(await s.readStore.logLines('op-000001')).toEqual([]);
     expect((await s.store.readStream('operation-op-000001')).length).toBeGreaterThan(0);
+    // Told the event store, the read model says why an old id is gone, and what is left.
+    const explaining = createReadModel({ readStore: s.readStore, eventStore: s.store });
+    const purged = await explaining.logs('op-000001').catch((e: unknown) => e);
+    expect(purged).toBeInstanceOf(OperationPurgedError);
+    expect(purged).toMatchObject({ code: 'OPERATION_PURGED', environment: 'production' });
+    expect((purged as Error).message).toMatch(
+      /^Operation op-000001 belonged to environment 'production', which was deprovisioned at 2026-.*Its events are still in the event store \(stream 'operation-op-000001'\)/,
+    );
+    await expect(explaining.operation('nope')).rejects.toBeInstanceOf(OperationNotFoundError);
+    await expect(s.reads.logs('op-000001')).rejects.toBeInstanceOf(OperationNotFoundError);
     // The name can be used again: a new environment, with nothing of the old one.
     await s.run(request({ params: { image: 'v9' } }));
     await s.settle();
     const reports = await s.reads.activityReports('production');
     expect(reports.reduce((n, r) => n + r.operations, 0)).toBe(1);
+    await expect(explaining.operation('op-000001')).rejects.toBeInstanceOf(OperationPurgedError);
+    expect((await explaining.operation('op-000003')).status).toBe('succeeded');
   });
 });
 
@@ -384,6 +399,43 @@ describe('authorization', () => {
       expect(error).toBeInstanceOf(AccessDeniedError);
       expect((error as Error).message).not.toMatch(/production|op-000001|web|deploy/);
     }
+    // A sentence a person would write, one per action; the action itself stays on the error.
+    const messages = await Promise.all(
+      [
+        s.reads.logs('op-000001', { actor: 'dev' }),
+        s.reads.listOperations({ environment: 'production', actor: 'dev' }),
+        s.reads.resources('production', { actor: 'dev' }),
+        s.reads.activityReports('production', { actor: 'dev' }),
+        firstValueFrom(s.engine.logs('op-000001', { actor: 'dev' })),
+      ].map((denial) =>
+        denial.then(
+          () => undefined,
+          (e: AccessDeniedError) => [e.action, e.message],
+        ),
+      ),
+    );
+    expect(messages).toEqual([
+      [
+        'operation:read',
+        'Access denied: you may not read this operation. Ask an administrator for access.',
+      ],
+      [
+        'operations:list',
+        'Access denied: you may not list the operations of this environment. Ask an administrator for access.',
+      ],
+      [
+        'resources:list',
+        'Access denied: you may not list the resources of this environment. Ask an administrator for access.',
+      ],
+      [
+        'activity-reports:read',
+        'Access denied: you may not read the activity reports of this environment. Ask an administrator for access.',
+      ],
+      [
+        'operation:follow',
+        'Access denied: you may not follow the log of this operation. Ask an administrator for access.',
+      ],
+    ]);
     expect(await s.reads.logs('op-000001', { actor: 'admin' })).not.toHaveLength(0);
     // A list leaves out what the actor may not see, instead of refusing it all.
     await s.run(request({ environment: 'staging', params: { image: 'v1' } }));

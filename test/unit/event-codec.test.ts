@@ -8,6 +8,7 @@ import {
 } from '../../src/domain/event-codec.js';
 import type { RecordedEvent } from '../../src/domain/event-store.js';
 import { eventVersions, type DomainEvent } from '../../src/domain/events.js';
+import { toRecordedEvent } from '../../src/adapters/sqlite/event-rows.js';
 
 const at = '2026-01-05T00:00:00.000Z';
 
@@ -238,5 +239,70 @@ describe('decodeEvent', () => {
     );
     expect(error.message).toContain('no upcaster handles version 0');
     expect(error.message).toContain('OperationStarted');
+  });
+});
+
+describe('what a stored event error advises, per kind of bad event', () => {
+  const kindOf = (run: () => unknown) => {
+    const error = catchError(run) as StoredEventError;
+    return { kind: error.kind, message: error.message };
+  };
+
+  it('an upcaster only for an old version; an upgrade for a newer one; a repair or a skip otherwise', () => {
+    const unknown = kindOf(() => decodeEvent(recorded('NoSuchEvent', { at })));
+    expect(unknown.kind).toBe('unknown_type');
+    expect(unknown.message).toMatch(/If a newer opledger wrote it, upgrade; otherwise repair/);
+
+    const mismatch = kindOf(() => decodeEvent(recorded('OperationStarted', { at: 'nope' })));
+    expect(mismatch.kind).toBe('schema_mismatch');
+    expect(mismatch.message).toMatch(/Repair its data .*record a skip of it/);
+
+    const newer = kindOf(() =>
+      decodeEvent(recorded('OperationStarted', { at }, eventVersions.OperationStarted + 1)),
+    );
+    expect(newer).toEqual({
+      kind: 'newer_version',
+      message: expect.stringMatching(/Upgrade opledger to read this store\.$/),
+    });
+
+    const old = kindOf(() => decodeEvent(recorded('OperationStarted', { startedAt: at }, 0)));
+    expect(old.kind).toBe('old_version');
+    expect(old.message).toMatch(/Register an upcaster from that version/);
+
+    const failing = kindOf(() =>
+      createEventDecoder([
+        {
+          ...renameStartedAt,
+          upcast: () => {
+            throw new Error('boom');
+          },
+        },
+      ])(recorded('OperationStarted', { startedAt: at }, 0)),
+    );
+    expect(failing.kind).toBe('schema_mismatch');
+
+    // Only the old version is told to register an upcaster.
+    for (const { message } of [unknown, mismatch, newer])
+      expect(message).not.toMatch(/register an upcaster/i);
+  });
+
+  it('a row that is not JSON is damaged: repair it, or record a skip; no upcaster would help', () => {
+    const error = catchError(() =>
+      toRecordedEvent({
+        position: 4n,
+        stream: 'operation-op-1',
+        revision: 3n,
+        type: 'StepStarted',
+        version: 1,
+        data: '{"at": ',
+        metadata: null,
+        recorded_at: at,
+      }),
+    ) as StoredEventError;
+    expect(error).toBeInstanceOf(StoredEventError);
+    expect(error.kind).toBe('damaged');
+    expect(error.message).toMatch(/its data is not valid JSON/);
+    expect(error.message).toMatch(/Repair the stored row; .*`opledger projections:skip`/);
+    expect(error.message).not.toMatch(/upcaster/i);
   });
 });

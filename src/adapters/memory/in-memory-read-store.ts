@@ -6,6 +6,7 @@ import type {
   ReadModelTransaction,
   ReadStore,
   ResourceRecord,
+  SkippedEvent,
 } from '../../projections/read-store.js';
 
 const resourceKey = (environment: string, type: string, handle: string) =>
@@ -24,6 +25,8 @@ export const createInMemoryReadStore = (): ReadStore => {
   const resources = new Map<string, ResourceRecord>();
   const environments = new Map<string, EnvironmentRecord>();
   const checkpoints = new Map<string, bigint>();
+  /** Per projection, by position. */
+  const skipped = new Map<string, Map<string, SkippedEvent>>();
 
   const matches = (r: OperationRecord, q: OperationQuery) => {
     if (r.environment !== q.environment) return false;
@@ -93,6 +96,16 @@ export const createInMemoryReadStore = (): ReadStore => {
             resources.delete(key);
           }
         },
+        putSkippedEvent: async (skip) => {
+          let perProjection = skipped.get(projection);
+          if (!perProjection) {
+            remember(skipped, projection);
+            perProjection = new Map();
+            skipped.set(projection, perProjection);
+          }
+          remember(perProjection, skip.position);
+          perProjection.set(skip.position, { ...skip });
+        },
       };
       remember(checkpoints, projection);
       try {
@@ -111,6 +124,11 @@ export const createInMemoryReadStore = (): ReadStore => {
       environments.clear();
       checkpoints.delete(projection);
     },
+
+    skippedEvents: async (projection) =>
+      [...(skipped.get(projection)?.values() ?? [])]
+        .map((s) => ({ ...s }))
+        .sort((a, b) => (BigInt(a.position) < BigInt(b.position) ? -1 : 1)),
 
     operation: async (id) => operations.get(id),
     logLines: async (id) =>

@@ -4,6 +4,7 @@ import type {
   OperationRecord,
   ReadModelTransaction,
   ReadStore,
+  SkippedEvent,
 } from '../../projections/read-store.js';
 import {
   advisoryKey,
@@ -125,6 +126,16 @@ export const createPostgresReadStore = (
         res AS (DELETE FROM ${s}.resources WHERE environment = $1)
       SELECT 1`,
     checkpoint: `SELECT position FROM ${s}.projection_checkpoints WHERE projection = $1`,
+    putSkipped: `INSERT INTO ${s}.projection_skipped_events
+        (projection, position, stream, revision, code, problem, user_name, at, reason)
+      VALUES (${placeholders(9)})
+      ON CONFLICT (projection, position) DO UPDATE SET stream = EXCLUDED.stream,
+        revision = EXCLUDED.revision, code = EXCLUDED.code, problem = EXCLUDED.problem,
+        user_name = EXCLUDED.user_name, at = EXCLUDED.at, reason = EXCLUDED.reason`,
+    skipped: `SELECT position::text AS position, stream, revision, code, problem,
+        user_name, at, reason
+      FROM ${s}.projection_skipped_events AS skipped WHERE projection = $1
+      ORDER BY skipped.position`,
     setCheckpoint: `INSERT INTO ${s}.projection_checkpoints (projection, position) VALUES ($1, $2)
       ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position`,
     // DELETE rather than TRUNCATE: readers keep seeing the old model until the reset commits
@@ -147,7 +158,11 @@ export const createPostgresReadStore = (
 
   /** Writes through `client` while the transaction is open; refuses afterwards, so that a
    * write the caller forgot to await cannot land in someone else's use of the connection. */
-  const transactionOn = (client: PoolClient, isOpen: () => boolean): ReadModelTransaction => {
+  const transactionOn = (
+    client: PoolClient,
+    projection: string,
+    isOpen: () => boolean,
+  ): ReadModelTransaction => {
     const run = async (text: string, values: unknown[]) => {
       if (!isOpen()) {
         throw new Error('This read-model transaction has ended: await every write inside apply.');
@@ -174,6 +189,18 @@ export const createPostgresReadStore = (
         void (await run(sql.putEnvironment, environmentValues(record))),
       purgeEnvironment: async (environment) =>
         void (await run(sql.purgeEnvironment, [environment])),
+      putSkippedEvent: async (skip: SkippedEvent) =>
+        void (await run(sql.putSkipped, [
+          projection,
+          skip.position,
+          skip.stream,
+          skip.revision,
+          skip.code,
+          skip.problem,
+          skip.user,
+          skip.at,
+          skip.reason,
+        ])),
     };
   };
 
@@ -189,7 +216,7 @@ export const createPostgresReadStore = (
       // Projectors in other processes take turns too, so that one's read-modify-write of an
       // operation cannot overwrite another's.
       await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${writerLock})`);
-      await apply(transactionOn(client, () => open));
+      await apply(transactionOn(client, projection, () => open));
       await queryText(client, sql.setCheckpoint, [projection, position.toString()]);
       await client.query('COMMIT');
     } catch (error) {
@@ -282,6 +309,20 @@ export const createPostgresReadStore = (
       guarded(() => inTurn(() => transaction(projection, position, apply))),
     reset: (projection) =>
       guarded(() => inTurn(async () => void (await queryText(pool, sql.reset, [projection])))),
+
+    skippedEvents: (projection) =>
+      guarded(async () =>
+        (await queryText(pool, sql.skipped, [projection])).map((row): SkippedEvent => ({
+          position: requiredText(row, 'position'),
+          stream: requiredText(row, 'stream'),
+          revision: requiredText(row, 'revision'),
+          code: requiredText(row, 'code'),
+          problem: requiredText(row, 'problem'),
+          user: requiredText(row, 'user_name'),
+          at: requiredText(row, 'at'),
+          reason: requiredText(row, 'reason'),
+        })),
+      ),
 
     operation: (id) => guarded(() => first(pool, sql.operation, [id], decodeOperation)),
     logLines: (operationId) =>

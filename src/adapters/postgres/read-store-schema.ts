@@ -65,5 +65,23 @@ export const readStoreMigrations = (schema: string): Migration[] => {
         );
       `,
     },
+    {
+      version: 2,
+      name: 'skipped events',
+      sql: `
+        CREATE TABLE ${s}.projection_skipped_events (
+          projection text COLLATE "C" NOT NULL,
+          position bigint NOT NULL,
+          stream text NOT NULL,
+          revision text NOT NULL,
+          code text NOT NULL,
+          problem text NOT NULL,
+          user_name text NOT NULL,
+          at text NOT NULL,
+          reason text NOT NULL,
+          PRIMARY KEY (projection, position)
+        );
+      `,
+    },
   ];
 };

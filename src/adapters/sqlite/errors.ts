@@ -22,6 +22,30 @@ export class ReadStoreClosedError extends StoreClosedError {
   }
 }
 
+/** A write asked of a store opened read-only (`readonly: true`): a copy, a mounted backup. */
+export class ReadOnlyStoreError extends OpledgerError {
+  constructor(what: string) {
+    super(
+      'STORE_READ_ONLY',
+      `This SQLite ${what} was opened read-only: it reads, and refuses every write. Open a writable copy of the file to write to it.`,
+    );
+  }
+}
+
+/** A read-only file whose schema this opledger would have to migrate before reading it. */
+export class ReadOnlySchemaError extends OpledgerError {
+  constructor(
+    readonly component: string,
+    readonly found: number,
+    readonly needed: number,
+  ) {
+    super(
+      'SCHEMA_MIGRATION_NEEDED',
+      `The SQLite ${component} schema of this read-only file is at version ${found}; this opledger needs ${needed} and cannot migrate a file it may not write. Open a writable copy of the file (it is migrated on first use).`,
+    );
+  }
+}
+
 export const storeBusyError = (waitedMs: number, cause: unknown): OpledgerError =>
   new OpledgerError(
     'STORE_BUSY',

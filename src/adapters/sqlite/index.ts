@@ -1,4 +1,9 @@
 export { createSqliteEventStore, type SqliteEventStoreOptions } from './sqlite-event-store.js';
 export { createSqliteReadStore, type SqliteReadStoreOptions } from './sqlite-read-store.js';
-export { ReadStoreClosedError, SchemaVersionError } from './errors.js';
+export {
+  ReadOnlySchemaError,
+  ReadOnlyStoreError,
+  ReadStoreClosedError,
+  SchemaVersionError,
+} from './errors.js';
 export type { SqliteDatabase, Synchronous } from './public-types.js';

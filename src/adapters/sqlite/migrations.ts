@@ -1,5 +1,5 @@
 import type { Connection } from './driver.js';
-import { SchemaVersionError } from './errors.js';
+import { ReadOnlySchemaError, SchemaVersionError } from './errors.js';
 
 export interface Migration {
   version: number;
@@ -22,6 +22,18 @@ const currentVersion = (db: Connection, component: string): number =>
         .pluck()
         .get(component) as number | null) ?? 0)
     : 0;
+
+/** On a connection that may not write: the schema must already be the one this code knows. */
+export const checkSchema = (
+  db: Connection,
+  component: string,
+  migrations: readonly Migration[],
+): void => {
+  const latest = migrations.at(-1)?.version ?? 0;
+  const found = currentVersion(db, component);
+  if (found > latest) throw new SchemaVersionError(component, found, latest);
+  if (found < latest) throw new ReadOnlySchemaError(component, found, latest);
+};
 
 /**
  * Brings `component`'s tables up to the last migration. Each component (event store, read

@@ -57,4 +57,23 @@ export const readStoreMigrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    description: 'skipped events',
+    // Position as INTEGER for the order; who, when and why an operator skipped an event.
+    sql: `
+      CREATE TABLE opledger_skipped_events (
+        projection TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        stream TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        code TEXT NOT NULL,
+        problem TEXT NOT NULL,
+        user TEXT NOT NULL,
+        at TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (projection, position)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -14,11 +14,11 @@ import {
 } from '../../domain/event-store.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, isBusy, openDatabase, asConnection } from './driver.js';
 import type { SqliteDatabase, Synchronous } from './public-types.js';
-import { invalidOptionsError } from './errors.js';
+import { invalidOptionsError, ReadOnlyStoreError } from './errors.js';
 import { encodeEventData, toRecordedEvent, type EventRow } from './event-rows.js';
 import { EVENT_STORE_COMPONENT, eventStoreMigrations } from './event-store-schema.js';
 import { createLiveSubscriptions } from './live-subscriptions.js';
-import { migrate } from './migrations.js';
+import { checkSchema, migrate } from './migrations.js';
 import { writeTransaction } from './write-lock.js';
 
 export interface SqliteEventStoreOptions {
@@ -40,6 +40,12 @@ export interface SqliteEventStoreOptions {
   synchronous?: Synchronous;
   /** Source of `recordedAt`; defaults to the system clock. */
   now?: () => Date;
+  /**
+   * Opens an existing file read-only (a copy, a mounted backup): reads and subscriptions work,
+   * `append` is a `STORE_READ_ONLY` error, nothing is written to the file. With `database`, the
+   * connection should be read-only too (see openDatabase).
+   */
+  readonly?: boolean;
 }
 
 const DEFAULT_POLL_INTERVAL_MS = 25;
@@ -71,9 +77,11 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     openDatabase(options.path as string, {
       busyTimeoutMs,
       synchronous: options.synchronous ?? 'full',
+      readonly: options.readonly ?? false,
     });
   try {
-    migrate(db, EVENT_STORE_COMPONENT, eventStoreMigrations);
+    if (options.readonly) checkSchema(db, EVENT_STORE_COMPONENT, eventStoreMigrations);
+    else migrate(db, EVENT_STORE_COMPONENT, eventStoreMigrations);
   } catch (error) {
     if (owned) db.close();
     throw error;
@@ -135,6 +143,7 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
       appendOptions: AppendOptions = {},
     ): Promise<AppendResult> {
       ensureOpen();
+      if (options.readonly) throw new ReadOnlyStoreError('event store');
       const expected = appendOptions.expectedVersion ?? 'any';
       const encoded = events.map(encodeEventData);
       const result = await writeTransaction(db, { busyTimeoutMs, ensureOpen }, () => {

@@ -4,11 +4,12 @@ import type {
   OperationRecord,
   ReadModelTransaction,
   ReadStore,
+  SkippedEvent,
 } from '../../projections/read-store.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, openDatabase, asConnection } from './driver.js';
 import type { SqliteDatabase, Synchronous } from './public-types.js';
-import { invalidOptionsError, ReadStoreClosedError } from './errors.js';
-import { migrate } from './migrations.js';
+import { invalidOptionsError, ReadOnlyStoreError, ReadStoreClosedError } from './errors.js';
+import { checkSchema, migrate } from './migrations.js';
 import { operationQueryWhere } from './operation-query-sql.js';
 import {
   environmentParams,
@@ -44,6 +45,11 @@ export interface SqliteReadStoreOptions {
   synchronous?: Synchronous;
   /** Rows per read of operationsCreatedBetween. */
   pageSize?: number;
+  /**
+   * Opens an existing file read-only (a copy, a mounted backup): queries work, `transaction`
+   * and `reset` are a `STORE_READ_ONLY` error, nothing is written to the file.
+   */
+  readonly?: boolean;
 }
 
 const DEFAULT_PAGE_SIZE = 500;
@@ -71,9 +77,11 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     openDatabase(options.path as string, {
       busyTimeoutMs,
       synchronous: options.synchronous ?? 'normal',
+      readonly: options.readonly ?? false,
     });
   try {
-    migrate(db, READ_STORE_COMPONENT, readStoreMigrations);
+    if (options.readonly) checkSchema(db, READ_STORE_COMPONENT, readStoreMigrations);
+    else migrate(db, READ_STORE_COMPONENT, readStoreMigrations);
   } catch (error) {
     if (owned) db.close();
     throw error;
@@ -88,6 +96,14 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
       'INSERT INTO opledger_checkpoints (projection, position) VALUES (?, ?) ON CONFLICT (projection) DO UPDATE SET position = excluded.position',
     ),
     deleteCheckpoint: db.prepare<[string]>('DELETE FROM opledger_checkpoints WHERE projection = ?'),
+    putSkipped: db.prepare(
+      'INSERT OR REPLACE INTO opledger_skipped_events (projection, position, stream, revision, code, problem, user, at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    skipped: db
+      .prepare<[string], Omit<SkippedEvent, 'position'> & { position: bigint }>(
+        'SELECT position, stream, revision, code, problem, user, at, reason FROM opledger_skipped_events WHERE projection = ? ORDER BY position',
+      )
+      .safeIntegers(true),
     operation: db.prepare<[string], OperationRow>('SELECT * FROM opledger_operations WHERE id = ?'),
     putOperation: db.prepare(
       'INSERT OR REPLACE INTO opledger_operations (id, environment, resource_type, resource_handle, type, status, created_at, last_revision, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -165,7 +181,7 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     return row ? toEnvironmentRecord(row) : undefined;
   };
 
-  const openTransaction = (isOpen: () => boolean): ReadModelTransaction => {
+  const openTransaction = (projection: string, isOpen: () => boolean): ReadModelTransaction => {
     const whileOpen =
       <A extends unknown[], R>(fn: (...args: A) => R) =>
       async (...args: A): Promise<R> => {
@@ -193,6 +209,19 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
         sql.purgeOperations.run(name);
         sql.purgeResources.run(name);
       }),
+      putSkippedEvent: whileOpen((s: SkippedEvent) => {
+        sql.putSkipped.run(
+          projection,
+          BigInt(s.position),
+          s.stream,
+          s.revision,
+          s.code,
+          s.problem,
+          s.user,
+          s.at,
+          s.reason,
+        );
+      }),
     };
   };
 
@@ -200,26 +229,33 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     checkpoint: (projection) => inTurn(() => sql.checkpoint.get(projection) ?? 0n),
 
     transaction: (projection, position, apply) =>
-      inTurn(() =>
-        asyncWriteTransaction(db, lock, async () => {
+      inTurn(() => {
+        if (options.readonly) throw new ReadOnlyStoreError('read store');
+        return asyncWriteTransaction(db, lock, async () => {
           let open = true;
           try {
-            await apply(openTransaction(() => open));
+            await apply(openTransaction(projection, () => open));
             sql.setCheckpoint.run(projection, position);
           } finally {
             open = false;
           }
-        }),
-      ),
+        });
+      }),
 
     reset: (projection) =>
-      inTurn(() =>
-        writeTransaction(db, lock, () => {
+      inTurn(() => {
+        if (options.readonly) throw new ReadOnlyStoreError('read store');
+        return writeTransaction(db, lock, () => {
           db.exec(
             'DELETE FROM opledger_log_lines; DELETE FROM opledger_operations; DELETE FROM opledger_resources; DELETE FROM opledger_environments;',
           );
           sql.deleteCheckpoint.run(projection);
-        }),
+        });
+      }),
+
+    skippedEvents: (projection) =>
+      inTurn(() =>
+        sql.skipped.all(projection).map((row) => ({ ...row, position: row.position.toString() })),
       ),
 
     operation: (id) => inTurn(() => operation(id)),

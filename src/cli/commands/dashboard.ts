@@ -1,6 +1,6 @@
 import { createDashboardServer } from '../../dashboard/server.js';
 import { CliError, EXIT_OK } from '../cli-error.js';
-import { println, printJson, type CliIo } from '../cli-io.js';
+import { println, type CliIo } from '../cli-io.js';
 import { displayUrl, openStoreSession } from '../store-session.js';
 import type { GlobalOptions } from './with-store.js';
 
@@ -45,7 +45,12 @@ export const dashboardCommand = async (
   io: CliIo,
 ): Promise<number> => {
   const port = portOf(options.port);
-  const session = await openStoreSession(options);
+  // It reads; its one write, a cancel, is refused on a read-only file (STORE_READ_ONLY).
+  const session = await openStoreSession(options, {
+    command: 'dashboard',
+    writes: false,
+    warn: (text) => println(io.err, text),
+  });
   try {
     const dashboard = createDashboardServer({
       session,
@@ -78,7 +83,8 @@ export const dashboardCommand = async (
       io.err,
       `Serving the dashboard of ${displayUrl(session.url)} at ${url} (its API: ${url}api; Ctrl-C to stop)`,
     );
-    if (options.json) printJson(io.out, { url, store: displayUrl(session.url) });
+    // One line either way: a script reads the first line of stdout and has the address.
+    if (options.json) println(io.out, JSON.stringify({ url, store: displayUrl(session.url) }));
     else println(io.out, url);
     const signal = await stopped.received;
     println(io.err, `${signal}: closing the dashboard`);

@@ -275,7 +275,7 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
       hint: 'leave out --cloud, or --local',
     });
   }
-  const session = await openStoreSession(options);
+  const session = await openStoreSession(options, { command: 'demo --local', writes: true });
   // One local demo at a time per environment; a run that died (killed, or left on a second
   // Ctrl-C) left its operations running in the store, and this lock names them.
   let lock: CloudLock;
@@ -342,7 +342,7 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
         }
         const result = await runScene(scene, i + 1, run, options, io);
         results.push(result);
-        if (!stopped) checkScene(scene, result);
+        if (!stopped) checkScene(scene, result, io);
       }
       totals = await run.load?.stop();
       retried = infra.endpointStats(APP)?.retried ?? 0;
@@ -363,7 +363,7 @@ export const localDemoCommand = async (options: DemoOptions, io: CliIo): Promise
           if (stopped) break;
           const result = await runScene(scene, results.length + 1, run, options, io);
           results.push(result);
-          if (!stopped) checkScene(scene, result);
+          if (!stopped) checkScene(scene, result, io);
         }
       }
     } finally {

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { OperationResult } from '../../engine/operation-result.js';
 import { isoWeekOf } from '../../projections/iso-week.js';
 import { CliError, EXIT_FAILED, EXIT_OK } from '../cli-error.js';
-import { println, type CliIo } from '../cli-io.js';
+import { opledgerCommand, println, type CliIo } from '../cli-io.js';
 import { operationsTable } from '../render.js';
 import { displayUrl, type StoreSession } from '../store-session.js';
 import type { GlobalOptions } from './with-store.js';
@@ -21,10 +21,11 @@ export const succeeded = (r: OperationResult) => r.status === 'succeeded';
 export const checkScene = (
   scene: { title: string; expect: (result: OperationResult) => boolean },
   result: OperationResult,
+  io: CliIo,
 ) => {
   if (scene.expect(result)) return;
   throw new CliError(`the demo's step '${scene.title}' did not end as it should`, {
-    hint: `read its log: opledger operation:logs ${result.id}`,
+    hint: `read its log: ${opledgerCommand(io.env)} operation:logs ${result.id}`,
     exitCode: EXIT_FAILED,
   });
 };
@@ -74,14 +75,12 @@ export const summarise = async (
   // A password stays out of what is printed: the commands name the store as it was given.
   const storeFlag = options.store ? ` --store ${displayUrl(options.store)}` : '';
   const failed = results.find((r) => r.status === 'failed');
+  const cli = opledgerCommand(io.env);
   println(io.out, 'Try next:');
-  println(io.out, `  opledger operations --env ${options.env}${storeFlag}`);
-  if (failed) println(io.out, `  opledger operation:logs ${failed.id}${storeFlag}`);
-  println(io.out, `  opledger activity-reports --env ${options.env}${storeFlag}`);
-  println(io.out, `  opledger activity-report --env ${options.env} --week ${week}${storeFlag}`);
-  println(
-    io.out,
-    `  opledger run app.provision --env ${options.env} --resource app:api${storeFlag}`,
-  );
+  println(io.out, `  ${cli} operations --env ${options.env}${storeFlag}`);
+  if (failed) println(io.out, `  ${cli} operation:logs ${failed.id}${storeFlag}`);
+  println(io.out, `  ${cli} activity-reports --env ${options.env}${storeFlag}`);
+  println(io.out, `  ${cli} activity-report --env ${options.env} --week ${week}${storeFlag}`);
+  println(io.out, `  ${cli} run app.provision --env ${options.env} --resource app:api${storeFlag}`);
   return EXIT_OK;
 };

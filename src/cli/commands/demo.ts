@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import type { OperationResult } from '../../engine/operation-result.js';
 import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
 import { CliError } from '../cli-error.js';
-import { println, type CliIo } from '../cli-io.js';
+import { opledgerCommand, println, type CliIo } from '../cli-io.js';
 import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
 import { displayUrl, openStoreSession } from '../store-session.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
@@ -193,12 +193,12 @@ const runScene = async (
 export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<number> => {
   if (options.json) {
     throw new CliError('the demo has no JSON output', {
-      hint: `run it, then read what it did with: opledger operations --env ${options.env} --json`,
+      hint: `run it, then read what it did with: ${opledgerCommand(io.env)} operations --env ${options.env} --json`,
     });
   }
   if (options.local) return localDemoCommand(options, io);
   const speed = parseSpeed(options.speed);
-  const session = await openStoreSession(options);
+  const session = await openStoreSession(options, { command: 'demo', writes: true });
   try {
     const world = openSimulatedWorld({
       environment: options.env,
@@ -229,7 +229,7 @@ export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<numb
         const result = await runScene(scene, i + 1, world, options, io, (id) => (current = id));
         results.push(result);
         // A scene a stop signal cancelled ends as cancelled, not as the scene shows.
-        if (!stopped) checkScene(scene, result);
+        if (!stopped) checkScene(scene, result, io);
       }
     } finally {
       removeHandlers();

@@ -2,9 +2,9 @@ import { lastValueFrom, tap } from 'rxjs';
 import type { LogLine } from '../../domain/log-lines.js';
 import { renderLogLine } from '../../projections/read-model.js';
 import { EXIT_FAILED, EXIT_OK } from '../cli-error.js';
-import { println, printJson, type CliIo } from '../cli-io.js';
+import { opledgerCommand, println, printJson, type CliIo } from '../cli-io.js';
 import { cancelOperation, followFeed, observerEngine } from '../../engine/operation-access.js';
-import { withStore, type GlobalOptions } from './with-store.js';
+import { reads, withStore, writes, type GlobalOptions } from './with-store.js';
 
 export const operationLogsCommand = (id: string, options: GlobalOptions, io: CliIo) =>
   withStore(
@@ -21,7 +21,7 @@ export const operationLogsCommand = (id: string, options: GlobalOptions, io: Cli
       }
       return EXIT_OK;
     },
-    { catchUp: true },
+    { catchUp: true, access: reads('operation:logs', io) },
   );
 
 /** Prints a log line as it arrives: text, or one JSON object per line with --json. */
@@ -47,7 +47,7 @@ export const operationFollowCommand = (id: string, options: GlobalOptions, io: C
       else println(io.err, result.summary);
       return result.status === 'succeeded' ? EXIT_OK : EXIT_FAILED;
     },
-    { catchUp: false },
+    { catchUp: false, access: reads('operation:follow', io) },
   );
 
 export interface CancelOptions extends GlobalOptions {
@@ -71,9 +71,9 @@ export const operationCancelCommand = (id: string, options: CancelOptions, io: C
           io.out,
           `Cancellation of operation ${id} requested: it stops at its next cancellable point and rolls back.`,
         );
-        println(io.out, `Follow it with: opledger operation:follow ${id}`);
+        println(io.out, `Follow it with: ${opledgerCommand(io.env)} operation:follow ${id}`);
       }
       return EXIT_OK;
     },
-    { catchUp: false },
+    { catchUp: false, access: writes('operation:cancel') },
   );

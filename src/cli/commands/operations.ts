@@ -1,10 +1,10 @@
 import type { OperationStatus } from '../../domain/operation.js';
 import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
 import { CliError, EXIT_OK } from '../cli-error.js';
-import { println, printJson, type CliIo } from '../cli-io.js';
+import { opledgerCommand, println, printJson, type CliIo } from '../cli-io.js';
 import { operationsTable } from '../render.js';
 import type { StoreSession } from '../store-session.js';
-import { withStore, type GlobalOptions } from './with-store.js';
+import { reads, withStore, type GlobalOptions } from './with-store.js';
 
 export interface OperationsOptions extends GlobalOptions {
   env: string;
@@ -24,7 +24,7 @@ const integer = (name: string, value: string | undefined): number | undefined =>
 };
 
 /** `web` or `app:web`: a bare handle must name exactly one resource of the environment. */
-const resolveResource = async (session: StoreSession, env: string, value: string) => {
+const resolveResource = async (session: StoreSession, env: string, value: string, cli: string) => {
   const colon = value.indexOf(':');
   const type = colon > 0 ? value.slice(0, colon) : undefined;
   const handle = colon > 0 ? value.slice(colon + 1) : value;
@@ -39,7 +39,7 @@ const resolveResource = async (session: StoreSession, env: string, value: string
   }
   if (matches.length === 0) {
     throw new CliError(`environment ${env} has no resource '${value}'`, {
-      hint: `list what it has with: opledger operations --env ${env}`,
+      hint: `list what it has with: ${cli} operations --env ${env}`,
     });
   }
   throw new CliError(
@@ -51,35 +51,46 @@ const resolveResource = async (session: StoreSession, env: string, value: string
 };
 
 export const operationsCommand = (options: OperationsOptions, io: CliIo) =>
-  withStore(options, async (session) => {
-    if (options.status !== undefined && !STATUSES.includes(options.status as OperationStatus)) {
-      throw new CliError(`--status '${options.status}' is not one of ${STATUSES.join(', ')}`, {
-        hint: 'for example --status failed',
+  withStore(
+    options,
+    async (session) => {
+      if (options.status !== undefined && !STATUSES.includes(options.status as OperationStatus)) {
+        throw new CliError(`--status '${options.status}' is not one of ${STATUSES.join(', ')}`, {
+          hint: 'for example --status failed',
+        });
+      }
+      const limit = integer('limit', options.limit);
+      const offset = integer('offset', options.offset);
+      const page = await session.readModel.listOperations({
+        environment: options.env,
+        ...(options.resource
+          ? {
+              resource: await resolveResource(
+                session,
+                options.env,
+                options.resource,
+                opledgerCommand(io.env),
+              ),
+            }
+          : {}),
+        ...(options.status ? { status: options.status as OperationStatus } : {}),
+        ...(options.type ? { type: options.type } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        ...(offset !== undefined ? { offset } : {}),
       });
-    }
-    const limit = integer('limit', options.limit);
-    const offset = integer('offset', options.offset);
-    const page = await session.readModel.listOperations({
-      environment: options.env,
-      ...(options.resource
-        ? { resource: await resolveResource(session, options.env, options.resource) }
-        : {}),
-      ...(options.status ? { status: options.status as OperationStatus } : {}),
-      ...(options.type ? { type: options.type } : {}),
-      ...(limit !== undefined ? { limit } : {}),
-      ...(offset !== undefined ? { offset } : {}),
-    });
-    if (options.json) {
-      printJson(io.out, page);
+      if (options.json) {
+        printJson(io.out, page);
+        return EXIT_OK;
+      }
+      if (page.items.length === 0) {
+        println(io.out, `No operations in environment ${options.env} match.`);
+        return EXIT_OK;
+      }
+      println(io.out, operationsTable(page.items));
+      const shown = `${page.offset + 1}-${page.offset + page.items.length} of ${page.total}`;
+      const next = page.nextOffset !== undefined ? `; next page: --offset ${page.nextOffset}` : '';
+      println(io.err, `Operations ${shown}${next}`);
       return EXIT_OK;
-    }
-    if (page.items.length === 0) {
-      println(io.out, `No operations in environment ${options.env} match.`);
-      return EXIT_OK;
-    }
-    println(io.out, operationsTable(page.items));
-    const shown = `${page.offset + 1}-${page.offset + page.items.length} of ${page.total}`;
-    const next = page.nextOffset !== undefined ? `; next page: --offset ${page.nextOffset}` : '';
-    println(io.err, `Operations ${shown}${next}`);
-    return EXIT_OK;
-  });
+    },
+    { access: reads('operations', io) },
+  );

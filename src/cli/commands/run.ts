@@ -100,7 +100,7 @@ export const runCommand = async (type: string, options: RunOptions, io: CliIo) =
   const resource = parseResource(options.resource);
   const faults = options.fault.map(parseFault);
   const speed = parseSpeed(options.speed);
-  const session = await openStoreSession(options);
+  const session = await openStoreSession(options, { command: 'run', writes: true });
   let world: SimulatedWorld;
   try {
     world = openSimulatedWorld({
