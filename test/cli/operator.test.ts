@@ -54,6 +54,9 @@ describe('an operation of a deprovisioned environment', () => {
     const provision = await cli('run', 'app.provision', '--env', 'p', '--resource', 'app:web');
     const id = /Operation (\S+) started/.exec(provision.stderr)?.[1] ?? '';
     expect(id).not.toBe('');
+    // An environment with an app in it may not be deprovisioned: the app goes first.
+    const appGone = await cli('run', 'app.deprovision', '--env', 'p', '--resource', 'app:web');
+    expect(appGone.code).toBe(0);
     const gone = await cli(
       'run',
       'environment.deprovision',
