@@ -9,7 +9,9 @@ import {
   failOperation,
   nextRollbackAction,
   nextStep,
+  type AttemptFailure,
   type ForwardAction,
+  type StepFailedData,
   type StepPlan,
 } from '../../src/domain/next-action.js';
 import { evolve, initialState, type OperationState } from '../../src/domain/operation.js';
@@ -132,15 +134,21 @@ const drive = (steps: StepCase[], runs: RunOutcome[], undos: UndoOutcome[]) => {
           action = nextStep(state, plan);
           break;
         }
-        const failure =
+        const failure: AttemptFailure =
           outcome === 'invalid'
             ? 'invalid_output'
             : outcome === 'cancelled'
               ? 'cancelled'
               : 'error';
-        const { data, next } = afterAttemptFailed(state, action, failure, errorOf(outcome), at);
-        exec({ type: 'FailStep', data });
-        action = next;
+        const after: { data: StepFailedData; next: ForwardAction } = afterAttemptFailed(
+          state,
+          action,
+          failure,
+          errorOf(outcome),
+          at,
+        );
+        exec({ type: 'FailStep', data: after.data });
+        action = after.next;
         break;
       }
       case 'wait':
