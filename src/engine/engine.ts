@@ -1,108 +1,37 @@
 import { concatMap, defer, filter, lastValueFrom, map, type Observable } from 'rxjs';
-import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization.js';
-import { z } from 'zod';
+import { allowAll, ensureAllowed } from '../domain/authorization.js';
 import {
   ConcurrencyError,
   EngineClosedError,
   IdempotencyKeyReusedError,
-  InvalidParamsError,
   InvalidRequestError,
   InvalidTransitionError,
   OperationNotFoundError,
   UnknownOperationTypeError,
 } from '../domain/errors.js';
-import { createEventDecoder, encodeEvent, type Upcaster } from '../domain/event-codec.js';
-import type { EventStore } from '../domain/event-store.js';
+import { createEventDecoder, encodeEvent } from '../domain/event-codec.js';
 import type { IdempotencyEvent } from '../domain/events.js';
 import { toLogLine, type LogLine } from '../domain/log-lines.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
-import { hasEnded } from '../domain/operation.js';
 import { createRedactor } from '../domain/redaction.js';
 import { resourceStreamName } from '../domain/resource-queue.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock } from './clock.js';
 import { createTimeOrderedIds } from './ids.js';
-import {
-  toOperationResult,
-  toOperationView,
-  type OperationResult,
-  type OperationView,
-} from './operation-result.js';
+import { toOperationResult, toOperationView, type OperationResult } from './operation-result.js';
 import {
   createOperationWriter,
   followOperation,
   loadOperation,
-  OPERATION_STREAM_PREFIX,
   type OperationWriter,
 } from './operation-stream.js';
-import { enqueueOnResource, loadResourceQueue, releaseResource } from './resource-queue.js';
+import { enqueueOnResource, releaseResource } from './resource-queue.js';
+import { recoverOperations } from './recover.js';
 import { driveOperation } from './run-operation.js';
+import { parseOperationRequest, validatedParams } from './operation-request.js';
+import type { OperationRequest } from './operation-request.js';
+import type { CancelOutcome, Engine, EngineOptions, OperationHandle } from './engine-api.js';
 
-export interface EngineOptions {
-  store: EventStore;
-  // Definitions differ in their params type; the engine treats them all alike.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  operations: readonly OperationDefinition<any>[];
-  clock?: Clock;
-  /** Operation id generator; ids must sort by creation time. */
-  ids?: () => string;
-  /** Turn stored events of older versions into the current ones. */
-  upcasters?: readonly Upcaster[];
-  /** Consulted before `logs(id, { actor })` follows an operation; allows all by default. */
-  authorize?: Authorize;
-}
-
-// A name of dots only ('.', '..') cannot be a segment of a URL path: browsers and proxies
-// resolve it away, so the dashboard's page of such an environment or resource would be another's.
-const name = z
-  .string()
-  .min(1)
-  .refine((v) => !/^\.+$/.test(v), { message: 'must not be made of dots only' });
-
-const requestSchema = z.object({
-  type: z.string().min(1),
-  environment: name,
-  resource: z.object({ type: name, handle: name }),
-  user: z.string().min(1),
-  params: z.record(z.string(), z.unknown()).default({}),
-  idempotencyKey: z.string().min(1).optional(),
-});
-
-export type OperationRequest = z.input<typeof requestSchema>;
-
-export interface OperationHandle {
-  id: string;
-  /** The Operation Log: lines so far, then live ones; completes when the operation ends. */
-  logs: Observable<LogLine>;
-  /** Resolves when the operation has ended, however it ended; rejects only if the store fails. */
-  result: Promise<OperationResult>;
-}
-
-export interface CancelOutcome {
-  id: string;
-  status: OperationView['status'];
-  /**
-   * True when nothing new was written: a cancel was already recorded, or the operation had
-   * already failed and is rolling back.
-   */
-  alreadyRequested: boolean;
-}
-
-export interface Engine {
-  start(request: OperationRequest): Promise<OperationHandle>;
-  cancel(id: string, options: { user: string }): Promise<CancelOutcome>;
-  continueRollback(id: string, options?: { skip?: readonly string[] }): Promise<OperationHandle>;
-  /** Follows an operation's log live; `actor` is checked with the engine's `authorize`. */
-  logs(id: string, options?: { actor?: unknown }): Observable<LogLine>;
-  getOperation(id: string): Promise<OperationView>;
-  result(id: string): Promise<OperationResult>;
-  /**
-   * Takes over operations left unfinished by a process that died: rolls back running ones,
-   * starts queued ones. All of the store's by default, or only `operationIds`.
-   */
-  recover(options?: { operationIds?: readonly string[] }): Promise<OperationResult[]>;
-  /** Accepts no new operations and waits for the ones running here (and their rollbacks). */
-  shutdown(): Promise<void>;
-}
+export type { CancelOutcome, Engine, EngineOptions, OperationHandle, OperationRequest };
 
 const idempotencyStream = (key: string) => `idempotency-${encodeURIComponent(key)}`;
 
@@ -199,31 +128,12 @@ export const createEngine = (options: EngineOptions): Engine => {
 
   const start = async (raw: OperationRequest): Promise<OperationHandle> => {
     if (closed) throw new EngineClosedError();
-    const parsed = requestSchema.safeParse(raw);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map(
-        (i) => `${i.path.join('.') || 'request'}: ${i.message}`,
-      );
-      throw new InvalidRequestError(issues.join('; '), issues);
-    }
-    const request = parsed.data;
+    const request = parseOperationRequest(raw);
     const definition = definitions.get(request.type);
     if (!definition) throw new UnknownOperationTypeError(request.type, [...definitions.keys()]);
     let params = request.params;
     if (definition.params) {
-      const validated = await definition.params['~standard'].validate(params);
-      if (validated.issues) {
-        throw new InvalidParamsError(
-          request.type,
-          validated.issues.map((i) => {
-            const path = (i.path ?? [])
-              .map((p) => String(typeof p === 'object' ? p.key : p))
-              .join('.');
-            return path ? `${path}: ${i.message}` : i.message;
-          }),
-        );
-      }
-      params = validated.value as Record<string, unknown>;
+      params = validatedParams(request.type, await definition.params['~standard'].validate(params));
     }
 
     // Before the key is claimed, so that a refusal records nothing; a key already claimed was
@@ -348,55 +258,10 @@ export const createEngine = (options: EngineOptions): Engine => {
     recoverOptions: { operationIds?: readonly string[] } = {},
   ): Promise<OperationResult[]> => {
     if (closed) throw new EngineClosedError();
-    const operationIds = new Set<string>();
-    const resourceStreams = new Set<string>();
-    const PAGE = 10_000;
-    if (recoverOptions.operationIds) {
-      // Only these: their resource queues are the only ones they can hold up.
-      for (const id of recoverOptions.operationIds) {
-        const { state } = await loadOperation(store, decode, id);
-        if (state.status === 'none') continue;
-        operationIds.add(id);
-        resourceStreams.add(resourceStreamName(state.environment, state.resource));
-      }
-    }
-    for (let after = 0n; !recoverOptions.operationIds;) {
-      const page = await store.readAll({ after, maxCount: PAGE });
-      for (const r of page) {
-        if (r.streamName.startsWith(OPERATION_STREAM_PREFIX)) {
-          operationIds.add(r.streamName.slice(OPERATION_STREAM_PREFIX.length));
-        } else if (r.streamName.startsWith('resource-')) resourceStreams.add(r.streamName);
-      }
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]!.globalPosition;
-    }
-    // Operations that ended but died before letting the next one in, and places taken by a
-    // start() that died before writing its operation (it never resolved: nobody was promised
-    // that operation; a retry of its idempotency key takes a new place).
-    for (const stream of resourceStreams) {
-      const queue = await loadResourceQueue(store, decode, stream);
-      for (const id of queue.state.waiting) {
-        if (running.has(id) || placing.has(id)) continue;
-        const { state } = await loadOperation(store, decode, id);
-        if (state.status === 'none' || hasEnded(state)) {
-          await releaseResource(store, decode, stream, id, now());
-        }
-      }
-    }
-    const results: Promise<OperationResult>[] = [];
-    for (const id of [...operationIds].sort()) {
-      if (running.has(id) || placing.has(id)) continue;
-      const writer = await loadWriter(id);
-      const state = writer.state();
-      if (hasEnded(state)) continue;
-      const stream = resourceStreamName(state.environment, state.resource);
-      if (state.status === 'queued') {
-        const queue = await loadResourceQueue(store, decode, stream);
-        if (!queue.state.waiting.includes(id)) await enqueueOnResource(store, stream, id, now());
-      }
-      results.push(launch(writer, state.params, state.status === 'queued' ? 'fresh' : 'recover'));
-    }
-    return Promise.all(results);
+    return recoverOperations(
+      { store, decode, now, running, placing, loadWriter, launch },
+      recoverOptions.operationIds,
+    );
   };
 
   return {
