@@ -1,5 +1,5 @@
 import type { Clock } from '../../engine/clock.js';
-import { createVirtualClock } from '../../testing/virtual-clock.js';
+import { createVirtualClock } from '../../engine/virtual-clock.js';
 import { createAvailabilityLedger } from './availability-ledger.js';
 import { DEFAULT_CALL_DURATIONS, type CallDurations } from './call-durations.js';
 import { CloudRequestError, CloudServiceError, type CloudRequestCode } from './cloud-errors.js';

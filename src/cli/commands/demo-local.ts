@@ -26,7 +26,7 @@ import { println, type CliIo } from '../cli-io.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { displayUrl, openStoreSession } from '../store-session.js';
 import { checkScene, succeeded, summarise } from './demo-summary.js';
-import type { DemoOptions } from './demo.js';
+import type { DemoOptions } from './demo-options.js';
 
 /** Where the local demo keeps its lock per environment (the infrastructure itself is temporary). */
 export const LOCAL_FOLDER = '.opledger/local';

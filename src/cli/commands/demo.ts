@@ -10,17 +10,9 @@ import { parseSpeed } from './run.js';
 import { checkScene, succeeded, summarise } from './demo-summary.js';
 import { localDemoCommand } from './demo-local.js';
 import { paramsFromResource, placementDefaults } from '../catalog-operations.js';
-import type { GlobalOptions } from './with-store.js';
+import type { DemoOptions } from './demo-options.js';
 
-export interface DemoOptions extends GlobalOptions {
-  env: string;
-  user: string;
-  speed: string;
-  cloud?: string;
-  out?: string;
-  /** Real processes on this machine instead of the simulated cloud. */
-  local?: boolean;
-}
+export type { DemoOptions };
 
 export const DEFAULT_DEMO_SPEED = '200';
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../engine/clock.js';
+import type { Clock } from './clock.js';
 
 export interface VirtualClock extends Clock {
   /** Every delay the engine slept, in order: backoff can be asserted without waiting. */
@@ -8,7 +8,17 @@ export interface VirtualClock extends Clock {
 
 /**
  * A clock whose time moves only when someone sleeps or calls `advance`: retries and backoff run
- * instantly and deterministically in tests.
+ * instantly and deterministically in tests, and the simulated cloud keeps its own time with one
+ * (which is why it lives in the engine, beside `Clock`, and `opledger/testing` only re-exports
+ * it).
+ *
+ * @example
+ * ```ts
+ * const clock = createVirtualClock('2026-01-05T00:00:00.000Z');
+ * await clock.sleep(1_000);
+ * clock.now().toISOString(); // '2026-01-05T00:00:01.000Z'
+ * clock.sleeps; // [1000]
+ * ```
  */
 export const createVirtualClock = (
   start: Date | string = '2026-01-05T00:00:00.000Z',
@@ -29,10 +39,4 @@ export const createVirtualClock = (
       if (signal?.aborted) throw signal.reason;
     },
   };
-};
-
-/** Ids `op-000001`, `op-000002`, ...: readable in tests and sorted by creation. */
-export const createSequentialIds = (prefix = 'op-'): (() => string) => {
-  let n = 0;
-  return () => `${prefix}${String(++n).padStart(6, '0')}`;
 };
