@@ -3,3 +3,4 @@ export * from './app/index.js';
 export * from './database/index.js';
 export * from './environment/index.js';
 export * from './ssh/index.js';
+export { PreconditionFailedError } from './precondition-error.js';

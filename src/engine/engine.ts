@@ -18,7 +18,12 @@ import { toLogLine, type LogLine } from '../domain/log-lines.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
 import { hasEnded } from '../domain/operation.js';
 import { createRedactor } from '../domain/redaction.js';
-import { resourceStreamName } from '../domain/resource-queue.js';
+import {
+  idempotencyStreamName,
+  isResourceStream,
+  operationIdOfStream,
+  resourceStreamName,
+} from '../domain/stream-names.js';
 import { systemClock, type Clock } from './clock.js';
 import { createTimeOrderedIds } from './ids.js';
 import {
@@ -31,7 +36,6 @@ import {
   createOperationWriter,
   followOperation,
   loadOperation,
-  OPERATION_STREAM_PREFIX,
   type OperationWriter,
 } from './operation-stream.js';
 import { enqueueOnResource, loadResourceQueue, releaseResource } from './resource-queue.js';
@@ -103,8 +107,6 @@ export interface Engine {
   /** Accepts no new operations and waits for the ones running here (and their rollbacks). */
   shutdown(): Promise<void>;
 }
-
-const idempotencyStream = (key: string) => `idempotency-${encodeURIComponent(key)}`;
 
 /** Marks a promise as handled for Node while its caller still sees the rejection. */
 const quiet = <T>(promise: Promise<T>): Promise<T> => {
@@ -183,13 +185,13 @@ export const createEngine = (options: EngineOptions): Engine => {
       data: { key, operationId: id, at: now() },
     };
     try {
-      await store.append(idempotencyStream(key), [encodeEvent(claim)], {
+      await store.append(idempotencyStreamName(key), [encodeEvent(claim)], {
         expectedVersion: 'no_stream',
       });
       return undefined;
     } catch (error) {
       if (!(error instanceof ConcurrencyError)) throw error;
-      const [first] = await store.readStream(idempotencyStream(key), { maxCount: 1 });
+      const [first] = await store.readStream(idempotencyStreamName(key), { maxCount: 1 });
       return (decode(first!) as IdempotencyEvent).data.operationId;
     }
   };
@@ -343,9 +345,9 @@ export const createEngine = (options: EngineOptions): Engine => {
     for (let after = 0n; !recoverOptions.operationIds;) {
       const page = await store.readAll({ after, maxCount: PAGE });
       for (const r of page) {
-        if (r.streamName.startsWith(OPERATION_STREAM_PREFIX)) {
-          operationIds.add(r.streamName.slice(OPERATION_STREAM_PREFIX.length));
-        } else if (r.streamName.startsWith('resource-')) resourceStreams.add(r.streamName);
+        const operationId = operationIdOfStream(r.streamName);
+        if (operationId !== undefined) operationIds.add(operationId);
+        else if (isResourceStream(r.streamName)) resourceStreams.add(r.streamName);
       }
       if (page.length < PAGE) break;
       after = page[page.length - 1]!.globalPosition;

@@ -6,12 +6,12 @@ import type { ErrorInfo, FailureReason } from '../domain/events.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
 import { hasEnded, stepOutputs, type OperationState } from '../domain/operation.js';
 import { createRedactor, type Redactor } from '../domain/redaction.js';
-import { resourceStreamName } from '../domain/resource-queue.js';
+import { operationStreamName, resourceStreamName } from '../domain/stream-names.js';
 import { isRetryable, retryDelayMs } from '../domain/retry-policy.js';
 import { needsRollback, pendingRollback } from '../domain/rollback-plan.js';
 import type { Step, StepLog } from '../domain/step.js';
 import type { Clock } from './clock.js';
-import { operationStreamName, type Decode, type OperationWriter } from './operation-stream.js';
+import type { Decode, OperationWriter } from './operation-stream.js';
 import { acquireResource, releaseResource } from './resource-queue.js';
 
 export interface RunnerDeps {

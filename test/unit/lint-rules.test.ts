@@ -55,6 +55,7 @@ describe('lint: dependencies point inward', () => {
     ['src/projections/example.ts', '../adapters/memory/index.js', 'adapters'],
     ['src/adapters/sqlite/example.ts', '../../cli/program.js', 'cli'],
     ['src/dashboard/example.ts', '../cli/program.js', 'cli'],
+    ['src/catalog/app/example.ts', '../../adapters/infrastructure/index.js', 'adapters'],
   ])('%s may not import %s', async (file, source, layer) => {
     expect(await importErrors(file, source)).toEqual([
       expect.stringContaining(`This layer does not import ${layer}`),
@@ -62,10 +63,26 @@ describe('lint: dependencies point inward', () => {
   });
 
   it.each([
+    ['src/adapters/local/example.ts', '../../catalog/app/index.js'],
+    ['src/adapters/local/example.ts', '../../catalog/index.js'],
+    ['src/adapters/local/example.ts', 'opledger/catalog'],
+  ])(
+    '%s may not import %s (adapters take only the port from the catalog)',
+    async (file, source) => {
+      expect(await importErrors(file, source)).toEqual([
+        expect.stringContaining("Adapters import only the catalog's infrastructure port"),
+      ]);
+    },
+  );
+
+  it.each([
     ['src/engine/example.ts', '../domain/events.js'],
     ['src/projections/example.ts', '../engine/clock.js'],
     ['src/adapters/sqlite/example.ts', '../../projections/read-store.js'],
     ['src/cli/example.ts', '../catalog/index.js'],
+    ['src/adapters/local/example.ts', '../../catalog/infrastructure-port.js'],
+    ['src/adapters/local/example.ts', '../../catalog/cloud-errors.js'],
+    ['src/catalog/app/example.ts', '../infrastructure-port.js'],
   ])('%s may import %s', async (file, source) => {
     expect(await importErrors(file, source)).toEqual([]);
   });

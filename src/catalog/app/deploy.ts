@@ -4,10 +4,7 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type {
-  InfrastructurePort,
-  RegistryName,
-} from '../../adapters/infrastructure/infrastructure-port.js';
+import type { InfrastructurePort, RegistryName } from '../infrastructure-port.js';
 import {
   currentRelease,
   deregisterStep,

@@ -4,7 +4,7 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
 import { createdByObject } from './provision.js';
 import {
   deregisterStep,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
 import {
   AppStateError,
   appTarget,

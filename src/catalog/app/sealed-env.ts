@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { ContainerView } from '../../adapters/infrastructure/infrastructure-port.js';
+import type { ContainerView } from '../infrastructure-port.js';
 import { RestoreImpossibleError, type ContainerSpecData, type Resolved } from './shared.js';
 
 /**

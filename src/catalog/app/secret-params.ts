@@ -18,8 +18,9 @@ import { AppStateError } from './shared.js';
 
 /** The values of the sensitive params were redacted: this process cannot run the operation. */
 export class SecretParamsUnavailableError extends AppStateError {
-  override name = 'SecretParamsUnavailableError';
-  readonly code = 'SECRET_PARAMS_UNAVAILABLE';
+  constructor(message: string) {
+    super(message, 'SECRET_PARAMS_UNAVAILABLE');
+  }
 }
 
 export interface SecretParams<P> {

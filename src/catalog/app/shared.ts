@@ -1,15 +1,16 @@
 import { z } from 'zod';
+import { OpledgerError } from '../../domain/errors.js';
 import { step, type StepDraft } from '../../domain/operation-definition.js';
 import type { RetryPolicy } from '../../domain/retry-policy.js';
 import type { StepContext, StepLog } from '../../domain/step.js';
 import { systemClock, type Clock } from '../../engine/clock.js';
-import { CLOUD_REQUEST_CODES } from '../../adapters/infrastructure/cloud-errors.js';
+import { CLOUD_REQUEST_CODES } from '../cloud-errors.js';
 import {
   DEFAULT_DRAIN_MS,
   DEFAULT_STOP_TIMEOUT_MS,
   type ContainerView,
   type InfrastructurePort,
-} from '../../adapters/infrastructure/infrastructure-port.js';
+} from '../infrastructure-port.js';
 
 /** Options shared by the App operation factories. */
 export interface AppCatalogOptions {
@@ -84,7 +85,7 @@ export const resolveOptions = (
   options: AppCatalogOptions = {},
 ): Resolved => ({
   infra,
-  clock: options.clock ?? (infra as { clock?: Clock }).clock ?? systemClock,
+  clock: options.clock ?? infra.clock ?? systemClock,
   // Given policies refine the defaults: a retry option that names only maxAttempts keeps
   // the rule that a refused request is not retried.
   retry: { ...DEFAULT_RETRY, ...options.retry },
@@ -205,13 +206,22 @@ export const describeSpecs = async (
   return specs;
 };
 
-export class AppStateError extends Error {
-  override name = 'AppStateError';
+/**
+ * The app in the cloud is not in a state the step can work from (no endpoint: provision first; a
+ * container that failed its health check). Code APP_STATE; still retried, since the cloud may
+ * catch up (a container still starting).
+ */
+export class AppStateError extends OpledgerError {
+  constructor(message: string, code = 'APP_STATE') {
+    super(code, message);
+  }
 }
 
 /** An undo that can never succeed (what it needs is gone): retrying it is pointless. */
 export class RestoreImpossibleError extends AppStateError {
-  override name = 'RestoreImpossibleError';
+  constructor(message: string) {
+    super(message, 'RESTORE_IMPOSSIBLE');
+  }
 }
 
 export const stopAndRemove = async (r: Resolved, id: string, signal?: AbortSignal) => {

@@ -4,7 +4,7 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/index.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
 
 /**
  * Environments are logical: the cloud keeps a marker object per environment in object storage,

@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import type { OperationResult } from '../../engine/operation-result.js';
-import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
+import { ENVIRONMENT_RESOURCE } from '../../domain/stream-names.js';
 import { CliError } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
 import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
