@@ -86,7 +86,14 @@ export type {
   EnvironmentRecord,
   OperationQuery,
 } from './projections/read-store.js';
-export type { Authorize, ReadAction, AccessTarget } from './domain/authorization.js';
+export type {
+  AccessAction,
+  AccessTarget,
+  Authorize,
+  ReadAccessAction,
+  ReadAction,
+  WriteAccessAction,
+} from './domain/authorization.js';
 export { ENVIRONMENT_RESOURCE } from './domain/stream-names.js';
 export {
   createStore,

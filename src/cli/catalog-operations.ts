@@ -1,5 +1,5 @@
 import type { InfrastructurePort, SimulatedCloud } from '../adapters/infrastructure/index.js';
-import type { AppCatalogOptions } from '../catalog/app/shared.js';
+import type { AppCatalogOptions } from '../catalog/app/app-options.js';
 import {
   appConfigure,
   appDeploy,

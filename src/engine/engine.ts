@@ -38,7 +38,7 @@ import {
   loadOperation,
   type OperationWriter,
 } from './operation-stream.js';
-import { enqueueOnResource, loadResourceQueue, releaseResource } from './resource-queue.js';
+import { enqueueOnResource, loadResourceQueue, releaseResource } from './resource-queue-stream.js';
 import { driveOperation } from './run-operation.js';
 
 export interface EngineOptions {

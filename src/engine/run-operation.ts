@@ -12,7 +12,7 @@ import { needsRollback, pendingRollback } from '../domain/rollback-plan.js';
 import type { Step, StepLog } from '../domain/step.js';
 import type { Clock } from './clock.js';
 import type { Decode, OperationWriter } from './operation-stream.js';
-import { acquireResource, releaseResource } from './resource-queue.js';
+import { acquireResource, releaseResource } from './resource-queue-stream.js';
 
 export interface RunnerDeps {
   store: EventStore;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createSimulatedCloud } from '../../src/adapters/infrastructure/index.js';
-import { resolveOptions } from '../../src/catalog/app/shared.js';
+import { resolveOptions } from '../../src/catalog/app/app-options.js';
 import {
   AppStateError,
   DatabaseNotFoundError,

@@ -12,7 +12,8 @@ import {
   type StartedOutput,
 } from './release-steps.js';
 import { protectSecrets, recordValues } from './secret-params.js';
-import { appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
+import { resolveOptions, type AppCatalogOptions } from './app-options.js';
+import { appTarget } from './app-target.js';
 
 const envName = z
   .string()

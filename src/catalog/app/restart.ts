@@ -11,7 +11,8 @@ import {
   stopRecordedStep,
   type StartedOutput,
 } from './release-steps.js';
-import { appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
+import { resolveOptions, type AppCatalogOptions } from './app-options.js';
+import { appTarget } from './app-target.js';
 
 export const appRestartParams = z.object({
   ...appTarget,

@@ -1,6 +1,6 @@
 import type { StepDraft } from '../../domain/operation-definition.js';
 import { REDACTED } from '../../domain/redaction.js';
-import { AppStateError } from './shared.js';
+import { AppStateError } from './app-errors.js';
 
 /**
  * App operations whose params carry env values (a deploy's `env`, a configure's `secrets`) declare
