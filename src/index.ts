@@ -51,7 +51,7 @@ export {
   type OperationState,
 } from './domain/operation.js';
 export { pendingRollback, notUndone, stepsWithSideEffects } from './domain/rollback-plan.js';
-export { operationStreamName } from './engine/operation-stream.js';
+export { operationStreamName } from './domain/stream-names.js';
 export * from './domain/errors.js';
 export { createInMemoryReadStore } from './adapters/memory/in-memory-read-store.js';
 export {
@@ -90,8 +90,15 @@ export type {
   OperationQuery,
   SkippedEvent,
 } from './projections/read-store.js';
-export type { Authorize, ReadAction, AccessTarget } from './domain/authorization.js';
-export { ENVIRONMENT_RESOURCE } from './projections/project-operation-event.js';
+export type {
+  AccessAction,
+  AccessTarget,
+  Authorize,
+  ReadAccessAction,
+  ReadAction,
+  WriteAccessAction,
+} from './domain/authorization.js';
+export { ENVIRONMENT_RESOURCE } from './domain/stream-names.js';
 export {
   createStore,
   DEFAULT_STORE_URL,

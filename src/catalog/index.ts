@@ -3,3 +3,8 @@ export * from './app/index.js';
 export * from './database/index.js';
 export * from './environment/index.js';
 export * from './ssh/index.js';
+export { PreconditionFailedError } from './precondition-error.js';
+// The port the operations above need; adapters (opledger/adapters/infrastructure and
+// opledger/adapters/local) implement it.
+export * from './infrastructure-port.js';
+export * from './cloud-errors.js';

@@ -1,5 +1,5 @@
 import type { InfrastructurePort, SimulatedCloud } from '../adapters/infrastructure/index.js';
-import type { AppCatalogOptions } from '../catalog/app/shared.js';
+import type { AppCatalogOptions } from '../catalog/app/app-options.js';
 import {
   appConfigure,
   appDeploy,
@@ -19,7 +19,7 @@ import {
   sshSession,
 } from '../catalog/index.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
-import { ENVIRONMENT_RESOURCE } from '../projections/project-operation-event.js';
+import { ENVIRONMENT_RESOURCE } from '../domain/stream-names.js';
 
 // Definitions differ in their params type; the CLI treats them all alike.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -1,14 +1,25 @@
 import { AccessDeniedError } from './errors.js';
 
-/** What `authorize` is asked about: reads, and the dashboard's one write, `operation:cancel`. */
-export type ReadAction =
+/** The reads `authorize` is asked about (read model, dashboard pages and API, live logs). */
+export type ReadAccessAction =
   | 'operation:read'
   | 'operation:follow'
   | 'operations:list'
   | 'environments:list'
-  | 'operation:cancel'
   | 'resources:list'
   | 'activity-reports:read';
+
+/** The writes `authorize` is asked about: the dashboard's one write, a cancel. */
+export type WriteAccessAction = 'operation:cancel';
+
+/** What `authorize` is asked about: a read or a write. */
+export type AccessAction = ReadAccessAction | WriteAccessAction;
+
+/**
+ * @deprecated Use `AccessAction` (or `ReadAccessAction` for the reads only): this union always
+ * held the write `operation:cancel` as well, which its name hid.
+ */
+export type ReadAction = AccessAction;
 
 export interface AccessTarget {
   environment: string;
@@ -16,10 +27,10 @@ export interface AccessTarget {
   resource?: { type: string; handle: string };
 }
 
-/** Decides whether `actor` may perform a read; opledger consults it before every read. */
+/** Decides whether `actor` may perform an action; opledger consults it before every one. */
 export type Authorize = (
   actor: unknown,
-  action: ReadAction,
+  action: AccessAction,
   target: AccessTarget,
 ) => boolean | Promise<boolean>;
 
@@ -39,7 +50,7 @@ const ACTION_PHRASES: Record<ReadAction, string> = {
 export const ensureAllowed = async (
   authorize: Authorize,
   actor: unknown,
-  action: ReadAction,
+  action: AccessAction,
   target: AccessTarget,
 ): Promise<void> => {
   if (!(await authorize(actor, action, target)))

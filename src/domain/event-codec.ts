@@ -2,14 +2,11 @@ import type { z } from 'zod';
 import { InvalidEventError, StoredEventError, type StoredEventProblem } from './errors.js';
 import type { EventData, RecordedEvent } from './event-store.js';
 import { eventSchemas, eventVersions, type DomainEvent, type EventType } from './events.js';
-import { builtInUpcasters } from './upcasters.js';
+import { builtInUpcasters, type Upcaster } from './upcasters.js';
 
-/** Turns an event stored at an older version into the next version's data. */
-export interface Upcaster {
-  type: EventType;
-  fromVersion: number;
-  upcast: (data: unknown) => unknown;
-}
+// Upcaster lives beside the built-in upcasters (so the two modules do not import each other);
+// it stays exported from here, where the decoder that runs it is.
+export type { Upcaster };
 
 const formatIssues = (error: z.ZodError): string =>
   error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

@@ -1,4 +1,4 @@
-import type { ResourceEvent, ResourceRef } from './events.js';
+import type { ResourceEvent } from './events.js';
 
 /** Operations on one resource run one at a time, in the order they were queued. */
 export interface ResourceQueueState {
@@ -6,9 +6,6 @@ export interface ResourceQueueState {
   waiting: string[];
   holder?: string;
 }
-
-export const resourceStreamName = (environment: string, resource: ResourceRef): string =>
-  `resource-${encodeURIComponent(environment)}/${encodeURIComponent(resource.type)}/${encodeURIComponent(resource.handle)}`;
 
 export const initialResourceQueue = (): ResourceQueueState => ({ waiting: [] });
 

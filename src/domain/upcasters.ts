@@ -1,4 +1,11 @@
-import type { Upcaster } from './event-codec.js';
+import type { EventType } from './events.js';
+
+/** Turns an event stored at an older version into the next version's data. */
+export interface Upcaster {
+  type: EventType;
+  fromVersion: number;
+  upcast: (data: unknown) => unknown;
+}
 
 /**
  * Upcasters opledger ships for its own schema changes; user upcasters run after them.

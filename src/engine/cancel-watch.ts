@@ -1,7 +1,8 @@
 import { filter, type Subscription } from 'rxjs';
 import { OperationCancelledError } from '../domain/errors.js';
 import type { EventStore } from '../domain/event-store.js';
-import { operationStreamName, type OperationWriter } from './operation-stream.js';
+import { operationStreamName } from '../domain/stream-names.js';
+import type { OperationWriter } from './operation-stream.js';
 
 /** For what nothing may interrupt: non-interruptible steps and undos. */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;

@@ -14,7 +14,7 @@ import type { IdempotencyEvent } from '../domain/events.js';
 import { toLogLine, type LogLine } from '../domain/log-lines.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
 import { createRedactor } from '../domain/redaction.js';
-import { resourceStreamName } from '../domain/resource-queue.js';
+import { idempotencyStreamName, resourceStreamName } from '../domain/stream-names.js';
 import { systemClock } from './clock.js';
 import { createTimeOrderedIds } from './ids.js';
 import { toOperationResult, toOperationView, type OperationResult } from './operation-result.js';
@@ -24,7 +24,7 @@ import {
   loadOperation,
   type OperationWriter,
 } from './operation-stream.js';
-import { enqueueOnResource, releaseResource } from './resource-queue.js';
+import { enqueueOnResource, releaseResource } from './resource-queue-stream.js';
 import { recoverOperations } from './recover.js';
 import { driveOperation } from './run-operation.js';
 import { parseOperationRequest, validatedParams } from './operation-request.js';
@@ -32,8 +32,6 @@ import type { OperationRequest } from './operation-request.js';
 import type { CancelOutcome, Engine, EngineOptions, OperationHandle } from './engine-api.js';
 
 export type { CancelOutcome, Engine, EngineOptions, OperationHandle, OperationRequest };
-
-const idempotencyStream = (key: string) => `idempotency-${encodeURIComponent(key)}`;
 
 /** Marks a promise as handled for Node while its caller still sees the rejection. */
 const quiet = <T>(promise: Promise<T>): Promise<T> => {
@@ -112,19 +110,19 @@ export const createEngine = (options: EngineOptions): Engine => {
       data: { key, operationId: id, at: now() },
     };
     try {
-      await store.append(idempotencyStream(key), [encodeEvent(claim)], {
+      await store.append(idempotencyStreamName(key), [encodeEvent(claim)], {
         expectedVersion: 'no_stream',
       });
       return undefined;
     } catch (error) {
       if (!(error instanceof ConcurrencyError)) throw error;
-      const [first] = await store.readStream(idempotencyStream(key), { maxCount: 1 });
+      const [first] = await store.readStream(idempotencyStreamName(key), { maxCount: 1 });
       return (decode(first!) as IdempotencyEvent).data.operationId;
     }
   };
 
   const keyClaimed = async (key: string): Promise<boolean> =>
-    (await store.readStream(idempotencyStream(key), { maxCount: 1 })).length > 0;
+    (await store.readStream(idempotencyStreamName(key), { maxCount: 1 })).length > 0;
 
   const start = async (raw: OperationRequest): Promise<OperationHandle> => {
     if (closed) throw new EngineClosedError();

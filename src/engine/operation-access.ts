@@ -5,7 +5,7 @@ import type { LogLine } from '../domain/log-lines.js';
 import { systemClock } from './clock.js';
 import { createEngine, type CancelOutcome, type Engine } from './engine.js';
 import type { OperationResult } from './operation-result.js';
-import { operationStreamName } from './operation-stream.js';
+import { operationStreamName } from '../domain/stream-names.js';
 
 /**
  * What `operation:follow` and `operation:cancel` (and the dashboard) do to an operation that
@@ -30,10 +30,11 @@ export const followFeed = (engine: Engine, id: string, actor?: unknown): Observa
   );
 
 /**
- * Requests cancellation of an operation, whichever process runs it. Operations run by
- * `opledger run` carry simulated time, which runs ahead of the wall clock: the cancel is
- * stamped no earlier than the operation's last event. Throws OperationEndedError when it has
- * already ended, OperationNotFoundError for an unknown id.
+ * Requests cancellation of an operation, whichever process runs it. The process running it may
+ * keep another time than this one (another machine's clock, or a clock that runs ahead of the
+ * wall clock), and an operation's events are in time order: the cancel is stamped no earlier
+ * than the operation's last event. Throws OperationEndedError when it has already ended,
+ * OperationNotFoundError for an unknown id.
  */
 export const cancelOperation = async (
   store: EventStore,

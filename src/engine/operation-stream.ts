@@ -6,9 +6,7 @@ import { encodeEvent } from '../domain/event-codec.js';
 import type { EventStore, RecordedEvent } from '../domain/event-store.js';
 import { isOperationEvent, type DomainEvent, type OperationEvent } from '../domain/events.js';
 import { evolve, hasEnded, initialState, type OperationState } from '../domain/operation.js';
-
-export const operationStreamName = (id: string): string => `operation-${id}`;
-export const OPERATION_STREAM_PREFIX = 'operation-';
+import { operationStreamName } from '../domain/stream-names.js';
 
 export type Decode = (recorded: RecordedEvent) => DomainEvent;
 

@@ -1,14 +1,13 @@
 import type { EventStore } from '../domain/event-store.js';
 import { hasEnded } from '../domain/operation.js';
-import { resourceStreamName } from '../domain/resource-queue.js';
-import type { OperationResult } from './operation-result.js';
 import {
-  loadOperation,
-  OPERATION_STREAM_PREFIX,
-  type Decode,
-  type OperationWriter,
-} from './operation-stream.js';
-import { enqueueOnResource, loadResourceQueue, releaseResource } from './resource-queue.js';
+  isResourceStream,
+  operationIdOfStream,
+  resourceStreamName,
+} from '../domain/stream-names.js';
+import type { OperationResult } from './operation-result.js';
+import { loadOperation, type Decode, type OperationWriter } from './operation-stream.js';
+import { enqueueOnResource, loadResourceQueue, releaseResource } from './resource-queue-stream.js';
 
 export interface RecoverDeps {
   store: EventStore;
@@ -51,9 +50,9 @@ export const recoverOperations = async (
   for (let after = 0n; !operationIdsGiven;) {
     const page = await store.readAll({ after, maxCount: PAGE });
     for (const r of page) {
-      if (r.streamName.startsWith(OPERATION_STREAM_PREFIX)) {
-        operationIds.add(r.streamName.slice(OPERATION_STREAM_PREFIX.length));
-      } else if (r.streamName.startsWith('resource-')) resourceStreams.add(r.streamName);
+      const operationId = operationIdOfStream(r.streamName);
+      if (operationId !== undefined) operationIds.add(operationId);
+      else if (isResourceStream(r.streamName)) resourceStreams.add(r.streamName);
     }
     if (page.length < PAGE) break;
     after = page[page.length - 1]!.globalPosition;

@@ -15,12 +15,12 @@ import {
 import type { OperationDefinition } from '../domain/operation-definition.js';
 import { hasEnded, stepOutputs, type OperationState } from '../domain/operation.js';
 import { createRedactor, type Redactor } from '../domain/redaction.js';
-import { resourceStreamName } from '../domain/resource-queue.js';
+import { operationStreamName, resourceStreamName } from '../domain/stream-names.js';
 import type { Step, StepLog } from '../domain/step.js';
 import { CancelWatch } from './cancel-watch.js';
 import type { Clock } from './clock.js';
-import { operationStreamName, type Decode, type OperationWriter } from './operation-stream.js';
-import { acquireResource, releaseResource } from './resource-queue.js';
+import type { Decode, OperationWriter } from './operation-stream.js';
+import { acquireResource, releaseResource } from './resource-queue-stream.js';
 import { runRollback } from './run-rollback.js';
 import { attemptStep } from './step-attempt.js';
 

@@ -1,15 +1,9 @@
 import type { RecordedEvent } from '../domain/event-store.js';
 import { toLogLine } from '../domain/log-lines.js';
 import { evolve, initialState } from '../domain/operation.js';
-import {
-  decodeOperationEvent,
-  OPERATION_STREAM_PREFIX,
-  type Decode,
-} from '../engine/operation-stream.js';
+import { ENVIRONMENT_RESOURCE, operationIdOfStream } from '../domain/stream-names.js';
+import { decodeOperationEvent, type Decode } from '../engine/operation-stream.js';
 import type { ReadModelTransaction } from './read-store.js';
-
-/** The resource type an Operation targets to provision or deprovision an Environment itself. */
-export const ENVIRONMENT_RESOURCE = 'environment';
 
 /**
  * Applies one stored event to the read model: the operation's folded state and summary, its
@@ -21,9 +15,9 @@ export const projectOperationEvent = async (
   recorded: RecordedEvent,
   decode: Decode,
 ): Promise<void> => {
-  if (!recorded.streamName.startsWith(OPERATION_STREAM_PREFIX)) return;
+  const id = operationIdOfStream(recorded.streamName);
+  if (id === undefined) return;
   const event = decodeOperationEvent(decode, recorded);
-  const id = recorded.streamName.slice(OPERATION_STREAM_PREFIX.length);
   const revision = Number(recorded.streamRevision);
   const existing = await tx.getOperation(id);
   if (existing && revision <= existing.lastRevision) return;

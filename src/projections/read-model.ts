@@ -14,7 +14,7 @@ import type { OperationStatus } from '../domain/operation.js';
 import type { Clock } from '../engine/clock.js';
 import { systemClock } from '../engine/clock.js';
 import { toOperationView, type OperationView } from '../engine/operation-result.js';
-import { operationStreamName } from '../engine/operation-stream.js';
+import { operationStreamName } from '../domain/stream-names.js';
 import {
   ACTIVITY_REPORT_COLUMNS,
   neutraliseFormula,

@@ -8,7 +8,7 @@ import {
   type OperationParamsSpec,
   type RequestTarget,
 } from './catalog-params.js';
-import { ENVIRONMENT_RESOURCE } from '../projections/project-operation-event.js';
+import { ENVIRONMENT_RESOURCE } from '../domain/stream-names.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fault plans for the simulated cloud

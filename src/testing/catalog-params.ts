@@ -21,6 +21,7 @@ import type {
 import type { environmentParams } from '../catalog/environment/index.js';
 import type { sshSessionParams } from '../catalog/ssh/index.js';
 import type { ResourceRef } from '../domain/events.js';
+import { ENVIRONMENT_RESOURCE } from '../domain/stream-names.js';
 
 /** Where a generated request points: what params may have to agree with. */
 export interface RequestTarget {
@@ -233,12 +234,12 @@ export const catalogParamsArbitraries = {
     bind: bindDatabase,
   }),
   'environment.provision': spec<In<typeof environmentParams>>({
-    resourceType: 'environment',
+    resourceType: ENVIRONMENT_RESOURCE,
     params: partial({ environment: fc.constant('env'), bucket: id('b-') }, ['environment']),
     bind: (p, t) => ({ ...p, environment: t.environment }),
   }),
   'environment.deprovision': spec<In<typeof environmentParams>>({
-    resourceType: 'environment',
+    resourceType: ENVIRONMENT_RESOURCE,
     params: partial({ environment: fc.constant('env'), bucket: id('b-') }, ['environment']),
     bind: (p, t) => ({ ...p, environment: t.environment }),
   }),

@@ -1,4 +1,5 @@
-export { createVirtualClock, createSequentialIds, type VirtualClock } from './virtual-clock.js';
+export { createVirtualClock, type VirtualClock } from '../engine/virtual-clock.js';
+export { createSequentialIds } from './sequential-ids.js';
 export {
   checkRollback,
   faultPlanArbitrary,

@@ -10,7 +10,8 @@ import {
 import type { Step, StepContext } from '../domain/step.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import type { OperationResult } from '../engine/operation-result.js';
-import { createSequentialIds, createVirtualClock } from './virtual-clock.js';
+import { createVirtualClock } from '../engine/virtual-clock.js';
+import { createSequentialIds } from './sequential-ids.js';
 
 /**
  * Where the harness strikes: a step that fails (for good, or a few times first), and a step

@@ -3,11 +3,11 @@ import {
   CloudRequestError,
   CloudServiceError,
   type CloudRequestCode,
-} from '../../src/adapters/infrastructure/cloud-errors.js';
+} from '../../src/catalog/cloud-errors.js';
 import type {
   HealthCheckResult,
   InfrastructurePort,
-} from '../../src/adapters/infrastructure/infrastructure-port.js';
+} from '../../src/catalog/infrastructure-port.js';
 
 /**
  * The contract every implementation of the InfrastructurePort (the simulated cloud, the local

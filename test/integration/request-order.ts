@@ -4,11 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { createEngine, createStore, OperationNotFoundError, type Stores } from '../../src/index.js';
-import {
-  evolveResourceQueue,
-  initialResourceQueue,
-  resourceStreamName,
-} from '../../src/domain/resource-queue.js';
+import { evolveResourceQueue, initialResourceQueue } from '../../src/domain/resource-queue.js';
+import { resourceStreamName } from '../../src/domain/stream-names.js';
 import type { ResourceEvent } from '../../src/domain/events.js';
 import { journalledDeploy, requestOrder, runOrder } from '../support/request-order.js';
 

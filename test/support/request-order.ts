@@ -1,6 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import { defineOperation, step, type EventStore } from '../../src/index.js';
-import { resourceStreamName } from '../../src/domain/resource-queue.js';
+import { resourceStreamName } from '../../src/domain/stream-names.js';
 
 /**
  * The request order of a resource as the store decided it: operation ids in the order of the

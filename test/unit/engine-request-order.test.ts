@@ -9,11 +9,8 @@ import {
 } from '../../src/index.js';
 import { encodeEvent } from '../../src/domain/event-codec.js';
 import type { ResourceEvent } from '../../src/domain/events.js';
-import {
-  evolveResourceQueue,
-  initialResourceQueue,
-  resourceStreamName,
-} from '../../src/domain/resource-queue.js';
+import { evolveResourceQueue, initialResourceQueue } from '../../src/domain/resource-queue.js';
+import { resourceStreamName } from '../../src/domain/stream-names.js';
 import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 import { request } from '../support/fixtures.js';
 import { createCrashableStore } from '../support/crashable-store.js';

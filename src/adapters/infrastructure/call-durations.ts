@@ -1,4 +1,4 @@
-import type { CloudCall } from './infrastructure-port.js';
+import type { CloudCall } from '../../catalog/infrastructure-port.js';
 
 /**
  * Virtual time each call takes, in ms. Realistic orders of magnitude so that downtime bounds in

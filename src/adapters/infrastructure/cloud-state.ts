@@ -5,7 +5,7 @@ import type {
   HealthPath,
   InstanceView,
   VolumeView,
-} from './infrastructure-port.js';
+} from '../../catalog/infrastructure-port.js';
 
 /** How a simulated image behaves once running: configured per image reference. */
 export interface ImageBehaviour {

@@ -1,5 +1,5 @@
-import type { CloudFaultCode } from './cloud-errors.js';
-import type { CloudService } from './infrastructure-port.js';
+import type { CloudFaultCode } from '../../catalog/cloud-errors.js';
+import type { CloudService } from '../../catalog/infrastructure-port.js';
 
 export interface OutageWindow {
   service: CloudService;

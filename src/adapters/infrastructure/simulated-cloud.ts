@@ -1,8 +1,12 @@
 import type { Clock } from '../../engine/clock.js';
-import { createVirtualClock } from '../../testing/virtual-clock.js';
+import { createVirtualClock } from '../../engine/virtual-clock.js';
 import { createAvailabilityLedger } from './availability-ledger.js';
 import { DEFAULT_CALL_DURATIONS, type CallDurations } from './call-durations.js';
-import { CloudRequestError, CloudServiceError, type CloudRequestCode } from './cloud-errors.js';
+import {
+  CloudRequestError,
+  CloudServiceError,
+  type CloudRequestCode,
+} from '../../catalog/cloud-errors.js';
 import {
   behaviourOf,
   databaseAccepting,
@@ -26,7 +30,7 @@ import {
   type StopResult,
   type VolumeView,
   newContainerView,
-} from './infrastructure-port.js';
+} from '../../catalog/infrastructure-port.js';
 import { createSeededRandom } from './seeded-random.js';
 import type { TimelineEntry, TimelineKind } from './timeline.js';
 

@@ -17,7 +17,7 @@ import {
   CloudRequestError,
   CloudServiceError,
   type CloudRequestCode,
-} from '../infrastructure/cloud-errors.js';
+} from '../../catalog/cloud-errors.js';
 import {
   DEFAULT_DRAIN_MS,
   DEFAULT_STOP_TIMEOUT_MS,
@@ -34,7 +34,7 @@ import {
   type StopResult,
   type VolumeView,
   newContainerView,
-} from '../infrastructure/infrastructure-port.js';
+} from '../../catalog/infrastructure-port.js';
 import { OpledgerError } from '../../domain/errors.js';
 import { freePort, runAs, startProcess, type ContainerProcess } from './child-process.js';
 import { startHttpProxy, type HttpProxy, type ProxyStats } from './http-proxy.js';

@@ -4,10 +4,7 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type {
-  InfrastructurePort,
-  RegistryName,
-} from '../../adapters/infrastructure/infrastructure-port.js';
+import type { InfrastructurePort, RegistryName } from '../infrastructure-port.js';
 import {
   currentRelease,
   deregisterStep,
@@ -23,17 +20,11 @@ import {
 } from './release-steps.js';
 import { openEnv } from './sealed-env.js';
 import { protectSecrets, recordValues } from './secret-params.js';
-import {
-  appTarget,
-  instanceOf,
-  noSideEffects,
-  persist,
-  resolveOptions,
-  stopAndRemove,
-  type AppCatalogOptions,
-  type AppTargetParams,
-  type Resolved,
-} from './shared.js';
+import { resolveOptions, type AppCatalogOptions, type Resolved } from './app-options.js';
+import { appTarget, instanceOf, type AppTargetParams } from './app-target.js';
+import { persist } from './clean-up.js';
+import { stopAndRemove } from './container-calls.js';
+import { noSideEffects } from './step-kinds.js';
 
 export const REGISTRIES: readonly RegistryName[] = ['docker-hub', 'quay'];
 

@@ -4,7 +4,7 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
 import { createdByObject } from './provision.js';
 import {
   deregisterStep,
@@ -13,14 +13,9 @@ import {
   type OldOutput,
 } from './release-steps.js';
 import { deleteEnvKey } from './sealed-env.js';
-import {
-  AppStateError,
-  appTarget,
-  endpointOf,
-  instanceOf,
-  resolveOptions,
-  type AppCatalogOptions,
-} from './shared.js';
+import { AppStateError } from './app-errors.js';
+import { resolveOptions, type AppCatalogOptions } from './app-options.js';
+import { appTarget, endpointOf, instanceOf } from './app-target.js';
 
 export const appDeprovisionParams = z.object({
   ...appTarget,

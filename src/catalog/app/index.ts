@@ -13,10 +13,7 @@ export {
 } from './rollback.js';
 export { envKeyObject, type SealedContainerSpec } from './sealed-env.js';
 export { SecretParamsUnavailableError } from './secret-params.js';
-export {
-  AppStateError,
-  RestoreImpossibleError,
-  containerIds,
-  type AppCatalogOptions,
-  type ContainerSpecData,
-} from './shared.js';
+export { AppStateError, RestoreImpossibleError } from './app-errors.js';
+export type { AppCatalogOptions } from './app-options.js';
+export { containerIds } from './app-target.js';
+export type { ContainerSpecData } from './container-specs.js';

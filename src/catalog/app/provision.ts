@@ -1,17 +1,11 @@
 import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
-import {
-  AppStateError,
-  appTarget,
-  endpointOf,
-  instanceOf,
-  persist,
-  resolveOptions,
-  undoable,
-  type AppCatalogOptions,
-  type Resolved,
-} from './shared.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
+import { AppStateError } from './app-errors.js';
+import { resolveOptions, type AppCatalogOptions, type Resolved } from './app-options.js';
+import { appTarget, endpointOf, instanceOf } from './app-target.js';
+import { persist } from './clean-up.js';
+import { undoable } from './step-kinds.js';
 
 export const appProvisionParams = z.object({
   ...appTarget,

@@ -1,25 +1,13 @@
 import type { StepDraft } from '../../domain/operation-definition.js';
 import type { StepContext, StepLog } from '../../domain/step.js';
-import {
-  AppStateError,
-  applyAll,
-  assertOthersServe,
-  containerIds,
-  describeSpecs,
-  describeTargets,
-  targetsForUndo,
-  endpointOf,
-  healthCheck,
-  instanceOf,
-  noSideEffects,
-  persist,
-  RestoreImpossibleError,
-  stopAndRemove,
-  undoable,
-  type AppTargetParams,
-  type ContainerSpecData,
-  type Resolved,
-} from './shared.js';
+import { AppStateError, RestoreImpossibleError } from './app-errors.js';
+import type { Resolved } from './app-options.js';
+import { containerIds, endpointOf, instanceOf, type AppTargetParams } from './app-target.js';
+import { applyAll, persist } from './clean-up.js';
+import { healthCheck, stopAndRemove } from './container-calls.js';
+import { describeSpecs, type ContainerSpecData } from './container-specs.js';
+import { assertOthersServe, describeTargets, targetsForUndo } from './endpoint-targets.js';
+import { noSideEffects, undoable } from './step-kinds.js';
 import {
   restoreContainer,
   sealSpecs,

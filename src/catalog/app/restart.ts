@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
 import {
   runningRelease,
   deregisterStep,
@@ -11,7 +11,8 @@ import {
   stopRecordedStep,
   type StartedOutput,
 } from './release-steps.js';
-import { appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
+import { resolveOptions, type AppCatalogOptions } from './app-options.js';
+import { appTarget } from './app-target.js';
 
 export const appRestartParams = z.object({
   ...appTarget,

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/infrastructure-port.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
 import type { ReadModel, ReadOptions } from '../../projections/read-model.js';
 import { deploySteps } from './deploy.js';
-import { appTarget, resolveOptions, type AppCatalogOptions } from './shared.js';
+import { resolveOptions, type AppCatalogOptions } from './app-options.js';
+import { appTarget } from './app-target.js';
 
 /**
  * Input `previousImage`: the release to go back to (see `previousRelease` to find it in the read

@@ -1,6 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { ContainerView } from '../../adapters/infrastructure/infrastructure-port.js';
-import { RestoreImpossibleError, type ContainerSpecData, type Resolved } from './shared.js';
+import type { ContainerView } from '../infrastructure-port.js';
+import { RestoreImpossibleError } from './app-errors.js';
+import type { Resolved } from './app-options.js';
+import type { ContainerSpecData } from './container-specs.js';
 
 /**
  * Environment variables hold secrets (set by `appConfigure` with `sensitive`, or by anyone

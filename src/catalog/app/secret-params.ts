@@ -1,6 +1,6 @@
 import type { StepDraft } from '../../domain/operation-definition.js';
 import { REDACTED } from '../../domain/redaction.js';
-import { AppStateError } from './shared.js';
+import { AppStateError } from './app-errors.js';
 
 /**
  * App operations whose params carry env values (a deploy's `env`, a configure's `secrets`) declare
@@ -18,8 +18,9 @@ import { AppStateError } from './shared.js';
 
 /** The values of the sensitive params were redacted: this process cannot run the operation. */
 export class SecretParamsUnavailableError extends AppStateError {
-  override name = 'SecretParamsUnavailableError';
-  readonly code = 'SECRET_PARAMS_UNAVAILABLE';
+  constructor(message: string) {
+    super(message, 'SECRET_PARAMS_UNAVAILABLE');
+  }
 }
 
 export interface SecretParams<P> {

@@ -1,10 +1,12 @@
 import { z } from 'zod';
+import { OpledgerError } from '../../domain/errors.js';
 import {
   defineOperation,
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/index.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
+import { PreconditionFailedError } from '../precondition-error.js';
 import {
   databaseRef,
   PRECONDITION_RETRY,
@@ -14,7 +16,8 @@ import {
 
 const restartContainer = async (infra: InfrastructurePort, params: DatabaseRefParams) => {
   const container = await infra.containers.describeContainer(params.containerId);
-  if (!container) throw new RangeError(`container ${params.containerId} does not exist`);
+  if (!container)
+    throw new PreconditionFailedError(`container ${params.containerId} does not exist`);
   await infra.containers.startContainer({
     containerId: container.id,
     instanceId: container.instanceId,
@@ -27,9 +30,10 @@ export const databaseRestartParams = z.object(databaseRef);
 export type DatabaseRestartParams = z.infer<typeof databaseRestartParams>;
 
 /** The database named by a restart is not there (or that container is not its container). */
-export class DatabaseNotFoundError extends Error {
-  override readonly name = 'DatabaseNotFoundError';
-  readonly code = 'NOT_FOUND';
+export class DatabaseNotFoundError extends OpledgerError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
 }
 
 /**
@@ -122,7 +126,9 @@ export const databaseBackup = (
         kind: 'no_side_effects',
         run: async ({ params, signal }) => {
           if (!(await infra.databases.acceptsConnections(params.databaseId, { signal }))) {
-            throw new RangeError(`database ${params.databaseId} does not accept connections`);
+            throw new PreconditionFailedError(
+              `database ${params.databaseId} does not accept connections`,
+            );
           }
           return null;
         },

@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { OpledgerError } from '../../domain/errors.js';
 import { step, type StepDraft } from '../../domain/operation-definition.js';
 import type { RetryPolicy } from '../../domain/retry-policy.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/index.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
 
 /** What every operation on a running database names: the database, its volume, its container. */
 export const databaseRef = {
@@ -43,9 +44,10 @@ export const PRECONDITION_RETRY: Partial<RetryPolicy> = {
   nonRetryable: ['NOT_FOUND', 'CONFLICT', 'INVALID_REQUEST', 'INSTANCE_CRASHED'],
 };
 
-export class PlacementError extends Error {
-  override readonly name = 'PlacementError';
-  readonly code = 'INVALID_PLACEMENT';
+export class PlacementError extends OpledgerError {
+  constructor(message: string) {
+    super('INVALID_PLACEMENT', message);
+  }
 }
 
 /** Reads and checks the current placement: the container runs the database's volume, mounted. */

@@ -4,7 +4,7 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type { InfrastructurePort, RegistryName } from '../../adapters/infrastructure/index.js';
+import type { InfrastructurePort, RegistryName } from '../infrastructure-port.js';
 import { databaseRef, PRECONDITION_RETRY, UNDO_RETRY } from './placement.js';
 
 export const databaseProvisionParams = z.object({

@@ -4,7 +4,8 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type { InfrastructurePort, RegistryName } from '../../adapters/infrastructure/index.js';
+import type { InfrastructurePort, RegistryName } from '../infrastructure-port.js';
+import { PreconditionFailedError } from '../precondition-error.js';
 import {
   attachVolumeTo,
   databaseRef,
@@ -59,7 +60,7 @@ export const databaseRedeploy = (
         undoRetry: UNDO_RETRY,
         run: async ({ params, outputs, signal, log }) => {
           if (params.targetInstanceId === placementOf(outputs).instanceId) {
-            throw new RangeError(
+            throw new PreconditionFailedError(
               `database ${params.databaseId} already runs on instance ${params.targetInstanceId}`,
             );
           }

@@ -4,7 +4,8 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/index.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
+import { PreconditionFailedError } from '../precondition-error.js';
 import {
   attachVolumeTo,
   databaseRef,
@@ -40,9 +41,9 @@ const checkSize = (infra: InfrastructurePort) =>
     retry: PRECONDITION_RETRY,
     run: async ({ params, signal }) => {
       const volume = await infra.volumes.describeVolume(params.volumeId, { signal });
-      if (!volume) throw new RangeError(`volume ${params.volumeId} does not exist`);
+      if (!volume) throw new PreconditionFailedError(`volume ${params.volumeId} does not exist`);
       if (params.sizeGb <= volume.sizeGb) {
-        throw new RangeError(
+        throw new PreconditionFailedError(
           `volume ${params.volumeId} has ${volume.sizeGb} GB: a resize must grow it, asked ${params.sizeGb} GB`,
         );
       }

@@ -7,7 +7,11 @@ import {
   type AdmitContext,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/index.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
+// The one import of an adapter by the catalog: the default check that an environment is empty
+// replays the store into a throwaway in-memory read model (the built-in projections are the
+// only place that knows a resource's lifecycle). Callers with a read model pass `resources`.
+// eslint-disable-next-line no-restricted-imports
 import { createInMemoryReadStore } from '../../adapters/memory/in-memory-read-store.js';
 import { createProjector } from '../../projections/projector.js';
 import type { ResourceRecord } from '../../projections/read-store.js';

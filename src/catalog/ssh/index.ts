@@ -4,7 +4,8 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
-import type { InfrastructurePort } from '../../adapters/infrastructure/index.js';
+import type { InfrastructurePort } from '../infrastructure-port.js';
+import { PreconditionFailedError } from '../precondition-error.js';
 
 export const sshSessionParams = z.object({
   /** The container the session is opened next to (an app's or a database's). */
@@ -30,7 +31,7 @@ export const sshSession = (infra: InfrastructurePort): OperationDefinition<SshSe
             signal,
           });
           if (!container || container.state !== 'running') {
-            throw new RangeError(`container ${params.containerId} is not running`);
+            throw new PreconditionFailedError(`container ${params.containerId} is not running`);
           }
           return { instanceId: container.instanceId, image: container.image };
         },
@@ -42,7 +43,7 @@ export const sshSession = (infra: InfrastructurePort): OperationDefinition<SshSe
           const { instanceId } = outputs['locate container'] as { instanceId: string };
           const instance = await infra.compute.describeInstance(instanceId, { signal });
           if (instance?.state !== 'available') {
-            throw new RangeError(`instance ${instanceId} is not available`);
+            throw new PreconditionFailedError(`instance ${instanceId} is not available`);
           }
           log(`Session ${operationId} opened on instance ${instanceId}.`);
           return { sessionId: operationId, instanceId, command: params.command };

@@ -18,7 +18,7 @@ import { systemClock } from '../../engine/clock.js';
 import { createEngine, type Engine, type OperationRequest } from '../../engine/engine.js';
 import { createTimeOrderedIds } from '../../engine/ids.js';
 import type { OperationResult } from '../../engine/operation-result.js';
-import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
+import { ENVIRONMENT_RESOURCE } from '../../domain/stream-names.js';
 import { catalogOperations } from '../catalog-operations.js';
 import { lockCloud, type CloudLock } from '../cloud-file.js';
 import { CliError, EXIT_FAILED } from '../cli-error.js';
@@ -26,7 +26,7 @@ import { println, type CliIo } from '../cli-io.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { displayUrl, openStoreSession } from '../store-session.js';
 import { checkScene, succeeded, summarise } from './demo-summary.js';
-import type { DemoOptions } from './demo.js';
+import type { DemoOptions } from './demo-options.js';
 
 /** Where the local demo keeps its lock per environment (the infrastructure itself is temporary). */
 export const LOCAL_FOLDER = '.opledger/local';

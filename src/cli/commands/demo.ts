@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import type { OperationResult } from '../../engine/operation-result.js';
-import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
+import { ENVIRONMENT_RESOURCE } from '../../domain/stream-names.js';
 import { CliError } from '../cli-error.js';
 import { opledgerCommand, println, type CliIo } from '../cli-io.js';
 import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
@@ -10,17 +10,9 @@ import { parseSpeed } from './run.js';
 import { checkScene, succeeded, summarise } from './demo-summary.js';
 import { localDemoCommand } from './demo-local.js';
 import { paramsFromResource, placementDefaults } from '../catalog-operations.js';
-import type { GlobalOptions } from './with-store.js';
+import type { DemoOptions } from './demo-options.js';
 
-export interface DemoOptions extends GlobalOptions {
-  env: string;
-  user: string;
-  speed: string;
-  cloud?: string;
-  out?: string;
-  /** Real processes on this machine instead of the simulated cloud. */
-  local?: boolean;
-}
+export type { DemoOptions };
 
 export const DEFAULT_DEMO_SPEED = '200';
 

@@ -1,5 +1,5 @@
 import type { OperationStatus } from '../../domain/operation.js';
-import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
+import { ENVIRONMENT_RESOURCE } from '../../domain/stream-names.js';
 import { CliError, EXIT_OK } from '../cli-error.js';
 import { opledgerCommand, println, printJson, type CliIo } from '../cli-io.js';
 import { operationsTable } from '../render.js';

@@ -1,6 +1,6 @@
 import { previousRelease } from '../../catalog/app/rollback.js';
 import type { OperationDefinition } from '../../domain/operation-definition.js';
-import { ENVIRONMENT_RESOURCE } from '../../projections/project-operation-event.js';
+import { ENVIRONMENT_RESOURCE } from '../../domain/stream-names.js';
 import { CliError, EXIT_FAILED, EXIT_OK } from '../cli-error.js';
 import { println, type CliIo } from '../cli-io.js';
 import {

@@ -1,4 +1,4 @@
-import { OpledgerError } from '../../domain/errors.js';
+import { OpledgerError } from '../domain/errors.js';
 import type { CloudCall, CloudService } from './infrastructure-port.js';
 
 export type CloudFaultCode = 'OUTAGE' | 'ERROR_RATE' | 'INSTANCE_CRASHED';

@@ -1,5 +1,8 @@
+import type { Clock } from '../engine/clock.js';
+
 /**
- * The infrastructure port: what the catalog's steps call to change a cloud. Ids are chosen by
+ * The infrastructure port: what the catalog's steps call to change a cloud. It lives with the
+ * catalog, its consumer; adapters (the simulated cloud, local processes) implement it. Ids are chosen by
  * the caller (like client tokens in real cloud APIs) so that a step retried after a timeout, or
  * an undo run after a crash with an unknown outcome, converges instead of creating duplicates.
  * Every mutating call is idempotent: asking for a state that already holds succeeds and changes
@@ -228,6 +231,12 @@ export interface DatabaseApi {
 }
 
 export interface InfrastructurePort {
+  /**
+   * The time this infrastructure keeps, when it keeps its own (the simulated cloud's virtual
+   * clock): the catalog's steps poll health checks and space clean-up retries on it, so they
+   * wait in the cloud's time. Absent: the system clock.
+   */
+  readonly clock?: Clock;
   compute: ComputeApi;
   containers: ContainerApi;
   volumes: VolumeApi;

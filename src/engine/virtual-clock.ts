@@ -1,4 +1,4 @@
-import type { Clock } from '../engine/clock.js';
+import type { Clock } from './clock.js';
 
 export interface VirtualClock extends Clock {
   /** Every delay the engine slept, in order: backoff can be asserted without waiting. */
@@ -9,7 +9,9 @@ export interface VirtualClock extends Clock {
 
 /**
  * A clock whose time moves only when someone sleeps or calls `advance`: retries and backoff run
- * instantly and deterministically in tests.
+ * instantly and deterministically in tests, and the simulated cloud keeps its own time with one
+ * (which is why it lives in the engine, beside `Clock`, and `opledger/testing` only re-exports
+ * it).
  *
  * @param start the clock's first time: a `Date`, or a string `new Date()` parses (ISO 8601 UTC
  *   best); `2026-01-05T00:00:00.000Z`, a Monday at the start of ISO week 2026-W02, by default.
@@ -19,6 +21,9 @@ export interface VirtualClock extends Clock {
  * const clock = createVirtualClock('2026-03-02T09:00:00.000Z');
  * const engine = createEngine({ store, operations, clock });
  * clock.now(); // 2026-03-02T09:00:00.000Z, until a step sleeps or the test calls clock.advance(ms)
+ * await clock.sleep(1_000);
+ * clock.now().toISOString(); // '2026-03-02T09:00:01.000Z'
+ * clock.sleeps; // [1000]
  * ```
  */
 export const createVirtualClock = (
@@ -40,10 +45,4 @@ export const createVirtualClock = (
       if (signal?.aborted) throw signal.reason;
     },
   };
-};
-
-/** Ids `op-000001`, `op-000002`, ...: readable in tests and sorted by creation. */
-export const createSequentialIds = (prefix = 'op-'): (() => string) => {
-  let n = 0;
-  return () => `${prefix}${String(++n).padStart(6, '0')}`;
 };

@@ -1,0 +1,27 @@
+import { step, type StepDraft } from '../../domain/operation-definition.js';
+import type { StepContext } from '../../domain/step.js';
+import type { Resolved } from './app-options.js';
+
+/** Step kinds and policies shared by the App operations. */
+export const undoable = <P, O>(
+  r: Resolved,
+  spec: {
+    name: string;
+    run: (ctx: StepContext<P>) => Promise<O>;
+    undo: Parameters<typeof step<P, O>>[0]['undo'];
+  },
+): StepDraft<P> =>
+  step<P, O>({
+    ...spec,
+    kind: 'undoable',
+    retry: r.retry,
+    undoRetry: {
+      ...r.undoRetry,
+      nonRetryable: [...(r.undoRetry.nonRetryable ?? []), 'RestoreImpossibleError'],
+    },
+  });
+
+export const noSideEffects = <P, O>(
+  r: Resolved,
+  spec: { name: string; run: (ctx: StepContext<P>) => Promise<O>; alternatives?: string[] },
+): StepDraft<P> => step<P, O>({ ...spec, kind: 'no_side_effects', retry: r.retry });

@@ -1,0 +1,15 @@
+import type { GlobalOptions } from './with-store.js';
+
+/**
+ * The options of `opledger demo`, in a file of their own so that the simulated demo (demo.ts)
+ * and the local one (demo-local.ts) both read them without importing each other.
+ */
+export interface DemoOptions extends GlobalOptions {
+  env: string;
+  user: string;
+  speed: string;
+  cloud?: string;
+  out?: string;
+  /** Real processes on this machine instead of the simulated cloud. */
+  local?: boolean;
+}

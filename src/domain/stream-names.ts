@@ -1,0 +1,55 @@
+import type { ResourceRef } from './events.js';
+
+// Every stream name opledger writes, in one place: the engine writes them, the projections and
+// recovery read them back by prefix, and a change here must reach them all at once.
+
+/** The prefix of every operation's stream: `operation-<id>`. */
+export const OPERATION_STREAM_PREFIX = 'operation-';
+
+/** The prefix of every resource queue's stream: `resource-<environment>/<type>/<handle>`. */
+export const RESOURCE_STREAM_PREFIX = 'resource-';
+
+/** The prefix of the streams that remember which operation an idempotency key started. */
+export const IDEMPOTENCY_STREAM_PREFIX = 'idempotency-';
+
+/**
+ * The resource type of the requests that provision or deprovision an Environment itself (its
+ * handle is the environment's name): the projections create and retire the environment on it.
+ */
+export const ENVIRONMENT_RESOURCE = 'environment';
+
+/**
+ * The stream of one operation's events.
+ *
+ * @example
+ * ```ts
+ * operationStreamName('op-1'); // 'operation-op-1'
+ * ```
+ */
+export const operationStreamName = (id: string): string => `${OPERATION_STREAM_PREFIX}${id}`;
+
+/** The operation id of an operation's stream, or undefined for any other stream. */
+export const operationIdOfStream = (streamName: string): string | undefined =>
+  streamName.startsWith(OPERATION_STREAM_PREFIX)
+    ? streamName.slice(OPERATION_STREAM_PREFIX.length)
+    : undefined;
+
+/**
+ * The queue stream of one resource. Each part is URI-encoded, so handles with `/` or `%` never
+ * name another resource's queue.
+ *
+ * @example
+ * ```ts
+ * resourceStreamName('production', { type: 'app', handle: 'web' }); // 'resource-production/app/web'
+ * ```
+ */
+export const resourceStreamName = (environment: string, resource: ResourceRef): string =>
+  `${RESOURCE_STREAM_PREFIX}${encodeURIComponent(environment)}/${encodeURIComponent(resource.type)}/${encodeURIComponent(resource.handle)}`;
+
+/** Whether a stream is a resource queue's. */
+export const isResourceStream = (streamName: string): boolean =>
+  streamName.startsWith(RESOURCE_STREAM_PREFIX);
+
+/** The stream that records the operation an idempotency key started. */
+export const idempotencyStreamName = (key: string): string =>
+  `${IDEMPOTENCY_STREAM_PREFIX}${encodeURIComponent(key)}`;
