@@ -182,4 +182,18 @@ describe('the events and their schemas', () => {
       expect(() => encodeEvent(event), JSON.stringify(event)).toThrow(/Refusing to write/);
     }
   });
+
+  it('given an event refused, then the error lists each problem at its path, the data itself as (root)', () => {
+    const bad = {
+      type: 'OperationRequested',
+      data: {
+        ...(everyEvent[0] as EventOf<'OperationRequested'>).data,
+        resource: { type: '', handle: '' },
+      },
+    } as DomainEvent;
+    expect(() => encodeEvent(bad)).toThrow(/resource\.type: [^;]+; resource\.handle: /);
+    expect(() => encodeEvent({ type: 'OperationStarted', data: 'now' } as never)).toThrow(
+      /\(root\): /,
+    );
+  });
 });
