@@ -586,6 +586,12 @@ describe('decide, ReportNotUndoable', () => {
       .then([notUndoable('migrate')]);
   });
 
+  it('given a rollback with an undoable step due first, when ReportNotUndoable of the irreversible step also due, then StepNotUndoable of that step', () => {
+    given(...rollingBack)
+      .when({ type: 'ReportNotUndoable', step: 'migrate', at })
+      .then([notUndoable('migrate')]);
+  });
+
   it('given no rollback in progress, when ReportNotUndoable, then InvalidTransitionError', () => {
     given(...failedAfterTwo)
       .when({ type: 'ReportNotUndoable', step: 'migrate', at })

@@ -64,7 +64,7 @@ describe('the Operation Log: one line per event', () => {
       message: 'slow',
     });
     const engineLine = line({ type: 'LogWritten', data: { level: 'error', message: 'x', at } });
-    expect(engineLine).toEqual({
+    expect(engineLine).toStrictEqual({
       operationId: 'op-1',
       revision: 7,
       at,

@@ -188,6 +188,12 @@ describe('the resource queue: one operation at a time per resource', () => {
     expect(state).toEqual({ waiting: ['a'], holder: 'a' });
   });
 
+  it('given another operation holding the resource, then not even the first in line may start', () => {
+    const state = fold(queued('a'), queued('b'), startedOp('b'));
+    expect(mayStart(state, 'a')).toBe(false);
+    expect(mayStart(state, 'b')).toBe(true);
+  });
+
   it('given nothing queued, then nobody may start', () => {
     expect(mayStart(initialResourceQueue(), 'a')).toBe(false);
   });
