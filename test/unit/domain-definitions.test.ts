@@ -7,6 +7,7 @@ import {
   type StepSpec,
 } from '../../src/domain/operation-definition.js';
 import { defaultRetryPolicy } from '../../src/domain/retry-policy.js';
+import type { StandardSchemaV1 } from '../../src/domain/standard-schema.js';
 
 const noop = () => undefined;
 const define = (...steps: StepSpec<Record<string, unknown>, unknown>[]) =>
@@ -103,9 +104,13 @@ describe('defineOperation: what a definition holds', () => {
   it('given an operation with its options, then it keeps them, the sensitive names copied', () => {
     const sensitive = ['password'];
     const release = () => 'web:v2';
-    const params = {
-      '~standard': { version: 1, vendor: 'x', validate: (v: unknown) => ({ value: v }) },
-    } as const;
+    const params: StandardSchemaV1<unknown, Record<string, unknown>> = {
+      '~standard': {
+        version: 1,
+        vendor: 'x',
+        validate: (v: unknown) => ({ value: v as Record<string, unknown> }),
+      },
+    };
     const def = defineOperation({
       type: 'deploy',
       lifecycle: 'deprovision',
