@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { allowAll, ensureAllowed } from '../../src/domain/authorization.js';
+import { describeError, toErrorInfo } from '../../src/domain/error-info.js';
+import * as errors from '../../src/domain/errors.js';
+import { AccessDeniedError, OpledgerError } from '../../src/domain/errors.js';
+
+describe('error info: an error as recorded in events', () => {
+  it('given an error with a cause chain, then its name, message, code and every cause, outermost first', () => {
+    const root = Object.assign(new TypeError('socket closed'), { code: 'ECONNRESET' });
+    const error = Object.assign(
+      new Error('pull failed', { cause: new Error('registry down', { cause: root }) }),
+      {
+        code: 'PULL_FAILED',
+      },
+    );
+    expect(toErrorInfo(error)).toStrictEqual({
+      name: 'Error',
+      message: 'pull failed',
+      code: 'PULL_FAILED',
+      causes: ['registry down', 'socket closed'],
+    });
+  });
+
+  it('given causes that are not errors, then their text or JSON is recorded and the chain stops there', () => {
+    expect(toErrorInfo(new Error('a', { cause: 'plain text' })).causes).toEqual(['plain text']);
+    expect(toErrorInfo(new Error('a', { cause: { status: 503 } })).causes).toEqual([
+      '{"status":503}',
+    ]);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    expect(toErrorInfo(new Error('a', { cause: circular })).causes).toEqual(['[object Object]']);
+    expect(toErrorInfo(new Error('a', { cause: undefined })).causes).toEqual([]);
+  });
+
+  it('given a chain of causes longer than ten, then the first ten are kept', () => {
+    let error = new Error('cause 12');
+    for (let i = 11; i >= 0; i--) error = new Error(`cause ${i}`, { cause: error });
+    const info = toErrorInfo(error);
+    expect(info.causes).toHaveLength(10);
+    expect(info.causes[0]).toBe('cause 1');
+    expect(info.causes[9]).toBe('cause 10');
+  });
+
+  it('given a thrown value that is not an Error, then it is recorded as an Error with its text', () => {
+    expect(toErrorInfo('boom')).toStrictEqual({ name: 'Error', message: 'boom', causes: [] });
+    expect(toErrorInfo({ code: 'E42' })).toStrictEqual({
+      name: 'Error',
+      message: '{"code":"E42"}',
+      code: 'E42',
+      causes: [],
+    });
+    expect(toErrorInfo({ code: 42 })).not.toHaveProperty('code');
+    expect(toErrorInfo(null).message).toBe('null');
+    expect(toErrorInfo(undefined).message).toBe('undefined');
+    expect(toErrorInfo(() => 1).message).toMatch(/=>/);
+  });
+
+  it('given an error with an empty message, then the message says there was none', () => {
+    expect(toErrorInfo(new Error('')).message).not.toBe('');
+    expect(toErrorInfo('').message).toBe(toErrorInfo(new Error('')).message);
+  });
+
+  it('given an error info, then its description joins the message and causes without the periods that would end the sentence', () => {
+    expect(
+      describeError({ name: 'Error', message: 'pull failed.', causes: ['registry down...  '] }),
+    ).toBe('pull failed; caused by: registry down');
+    expect(describeError({ name: 'Error', message: 'v1.2 failed', causes: [] })).toBe(
+      'v1.2 failed',
+    );
+  });
+});
+
+describe('typed errors', () => {
+  it('given any opledger error, then it is an OpledgerError and an Error with its class name and a stable code', () => {
+    const samples: OpledgerError[] = [
+      new errors.InvalidDefinitionError('deploy', 'x'),
+      new errors.UnknownOperationTypeError('deploy', []),
+      new errors.InvalidRequestError('x'),
+      new errors.InvalidParamsError('deploy', []),
+      new errors.OperationNotFoundError('op-1'),
+      new errors.OperationEndedError('op-1', 'succeeded'),
+      new errors.OperationCancelledError('op-1'),
+      new errors.RollbackNotFailedError('op-1', 'none'),
+      new errors.UnknownStepError('op-1', 'x'),
+      new errors.InvalidTransitionError('op-1', 'StartStep', 'x'),
+      new errors.IdempotencyKeyReusedError('k', 'op-1'),
+      new errors.ConcurrencyError('s', 'x', 1n),
+      new errors.StoredEventError('UNKNOWN_EVENT_TYPE', 's', 1n, 0n, 'x'),
+      new errors.InvalidEventError('X', 'x'),
+      new errors.StoreClosedError(),
+      new errors.EngineClosedError(),
+      new errors.EnvironmentNotFoundError('production'),
+      new AccessDeniedError('read'),
+      new errors.InvalidStoreUrlError('x:', 'x'),
+    ];
+    expect(samples.map((e) => e.code)).toEqual([
+      'INVALID_DEFINITION',
+      'UNKNOWN_OPERATION_TYPE',
+      'INVALID_REQUEST',
+      'INVALID_PARAMS',
+      'OPERATION_NOT_FOUND',
+      'OPERATION_ENDED',
+      'OPERATION_CANCELLED',
+      'ROLLBACK_NOT_FAILED',
+      'UNKNOWN_STEP',
+      'INVALID_TRANSITION',
+      'IDEMPOTENCY_KEY_REUSED',
+      'CONCURRENCY_CONFLICT',
+      'UNKNOWN_EVENT_TYPE',
+      'INVALID_EVENT',
+      'STORE_CLOSED',
+      'ENGINE_CLOSED',
+      'ENVIRONMENT_NOT_FOUND',
+      'ACCESS_DENIED',
+      'INVALID_STORE_URL',
+    ]);
+    for (const e of samples) {
+      expect(e).toBeInstanceOf(Error);
+      expect(e.name).toBe(e.constructor.name);
+      expect(e.message).not.toBe('');
+    }
+  });
+
+  it('given an InvalidRequestError without issues, then its issues are an empty list', () => {
+    expect(new errors.InvalidRequestError('x').issues).toEqual([]);
+    expect(new errors.InvalidRequestError('x', ['a']).issues).toEqual(['a']);
+  });
+
+  it('given a cause, then the error keeps it', () => {
+    const cause = new Error('below');
+    expect(new OpledgerError('X', 'x', { cause }).cause).toBe(cause);
+  });
+});
+
+describe('authorization', () => {
+  it('given the default authorizer, then every read is allowed', async () => {
+    expect(allowAll(undefined, 'operation:read', { environment: 'production' })).toBe(true);
+    await expect(
+      ensureAllowed(allowAll, undefined, 'operation:cancel', { environment: 'production' }),
+    ).resolves.toBeUndefined();
+  });
+
+  it('given an authorizer that says no, synchronously or not, then AccessDeniedError naming the action in words', async () => {
+    for (const deny of [() => false, async () => false]) {
+      const refusal = ensureAllowed(deny, { user: 'eve' }, 'operation:cancel', {
+        environment: 'production',
+      });
+      await expect(refusal).rejects.toBeInstanceOf(AccessDeniedError);
+      await expect(refusal).rejects.toMatchObject({ action: 'operation cancel' });
+    }
+  });
+
+  it('given an authorizer, then it is asked about this actor, action and target', async () => {
+    const asked: unknown[] = [];
+    const target = { environment: 'production', operationId: 'op-1' };
+    await ensureAllowed(
+      (...args) => {
+        asked.push(args);
+        return true;
+      },
+      'ada',
+      'operation:read',
+      target,
+    );
+    expect(asked).toEqual([['ada', 'operation:read', target]]);
+  });
+});
