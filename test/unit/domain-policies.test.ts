@@ -10,11 +10,10 @@ import {
   evolveResourceQueue,
   initialResourceQueue,
   mayStart,
-  resourceStreamName,
   type ResourceQueueState,
 } from '../../src/domain/resource-queue.js';
+import { resourceStreamName } from '../../src/domain/stream-names.js';
 import {
-  defaultRetryPolicy,
   isRetryable,
   resolveRetryPolicy,
   retryDelayMs,
@@ -101,14 +100,14 @@ describe('retry policy', () => {
       nonRetryable: [],
     });
     expect(resolveRetryPolicy({ maxAttempts: 3 })).toEqual({
-      ...defaultRetryPolicy,
+      ...resolveRetryPolicy({}),
       maxAttempts: 3,
     });
   });
 
   it('given failed attempts, then the delay grows by the coefficient from the initial interval and is capped', () => {
     const policy = {
-      ...defaultRetryPolicy,
+      ...resolveRetryPolicy({}),
       initialIntervalMs: 100,
       backoffCoefficient: 3,
       maximumIntervalMs: 1000,
@@ -119,7 +118,7 @@ describe('retry policy', () => {
   });
 
   it('given an error named or coded as non-retryable, then it is not retried', () => {
-    const policy = { ...defaultRetryPolicy, nonRetryable: ['AuthError', 'E_QUOTA'] };
+    const policy = { ...resolveRetryPolicy({}), nonRetryable: ['AuthError', 'E_QUOTA'] };
     expect(isRetryable(policy, { name: 'AuthError' })).toBe(false);
     expect(isRetryable(policy, { name: 'Error', code: 'E_QUOTA' })).toBe(false);
     expect(isRetryable(policy, { name: 'Error', code: 'E_OTHER' })).toBe(true);
@@ -127,7 +126,7 @@ describe('retry policy', () => {
   });
 
   it('given a policy, then it is refused when an attempt count, interval or coefficient is out of range', () => {
-    const ok = defaultRetryPolicy;
+    const ok = resolveRetryPolicy({});
     expect(validateRetryPolicy(ok)).toBeUndefined();
     expect(
       validateRetryPolicy({
