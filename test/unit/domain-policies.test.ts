@@ -96,7 +96,7 @@ describe('retry policy', () => {
       maxAttempts: 1,
       initialIntervalMs: 1000,
       backoffCoefficient: 2,
-      maximumIntervalMs: 60_000,
+      maximumIntervalMs: 100_000,
       nonRetryable: [],
     });
     expect(resolveRetryPolicy({ maxAttempts: 3 })).toEqual({
