@@ -1,11 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
-import {
-  decide,
-  foldOperation,
-  type OperationCommand,
-  type OperationEvent,
-} from '../../src/index.js';
+import { decide, foldOperation, type OperationCommand } from '../../src/domain/index.js';
+import { type OperationEvent } from '../../src/index.js';
 
 const at = '2026-01-05T00:00:00.000Z';
 
