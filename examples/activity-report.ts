@@ -31,7 +31,8 @@ const provisioned = await run('app.provision');
 await run('app.deprovision');
 
 // #region reads
-import { createInMemoryReadStore, createProjector, createReadModel, isoWeekOf } from 'opledger';
+import { createInMemoryReadStore } from 'opledger';
+import { createProjector, createReadModel, isoWeekOf } from 'opledger/projections';
 
 const readStore = createInMemoryReadStore();
 const projector = createProjector({ store, readStore });

@@ -5,10 +5,10 @@ import {
   createEngine,
   createInMemoryEventStore,
   createInMemoryReadStore,
-  createProjector,
   defineOperation,
   step,
 } from 'opledger';
+import { createProjector } from 'opledger/projections';
 
 const store = createInMemoryEventStore();
 const engine = createEngine({
@@ -32,7 +32,7 @@ for (const environment of ['production', 'staging']) {
 }
 
 // #region serve
-import { createDashboardServer } from 'opledger';
+import { createDashboardServer } from 'opledger/dashboard';
 
 const readStore = createInMemoryReadStore();
 const projector = createProjector({ store, readStore });

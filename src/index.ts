@@ -1,3 +1,9 @@
+/**
+ * What a service embeds: define operations and their steps, run them with an engine over a
+ * store, and the typed errors. Read models and projections are in `opledger/projections`, the
+ * dashboard server in `opledger/dashboard`, the event-sourced model (events, codec, decider,
+ * fold, rollback plan) in `opledger/domain`.
+ */
 export { createEngine } from './engine/engine.js';
 export type {
   CancelOutcome,
@@ -10,6 +16,7 @@ export type { OperationResult, OperationView } from './engine/operation-result.j
 export { systemClock, type Clock } from './engine/clock.js';
 export { createTimeOrderedIds } from './engine/ids.js';
 export { createInMemoryEventStore } from './adapters/memory/in-memory-event-store.js';
+export { createInMemoryReadStore } from './adapters/memory/in-memory-read-store.js';
 export { defineOperation, step } from './domain/operation-definition.js';
 export type {
   Admit,
@@ -40,56 +47,9 @@ export type {
   NotUndone,
   ResourceRef,
 } from './domain/events.js';
-export { eventSchemas, eventVersions } from './domain/events.js';
-export { createEventDecoder, encodeEvent, type Upcaster } from './domain/event-codec.js';
-export { decide, type OperationCommand } from './domain/decide.js';
-export {
-  evolve,
-  initialState,
-  foldOperation,
-  hasEnded,
-  type OperationState,
-} from './domain/operation.js';
-export { pendingRollback, notUndone, stepsWithSideEffects } from './domain/rollback-plan.js';
 export { operationStreamName } from './domain/stream-names.js';
 export * from './domain/errors.js';
-export { createInMemoryReadStore } from './adapters/memory/in-memory-read-store.js';
-export {
-  createProjector,
-  OPERATIONS_PROJECTION,
-  type Projector,
-  type ProjectorOptions,
-  type SkipRequest,
-} from './projections/projector.js';
-export {
-  createReadModel,
-  renderLogLine,
-  type ActivityReportSummary,
-  type ListOperationsOptions,
-  type OperationPage,
-  type ReadModel,
-  type ReadModelOptions,
-  type ReadOptions,
-  type CsvOptions,
-  type EnvironmentView,
-  type ReportRange,
-  type ResourceView,
-} from './projections/read-model.js';
-export {
-  ACTIVITY_REPORT_COLUMNS,
-  neutraliseFormula,
-  type ActivityReportRow,
-} from './projections/activity-report.js';
-export { isoWeekOf, isoWeekRange, InvalidWeekError } from './projections/iso-week.js';
-export type {
-  ReadStore,
-  ReadModelTransaction,
-  OperationRecord,
-  ResourceRecord,
-  EnvironmentRecord,
-  OperationQuery,
-  SkippedEvent,
-} from './projections/read-store.js';
+export type { ReadStore } from './projections/read-store.js';
 export type {
   AccessAction,
   AccessTarget,
@@ -98,17 +58,9 @@ export type {
   ReadAction,
   WriteAccessAction,
 } from './domain/authorization.js';
-export { ENVIRONMENT_RESOURCE } from './domain/stream-names.js';
 export {
   createStore,
   DEFAULT_STORE_URL,
   type Stores,
   type CreateStoreOptions,
 } from './adapters/create-store.js';
-export {
-  createDashboardServer,
-  DEFAULT_ACTOR_HEADER,
-  type DashboardOptions,
-  type DashboardServer,
-  type DashboardSources,
-} from './dashboard/server.js';

@@ -82,6 +82,20 @@ export interface DashboardServer {
 export const DEFAULT_ACTOR_HEADER = 'x-opledger-user';
 const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
 
+/**
+ * The read-only web dashboard and its JSON API over a read store and an event store. It listens
+ * on 127.0.0.1 only and answers only to loopback host names unless `allowedHosts` says otherwise;
+ * every read is checked by `authorize` for the actor `actorOf(req)` names.
+ *
+ * @example
+ * ```ts
+ * import { createDashboardServer } from 'opledger/dashboard';
+ *
+ * const dashboard = createDashboardServer({ store, readStore, authorize: () => true });
+ * const url = await dashboard.listen(0); // http://127.0.0.1:PORT/
+ * await dashboard.close();
+ * ```
+ */
 export const createDashboardServer = (options: DashboardOptions): DashboardServer => {
   const sources =
     'session' in options

@@ -47,6 +47,14 @@ const ok = (...events: OperationEvent[]): Decision => E.right(events);
 /**
  * The Operation decider: given the state folded from its events, a command yields the events to
  * append, or a typed error when the state does not allow it. Pure: no clock, no I/O.
+ *
+ * @example
+ * ```ts
+ * import { decide, foldOperation } from 'opledger/domain';
+ *
+ * const decision = decide({ type: 'StartOperation', at }, foldOperation(events));
+ * if (decision._tag === 'Right') await append(decision.right); // else decision.left is the error
+ * ```
  */
 export const decide = (command: OperationCommand, state: OperationState): Decision => {
   const invalid = (reason: string) =>

@@ -14,6 +14,18 @@ const formatIssues = (error: z.ZodError): string =>
 const schemaOf = (type: string) =>
   Object.hasOwn(eventSchemas, type) ? eventSchemas[type as EventType] : undefined;
 
+/**
+ * Validates a domain event against its type's schema and gives the data to append, with the
+ * type's current version; throws an `InvalidEventError` for an event that does not match.
+ *
+ * @example
+ * ```ts
+ * import { encodeEvent } from 'opledger/domain';
+ *
+ * const data = encodeEvent({ type: 'OperationStarted', data: { operationId: 'op-1', at } });
+ * await store.append('operation-op-1', [data]);
+ * ```
+ */
 export const encodeEvent = (event: DomainEvent): EventData => {
   const schema = schemaOf(event.type);
   if (!schema) throw new InvalidEventError(event.type, 'unknown event type');
@@ -22,6 +34,18 @@ export const encodeEvent = (event: DomainEvent): EventData => {
   return { type: event.type, version: eventVersions[event.type], data: parsed.data };
 };
 
+/**
+ * A decoder of recorded events: upcasts an older version (the built-in upcasters, then
+ * `upcasters`, which may replace one) and validates it, or throws a `StoredEventError`.
+ *
+ * @example
+ * ```ts
+ * import { createEventDecoder } from 'opledger/domain';
+ *
+ * const decode = createEventDecoder();
+ * for await (const recorded of store.readStream('operation-op-1')) console.log(decode(recorded).type);
+ * ```
+ */
 export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
   // The user's upcasters may replace a built-in one for the same type and version.
   const byKey = new Map(

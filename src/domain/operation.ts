@@ -70,6 +70,16 @@ export interface OperationState {
   effects?: { lifecycle?: 'provision' | 'deprovision'; release?: string };
 }
 
+/**
+ * The state of an Operation before its first event: what `evolve` starts from.
+ *
+ * @example
+ * ```ts
+ * import { evolve, initialState } from 'opledger/domain';
+ *
+ * const state = events.reduce(evolve, initialState());
+ * ```
+ */
 export const initialState = (): OperationState => ({
   status: 'none',
   id: '',
@@ -96,6 +106,13 @@ export const initialState = (): OperationState => ({
 /**
  * An Operation has ended when it reached a terminal status and no rollback is still owed.
  * A failed Operation whose rollback failed has ended too: `continueRollback` may reopen it.
+ *
+ * @example
+ * ```ts
+ * import { foldOperation, hasEnded } from 'opledger/domain';
+ *
+ * if (hasEnded(foldOperation(events))) console.log('nothing left to run or undo');
+ * ```
  */
 export const hasEnded = (state: OperationState): boolean => {
   if (state.status === 'succeeded') return true;
@@ -333,10 +350,19 @@ const next = (s: OperationState, event: OperationEvent): OperationState => {
 };
 
 /**
+ * Applies one event to an Operation's state.
+ *
  * Pure: returns a new, deeply frozen state and never changes `state` (plain objects, no
  * proxies; the parts an event leaves alone are shared with `state`, which is why they must be
  * frozen too: a state that is not, such as `initialState()` or one read back from a read
  * store's JSON, is frozen in place first). Values taken from the event are frozen in place.
+ *
+ * @example
+ * ```ts
+ * import { evolve, initialState } from 'opledger/domain';
+ *
+ * const next = evolve(initialState(), requestedEvent); // status 'requested'
+ * ```
  */
 export const evolve = (state: OperationState, event: OperationEvent): OperationState => {
   if (!Object.isFrozen(state)) for (const part of Object.values(state)) deepFreeze(part);
@@ -356,6 +382,17 @@ export const stepOutputs = (state: OperationState): Record<string, unknown> =>
       .map((s) => [s.name, s.output]),
   );
 
+/**
+ * The state of an Operation folded from its events, oldest first (`evolve` from `initialState`).
+ *
+ * @example
+ * ```ts
+ * import { foldOperation } from 'opledger/domain';
+ *
+ * const state = foldOperation(events);
+ * console.log(state.status);
+ * ```
+ */
 export const foldOperation = (events: Iterable<OperationEvent>): OperationState => {
   let state = initialState();
   for (const event of events) state = evolve(state, event);

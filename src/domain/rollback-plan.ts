@@ -13,6 +13,13 @@ export interface RollbackCandidate {
 /**
  * Steps that may have changed the world, newest first: every completed step with side effects,
  * then (as the newest of all) a step whose outcome a crash left unknown.
+ *
+ * @example
+ * ```ts
+ * import { foldOperation, stepsWithSideEffects } from 'opledger/domain';
+ *
+ * stepsWithSideEffects(foldOperation(events)).map((c) => c.step); // ['register', 'start']
+ * ```
  */
 export const stepsWithSideEffects = (state: OperationState): RollbackCandidate[] => {
   const done = Object.values(state.steps)
@@ -36,6 +43,13 @@ export const stepsWithSideEffects = (state: OperationState): RollbackCandidate[]
  * What the current rollback pass still has to do, newest first: undoable steps not yet undone,
  * skipped or failed in this pass, and irreversible steps not yet reported in this pass.
  * Folding the events again after a crash yields exactly the remaining work.
+ *
+ * @example
+ * ```ts
+ * import { foldOperation, pendingRollback } from 'opledger/domain';
+ *
+ * const [next] = pendingRollback(foldOperation(events)); // the next step to undo or report
+ * ```
  */
 export const pendingRollback = (state: OperationState): RollbackCandidate[] => {
   const { undone, skipped, undoFailed, reported } = state.rollback;
@@ -46,7 +60,16 @@ export const pendingRollback = (state: OperationState): RollbackCandidate[] => {
   );
 };
 
-/** The changes that stay in place after the current pass, newest first. */
+/**
+ * The changes that stay in place after the current pass, newest first.
+ *
+ * @example
+ * ```ts
+ * import { foldOperation, notUndone } from 'opledger/domain';
+ *
+ * for (const n of notUndone(foldOperation(events))) console.log(n.step, n.reason);
+ * ```
+ */
 export const notUndone = (state: OperationState): NotUndone[] => {
   const { undone, skipped, undoFailed } = state.rollback;
   const result: NotUndone[] = [];

@@ -60,6 +60,14 @@ const FORMULA_START = /^[=+\-@\t\r]/;
 /**
  * A spreadsheet runs a cell that starts with = + - @ tab or CR as a formula (CSV injection):
  * such cells get a leading apostrophe, which spreadsheets show as text.
+ *
+ * @example
+ * ```ts
+ * import { neutraliseFormula } from 'opledger/projections';
+ *
+ * neutraliseFormula('=HYPERLINK("x")'); // "'=HYPERLINK(\"x\")"
+ * neutraliseFormula('deploy web'); // 'deploy web'
+ * ```
  */
 export const neutraliseFormula = (cell: string): string =>
   FORMULA_START.test(cell) ? `'${cell}` : cell;

@@ -21,7 +21,16 @@ const week1Monday = (year: number): number => {
 const weeksIn = (year: number) =>
   Math.round((week1Monday(year + 1) - week1Monday(year)) / (7 * DAY));
 
-/** The ISO week (UTC) holding an instant, as 'YYYY-Www'. */
+/**
+ * The ISO week (UTC) holding an instant, as 'YYYY-Www'.
+ *
+ * @example
+ * ```ts
+ * import { isoWeekOf } from 'opledger/projections';
+ *
+ * isoWeekOf('2026-01-01T12:00:00Z'); // '2026-W01'
+ * ```
+ */
 export const isoWeekOf = (instant: string | Date): string => {
   const t = new Date(instant).getTime();
   const day = Math.floor(t / DAY) * DAY;
@@ -31,7 +40,16 @@ export const isoWeekOf = (instant: string | Date): string => {
   return `${year}-W${String(week).padStart(2, '0')}`;
 };
 
-/** [from, to) of an ISO week, as ISO 8601 UTC instants. */
+/**
+ * [from, to) of an ISO week, as ISO 8601 UTC instants.
+ *
+ * @example
+ * ```ts
+ * import { isoWeekRange } from 'opledger/projections';
+ *
+ * isoWeekRange('2026-W01'); // { from: '2025-12-29T00:00:00.000Z', to: '2026-01-05T00:00:00.000Z' }
+ * ```
+ */
 export const isoWeekRange = (week: string): { from: string; to: string } => {
   const match = /^(\d{4})-W(\d{2})$/.exec(week);
   if (!match) throw new InvalidWeekError(week);

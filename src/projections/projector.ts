@@ -61,6 +61,17 @@ export interface Projector {
  * Runs the Operation Log, Activity Report and resource projections over the store's global
  * stream. Each batch and its checkpoint are written in one read-store transaction, and events
  * at or below the checkpoint are skipped, so redelivery changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { createInMemoryEventStore, createInMemoryReadStore } from 'opledger';
+ * import { createProjector } from 'opledger/projections';
+ *
+ * const store = createInMemoryEventStore();
+ * const readStore = createInMemoryReadStore();
+ * const projector = createProjector({ store, readStore });
+ * await projector.start(); // catch-up, then live, until projector.stop()
+ * ```
  */
 export const createProjector = (options: ProjectorOptions): Projector => {
   const { store, readStore } = options;

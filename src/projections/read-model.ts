@@ -117,6 +117,16 @@ export interface ReadModelOptions {
   eventStore?: EventStore;
 }
 
+/**
+ * One line of an Operation Log as text: time, level, step (when any) and message.
+ *
+ * @example
+ * ```ts
+ * import { renderLogLine } from 'opledger/projections';
+ *
+ * for (const line of await reads.logs(operationId)) console.log(renderLogLine(line));
+ * ```
+ */
 export const renderLogLine = (line: LogLine): string =>
   `${line.at} ${line.level.toUpperCase().padEnd(5)} ${line.step ? `[${line.step}] ` : ''}${line.message}`;
 
@@ -144,6 +154,18 @@ export const resolveRange = (range: ReportRange): { from: string; to: string } =
   return { from, to };
 };
 
+/**
+ * The read models over a projected read store: operations, their logs, resources, environments
+ * and the weekly Activity Report (as rows or CSV), each read checked by `authorize`.
+ *
+ * @example
+ * ```ts
+ * import { createReadModel } from 'opledger/projections';
+ *
+ * const reads = createReadModel({ readStore, authorize: (actor) => actor === 'ada@example.com' });
+ * const page = await reads.listOperations({ environment: 'production', actor: 'ada@example.com' });
+ * ```
+ */
 export const createReadModel = (options: ReadModelOptions): ReadModel => {
   const { readStore } = options;
   const authorize = options.authorize ?? allowAll;

@@ -6,11 +6,10 @@ import {
   createEngine,
   createInMemoryEventStore,
   createInMemoryReadStore,
-  createProjector,
-  createReadModel,
   type EventData,
   type EventStore,
 } from '../../src/index.js';
+import { createProjector, createReadModel } from '../../src/projections/index.js';
 import { createSequentialIds } from '../../src/testing/index.js';
 import {
   APP,

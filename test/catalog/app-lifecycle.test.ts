@@ -5,9 +5,8 @@ import {
   createEngine,
   createInMemoryEventStore,
   createInMemoryReadStore,
-  createProjector,
-  createReadModel,
 } from '../../src/index.js';
+import { createProjector, createReadModel } from '../../src/projections/index.js';
 import { createSequentialIds } from '../../src/testing/index.js';
 import {
   APP,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTIVITY_REPORT_COLUMNS } from '../../src/index.js';
+import { ACTIVITY_REPORT_COLUMNS } from '../../src/projections/index.js';
 import { runCli, tempWorkdir, type CliRun } from './run-cli.js';
 
 const packageVersion = (

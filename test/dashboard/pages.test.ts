@@ -4,11 +4,11 @@ import {
   createEngine,
   createInMemoryEventStore,
   createInMemoryReadStore,
-  createProjector,
   defineOperation,
   step,
   type OperationResult,
 } from '../../src/index.js';
+import { createProjector } from '../../src/projections/index.js';
 import { call, type Answer } from './http-client.js';
 
 /**

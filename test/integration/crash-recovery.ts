@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import {
   createEngine,
-  createEventDecoder,
   createInMemoryReadStore,
-  createProjector,
   createStore,
-  foldOperation,
   type OperationEvent,
 } from '../../src/index.js';
+import { createEventDecoder, foldOperation } from '../../src/domain/index.js';
+import { createProjector } from '../../src/projections/index.js';
 import { toOperationResult } from '../../src/engine/operation-result.js';
 import type { ResourceEvent } from '../../src/domain/events.js';
 import { evolveResourceQueue, initialResourceQueue } from '../../src/domain/resource-queue.js';

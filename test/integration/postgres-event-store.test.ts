@@ -10,9 +10,9 @@ import {
   createEngine,
   createInMemoryEventStore,
   createInMemoryReadStore,
-  createProjector,
   type ReadStore,
 } from '../../src/index.js';
+import { createProjector } from '../../src/projections/index.js';
 import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 import { useTestDatabase } from '../support/postgres-database.js';
 import { event, record, waitFor } from '../support/postgres-recording.js';

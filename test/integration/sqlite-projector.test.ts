@@ -6,11 +6,10 @@ import { createSqliteEventStore, createSqliteReadStore } from '../../src/adapter
 import {
   createEngine,
   createInMemoryReadStore,
-  createProjector,
-  OPERATIONS_PROJECTION,
   type EventStore,
   type ReadStore,
 } from '../../src/index.js';
+import { createProjector, OPERATIONS_PROJECTION } from '../../src/projections/index.js';
 import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 import { catalog } from '../support/projections.js';
 

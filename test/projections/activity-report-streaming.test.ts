@@ -1,13 +1,9 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import {
-  createInMemoryReadStore,
-  createReadModel,
-  foldOperation,
-  type OperationRecord,
-  type ReadStore,
-} from '../../src/index.js';
+import { createInMemoryReadStore, type ReadStore } from '../../src/index.js';
+import { createReadModel, type OperationRecord } from '../../src/projections/index.js';
+import { foldOperation } from '../../src/domain/index.js';
 
 const ROWS = 100_000;
 const reason = 'x'.repeat(1_000); // ~1 KB a row: the whole report would be over 100 MB

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  createInMemoryReadStore,
-  createProjector,
-  StoredEventError,
-  type ReadStore,
-} from '../../src/index.js';
+import { createInMemoryReadStore, StoredEventError, type ReadStore } from '../../src/index.js';
+import { createProjector } from '../../src/projections/index.js';
 import { request } from '../support/fixtures.js';
 import { projectionSetup } from '../support/projections.js';
 import { dumpReadStore } from '../support/read-store-dump.js';

@@ -6,13 +6,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteEventStore, createSqliteReadStore } from '../../src/adapters/sqlite/index.js';
 import {
   createInMemoryReadStore,
-  createProjector,
-  OPERATIONS_PROJECTION,
   SkipRefusedError,
   StoredEventError,
   type ReadStore,
-  type SkippedEvent,
 } from '../../src/index.js';
+import {
+  createProjector,
+  OPERATIONS_PROJECTION,
+  type SkippedEvent,
+} from '../../src/projections/index.js';
 import { request } from '../support/fixtures.js';
 import { projectionSetup } from '../support/projections.js';
 import { dumpReadStore } from '../support/read-store-dump.js';

@@ -3,13 +3,15 @@ import { firstValueFrom, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ACTIVITY_REPORT_COLUMNS,
-  AccessDeniedError,
   createReadModel,
+  InvalidWeekError,
+  type Projector,
+} from '../../src/projections/index.js';
+import {
+  AccessDeniedError,
   EnvironmentNotFoundError,
   OperationNotFoundError,
   OperationPurgedError,
-  InvalidWeekError,
-  type Projector,
 } from '../../src/index.js';
 import { request, until } from '../support/fixtures.js';
 import { projectionSetup } from '../support/projections.js';

@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import {
   createInMemoryEventStore,
   createInMemoryReadStore,
-  createProjector,
   StoredEventError,
   type EventStore,
 } from '../../src/index.js';
+import { createProjector } from '../../src/projections/index.js';
 import { request } from '../support/fixtures.js';
 import { projectionSetup } from '../support/projections.js';
 import { dumpReadStore } from '../support/read-store-dump.js';

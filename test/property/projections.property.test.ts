@@ -3,15 +3,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   ACTIVITY_REPORT_COLUMNS,
-  createEventDecoder,
-  createInMemoryReadStore,
   createProjector,
-  foldOperation,
   neutraliseFormula,
   OPERATIONS_PROJECTION,
+} from '../../src/projections/index.js';
+import { createEventDecoder, foldOperation, type OperationState } from '../../src/domain/index.js';
+import {
+  createInMemoryReadStore,
   type EventStore,
   type OperationEvent,
-  type OperationState,
   type ReadStore,
 } from '../../src/index.js';
 import { toActivityReportRow } from '../../src/projections/activity-report.js';

@@ -2,17 +2,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   createEngine,
-  createEventDecoder,
   defineOperation,
   step,
   createInMemoryEventStore,
-  foldOperation,
   type Engine,
   type EventStore,
   type NotUndone,
   type OperationEvent,
   type OperationResult,
 } from '../../src/index.js';
+import { createEventDecoder, foldOperation } from '../../src/domain/index.js';
 import { toOperationResult } from '../../src/engine/operation-result.js';
 import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 import { createCrashableStore } from '../support/crashable-store.js';

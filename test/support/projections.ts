@@ -2,13 +2,12 @@ import {
   createEngine,
   createInMemoryEventStore,
   createInMemoryReadStore,
-  createProjector,
-  createReadModel,
   defineOperation,
   step,
   type Authorize,
   type EventStore,
 } from '../../src/index.js';
+import { createProjector, createReadModel } from '../../src/projections/index.js';
 import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 
 /** A small catalog for projection tests: deploys with releases, provisions and deprovisions. */

@@ -1,4 +1,5 @@
-import { OPERATIONS_PROJECTION, type ReadStore } from '../../src/index.js';
+import { OPERATIONS_PROJECTION } from '../../src/projections/index.js';
+import { type ReadStore } from '../../src/index.js';
 
 /** Everything a read store holds about the given environments, in a comparable form. */
 export const dumpReadStore = async (readStore: ReadStore, environments: readonly string[]) => {

@@ -1,12 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
-import {
-  decide,
-  foldOperation,
-  OpledgerError,
-  type OperationCommand,
-  type OperationEvent,
-} from '../../src/index.js';
+import { decide, foldOperation, type OperationCommand } from '../../src/domain/index.js';
+import { OpledgerError, type OperationEvent } from '../../src/index.js';
 import type { EventOf } from '../../src/domain/events.js';
 
 const at = '2026-01-05T00:00:00.000Z';

@@ -9,8 +9,8 @@ import {
   OpledgerError,
   step,
   type AdmitContext,
-  type Upcaster,
 } from '../../src/index.js';
+import { type Upcaster } from '../../src/domain/index.js';
 import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 import { request, setup } from '../support/fixtures.js';
 

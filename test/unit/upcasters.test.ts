@@ -1,12 +1,7 @@
 import { firstValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import {
-  createEngine,
-  createInMemoryEventStore,
-  defineOperation,
-  eventVersions,
-  step,
-} from '../../src/index.js';
+import { createEngine, createInMemoryEventStore, defineOperation, step } from '../../src/index.js';
+import { eventVersions } from '../../src/domain/index.js';
 import { createVirtualClock } from '../../src/testing/index.js';
 
 const at = '2026-01-05T00:00:00.000Z';

@@ -110,7 +110,10 @@ export const deploySteps = <P extends ReleaseParams>(
   r: Resolved,
   options: { beforeRelease?: boolean } = {},
 ) => {
+  // Each step that only one of the two kinds of service needs is left out of the other's plan.
   const withEndpoint = (p: P) => p.endpoint;
+  // A worker's first release has no old containers to stop first.
+  const stopsFirst = (p: P) => !p.endpoint && p.previousContainers.length > 0;
   const beforeRelease = step<P, { ran: string[] }>({
     name: 'before_release',
     // Commands such as database migrations cannot be taken back: say so, never pretend.
@@ -160,12 +163,10 @@ export const deploySteps = <P extends ReleaseParams>(
     stopContainersStep<P>(
       r,
       STOP_FIRST,
-      async (ctx) =>
-        ctx.params.endpoint
-          ? []
-          : recordExisting(r, ctx.params.app, ctx.params.previousContainers, ctx.signal),
-      // With an endpoint it stops nothing; without one, what it found is lost with its run.
-      (p) => (p.endpoint ? [] : undefined),
+      async (ctx) => recordExisting(r, ctx.params.app, ctx.params.previousContainers, ctx.signal),
+      // What it found is lost with its run: after a crash mid-step it cannot be known.
+      () => undefined,
+      stopsFirst,
     ),
     startContainersStep<P>(
       r,
@@ -212,7 +213,7 @@ export const deploySteps = <P extends ReleaseParams>(
       withEndpoint,
       { recorded: oldTargetsRecorded('register new targets', START) },
     ),
-    stopRecordedStep<P>(r, 'stop old containers', DEREGISTER),
+    stopRecordedStep<P>(r, 'stop old containers', DEREGISTER, withEndpoint),
   ];
 };
 

@@ -52,14 +52,9 @@ export const appDeprovision = (
     lifecycle: 'deprovision',
     params: appDeprovisionParams,
     steps: [
-      {
-        spec: {
-          ...deregisterStep<P>(r, DEREGISTER, (_ctx, targets) => targets, withEndpoint, {
-            emptying: true,
-          }).spec,
-          when: withEndpoint,
-        },
-      },
+      deregisterStep<P>(r, DEREGISTER, (_ctx, targets) => targets, withEndpoint, {
+        emptying: true,
+      }),
       stopContainersStep<P>(r, 'stop containers', async (ctx) => {
         const deregistered = (ctx.outputs[DEREGISTER] as OldOutput | undefined)?.old ?? [];
         const others = ctx.params.containers.filter((id) => !deregistered.some((s) => s.id === id));

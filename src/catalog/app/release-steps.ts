@@ -39,7 +39,11 @@ export interface OldOutput {
   old: SealedContainerSpec[];
 }
 
-type Enabled<P> = (params: P) => boolean;
+/**
+ * Whether a step applies to an operation's params. A step that does not apply is left out of
+ * the plan (`when`), never run as a no-op: the log shows only the steps that do something.
+ */
+type Applies<P> = (params: P) => boolean;
 const always = () => true;
 
 /** Ids of this operation's containers that exist, probing n = 1, 2, ... (for unknown outcomes). */
@@ -56,13 +60,12 @@ export const startContainersStep = <P extends AppTargetParams>(
   r: Resolved,
   name: string,
   plan: (ctx: StepContext<P>) => Promise<NewContainers>,
-  options: { enabled?: Enabled<P>; endpointMode?: Enabled<P> } = {},
+  options: { endpointMode?: Applies<P> } = {},
 ): StepDraft<P> =>
   undoable<P, StartedOutput>(r, {
     name,
     run: async (ctx) => {
       const { params: p, signal, operationId, log } = ctx;
-      if (!(options.enabled ?? always)(p)) return { ids: [], image: '' };
       const wanted = await plan(ctx);
       const ids = containerIds(p.app, operationId, wanted.count);
       await applyAll(
@@ -116,12 +119,12 @@ export const registerStep = <P extends AppTargetParams>(
   r: Resolved,
   name: string,
   startStep: string,
-  enabled: Enabled<P> = always,
+  when?: Applies<P>,
 ): StepDraft<P> =>
   undoable<P, { ids: string[]; previous: string[] }>(r, {
     name,
+    when,
     run: async ({ params: p, outputs, signal, log }) => {
-      if (!enabled(p)) return { ids: [], previous: [] };
       const ids = (outputs[startStep] as StartedOutput | undefined)?.ids ?? [];
       const endpointId = endpointOf(p);
       const previous = await describeTargets(r, endpointId, signal);
@@ -140,7 +143,6 @@ export const registerStep = <P extends AppTargetParams>(
       return { ids, previous };
     },
     undo: async ({ params: p, output, operationId, log }) => {
-      if (!enabled(p)) return;
       const endpointId = endpointOf(p);
       const ids = output?.ids ?? (await probeIds(r, p.app, operationId));
       if (ids.length === 0) return;
@@ -230,7 +232,7 @@ export const deregisterStep = <P extends AppTargetParams>(
   r: Resolved,
   name: string,
   leaving: (ctx: StepContext<P>, targets: string[]) => string[],
-  enabled: Enabled<P> = always,
+  when?: Applies<P>,
   options: {
     emptying?: boolean;
     /**
@@ -243,9 +245,9 @@ export const deregisterStep = <P extends AppTargetParams>(
 ): StepDraft<P> =>
   undoable<P, OldOutput>(r, {
     name,
+    when,
     run: async (ctx) => {
       const { params: p, signal, log } = ctx;
-      if (!enabled(p)) return { old: [] };
       const endpointId = endpointOf(p);
       if (
         options.emptying &&
@@ -288,7 +290,6 @@ export const deregisterStep = <P extends AppTargetParams>(
       return { old };
     },
     undo: async ({ params: p, output, outputs, log }) => {
-      if (!enabled(p)) return;
       if (!output) {
         const ids = options.recorded?.(p, outputs);
         if (!ids) {
@@ -331,9 +332,11 @@ export const stopContainersStep = <P extends AppTargetParams>(
     params: P,
     outputs: Readonly<Record<string, unknown>>,
   ) => SealedContainerSpec[] | undefined,
+  when?: Applies<P>,
 ): StepDraft<P> =>
   undoable<P, OldOutput>(r, {
     name,
+    when,
     run: async (ctx) => {
       const old = await which(ctx);
       const byId = new Map(old.map((s) => [s.id, s]));
@@ -369,12 +372,14 @@ export const stopRecordedStep = <P extends AppTargetParams>(
   r: Resolved,
   name: string,
   fromStep: string,
+  when?: Applies<P>,
 ): StepDraft<P> =>
   stopContainersStep<P>(
     r,
     name,
     async (ctx) => recordedOld(ctx.outputs, fromStep),
     (_params, outputs) => recordedOld(outputs, fromStep),
+    when,
   );
 
 /** Live containers (those of `ids` that exist), recorded with their env sealed. */

@@ -9,10 +9,15 @@ export const undoable = <P, O>(
     name: string;
     run: (ctx: StepContext<P>) => Promise<O>;
     undo: Parameters<typeof step<P, O>>[0]['undo'];
+    /** Leaves the step out of the plan for params it does not apply to (see `step`). */
+    when?: ((params: P) => boolean) | undefined;
   },
 ): StepDraft<P> =>
   step<P, O>({
-    ...spec,
+    name: spec.name,
+    run: spec.run,
+    undo: spec.undo,
+    ...(spec.when ? { when: spec.when } : {}),
     kind: 'undoable',
     retry: r.retry,
     undoRetry: {

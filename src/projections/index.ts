@@ -1,0 +1,42 @@
+/**
+ * `opledger/projections`: the read side. The projector that folds the event store into a read
+ * store, the read models over it (operations, logs, resources, environments, the Activity
+ * Report and its CSV), and the ISO-week helpers the reports use.
+ */
+export {
+  createProjector,
+  OPERATIONS_PROJECTION,
+  type Projector,
+  type ProjectorOptions,
+  type SkipRequest,
+} from './projector.js';
+export {
+  createReadModel,
+  renderLogLine,
+  type ActivityReportSummary,
+  type ListOperationsOptions,
+  type OperationPage,
+  type ReadModel,
+  type ReadModelOptions,
+  type ReadOptions,
+  type CsvOptions,
+  type EnvironmentView,
+  type ReportRange,
+  type ResourceView,
+} from './read-model.js';
+export {
+  ACTIVITY_REPORT_COLUMNS,
+  neutraliseFormula,
+  type ActivityReportRow,
+} from './activity-report.js';
+export { isoWeekOf, isoWeekRange, InvalidWeekError } from './iso-week.js';
+export type {
+  ReadStore,
+  ReadModelTransaction,
+  OperationRecord,
+  ResourceRecord,
+  EnvironmentRecord,
+  OperationQuery,
+  SkippedEvent,
+} from './read-store.js';
+export { ENVIRONMENT_RESOURCE } from '../domain/stream-names.js';
