@@ -5,6 +5,7 @@ export type {
   EngineOptions,
   OperationHandle,
   OperationRequest,
+  TypedEngine,
 } from './engine/engine.js';
 export type { OperationResult, OperationView } from './engine/operation-result.js';
 export { systemClock, type Clock } from './engine/clock.js';
@@ -16,9 +17,10 @@ export type {
   AdmitContext,
   OperationDefinition,
   OperationSpec,
+  StepDraft,
   StepSpec,
 } from './domain/operation-definition.js';
-export type { Step, StepContext, UndoContext, StepKind } from './domain/step.js';
+export type { Json, JsonOutput, Step, StepContext, UndoContext, StepKind } from './domain/step.js';
 export type { RetryPolicy } from './domain/retry-policy.js';
 export type { StandardSchemaV1 } from './domain/standard-schema.js';
 export type { LogLine, LogLevel } from './domain/log-lines.js';

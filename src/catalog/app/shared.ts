@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { step, type StepDraft } from '../../domain/operation-definition.js';
+import { step, type JsonRun, type StepDraft } from '../../domain/operation-definition.js';
 import type { RetryPolicy } from '../../domain/retry-policy.js';
 import type { StepContext, StepLog } from '../../domain/step.js';
 import { systemClock, type Clock } from '../../engine/clock.js';
@@ -282,7 +282,7 @@ export const undoable = <P, O>(
     name: string;
     run: (ctx: StepContext<P>) => Promise<O>;
     undo: Parameters<typeof step<P, O>>[0]['undo'];
-  },
+  } & JsonRun<P, O>,
 ): StepDraft<P> =>
   step<P, O>({
     ...spec,
@@ -296,5 +296,9 @@ export const undoable = <P, O>(
 
 export const noSideEffects = <P, O>(
   r: Resolved,
-  spec: { name: string; run: (ctx: StepContext<P>) => Promise<O>; alternatives?: string[] },
+  spec: {
+    name: string;
+    run: (ctx: StepContext<P>) => Promise<O>;
+    alternatives?: string[];
+  } & JsonRun<P, O>,
 ): StepDraft<P> => step<P, O>({ ...spec, kind: 'no_side_effects', retry: r.retry });
