@@ -11,7 +11,7 @@ export type { OperationResult, OperationView } from './engine/operation-result.j
 export { systemClock, type Clock } from './engine/clock.js';
 export { createTimeOrderedIds } from './engine/ids.js';
 export { createInMemoryEventStore } from './adapters/memory/in-memory-event-store.js';
-export { defineOperation, step } from './domain/operation-definition.js';
+export { defineOperation, outputOf, step } from './domain/operation-definition.js';
 export type {
   Admit,
   AdmitContext,

@@ -72,6 +72,27 @@ export function step<P, O>(
   return spec === undefined ? draft : draft(spec);
 }
 
+/**
+ * The recorded output of `draft`'s step among `outputs` (a run's or an undo's), typed as that
+ * step's run returns it; undefined when the step has not succeeded (or was left out by `when`).
+ * The step is named by its draft, a value, instead of a string and a cast.
+ *
+ * @example
+ * ```ts
+ * const start = step<P>()({ name: 'start containers', run: () => ({ ids: ['c1'] }), undo });
+ * const register = step<P>()({
+ *   name: 'register',
+ *   run: ({ outputs }) => register(outputOf(outputs, start)?.ids ?? []), // ids: string[]
+ *   kind: 'irreversible',
+ * });
+ * ```
+ */
+export const outputOf = <O>(
+  outputs: Readonly<Record<string, unknown>>,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any params: only the name is read
+  draft: StepDraft<any, O>,
+): O | undefined => outputs[draft.spec.name] as O | undefined;
+
 /** What a successful operation did to its resource, as the projections need to know it. */
 export interface OperationEffects<P> {
   /** 'provision' creates the resource, 'deprovision' deletes it (an environment, for resource type 'environment'). */

@@ -6,6 +6,7 @@ import {
   createEngine,
   createInMemoryEventStore,
   defineOperation,
+  outputOf,
   step,
   type Engine,
 } from '../../src/index.js';
@@ -54,7 +55,17 @@ const startContainers = step<{ app: string }>()({
     assertType<number[] | undefined>(output?.ids);
   },
 });
-void startContainers;
+// d. A later step reads an earlier step's output through its draft, typed.
+step<{ app: string }>()({
+  name: 'register containers',
+  kind: 'irreversible',
+  run: ({ outputs }) => {
+    assertType<string[] | undefined>(outputOf(outputs, startContainers)?.ids);
+    // @ts-expect-error the output of start containers has no 'old'
+    void outputOf(outputs, startContainers)?.old;
+    return null;
+  },
+});
 
 // e. A run's output must be JSON data, as the run-time check in step-attempt.ts demands.
 step({ name: 'json', kind: 'no_side_effects', run: () => ({ a: [1, 'b', null], b: undefined }) });
