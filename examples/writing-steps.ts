@@ -27,7 +27,7 @@ const registry = {
 // #region step
 import { step } from 'opledger';
 
-const pullImage = step<{ image: string }, { image: string; registry: string }>({
+const pullImage = step<{ image: string }>()({
   name: 'pull image',
   kind: 'undoable', // the default when there is an undo; or 'irreversible' | 'no_side_effects'
   alternatives: ['docker-hub', 'quay'], // failover providers, tried in turn
@@ -42,7 +42,7 @@ const pullImage = step<{ image: string }, { image: string; registry: string }>({
     const from = provider ?? 'docker-hub';
     await registry.pull(params.image, from, { signal }); // honour the signal to stop early
     log(`pulled ${params.image} from ${from}`);
-    return { image: params.image, registry: from }; // plain JSON: what undo needs
+    return { image: params.image, registry: from }; // plain JSON: what undo gets as `output`
   },
   undo: async ({ output, params, log }) => {
     // After a crash the outcome is 'unknown' and there is no output: undo anyway, idempotently.
@@ -79,3 +79,37 @@ const result = await op.result;
 console.log(`backoff slept on the virtual clock: ${JSON.stringify(clock.sleeps)}`);
 console.log(`images left after the rollback: ${JSON.stringify(pulled)}`);
 if (result.rollback !== 'succeeded' || pulled.length !== 0) process.exit(1);
+
+// #region typed
+import { z } from 'zod';
+
+const running: string[] = [];
+const deploy = defineOperation({
+  type: 'deploy',
+  params: z.object({ image: z.string(), replicas: z.number().default(1) }),
+  steps: [
+    step({
+      name: 'start containers',
+      // params: { image: string; replicas: number }, inferred from the schema
+      run: ({ params }) => {
+        const ids = Array.from({ length: params.replicas }, (_, i) => `${params.image}#${i}`);
+        running.push(...ids);
+        return { ids };
+      },
+      // output: { ids: string[] } | undefined, inferred from the run
+      undo: ({ output }) => {
+        for (const id of output?.ids ?? []) running.splice(running.indexOf(id), 1);
+      },
+    }),
+  ],
+});
+const typed = createEngine({ store: createInMemoryEventStore(), operations: [deploy] });
+const started = await typed.start({
+  type: 'deploy', // 'deplyo', or params: { image: 2 }, would not compile
+  environment: 'production',
+  resource: { type: 'app', handle: 'web' },
+  user: 'ada@example.com',
+  params: { image: 'web:v2', replicas: 2 },
+});
+// #endregion typed
+console.log(`typed deploy: ${(await started.result).status}, running ${JSON.stringify(running)}`);

@@ -11,21 +11,23 @@ export type {
   EngineOptions,
   OperationHandle,
   OperationRequest,
+  TypedEngine,
 } from './engine/engine.js';
 export type { OperationResult, OperationView } from './engine/operation-result.js';
 export { systemClock, type Clock } from './engine/clock.js';
 export { createTimeOrderedIds } from './engine/ids.js';
 export { createInMemoryEventStore } from './adapters/memory/in-memory-event-store.js';
 export { createInMemoryReadStore } from './adapters/memory/in-memory-read-store.js';
-export { defineOperation, step } from './domain/operation-definition.js';
+export { defineOperation, outputOf, step } from './domain/operation-definition.js';
 export type {
   Admit,
   AdmitContext,
   OperationDefinition,
   OperationSpec,
+  StepDraft,
   StepSpec,
 } from './domain/operation-definition.js';
-export type { Step, StepContext, UndoContext, StepKind } from './domain/step.js';
+export type { Json, JsonOutput, Step, StepContext, UndoContext, StepKind } from './domain/step.js';
 export type { RetryPolicy } from './domain/retry-policy.js';
 export type { StandardSchemaV1 } from './domain/standard-schema.js';
 export type { LogLine, LogLevel } from './domain/log-lines.js';

@@ -4,7 +4,7 @@ import type { EventStore } from './event-store.js';
 import type { Lifecycle, ResourceRef, StepKind } from './events.js';
 import { resolveRetryPolicy, validateRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
-import type { Step, StepContext, UndoContext } from './step.js';
+import type { JsonOutput, Step, StepContext, UndoContext } from './step.js';
 
 export interface StepSpec<P, O> {
   name: string;
@@ -22,15 +22,76 @@ export interface StepSpec<P, O> {
 
 /**
  * A step spec whose checks wait for defineOperation, which knows the operation's name. Its
- * output type is erased here: each step's undo was already typed against its own run.
+ * output type is erased from the spec (each step's undo was already typed against its own run)
+ * but kept on the draft: a later step or an undo reads it with `outputs.of(draft)`, typed.
  */
-export interface StepDraft<P = Record<string, unknown>> {
+export interface StepDraft<P = Record<string, unknown>, O = unknown> {
   readonly spec: StepSpec<P, unknown>;
+  /** The type of the run's output, for `outputs.of`; no value at run time. */
+  readonly __output?: O;
 }
 
-export const step = <P = Record<string, unknown>, O = unknown>(
-  spec: StepSpec<P, O>,
-): StepDraft<P> => ({ spec: spec as unknown as StepSpec<P, unknown> });
+/**
+ * Refuses, when the step is written, a run whose output is not JSON data (see `JsonOutput`):
+ * the run must also be a function returning `JsonOutput<O>`, which is `O` itself for JSON data.
+ * `NoInfer` keeps `O` inferred from the run's own return type only.
+ */
+export interface JsonRun<P, O> {
+  run: (ctx: StepContext<P>) => Promise<NoInfer<JsonOutput<O>>> | NoInfer<JsonOutput<O>>;
+}
+
+/**
+ * Declares a step. Its params type `P` comes from the operation it is written in (or is given),
+ * its output type `O` from what `run` returns, which must be JSON data (see `JsonOutput`), and
+ * `undo` gets that type as its `output`.
+ *
+ * TypeScript infers all type arguments or none: to give only `P` and still infer `O`, call
+ * `step<P>()` first, which returns the step function for those params.
+ *
+ * @example
+ * ```ts
+ * const pull = step<{ image: string }>()({
+ *   name: 'pull image',
+ *   run: ({ params }) => ({ image: params.image, registry: 'quay' }),
+ *   undo: ({ output }) => remove(output?.registry), // output: { image: string; registry: string } | undefined
+ * });
+ * ```
+ */
+export function step<P = Record<string, unknown>>(): <O>(
+  spec: StepSpec<P, O> & JsonRun<P, O>,
+) => StepDraft<P, O>;
+export function step<P = Record<string, unknown>, O = unknown>(
+  spec: StepSpec<P, O> & JsonRun<P, O>,
+): StepDraft<P, O>;
+export function step<P, O>(
+  spec?: StepSpec<P, O>,
+): StepDraft<P, O> | ((spec: StepSpec<P, O>) => StepDraft<P, O>) {
+  const draft = (s: StepSpec<P, O>): StepDraft<P, O> => ({
+    spec: s as unknown as StepSpec<P, unknown>,
+  });
+  return spec === undefined ? draft : draft(spec);
+}
+
+/**
+ * The recorded output of `draft`'s step among `outputs` (a run's or an undo's), typed as that
+ * step's run returns it; undefined when the step has not succeeded (or was left out by `when`).
+ * The step is named by its draft, a value, instead of a string and a cast.
+ *
+ * @example
+ * ```ts
+ * const start = step<P>()({ name: 'start containers', run: () => ({ ids: ['c1'] }), undo });
+ * const register = step<P>()({
+ *   name: 'register',
+ *   run: ({ outputs }) => register(outputOf(outputs, start)?.ids ?? []), // ids: string[]
+ *   kind: 'irreversible',
+ * });
+ * ```
+ */
+export const outputOf = <O>(
+  outputs: Readonly<Record<string, unknown>>,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any params: only the name is read
+  draft: StepDraft<any, O>,
+): O | undefined => outputs[draft.spec.name] as O | undefined;
 
 /** What a successful operation did to its resource, as the projections need to know it. */
 export interface OperationEffects<P> {
@@ -61,18 +122,31 @@ export interface AdmitContext<P> {
  */
 export type Admit<P> = (request: AdmitContext<P>) => Promise<void> | void;
 
-export interface OperationDefinition<P = Record<string, unknown>> extends OperationEffects<P> {
-  type: string;
-  params?: StandardSchemaV1<unknown, P>;
+/**
+ * A checked operation. `T` is its type name and `I` what its params schema accepts (the params
+ * a request gives, before defaults), so an engine given it types `start` (see `Engine`).
+ */
+export interface OperationDefinition<
+  P = Record<string, unknown>,
+  T extends string = string,
+  I = unknown,
+> extends OperationEffects<P> {
+  type: T;
+  params?: StandardSchemaV1<I, P>;
   /** Param names whose values are secrets: never written to events or logs. */
   sensitive: readonly string[];
   steps: readonly Step<P, unknown>[];
   admit?: Admit<P>;
 }
 
-export interface OperationSpec<P> extends OperationEffects<P> {
-  type: string;
-  params?: StandardSchemaV1<unknown, P>;
+export interface OperationSpec<
+  P,
+  T extends string = string,
+  I = unknown,
+> extends OperationEffects<P> {
+  type: T;
+  /** The params schema; `P` and the steps' params are inferred from it. */
+  params?: StandardSchemaV1<I, P>;
   sensitive?: readonly string[];
   steps: readonly StepDraft<P>[];
   /** Refuses a request before anything is recorded: see `Admit`. */
@@ -128,9 +202,13 @@ const compileStep = <P>(type: string, spec: StepSpec<P, unknown>): Step<P, unkno
 };
 
 /** Validates a definition once, when it is declared, so bad ones never reach the engine. */
-export const defineOperation = <P = Record<string, unknown>>(
-  spec: OperationSpec<P>,
-): OperationDefinition<P> => {
+export const defineOperation = <
+  P = Record<string, unknown>,
+  T extends string = string,
+  I = unknown,
+>(
+  spec: OperationSpec<P, T, I>,
+): OperationDefinition<P, T, I> => {
   const type = typeof spec.type === 'string' ? spec.type : '';
   if (type.trim() === '')
     throw new InvalidDefinitionError('(unnamed)', 'type must be a non-empty string');
@@ -150,7 +228,7 @@ export const defineOperation = <P = Record<string, unknown>>(
     throw new InvalidDefinitionError(type, `lifecycle must be 'provision' or 'deprovision'`);
   }
   return {
-    type,
+    type: type as T,
     steps,
     sensitive: [...(spec.sensitive ?? [])],
     ...(spec.lifecycle ? { lifecycle: spec.lifecycle } : {}),

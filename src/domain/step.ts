@@ -4,6 +4,34 @@ import type { RetryPolicy } from './retry-policy.js';
 
 export type { StepKind };
 
+/** A JSON value as the engine records a step's output. */
+export type Json =
+  string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
+
+/**
+ * `O` itself when a step may return it: JSON data as the engine checks it at run time (see
+ * step-attempt.ts), so a function, a bigint, a class instance with methods (a `Date`, a `Map`)
+ * or `undefined` in an array is refused when the step is written rather than when it runs.
+ * Interfaces are checked field by field, so they need no index signature. `undefined` as a
+ * field or as the whole output is accepted, as at run time. `unknown` and `any` pass: an
+ * output the caller chose not to type is checked at run time only. The run-time check stays
+ * the authority (NaN, or a class instance without methods, cannot be told apart by type).
+ */
+export type JsonOutput<O> = unknown extends O
+  ? O
+  : O extends string | number | boolean | null | undefined | void
+    ? O
+    : O extends bigint | symbol | ((...args: never[]) => unknown)
+      ? never
+      : O extends readonly unknown[]
+        ? { [K in keyof O]: JsonElement<O[K]> }
+        : O extends object
+          ? { [K in keyof O]: JsonOutput<O[K]> }
+          : never;
+
+/** An array element: the run-time check refuses `undefined` there (JSON would write null). */
+type JsonElement<T> = T extends undefined | void ? never : JsonOutput<T>;
+
 export interface StepLog {
   (message: string, level?: LogLevel): void;
 }

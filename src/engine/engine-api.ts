@@ -4,17 +4,46 @@ import type { Upcaster } from '../domain/event-codec.js';
 import type { EventStore } from '../domain/event-store.js';
 import type { LogLine } from '../domain/log-lines.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
+import type { StandardSchemaV1 } from '../domain/standard-schema.js';
 import type { Clock } from './clock.js';
 import type { OperationResult, OperationView } from './operation-result.js';
 import type { OperationRequest } from './operation-request.js';
 
 // The engine's public types: what `createEngine` takes and what its engine does.
 
-export interface EngineOptions {
+/** Any operation definition: they differ in their params types, the engine treats them alike. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyOperationDefinition = OperationDefinition<any, string, any>;
+
+/** The params a request for definition `D` gives: what its schema accepts, or its params type. */
+export type RequestParams<D extends AnyOperationDefinition> =
+  NonNullable<D['params']> extends StandardSchemaV1<infer I, infer P>
+    ? unknown extends I
+      ? P
+      : I
+    : Record<string, unknown>;
+
+/**
+ * A request to start one of the definitions `D`: its type by name and the params its schema
+ * accepts, so a misspelled type or a wrong param is a compile error. A definition whose type is
+ * only known as `string` (one built at run time, or the catalog's) takes any `OperationRequest`.
+ */
+export type OperationRequestFor<D extends AnyOperationDefinition> = [D] extends [never]
+  ? OperationRequest
+  : D extends AnyOperationDefinition
+    ? string extends D['type']
+      ? OperationRequest
+      : Omit<OperationRequest, 'type' | 'params'> & { type: D['type'] } & (Record<
+            string,
+            never
+          > extends RequestParams<D>
+            ? { params?: RequestParams<D> }
+            : { params: RequestParams<D> })
+    : never;
+
+export interface EngineOptions<D extends AnyOperationDefinition = AnyOperationDefinition> {
   store: EventStore;
-  // Definitions differ in their params type; the engine treats them all alike.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  operations: readonly OperationDefinition<any>[];
+  operations: readonly D[];
   clock?: Clock;
   /** Operation id generator; ids must sort by creation time. */
   ids?: () => string;
@@ -42,6 +71,16 @@ export interface CancelOutcome {
   alreadyRequested: boolean;
 }
 
+/**
+ * A request type only known at run time (typed `string`, as the CLI reads it) is taken by any
+ * engine and checked when the request is made; a literal type must name one of the engine's.
+ */
+export type RuntimeType<T extends string> = string extends T ? string : never;
+
+/**
+ * An engine for any definitions: `start` takes any `OperationRequest`, checked at run time. A
+ * `TypedEngine` (what `createEngine` returns) can be used as one.
+ */
 export interface Engine {
   start(request: OperationRequest): Promise<OperationHandle>;
   cancel(id: string, options: { user: string }): Promise<CancelOutcome>;
@@ -57,4 +96,19 @@ export interface Engine {
   recover(options?: { operationIds?: readonly string[] }): Promise<OperationResult[]>;
   /** Accepts no new operations and waits for the ones running here (and their rollbacks). */
   shutdown(): Promise<void>;
+}
+
+/**
+ * The engine `createEngine` returns for the definitions `D`. `start` takes a request for one of
+ * them, typed: a misspelled type, a missing or mistyped param is a compile error. A request
+ * whose `type` is a plain `string` (read at run time, as by the CLI) is taken as well, and
+ * checked at run time only, as every request is.
+ */
+export interface TypedEngine<
+  D extends AnyOperationDefinition = AnyOperationDefinition,
+> extends Omit<Engine, 'start'> {
+  start(request: OperationRequestFor<D>): Promise<OperationHandle>;
+  start<T extends string>(
+    request: Omit<OperationRequest, 'type'> & { type: T & NoInfer<RuntimeType<T>> },
+  ): Promise<OperationHandle>;
 }

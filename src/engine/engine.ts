@@ -29,9 +29,24 @@ import { recoverOperations } from './recover.js';
 import { driveOperation } from './run-operation.js';
 import { parseOperationRequest, validatedParams } from './operation-request.js';
 import type { OperationRequest } from './operation-request.js';
-import type { CancelOutcome, Engine, EngineOptions, OperationHandle } from './engine-api.js';
+import type {
+  AnyOperationDefinition,
+  CancelOutcome,
+  Engine,
+  EngineOptions,
+  OperationHandle,
+  TypedEngine,
+} from './engine-api.js';
 
-export type { CancelOutcome, Engine, EngineOptions, OperationHandle, OperationRequest };
+export type {
+  AnyOperationDefinition,
+  CancelOutcome,
+  Engine,
+  EngineOptions,
+  OperationHandle,
+  OperationRequest,
+  TypedEngine,
+};
 
 /** Marks a promise as handled for Node while its caller still sees the rejection. */
 const quiet = <T>(promise: Promise<T>): Promise<T> => {
@@ -39,7 +54,18 @@ const quiet = <T>(promise: Promise<T>): Promise<T> => {
   return promise;
 };
 
-export const createEngine = (options: EngineOptions): Engine => {
+/**
+ * An engine running the given operations; its `start` is typed from them (see `Engine`).
+ *
+ * @example
+ * ```ts
+ * const engine = createEngine({ store: createInMemoryEventStore(), operations: [deploy] });
+ * await engine.start({ type: 'deploy', environment, resource, user, params: { image: 'web:2' } });
+ * ```
+ */
+export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefinition>(
+  options: EngineOptions<D>,
+): TypedEngine<D> => {
   const { store } = options;
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? createTimeOrderedIds(clock);

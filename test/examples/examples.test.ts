@@ -61,6 +61,7 @@ describe('examples', () => {
     );
     expect(stdout).toContain('backoff slept on the virtual clock: [1000]');
     expect(stdout).toContain('images left after the rollback: []');
+    expect(stdout).toContain('typed deploy: succeeded, running ["web:v2#0","web:v2#1"]');
   });
 
   it('activity-report prints a log and a CSV that keeps the deleted app', async () => {

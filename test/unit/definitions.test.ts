@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defineOperation, InvalidDefinitionError, step } from '../../src/index.js';
+import { defineOperation, InvalidDefinitionError, outputOf, step } from '../../src/index.js';
 
 const noop = () => undefined;
 
@@ -156,5 +156,15 @@ describe('steps that do not apply', () => {
     ]);
     const withMigration = await (await engine.start(request({ params: { migrate: true } }))).result;
     expect(withMigration.notUndone).toEqual([{ step: 'before_release', reason: 'irreversible' }]);
+  });
+});
+
+describe('outputOf', () => {
+  it("reads the output recorded under the draft's step name, undefined when there is none", () => {
+    const start = step({ name: 'start containers', run: () => ({ ids: ['c1'] }), undo: noop });
+    expect(outputOf({ 'start containers': { ids: ['c1', 'c2'] } }, start)).toEqual({
+      ids: ['c1', 'c2'],
+    });
+    expect(outputOf({ 'other step': { ids: [] } }, start)).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { step, type StepDraft } from '../../domain/operation-definition.js';
+import { step, type JsonRun, type StepDraft } from '../../domain/operation-definition.js';
 import type { StepContext } from '../../domain/step.js';
 import type { Resolved } from './app-options.js';
 
@@ -11,7 +11,7 @@ export const undoable = <P, O>(
     undo: Parameters<typeof step<P, O>>[0]['undo'];
     /** Leaves the step out of the plan for params it does not apply to (see `step`). */
     when?: ((params: P) => boolean) | undefined;
-  },
+  } & JsonRun<P, O>,
 ): StepDraft<P> =>
   step<P, O>({
     name: spec.name,
@@ -28,5 +28,9 @@ export const undoable = <P, O>(
 
 export const noSideEffects = <P, O>(
   r: Resolved,
-  spec: { name: string; run: (ctx: StepContext<P>) => Promise<O>; alternatives?: string[] },
+  spec: {
+    name: string;
+    run: (ctx: StepContext<P>) => Promise<O>;
+    alternatives?: string[];
+  } & JsonRun<P, O>,
 ): StepDraft<P> => step<P, O>({ ...spec, kind: 'no_side_effects', retry: r.retry });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   defineOperation,
+  outputOf,
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
@@ -51,7 +52,7 @@ const checkSize = (infra: InfrastructurePort) =>
     },
   });
 
-const resize = (infra: InfrastructurePort) =>
+const resize = (infra: InfrastructurePort, check: ReturnType<typeof checkSize>) =>
   step<DatabaseResizeVolumeParams, { fromGb: number; toGb: number }>({
     name: 'resize volume',
     // Volumes only grow: the extra space cannot be given back, the data is untouched.
@@ -61,7 +62,8 @@ const resize = (infra: InfrastructurePort) =>
         { volumeId: params.volumeId, sizeGb: params.sizeGb },
         { signal },
       );
-      const { fromGb } = outputs['check new size'] as { fromGb: number };
+      // 'check new size' ran before and succeeded, or this step would not run.
+      const { fromGb } = outputOf(outputs, check) ?? { fromGb: 0 };
       log(`Volume ${params.volumeId} grew from ${fromGb} GB to ${params.sizeGb} GB.`);
       return { fromGb, toGb: params.sizeGb };
     },
@@ -71,20 +73,21 @@ const resize = (infra: InfrastructurePort) =>
 export const databaseResizeVolume = (
   infra: InfrastructurePort,
   options: DatabaseResizeVolumeOptions = {},
-): OperationDefinition<DatabaseResizeVolumeParams> =>
-  defineOperation<DatabaseResizeVolumeParams>({
+): OperationDefinition<DatabaseResizeVolumeParams> => {
+  const check = checkSize(infra);
+  return defineOperation<DatabaseResizeVolumeParams>({
     type: 'database.resize_volume',
     params: databaseResizeVolumeParams,
     steps:
       options.mode === 'in-place'
-        ? [inspectPlacement(infra), checkSize(infra), resize(infra)]
+        ? [inspectPlacement(infra), check, resize(infra, check)]
         : [
             inspectPlacement(infra),
-            checkSize(infra),
+            check,
             stopOldContainer(infra),
             unmountOldVolume(infra),
             detachOldVolume(infra),
-            resize(infra),
+            resize(infra, check),
             attachVolumeTo<DatabaseResizeVolumeParams>(
               infra,
               (_params, outputs) => placementOf(outputs).instanceId,
@@ -101,3 +104,4 @@ export const databaseResizeVolume = (
             ),
           ],
   });
+};

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   defineOperation,
+  outputOf,
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
@@ -18,29 +19,31 @@ export type SshSessionParams = z.infer<typeof sshSessionParams>;
  * An ephemeral SSH session: it looks up where the container runs and hands out a session; it
  * changes nothing, so a failed or cancelled session is never rolled back.
  */
-export const sshSession = (infra: InfrastructurePort): OperationDefinition<SshSessionParams> =>
-  defineOperation<SshSessionParams>({
+export const sshSession = (infra: InfrastructurePort): OperationDefinition<SshSessionParams> => {
+  const locate = step<SshSessionParams, { instanceId: string; image: string }>({
+    name: 'locate container',
+    kind: 'no_side_effects',
+    run: async ({ params, signal }) => {
+      const container = await infra.containers.describeContainer(params.containerId, {
+        signal,
+      });
+      if (!container || container.state !== 'running') {
+        throw new PreconditionFailedError(`container ${params.containerId} is not running`);
+      }
+      return { instanceId: container.instanceId, image: container.image };
+    },
+  });
+  return defineOperation<SshSessionParams>({
     type: 'ssh.session',
     params: sshSessionParams,
     steps: [
-      step<SshSessionParams, { instanceId: string; image: string }>({
-        name: 'locate container',
-        kind: 'no_side_effects',
-        run: async ({ params, signal }) => {
-          const container = await infra.containers.describeContainer(params.containerId, {
-            signal,
-          });
-          if (!container || container.state !== 'running') {
-            throw new PreconditionFailedError(`container ${params.containerId} is not running`);
-          }
-          return { instanceId: container.instanceId, image: container.image };
-        },
-      }),
+      locate,
       step<SshSessionParams, { sessionId: string; instanceId: string; command: string[] }>({
         name: 'open session',
         kind: 'no_side_effects',
         run: async ({ params, outputs, operationId, signal, log }) => {
-          const { instanceId } = outputs['locate container'] as { instanceId: string };
+          // 'locate container' ran before and succeeded, or this step would not run.
+          const { instanceId } = outputOf(outputs, locate) ?? { instanceId: '' };
           const instance = await infra.compute.describeInstance(instanceId, { signal });
           if (instance?.state !== 'available') {
             throw new PreconditionFailedError(`instance ${instanceId} is not available`);
@@ -51,3 +54,4 @@ export const sshSession = (infra: InfrastructurePort): OperationDefinition<SshSe
       }),
     ],
   });
+};
