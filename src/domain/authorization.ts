@@ -37,7 +37,7 @@ export type Authorize = (
 export const allowAll: Authorize = () => true;
 
 /** What each action reads as in a denial, after "you may not"; names no target. */
-const ACTION_PHRASES: Record<ReadAction, string> = {
+const ACTION_PHRASES: Record<AccessAction, string> = {
   'operation:read': 'read this operation',
   'operation:follow': 'follow the log of this operation',
   'operations:list': 'list the operations of this environment',

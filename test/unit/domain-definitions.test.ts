@@ -61,8 +61,8 @@ describe('defineOperation: what a definition holds', () => {
       name: 'check',
       kind: 'no_side_effects',
       run: noop,
-      retry: defaultRetryPolicy,
-      undoRetry: defaultRetryPolicy,
+      retry: { ...defaultRetryPolicy, maximumIntervalMs: 100_000 },
+      undoRetry: { ...defaultRetryPolicy, maximumIntervalMs: 100_000 },
       interruptible: true,
     });
   });
@@ -86,8 +86,8 @@ describe('defineOperation: what a definition holds', () => {
       kind: 'undoable',
       run: noop,
       undo: noop,
-      retry: { ...defaultRetryPolicy, maxAttempts: 3 },
-      undoRetry: { ...defaultRetryPolicy, maxAttempts: 5 },
+      retry: { ...defaultRetryPolicy, maximumIntervalMs: 100_000, maxAttempts: 3 },
+      undoRetry: { ...defaultRetryPolicy, maximumIntervalMs: 100_000, maxAttempts: 5 },
       alternatives: ['registry-a', 'registry-b'],
       interruptible: false,
       when,

@@ -146,7 +146,11 @@ describe('authorization', () => {
         environment: 'production',
       });
       await expect(refusal).rejects.toBeInstanceOf(AccessDeniedError);
-      await expect(refusal).rejects.toMatchObject({ action: 'operation cancel' });
+      await expect(refusal).rejects.toMatchObject({
+        action: 'operation:cancel',
+        message:
+          'Access denied: you may not cancel this operation. Ask an administrator for access.',
+      });
     }
   });
 
