@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allowAll, ensureAllowed } from '../../src/domain/authorization.js';
+import { allowAll, ensureAllowed, type AccessAction } from '../../src/domain/authorization.js';
 import { describeError, toErrorInfo } from '../../src/domain/error-info.js';
 import * as errors from '../../src/domain/errors.js';
 import { AccessDeniedError, OpledgerError } from '../../src/domain/errors.js';
@@ -126,6 +126,44 @@ describe('typed errors', () => {
     expect(new errors.InvalidRequestError('x', ['a']).issues).toEqual(['a']);
   });
 
+  it('given a purged operation, then the error says when its environment was deprovisioned, if known', () => {
+    const dated = new errors.OperationPurgedError('op-1', 'staging', '2026-01-05T00:00:00.000Z');
+    expect(dated.code).toBe('OPERATION_PURGED');
+    expect(dated.message).toContain(
+      "environment 'staging', which was deprovisioned at 2026-01-05T00:00:00.000Z: its records",
+    );
+    const undated = new errors.OperationPurgedError('op-1', 'staging', undefined);
+    expect(undated.message).toContain(
+      "environment 'staging', which was deprovisioned: its records",
+    );
+  });
+
+  it('given a skip refused, then the error names the position the read models stop at, or that they stop nowhere', () => {
+    const stopped = new errors.SkipRefusedError(7n, 5n);
+    expect(stopped.code).toBe('SKIP_REFUSED');
+    expect(stopped.message).toContain('The read models stop at position 5, not 7');
+    expect(stopped.message).toContain('skip position 5 if it cannot be repaired');
+    const nowhere = new errors.SkipRefusedError(7n, undefined);
+    expect(nowhere.message).toContain('Nothing to skip at position 7');
+  });
+
+  it('given a missing peer dependency, then DRIVER_MISSING unless another code is given, naming what to install', () => {
+    const cause = new Error('Cannot find package');
+    const driver = new errors.PeerDependencyMissingError('pg', 'The PostgreSQL store', { cause });
+    expect(driver).toMatchObject({ code: 'DRIVER_MISSING', packageName: 'pg', cause });
+    expect(driver.message).toContain('run `npm install pg` in your project');
+    const testing = new errors.PeerDependencyMissingError('fast-check', 'opledger/testing', {
+      code: 'TEST_DEPENDENCY_MISSING',
+      version: '^4',
+    });
+    expect(testing.code).toBe('TEST_DEPENDENCY_MISSING');
+    expect(testing.message).toContain(
+      "opledger/testing needs the optional peer dependency 'fast-check'",
+    );
+    expect(testing.message).toContain('run `npm install fast-check@^4` in your project');
+    expect(new errors.PeerDependencyMissingError('pg', 'x').cause).toBeUndefined();
+  });
+
   it('given a cause, then the error keeps it', () => {
     const cause = new Error('below');
     expect(new OpledgerError('X', 'x', { cause }).cause).toBe(cause);
@@ -152,6 +190,34 @@ describe('authorization', () => {
           'Access denied: you may not cancel this operation. Ask an administrator for access.',
       });
     }
+  });
+
+  it('given an authorizer that says no to every action, then each denial says in its own words what was refused', async () => {
+    // A Record over the union: an action added to AccessAction fails to compile here until listed.
+    const every: Record<AccessAction, true> = {
+      'operation:read': true,
+      'operation:follow': true,
+      'operations:list': true,
+      'environments:list': true,
+      'resources:list': true,
+      'activity-reports:read': true,
+      'operation:cancel': true,
+    };
+    const phrases: string[] = [];
+    for (const action of Object.keys(every) as AccessAction[]) {
+      const refusal = await ensureAllowed(() => false, 'eve', action, {
+        environment: 'production',
+      }).catch((e: unknown) => e);
+      expect(refusal).toBeInstanceOf(AccessDeniedError);
+      const { message } = refusal as AccessDeniedError;
+      const phrase = /^Access denied: you may not (.+)\. Ask an administrator for access\.$/.exec(
+        message,
+      )?.[1];
+      // Words for a person (no bare 'operations:list'), one sentence per action.
+      expect(phrase, action).toMatch(/^[a-z]+( [a-z-]+)+$/);
+      phrases.push(phrase!);
+    }
+    expect(new Set(phrases).size).toBe(phrases.length);
   });
 
   it('given an authorizer, then it is asked about this actor, action and target', async () => {

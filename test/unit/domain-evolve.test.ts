@@ -90,6 +90,34 @@ const given = (...events: OperationEvent[]) => ({
 });
 
 describe('evolve: the state an event leaves', () => {
+  it('given no event, then an operation that is nothing yet: no id, nothing planned, run or undone', () => {
+    // Spelled out, not built from initialState(): the other expectations here start from it.
+    const nothing = {
+      status: 'none',
+      id: '',
+      type: '',
+      environment: '',
+      resource: { type: '', handle: '' },
+      user: '',
+      params: {},
+      createdAt: '',
+      cancelled: false,
+      plan: [],
+      steps: {},
+      completedCount: 0,
+      rollback: {
+        status: 'none',
+        undone: [],
+        skipped: [],
+        undoFailed: {},
+        reported: [],
+        notUndone: [],
+      },
+    };
+    expect(initialState()).toStrictEqual(nothing);
+    expect(foldOperation([])).toStrictEqual(nothing);
+  });
+
   it('given nothing, when OperationRequested, then a queued operation with its plan of pending steps', () => {
     expect(foldOperation([requested])).toStrictEqual({
       ...initialState(),
@@ -162,6 +190,13 @@ describe('evolve: the state an event leaves', () => {
     expect(second.completedCount).toBe(2);
     expect(second.steps.migrate?.provider).toBeUndefined();
     expect(second.steps.pull).toHaveProperty('output', undefined);
+  });
+
+  it('given a step started with a provider, when StepSucceeded names none, then the step keeps the provider it started with', () => {
+    const { after } = given(requested, started, stepStarted('pull', 1, 'registry-a')).when(
+      stepSucceeded('pull'),
+    );
+    expect(after.steps.pull).toHaveProperty('provider', 'registry-a');
   });
 
   it('given a step running, when StepFailed for good, then it failed and nothing is in flight', () => {

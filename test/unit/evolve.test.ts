@@ -161,6 +161,16 @@ describe('evolve', () => {
       data: { step: 'pull', attempt: 1, outcome: 'succeeded', at: later },
     });
     expect(undoStarted).toStrictEqual({ ...full, lastEventAt: later });
+    // An event that copies the rollback without setting the undo in flight keeps it.
+    const reported = evolve(structuredClone(full), {
+      type: 'StepNotUndoable',
+      data: { step: 'e', reason: 'irreversible', at: later },
+    });
+    expect(reported).toStrictEqual({
+      ...full,
+      rollback: { ...rollback, reported: ['d', 'e'] },
+      lastEventAt: later,
+    });
     const restarted = evolve(structuredClone(full), {
       type: 'StepStarted',
       data: { step: 'pull', attempt: 3, at: later },

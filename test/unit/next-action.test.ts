@@ -139,6 +139,14 @@ describe('afterAttemptFailed', () => {
     expect(next).toEqual({ kind: 'fail', reason: 'failure', step: 'pull', error: boom });
   });
 
+  it('records no provider and no failover for a step without alternatives', () => {
+    const pull = plan('pull', { maxAttempts: 1 });
+    const { data, next } = afterAttemptFailed(state, runOf(pull), 'error', boom, at);
+    // Strictly: a provider or failoverTo key set to undefined would be recorded in the event.
+    expect(data).toStrictEqual({ step: 'pull', attempt: 1, at, error: boom, willRetry: false });
+    expect(next).toStrictEqual({ kind: 'fail', reason: 'failure', step: 'pull', error: boom });
+  });
+
   it('takes an output that cannot be recorded as possibly done, without retrying', () => {
     const pull = plan('pull', { maxAttempts: 3 });
     const { data, next } = afterAttemptFailed(state, runOf(pull), 'invalid_output', boom, at);
@@ -175,7 +183,11 @@ describe('cancelledBefore', () => {
   const pull = plan('pull', { maxAttempts: 2, alternatives: ['a', 'b'] });
 
   it('names no step before its first attempt: the step never ran', () => {
-    expect(cancelledBefore(state, runOf(pull))).not.toHaveProperty('step');
+    expect(Object.keys(cancelledBefore(state, runOf(pull))).sort()).toEqual([
+      'error',
+      'kind',
+      'reason',
+    ]);
   });
 
   it('names the step before a retry or a failover', () => {
@@ -214,8 +226,31 @@ describe('recovered', () => {
       started,
       { type: 'StepStarted', data: { step: 'pull', attempt: 1, at } },
     ]);
-    expect(recovered(state)).toMatchObject({ reason: 'recovery', step: 'pull' });
-    expect(recovered(state).error.message).toContain("while step 'pull' was running");
+    expect(recovered(state)).toStrictEqual({
+      kind: 'fail',
+      reason: 'recovery',
+      step: 'pull',
+      error: {
+        name: 'InterruptedOperation',
+        message:
+          "the process running this operation stopped while step 'pull' was running, so its outcome is unknown; recovered by rolling back",
+        causes: [],
+      },
+    });
+  });
+
+  it('names no step when the crash came between steps', () => {
+    const state = foldOperation([requested(['pull', 'undoable']), started, ...ran('pull')]);
+    expect(recovered(state)).toStrictEqual({
+      kind: 'fail',
+      reason: 'recovery',
+      error: {
+        name: 'InterruptedOperation',
+        message:
+          'the process running this operation stopped before it ended; recovered by rolling back',
+        causes: [],
+      },
+    });
   });
 });
 

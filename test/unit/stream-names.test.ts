@@ -42,6 +42,8 @@ describe('stream names', () => {
       'resource-production/app/web',
     );
     expect(ENVIRONMENT_RESOURCE).toBe('environment');
+    // The key is URI-encoded like a resource's parts: a '/' in it stays inside the one stream.
+    expect(idempotencyStreamName('deploy web/v2')).toBe('idempotency-deploy%20web%2Fv2');
   });
 });
 
