@@ -43,6 +43,16 @@ describe('defineOperation: what a definition must say', () => {
     );
   });
 
+  it('given an admit that is not a function, then InvalidDefinitionError', () => {
+    refused(() =>
+      defineOperation({
+        type: 'deploy',
+        admit: 'no' as never,
+        steps: [step({ name: 'a', kind: 'no_side_effects', run: noop })],
+      }),
+    );
+  });
+
   it('given a lifecycle other than provision or deprovision, then InvalidDefinitionError', () => {
     refused(() =>
       defineOperation({
@@ -95,15 +105,23 @@ describe('defineOperation: what a definition holds', () => {
     expect(s?.alternatives).not.toBe(alternatives);
   });
 
+  it('given step() with no spec, then the step function for those params, which makes the same step as step(spec)', () => {
+    const spec = { name: 'check', kind: 'no_side_effects' as const, run: noop };
+    const curried = step<{ image: string }>();
+    expect(curried).toBeTypeOf('function');
+    expect(curried(spec)).toStrictEqual(step(spec));
+  });
+
   it('given an operation with no options, then it has no sensitive params, lifecycle, release or params schema', () => {
     const def = define({ name: 'check', kind: 'no_side_effects', run: noop });
     expect(Object.keys(def).sort()).toEqual(['sensitive', 'steps', 'type']);
     expect(def.sensitive).toEqual([]);
   });
 
-  it('given an operation with its options, then it keeps them, the sensitive names copied', () => {
+  it('given an operation with its options, then it keeps them (admit too), the sensitive names copied', () => {
     const sensitive = ['password'];
     const release = () => 'web:v2';
+    const admit = () => undefined;
     const params: StandardSchemaV1<unknown, Record<string, unknown>> = {
       '~standard': {
         version: 1,
@@ -117,6 +135,7 @@ describe('defineOperation: what a definition holds', () => {
       sensitive,
       release,
       params,
+      admit,
       steps: [step({ name: 'check', kind: 'no_side_effects', run: noop })],
     });
     expect(def).toMatchObject({
@@ -124,6 +143,7 @@ describe('defineOperation: what a definition holds', () => {
       sensitive: ['password'],
       release,
       params,
+      admit,
     });
     expect(def.sensitive).not.toBe(sensitive);
     expect(
