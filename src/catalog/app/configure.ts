@@ -1,16 +1,7 @@
 import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
 import type { InfrastructurePort } from '../infrastructure-port.js';
-import {
-  allButStarted,
-  deregisterStep,
-  oldTargetsRecorded,
-  healthCheckStep,
-  registerStep,
-  runningRelease,
-  startContainersStep,
-  stopRecordedStep,
-} from './release-steps.js';
+import { replaceAllAfter, runningRelease, startContainersStep } from './release-steps.js';
 import { protectSecrets, recordValues } from './secret-params.js';
 import { resolveOptions, type AppCatalogOptions } from './app-options.js';
 import { appTarget } from './app-target.js';
@@ -108,27 +99,13 @@ export const appConfigure = (
     ctx.log(`Configuring ${p.app}: ${changes.join('; ')}`);
     return { image: first.image, env: configuredEnv(first.env, p), count: specs.length };
   });
-  const register = registerStep<P>(r, 'register reconfigured targets', start);
-  const deregister = deregisterStep<P>(
-    r,
-    'deregister old targets',
-    allButStarted(start),
-    () => true,
-    { recorded: oldTargetsRecorded(register, start) },
-  );
   return defineOperation<P>({
     type: 'app.configure',
     params: appConfigureParams,
     sensitive: SENSITIVE,
-    steps: [
-      start,
-      healthCheckStep<P>(r, start, (p) => ({
-        strict: p.strictHealthCheck,
-        timeoutSeconds: p.healthCheckTimeoutSeconds,
-      })),
-      register,
-      deregister,
-      stopRecordedStep<P>(r, 'stop old containers', deregister),
-    ].map(protectSecrets<P>({ names: SENSITIVE, what: 'secret values', values: secretValues })),
+    steps: replaceAllAfter(r, start, {
+      registerName: 'register reconfigured targets',
+      health: (p) => ({ strict: p.strictHealthCheck, timeoutSeconds: p.healthCheckTimeoutSeconds }),
+    }).map(protectSecrets<P>({ names: SENSITIVE, what: 'secret values', values: secretValues })),
   });
 };

@@ -6,17 +6,12 @@ import {
 } from '../../domain/operation-definition.js';
 import type { InfrastructurePort, RegistryName } from '../infrastructure-port.js';
 import {
-  allButStarted,
   currentRelease,
-  deregisterStep,
-  oldTargetsRecorded,
-  healthCheckStep,
   recordedOld,
   recordExisting,
-  registerStep,
+  replaceAllAfter,
   startContainersStep,
   stopContainersStep,
-  stopRecordedStep,
 } from './release-steps.js';
 import { openEnv } from './sealed-env.js';
 import { protectSecrets, recordValues } from './secret-params.js';
@@ -180,14 +175,6 @@ export const deploySteps = <P extends ReleaseParams>(
     },
     { endpointMode: withEndpoint },
   );
-  const register = registerStep<P>(r, 'register new targets', start, withEndpoint);
-  const deregister = deregisterStep<P>(
-    r,
-    'deregister old targets',
-    allButStarted(start),
-    withEndpoint,
-    { recorded: oldTargetsRecorded(register, start) },
-  );
   return [
     ...(options.beforeRelease === false ? [] : [beforeRelease]),
     noSideEffects<P, { registry: string }>(r, {
@@ -204,14 +191,11 @@ export const deploySteps = <P extends ReleaseParams>(
       },
     }),
     stopFirst,
-    start,
-    healthCheckStep<P>(r, start, (p) => ({
-      strict: p.strictHealthCheck,
-      timeoutSeconds: p.healthCheckTimeoutSeconds,
-    })),
-    register,
-    deregister,
-    stopRecordedStep<P>(r, 'stop old containers', deregister, withEndpoint),
+    ...replaceAllAfter(r, start, {
+      registerName: 'register new targets',
+      health: (p) => ({ strict: p.strictHealthCheck, timeoutSeconds: p.healthCheckTimeoutSeconds }),
+      when: withEndpoint,
+    }),
   ];
 };
 

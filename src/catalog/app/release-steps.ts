@@ -407,6 +407,38 @@ export const stopRecordedStep = <P extends AppTargetParams>(
     when,
   );
 
+/**
+ * A whole release switch after `start`: check the new containers, register them (step
+ * `registerName`), deregister every other target with the drain, stop those. A deploy, a
+ * restart and a configure differ only in what `start` starts. `when` leaves the steps that need
+ * an endpoint out of a plan (the health check applies to every service).
+ */
+export const replaceAllAfter = <P extends AppTargetParams>(
+  r: Resolved,
+  start: StepDraft<P, StartedOutput>,
+  options: {
+    registerName: string;
+    health: (p: P) => { strict: boolean; timeoutSeconds: number };
+    when?: Applies<P>;
+  },
+): StepDraft<P>[] => {
+  const register = registerStep<P>(r, options.registerName, start, options.when);
+  const deregister = deregisterStep<P>(
+    r,
+    'deregister old targets',
+    allButStarted(start),
+    options.when,
+    { recorded: oldTargetsRecorded(register, start) },
+  );
+  return [
+    start,
+    healthCheckStep<P>(r, start, options.health),
+    register,
+    deregister,
+    stopRecordedStep<P>(r, 'stop old containers', deregister, options.when),
+  ];
+};
+
 /** Live containers (those of `ids` that exist), recorded with their env sealed. */
 export const recordExisting = async (
   r: Resolved,

@@ -1,16 +1,7 @@
 import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
 import type { InfrastructurePort } from '../infrastructure-port.js';
-import {
-  allButStarted,
-  runningRelease,
-  deregisterStep,
-  oldTargetsRecorded,
-  healthCheckStep,
-  registerStep,
-  startContainersStep,
-  stopRecordedStep,
-} from './release-steps.js';
+import { replaceAllAfter, runningRelease, startContainersStep } from './release-steps.js';
 import { resolveOptions, type AppCatalogOptions } from './app-options.js';
 import { appTarget } from './app-target.js';
 
@@ -38,26 +29,12 @@ export const appRestart = (
       return { image: first.image, env: first.env, count: specs.length };
     },
   );
-  const register = registerStep<AppRestartParams>(r, 'register replacement targets', start);
-  const deregister = deregisterStep<AppRestartParams>(
-    r,
-    'deregister old targets',
-    allButStarted(start),
-    () => true,
-    { recorded: oldTargetsRecorded(register, start) },
-  );
   return defineOperation<AppRestartParams>({
     type: 'app.restart',
     params: appRestartParams,
-    steps: [
-      start,
-      healthCheckStep<AppRestartParams>(r, start, (p) => ({
-        strict: p.strictHealthCheck,
-        timeoutSeconds: p.healthCheckTimeoutSeconds,
-      })),
-      register,
-      deregister,
-      stopRecordedStep<AppRestartParams>(r, 'stop old containers', deregister),
-    ],
+    steps: replaceAllAfter(r, start, {
+      registerName: 'register replacement targets',
+      health: (p) => ({ strict: p.strictHealthCheck, timeoutSeconds: p.healthCheckTimeoutSeconds }),
+    }),
   });
 };
