@@ -24,15 +24,17 @@ import {
   decodeOperation,
   decodeResource,
   ENVIRONMENT_COLUMNS,
-  environmentValues,
   LOG_LINE_COLUMNS,
-  logLineValues,
   OPERATION_COLUMNS,
-  operationValues,
   RESOURCE_COLUMNS,
-  resourceValues,
 } from './read-store-rows.js';
 import { readStoreMigrations } from './read-store-schema.js';
+import {
+  environmentValues,
+  logLineValues,
+  operationValues,
+  resourceValues,
+} from '../read-store-values.js';
 
 export interface PostgresReadStoreOptions {
   /**

@@ -12,10 +12,12 @@ import { invalidOptionsError, ReadOnlyStoreError, ReadStoreClosedError } from '.
 import { checkSchema, migrate } from './migrations.js';
 import { operationQueryWhere } from './operation-query-sql.js';
 import {
-  environmentParams,
-  logLineParams,
-  operationParams,
-  resourceParams,
+  environmentValues,
+  logLineValues,
+  operationValues,
+  resourceValues,
+} from '../read-store-values.js';
+import {
   toEnvironmentRecord,
   toLogLine,
   toOperationRecord,
@@ -191,18 +193,18 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     return {
       getOperation: whileOpen(operation),
       putOperation: whileOpen((record: OperationRecord) => {
-        sql.putOperation.run(...operationParams(record));
+        sql.putOperation.run(...operationValues(record));
       }),
       putLogLine: whileOpen((line: LogLine) => {
-        sql.putLogLine.run(...logLineParams(line));
+        sql.putLogLine.run(...logLineValues(line));
       }),
       getResource: whileOpen(resource),
       putResource: whileOpen((record) => {
-        sql.putResource.run(...resourceParams(record));
+        sql.putResource.run(...resourceValues(record));
       }),
       getEnvironment: whileOpen(environment),
       putEnvironment: whileOpen((record) => {
-        sql.putEnvironment.run(...environmentParams(record));
+        sql.putEnvironment.run(...environmentValues(record));
       }),
       purgeEnvironment: whileOpen((name: string) => {
         sql.purgeLogLines.run(name);
