@@ -3,7 +3,7 @@
 // of the wrong step, an untyped draft or a bare name is a compile error. Nothing here runs:
 // `npm run typecheck` compiles it, and every `@ts-expect-error` fails that compile if its line
 // stops being an error.
-import { outputOf, type StepDraft } from '../../src/domain/operation-definition.js';
+import { outputOf, type StepDraft, type StepHandle } from '../../src/index.js';
 import type { Resolved } from '../../src/catalog/app/app-options.js';
 import type { AppRestartParams } from '../../src/catalog/app/restart.js';
 import type { AppScaleParams } from '../../src/catalog/app/scale.js';
@@ -91,3 +91,10 @@ mountVolume<DatabaseRedeployParams>(infra, inspect);
 placementOf(outputs, start);
 // @ts-expect-error mounting needs the inspect step's handle
 mountVolume<DatabaseRedeployParams>(infra);
+
+// A user's own factory types the earlier step it reads as a StepHandle, as the catalog does.
+const imageOf = (earlier: StepHandle<{ image: string }>) => (o: typeof outputs) =>
+  outputOf(o, earlier)?.image;
+assertType<string | undefined>(imageOf(start)(outputs));
+// @ts-expect-error a register step's output has no image
+imageOf(register);
