@@ -25,6 +25,7 @@ export type {
   OperationDefinition,
   OperationSpec,
   StepDraft,
+  StepHandle,
   StepSpec,
 } from './domain/operation-definition.js';
 export type { Json, JsonOutput, Step, StepContext, UndoContext, StepKind } from './domain/step.js';

@@ -73,15 +73,16 @@ export const toErrorAnswer = (
   };
 };
 
-export const sendJson = (
+/** Every answer of the dashboard: its length said, never cached (it shows live state). */
+export const sendBody = (
   res: ServerResponse,
   status: number,
-  value: unknown,
+  contentType: string,
+  body: string,
   headers: Record<string, string> = {},
 ): void => {
-  const body = `${JSON.stringify(value)}\n`;
   res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
+    'content-type': contentType,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
     ...headers,
@@ -89,20 +90,20 @@ export const sendJson = (
   res.end(body);
 };
 
+export const sendJson = (
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void =>
+  sendBody(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value)}\n`, headers);
+
 export const sendText = (
   res: ServerResponse,
   contentType: string,
   text: string,
   headers: Record<string, string> = {},
-): void => {
-  res.writeHead(200, {
-    'content-type': contentType,
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
-};
+): void => sendBody(res, 200, contentType, text, headers);
 
 /** `attachment; filename=...` with a name safe in any header and any file system. */
 export const attachment = (name: string): string =>

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { markup, type Html } from './html.js';
+import { sendBody } from './http.js';
 
 export interface Crumb {
   label: string;
@@ -62,17 +63,11 @@ export const sendPage = (
   status: number,
   page: Html,
   headers: Record<string, string> = {},
-): void => {
-  const body = page.text;
-  res.writeHead(status, {
-    'content-type': 'text/html; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
+): void =>
+  sendBody(res, status, 'text/html; charset=utf-8', page.text, {
     ...SECURITY_HEADERS,
     ...headers,
   });
-  res.end(body);
-};
 
 const ERROR_TITLES: Record<number, string> = { 403: 'Not allowed', 404: 'Not found' };
 

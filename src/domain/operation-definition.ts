@@ -73,6 +73,13 @@ export function step<P, O>(
 }
 
 /**
+ * A step named by its draft (a value, not a string), whatever its params: `outputOf` reads its
+ * output, typed `O`, through it. A draft takes its params in (run, undo and when receive them),
+ * so every `StepDraft<P, O>` is a `StepHandle<O>`.
+ */
+export type StepHandle<O> = StepDraft<never, O>;
+
+/**
  * The recorded output of `draft`'s step among `outputs` (a run's or an undo's), typed as that
  * step's run returns it; undefined when the step has not succeeded (or was left out by `when`).
  * The step is named by its draft, a value, instead of a string and a cast.
@@ -89,8 +96,7 @@ export function step<P, O>(
  */
 export const outputOf = <O>(
   outputs: Readonly<Record<string, unknown>>,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any params: only the name is read
-  draft: StepDraft<any, O>,
+  draft: StepHandle<O>,
 ): O | undefined => outputs[draft.spec.name] as O | undefined;
 
 /** What a successful operation did to its resource, as the projections need to know it. */

@@ -3,29 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { decide, foldOperation, type OperationCommand } from '../../src/domain/index.js';
 import { OpledgerError, type OperationEvent } from '../../src/index.js';
 import type { EventOf } from '../../src/domain/events.js';
+import { at, requestedWith, started } from '../support/operation-history.js';
 
-const at = '2026-01-05T00:00:00.000Z';
+const requested = requestedWith([
+  ['migrate', 'irreversible'],
+  ['start', 'undoable'],
+  ['check', 'no_side_effects'],
+  ['switch', 'undoable'],
+]);
 
-const requested: OperationEvent = {
-  type: 'OperationRequested',
-  data: {
-    operationId: 'op-1',
-    type: 'deploy',
-    environment: 'production',
-    resource: { type: 'app', handle: 'web' },
-    user: 'ada@example.com',
-    params: {},
-    createdAt: at,
-    steps: [
-      { name: 'migrate', kind: 'irreversible' },
-      { name: 'start', kind: 'undoable' },
-      { name: 'check', kind: 'no_side_effects' },
-      { name: 'switch', kind: 'undoable' },
-    ],
-  },
-};
-
-const started: OperationEvent = { type: 'OperationStarted', data: { at } };
 const ran = (step: string): OperationEvent[] => [
   { type: 'StepStarted', data: { step, attempt: 1, at } },
   { type: 'StepSucceeded', data: { step, attempt: 1, at, output: { step } } },

@@ -12,9 +12,9 @@ import {
 } from '../../src/domain/next-action.js';
 import { foldOperation } from '../../src/domain/operation.js';
 import { resolveRetryPolicy } from '../../src/domain/retry-policy.js';
-import type { ErrorInfo, OperationEvent } from '../../src/domain/events.js';
+import type { ErrorInfo, OperationEvent, StepKind } from '../../src/domain/events.js';
+import { at, ran, requestedWith, started } from '../support/operation-history.js';
 
-const at = '2026-01-05T00:00:00.000Z';
 const boom: ErrorInfo = { name: 'Error', message: 'boom', causes: [] };
 const fatal: ErrorInfo = { name: 'Fatal', message: 'no', causes: [] };
 
@@ -33,25 +33,7 @@ const plan = (
   ...(options.undo === false ? {} : { undo: () => undefined }),
 });
 
-const requested = (...steps: Array<[string, 'undoable' | 'irreversible' | 'no_side_effects']>) =>
-  ({
-    type: 'OperationRequested',
-    data: {
-      operationId: 'op-1',
-      type: 'deploy',
-      environment: 'production',
-      resource: { type: 'app', handle: 'web' },
-      user: 'ada@example.com',
-      params: {},
-      createdAt: at,
-      steps: steps.map(([name, kind]) => ({ name, kind })),
-    },
-  }) satisfies OperationEvent;
-const started: OperationEvent = { type: 'OperationStarted', data: { at } };
-const ran = (step: string): OperationEvent[] => [
-  { type: 'StepStarted', data: { step, attempt: 1, at } },
-  { type: 'StepSucceeded', data: { step, attempt: 1, at } },
-];
+const requested = (...steps: Array<[string, StepKind]>) => requestedWith(steps);
 const runOf = (step: StepPlan, providerIndex = 0, attempt = 1): RunStep => ({
   kind: 'run',
   step,

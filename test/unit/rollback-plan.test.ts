@@ -7,41 +7,16 @@ import {
   pendingRollback,
   stepsWithSideEffects,
 } from '../../src/domain/rollback-plan.js';
+import {
+  at,
+  ran,
+  requestedWith as requested,
+  started,
+  stepStarted,
+} from '../support/operation-history.js';
 
-const at = '2026-01-05T00:00:00.000Z';
 const error = { name: 'Error', message: 'boom', causes: [] };
 
-const requested = (steps: [string, StepKind][]): OperationEvent => ({
-  type: 'OperationRequested',
-  data: {
-    operationId: 'op-1',
-    type: 'deploy',
-    environment: 'production',
-    resource: { type: 'app', handle: 'web' },
-    user: 'ada@example.com',
-    params: {},
-    createdAt: at,
-    steps: steps.map(([name, kind]) => ({ name, kind })),
-  },
-});
-const started: OperationEvent = { type: 'OperationStarted', data: { at } };
-const stepStarted = (step: string, provider?: string): OperationEvent => ({
-  type: 'StepStarted',
-  data: { step, attempt: 1, at, ...(provider !== undefined ? { provider } : {}) },
-});
-const ran = (step: string, output?: unknown, provider?: string): OperationEvent[] => [
-  stepStarted(step, provider),
-  {
-    type: 'StepSucceeded',
-    data: {
-      step,
-      attempt: 1,
-      at,
-      ...(output !== undefined ? { output } : {}),
-      ...(provider !== undefined ? { provider } : {}),
-    },
-  },
-];
 const stepFailed = (step: string, more: { willRetry?: boolean; possiblyDone?: boolean } = {}) =>
   ({
     type: 'StepFailed',

@@ -1,5 +1,6 @@
 import { InvalidEventError, StoredEventError } from '../../domain/errors.js';
 import type { EventData, RecordedEvent } from '../../domain/event-store.js';
+import { eventJsonText } from '../event-json.js';
 import type { ClientJsonData, ClientPosition, ClientResolvedEvent } from './client-shape.js';
 import { UnsupportedServerError } from './errors.js';
 
@@ -29,19 +30,8 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   !(value instanceof Uint8Array);
 
 /** A copy made through JSON: what the server will store, taken before the caller can mutate it. */
-const jsonCopy = (type: string, what: string, value: unknown): unknown => {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    throw new InvalidEventError(
-      type,
-      `its ${what} cannot be stored as JSON (${error instanceof Error ? error.message : String(error)})`,
-    );
-  }
-  if (text === undefined) throw new InvalidEventError(type, `its ${what} is not a JSON value`);
-  return JSON.parse(text) as unknown;
-};
+const jsonCopy = (type: string, what: string, value: unknown): unknown =>
+  JSON.parse(eventJsonText(type, what, value)) as unknown;
 
 export const isReservedName = (name: string): boolean => name.startsWith('$');
 

@@ -129,6 +129,40 @@ export const queryText = async (
     })
   ).rows;
 
+/**
+ * Runs `work` in a transaction on a client of `pool`: `begin` (BEGIN by default; a statement
+ * may follow it, e.g. taking an advisory lock), then COMMIT, or ROLLBACK when anything throws.
+ * A client whose rollback failed is in an unknown state: it is closed, never pooled again.
+ * `done` runs as the transaction ends, either way, before the client goes back to the pool.
+ *
+ * @example
+ * ```ts
+ * await inTransaction(pool, (client) => client.query('UPDATE t SET n = n + 1'));
+ * ```
+ */
+export const inTransaction = async <T>(
+  pool: Pool,
+  work: (client: PoolClient) => Promise<T>,
+  { begin = 'BEGIN', done }: { begin?: string; done?: () => void } = {},
+): Promise<T> => {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(begin);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: Error) => {
+      broken = rollbackError;
+    });
+    throw error;
+  } finally {
+    done?.();
+    client.release(broken);
+  }
+};
+
 const statementNames = new Map<string, string>();
 
 /** One name per text: two stores on different schemas share a pool without clashing. */

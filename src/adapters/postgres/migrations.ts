@@ -1,5 +1,11 @@
 import type { Pool } from 'pg';
-import { advisoryKey, queryText, quoteIdentifier, type Queryable } from './connection.js';
+import {
+  advisoryKey,
+  inTransaction,
+  queryText,
+  quoteIdentifier,
+  type Queryable,
+} from './connection.js';
 import { PostgresSchemaTooNewError } from './errors.js';
 
 export interface Migration {
@@ -70,10 +76,7 @@ export const runMigrations = async (
     if (!isMissingRelation(error)) throw error;
   }
 
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await queryText(client, 'SELECT pg_advisory_xact_lock($1::bigint)', [
       advisoryKey('migrations', schema),
     ]);
@@ -103,15 +106,7 @@ export const runMigrations = async (
         [component, migration.version, migration.name],
       );
     }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: Error) => {
-      broken = rollbackError;
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  });
 };
 
 /**

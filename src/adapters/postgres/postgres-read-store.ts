@@ -9,6 +9,7 @@ import type {
 import {
   advisoryKey,
   DEFAULT_SCHEMA,
+  inTransaction,
   openPool,
   queryText,
   quoteIdentifier,
@@ -24,15 +25,17 @@ import {
   decodeOperation,
   decodeResource,
   ENVIRONMENT_COLUMNS,
-  environmentValues,
   LOG_LINE_COLUMNS,
-  logLineValues,
   OPERATION_COLUMNS,
-  operationValues,
   RESOURCE_COLUMNS,
-  resourceValues,
 } from './read-store-rows.js';
 import { readStoreMigrations } from './read-store-schema.js';
+import {
+  environmentValues,
+  logLineValues,
+  operationValues,
+  resourceValues,
+} from '../read-store-values.js';
 
 export interface PostgresReadStoreOptions {
   /**
@@ -209,26 +212,22 @@ export const createPostgresReadStore = (
     position: bigint,
     apply: (tx: ReadModelTransaction) => Promise<void>,
   ): Promise<void> => {
-    const client = await pool.connect();
     let open = true;
-    let broken: Error | undefined;
-    try {
-      // Projectors in other processes take turns too, so that one's read-modify-write of an
-      // operation cannot overwrite another's.
-      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${writerLock})`);
-      await apply(transactionOn(client, projection, () => open));
-      await queryText(client, sql.setCheckpoint, [projection, position.toString()]);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        broken = rollbackError;
-      });
-      throw error;
-    } finally {
-      open = false;
-      // A connection whose rollback failed is in an unknown state: close it, do not pool it.
-      client.release(broken);
-    }
+    await inTransaction(
+      pool,
+      async (client) => {
+        await apply(transactionOn(client, projection, () => open));
+        await queryText(client, sql.setCheckpoint, [projection, position.toString()]);
+      },
+      {
+        // Projectors in other processes take turns too, so that one's read-modify-write of an
+        // operation cannot overwrite another's.
+        begin: `BEGIN; SELECT pg_advisory_xact_lock(${writerLock})`,
+        done: () => {
+          open = false;
+        },
+      },
+    );
   };
 
   const listOperations = async (query: OperationQuery) => {

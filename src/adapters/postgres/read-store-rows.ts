@@ -10,18 +10,6 @@ import { optionalText, requiredText, type TextRow } from './connection.js';
 export const OPERATION_COLUMNS = `id, environment, resource_type, resource_handle, type, status,
   created_at, last_revision, state::text AS state`;
 
-export const operationValues = (r: OperationRecord): unknown[] => [
-  r.id,
-  r.environment,
-  r.resourceType,
-  r.resourceHandle,
-  r.type,
-  r.status,
-  r.createdAt,
-  r.lastRevision,
-  JSON.stringify(r.state),
-];
-
 export const decodeOperation = (row: TextRow): OperationRecord => ({
   id: requiredText(row, 'id'),
   environment: requiredText(row, 'environment'),
@@ -35,15 +23,6 @@ export const decodeOperation = (row: TextRow): OperationRecord => ({
 });
 
 export const LOG_LINE_COLUMNS = 'operation_id, revision, at, level, step, message';
-
-export const logLineValues = (l: LogLine): unknown[] => [
-  l.operationId,
-  l.revision,
-  l.at,
-  l.level,
-  l.step ?? null,
-  l.message,
-];
 
 export const decodeLogLine = (row: TextRow): LogLine => {
   const step = optionalText(row, 'step');
@@ -59,17 +38,6 @@ export const decodeLogLine = (row: TextRow): LogLine => {
 
 export const RESOURCE_COLUMNS = `environment, type, handle, status, release, last_operation_id,
   last_operation_type, last_operation_at`;
-
-export const resourceValues = (r: ResourceRecord): unknown[] => [
-  r.environment,
-  r.type,
-  r.handle,
-  r.status,
-  r.release ?? null,
-  r.lastOperationId,
-  r.lastOperationType,
-  r.lastOperationAt,
-];
 
 export const decodeResource = (row: TextRow): ResourceRecord => {
   const release = optionalText(row, 'release');
@@ -87,14 +55,6 @@ export const decodeResource = (row: TextRow): ResourceRecord => {
 
 export const ENVIRONMENT_COLUMNS =
   'environment, status, first_operation_at, deprovisioned_at, purged_through';
-
-export const environmentValues = (r: EnvironmentRecord): unknown[] => [
-  r.environment,
-  r.status,
-  r.firstOperationAt,
-  r.deprovisionedAt ?? null,
-  r.purgedThrough ?? null,
-];
 
 export const decodeEnvironment = (row: TextRow): EnvironmentRecord => {
   const deprovisionedAt = optionalText(row, 'deprovisioned_at');

@@ -1,5 +1,6 @@
-import { InvalidEventError, StoredEventError } from '../../domain/errors.js';
+import { StoredEventError } from '../../domain/errors.js';
 import type { EventData, RecordedEvent } from '../../domain/event-store.js';
+import { eventJsonText } from '../event-json.js';
 
 /** A row of opledger_events, read with safe integers (bigint) on. */
 export interface EventRow {
@@ -20,28 +21,12 @@ export interface EncodedEvent {
   metadata: string | null;
 }
 
-const toJson = (type: string, what: string, value: unknown): string => {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    throw new InvalidEventError(
-      type,
-      `its ${what} cannot be stored as JSON (${error instanceof Error ? error.message : String(error)})`,
-    );
-  }
-  if (text === undefined) {
-    throw new InvalidEventError(type, `its ${what} has no JSON form (got ${typeof value})`);
-  }
-  return text;
-};
-
 /** Serialised before the write lock is taken: a bad event fails fast and writes nothing. */
 export const encodeEventData = (event: EventData): EncodedEvent => ({
   type: event.type,
   version: event.version,
-  data: toJson(event.type, 'data', event.data),
-  metadata: event.metadata ? toJson(event.type, 'metadata', event.metadata) : null,
+  data: eventJsonText(event.type, 'data', event.data),
+  metadata: event.metadata ? eventJsonText(event.type, 'metadata', event.metadata) : null,
 });
 
 /** Stored rows come from a file anyone can edit: a bad one is reported, never skipped. */

@@ -1,5 +1,6 @@
-import type { Connection } from './driver.js';
+import { asConnection, openDatabase, type Connection } from './driver.js';
 import { ReadOnlySchemaError, SchemaVersionError } from './errors.js';
+import type { SqliteDatabase, Synchronous } from './public-types.js';
 
 export interface Migration {
   version: number;
@@ -23,15 +24,21 @@ const currentVersion = (db: Connection, component: string): number =>
         .get(component) as number | null) ?? 0)
     : 0;
 
+/** The version this code knows and the one found; a schema newer than the code is refused. */
+const versions = (db: Connection, component: string, migrations: readonly Migration[]) => {
+  const latest = migrations.at(-1)?.version ?? 0;
+  const found = currentVersion(db, component);
+  if (found > latest) throw new SchemaVersionError(component, found, latest);
+  return { latest, found };
+};
+
 /** On a connection that may not write: the schema must already be the one this code knows. */
 export const checkSchema = (
   db: Connection,
   component: string,
   migrations: readonly Migration[],
 ): void => {
-  const latest = migrations.at(-1)?.version ?? 0;
-  const found = currentVersion(db, component);
-  if (found > latest) throw new SchemaVersionError(component, found, latest);
+  const { latest, found } = versions(db, component, migrations);
   if (found < latest) throw new ReadOnlySchemaError(component, found, latest);
 };
 
@@ -44,10 +51,8 @@ export const migrate = (
   component: string,
   migrations: readonly Migration[],
 ): void => {
-  const latest = migrations.at(-1)?.version ?? 0;
   // A plain read first: an up-to-date file (the usual case) is opened without the write lock.
-  const found = currentVersion(db, component);
-  if (found > latest) throw new SchemaVersionError(component, found, latest);
+  const { latest, found } = versions(db, component, migrations);
   if (found === latest) return;
   // IMMEDIATE: two processes opening a new file at once must not both create the schema.
   db.transaction(() => {
@@ -69,4 +74,42 @@ export const migrate = (
       record.run(component, migration.version, migration.description, new Date().toISOString());
     }
   }).immediate();
+};
+
+/**
+ * A store's connection: the `database` given, or the file at `path` opened (then `owned`: the
+ * store closes it). Its `component`'s schema is brought up to date, or with `readonly` only
+ * checked; a file opened here is closed again when that fails.
+ */
+export const openStoreConnection = (
+  options: {
+    path?: string | undefined;
+    database?: SqliteDatabase | undefined;
+    synchronous?: Synchronous | undefined;
+    readonly?: boolean | undefined;
+  },
+  store: {
+    component: string;
+    migrations: readonly Migration[];
+    busyTimeoutMs: number;
+    /** The `synchronous` pragma when the options give none. */
+    synchronous: Synchronous;
+  },
+): { db: Connection; owned: boolean } => {
+  const owned = options.database === undefined;
+  const db =
+    (options.database && asConnection(options.database)) ??
+    openDatabase(options.path as string, {
+      busyTimeoutMs: store.busyTimeoutMs,
+      synchronous: options.synchronous ?? store.synchronous,
+      readonly: options.readonly ?? false,
+    });
+  try {
+    if (options.readonly) checkSchema(db, store.component, store.migrations);
+    else migrate(db, store.component, store.migrations);
+  } catch (error) {
+    if (owned) db.close();
+    throw error;
+  }
+  return { db, owned };
 };

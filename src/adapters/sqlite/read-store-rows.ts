@@ -59,18 +59,6 @@ const parseState = (row: OperationRow): OperationState => {
   }
 };
 
-export const operationParams = (r: OperationRecord) => [
-  r.id,
-  r.environment,
-  r.resourceType,
-  r.resourceHandle,
-  r.type,
-  r.status,
-  r.createdAt,
-  r.lastRevision,
-  JSON.stringify(r.state),
-];
-
 export const toOperationRecord = (row: OperationRow): OperationRecord => ({
   id: row.id,
   environment: row.environment,
@@ -83,15 +71,6 @@ export const toOperationRecord = (row: OperationRow): OperationRecord => ({
   state: parseState(row),
 });
 
-export const logLineParams = (l: LogLine) => [
-  l.operationId,
-  l.revision,
-  l.at,
-  l.level,
-  l.step ?? null,
-  l.message,
-];
-
 export const toLogLine = (row: LogLineRow): LogLine => ({
   operationId: row.operation_id,
   revision: row.revision,
@@ -100,17 +79,6 @@ export const toLogLine = (row: LogLineRow): LogLine => ({
   ...(row.step !== null ? { step: row.step } : {}),
   message: row.message,
 });
-
-export const resourceParams = (r: ResourceRecord) => [
-  r.environment,
-  r.type,
-  r.handle,
-  r.status,
-  r.release ?? null,
-  r.lastOperationId,
-  r.lastOperationType,
-  r.lastOperationAt,
-];
 
 export const toResourceRecord = (row: ResourceRow): ResourceRecord => ({
   environment: row.environment,
@@ -122,14 +90,6 @@ export const toResourceRecord = (row: ResourceRow): ResourceRecord => ({
   lastOperationType: row.last_operation_type,
   lastOperationAt: row.last_operation_at,
 });
-
-export const environmentParams = (r: EnvironmentRecord) => [
-  r.environment,
-  r.status,
-  r.firstOperationAt,
-  r.deprovisionedAt ?? null,
-  r.purgedThrough ?? null,
-];
 
 export const toEnvironmentRecord = (row: EnvironmentRow): EnvironmentRecord => ({
   environment: row.environment,

@@ -12,13 +12,13 @@ import {
   type RecordedEvent,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
-import { DEFAULT_BUSY_TIMEOUT_MS, isBusy, openDatabase, asConnection } from './driver.js';
+import { DEFAULT_BUSY_TIMEOUT_MS, isBusy } from './driver.js';
 import type { SqliteDatabase, Synchronous } from './public-types.js';
 import { invalidOptionsError, ReadOnlyStoreError } from './errors.js';
 import { encodeEventData, toRecordedEvent, type EventRow } from './event-rows.js';
 import { EVENT_STORE_COMPONENT, eventStoreMigrations } from './event-store-schema.js';
 import { createLiveSubscriptions } from './live-subscriptions.js';
-import { checkSchema, migrate } from './migrations.js';
+import { openStoreConnection } from './migrations.js';
 import { writeTransaction } from './write-lock.js';
 
 export interface SqliteEventStoreOptions {
@@ -71,21 +71,12 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
   }
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const now = options.now ?? (() => new Date());
-  const owned = options.database === undefined;
-  const db =
-    (options.database && asConnection(options.database)) ??
-    openDatabase(options.path as string, {
-      busyTimeoutMs,
-      synchronous: options.synchronous ?? 'full',
-      readonly: options.readonly ?? false,
-    });
-  try {
-    if (options.readonly) checkSchema(db, EVENT_STORE_COMPONENT, eventStoreMigrations);
-    else migrate(db, EVENT_STORE_COMPONENT, eventStoreMigrations);
-  } catch (error) {
-    if (owned) db.close();
-    throw error;
-  }
+  const { db, owned } = openStoreConnection(options, {
+    component: EVENT_STORE_COMPONENT,
+    migrations: eventStoreMigrations,
+    busyTimeoutMs,
+    synchronous: 'full',
+  });
 
   const columns = 'position, stream, revision, type, version, data, metadata, recorded_at';
   const sql = {

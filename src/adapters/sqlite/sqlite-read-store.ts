@@ -6,16 +6,18 @@ import type {
   ReadStore,
   SkippedEvent,
 } from '../../projections/read-store.js';
-import { DEFAULT_BUSY_TIMEOUT_MS, openDatabase, asConnection } from './driver.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from './driver.js';
 import type { SqliteDatabase, Synchronous } from './public-types.js';
 import { invalidOptionsError, ReadOnlyStoreError, ReadStoreClosedError } from './errors.js';
-import { checkSchema, migrate } from './migrations.js';
+import { openStoreConnection } from './migrations.js';
 import { operationQueryWhere } from './operation-query-sql.js';
 import {
-  environmentParams,
-  logLineParams,
-  operationParams,
-  resourceParams,
+  environmentValues,
+  logLineValues,
+  operationValues,
+  resourceValues,
+} from '../read-store-values.js';
+import {
   toEnvironmentRecord,
   toLogLine,
   toOperationRecord,
@@ -71,21 +73,12 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
   }
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-  const owned = options.database === undefined;
-  const db =
-    (options.database && asConnection(options.database)) ??
-    openDatabase(options.path as string, {
-      busyTimeoutMs,
-      synchronous: options.synchronous ?? 'normal',
-      readonly: options.readonly ?? false,
-    });
-  try {
-    if (options.readonly) checkSchema(db, READ_STORE_COMPONENT, readStoreMigrations);
-    else migrate(db, READ_STORE_COMPONENT, readStoreMigrations);
-  } catch (error) {
-    if (owned) db.close();
-    throw error;
-  }
+  const { db, owned } = openStoreConnection(options, {
+    component: READ_STORE_COMPONENT,
+    migrations: readStoreMigrations,
+    busyTimeoutMs,
+    synchronous: 'normal',
+  });
 
   const sql = {
     checkpoint: db
@@ -191,18 +184,18 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     return {
       getOperation: whileOpen(operation),
       putOperation: whileOpen((record: OperationRecord) => {
-        sql.putOperation.run(...operationParams(record));
+        sql.putOperation.run(...operationValues(record));
       }),
       putLogLine: whileOpen((line: LogLine) => {
-        sql.putLogLine.run(...logLineParams(line));
+        sql.putLogLine.run(...logLineValues(line));
       }),
       getResource: whileOpen(resource),
       putResource: whileOpen((record) => {
-        sql.putResource.run(...resourceParams(record));
+        sql.putResource.run(...resourceValues(record));
       }),
       getEnvironment: whileOpen(environment),
       putEnvironment: whileOpen((record) => {
-        sql.putEnvironment.run(...environmentParams(record));
+        sql.putEnvironment.run(...environmentValues(record));
       }),
       purgeEnvironment: whileOpen((name: string) => {
         sql.purgeLogLines.run(name);

@@ -1,16 +1,7 @@
 import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
 import type { InfrastructurePort } from '../infrastructure-port.js';
-import {
-  deregisterStep,
-  oldTargetsRecorded,
-  healthCheckStep,
-  registerStep,
-  runningRelease,
-  startContainersStep,
-  stopRecordedStep,
-  type StartedOutput,
-} from './release-steps.js';
+import { replaceAllAfter, runningRelease, startContainersStep } from './release-steps.js';
 import { protectSecrets, recordValues } from './secret-params.js';
 import { resolveOptions, type AppCatalogOptions } from './app-options.js';
 import { appTarget } from './app-target.js';
@@ -73,11 +64,9 @@ export const appConfigureParams = z
 export type AppConfigureParams = z.output<typeof appConfigureParams>;
 type P = AppConfigureParams;
 
-const START = 'start reconfigured containers';
 const SENSITIVE = ['secrets'];
 /** Secrets, masked in error messages whatever their length: the caller said they are secrets. */
 const secretValues = (p: P) => recordValues(p.secrets);
-const DEREGISTER = 'deregister old targets';
 
 /** The env of the new release: the running one, with `set` and `secrets` applied, `unset` removed. */
 export const configuredEnv = (env: Record<string, string>, p: P): Record<string, string> => {
@@ -99,41 +88,24 @@ export const appConfigure = (
   options?: AppCatalogOptions,
 ): OperationDefinition<P> => {
   const r = resolveOptions(infra, options);
+  const start = startContainersStep<P>(r, 'start reconfigured containers', async (ctx) => {
+    const p = ctx.params;
+    const { specs, first } = await runningRelease(r, ctx);
+    const setNames = [...Object.keys(p.set), ...p.sensitive.map((name) => `${name} (sensitive)`)];
+    const changes = [
+      ...(setNames.length > 0 ? [`setting ${setNames.join(', ')}`] : []),
+      ...(p.unset.length > 0 ? [`unsetting ${p.unset.join(', ')}`] : []),
+    ];
+    ctx.log(`Configuring ${p.app}: ${changes.join('; ')}`);
+    return { image: first.image, env: configuredEnv(first.env, p), count: specs.length };
+  });
   return defineOperation<P>({
     type: 'app.configure',
     params: appConfigureParams,
     sensitive: SENSITIVE,
-    steps: [
-      startContainersStep<P>(r, START, async (ctx) => {
-        const p = ctx.params;
-        const { specs, first } = await runningRelease(r, ctx);
-        const setNames = [
-          ...Object.keys(p.set),
-          ...p.sensitive.map((name) => `${name} (sensitive)`),
-        ];
-        const changes = [
-          ...(setNames.length > 0 ? [`setting ${setNames.join(', ')}`] : []),
-          ...(p.unset.length > 0 ? [`unsetting ${p.unset.join(', ')}`] : []),
-        ];
-        ctx.log(`Configuring ${p.app}: ${changes.join('; ')}`);
-        return { image: first.image, env: configuredEnv(first.env, p), count: specs.length };
-      }),
-      healthCheckStep<P>(r, START, (p) => ({
-        strict: p.strictHealthCheck,
-        timeoutSeconds: p.healthCheckTimeoutSeconds,
-      })),
-      registerStep<P>(r, 'register reconfigured targets', START),
-      deregisterStep<P>(
-        r,
-        DEREGISTER,
-        (ctx, targets) => {
-          const fresh = (ctx.outputs[START] as StartedOutput | undefined)?.ids ?? [];
-          return targets.filter((t) => !fresh.includes(t));
-        },
-        () => true,
-        { recorded: oldTargetsRecorded('register reconfigured targets', START) },
-      ),
-      stopRecordedStep<P>(r, 'stop old containers', DEREGISTER),
-    ].map(protectSecrets<P>({ names: SENSITIVE, what: 'secret values', values: secretValues })),
+    steps: replaceAllAfter(r, start, {
+      registerName: 'register reconfigured targets',
+      health: (p) => ({ strict: p.strictHealthCheck, timeoutSeconds: p.healthCheckTimeoutSeconds }),
+    }).map(protectSecrets<P>({ names: SENSITIVE, what: 'secret values', values: secretValues })),
   });
 };

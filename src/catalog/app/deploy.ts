@@ -7,16 +7,11 @@ import {
 import type { InfrastructurePort, RegistryName } from '../infrastructure-port.js';
 import {
   currentRelease,
-  deregisterStep,
-  oldTargetsRecorded,
-  healthCheckStep,
+  recordedOld,
   recordExisting,
-  registerStep,
+  replaceAllAfter,
   startContainersStep,
   stopContainersStep,
-  stopRecordedStep,
-  type OldOutput,
-  type StartedOutput,
 } from './release-steps.js';
 import { openEnv } from './sealed-env.js';
 import { protectSecrets, recordValues } from './secret-params.js';
@@ -73,15 +68,12 @@ export interface ReleaseParams extends AppTargetParams {
   env?: Record<string, string> | undefined;
 }
 
-const START = 'start new containers';
 const SENSITIVE = ['env'];
 /**
  * Env values masked in error messages. Shorter values (`1`, `on`, `80`) are left alone: masking
  * them would garble every number and word of an error, and such values are no secrets.
  */
 const MASKED_MIN_LENGTH = 4;
-const DEREGISTER = 'deregister old targets';
-const STOP_FIRST = 'stop old containers (no endpoint)';
 
 /** Pulls `image` onto `instanceId` from the first registry that answers. */
 const pullAnywhere = async (
@@ -145,6 +137,44 @@ export const deploySteps = <P extends ReleaseParams>(
       return { ran };
     },
   });
+  const stopFirst = stopContainersStep<P>(
+    r,
+    'stop old containers (no endpoint)',
+    async (ctx) => recordExisting(r, ctx.params.app, ctx.params.previousContainers, ctx.signal),
+    // What it found is lost with its run: after a crash mid-step it cannot be known.
+    () => undefined,
+    stopsFirst,
+  );
+  const start = startContainersStep<P>(
+    r,
+    'start new containers',
+    async (ctx) => {
+      const p = ctx.params;
+      if (p.env !== undefined) {
+        const names = Object.keys(p.env).sort();
+        ctx.log(
+          `Environment of the new containers: ${names.length > 0 ? names.join(', ') : '(empty)'} (values not recorded)`,
+        );
+      }
+      let env = p.env;
+      let replaced = 1;
+      if (p.endpoint) {
+        if (env === undefined || p.containerCount === undefined) {
+          const { specs } = await currentRelease(r, ctx);
+          env ??= specs[0]?.env ?? {};
+          replaced = specs.length;
+        }
+      } else {
+        // The old containers are gone by now: their env comes from their sealed record.
+        const old = recordedOld(ctx.outputs, stopFirst);
+        const [first] = old;
+        env ??= first ? await openEnv(r, p.app, first, ctx.signal) : {};
+        replaced = old.length;
+      }
+      return { image: p.image, env, count: p.containerCount ?? Math.max(1, replaced) };
+    },
+    { endpointMode: withEndpoint },
+  );
   return [
     ...(options.beforeRelease === false ? [] : [beforeRelease]),
     noSideEffects<P, { registry: string }>(r, {
@@ -160,60 +190,12 @@ export const deploySteps = <P extends ReleaseParams>(
         return { registry };
       },
     }),
-    stopContainersStep<P>(
-      r,
-      STOP_FIRST,
-      async (ctx) => recordExisting(r, ctx.params.app, ctx.params.previousContainers, ctx.signal),
-      // What it found is lost with its run: after a crash mid-step it cannot be known.
-      () => undefined,
-      stopsFirst,
-    ),
-    startContainersStep<P>(
-      r,
-      START,
-      async (ctx) => {
-        const p = ctx.params;
-        if (p.env !== undefined) {
-          const names = Object.keys(p.env).sort();
-          ctx.log(
-            `Environment of the new containers: ${names.length > 0 ? names.join(', ') : '(empty)'} (values not recorded)`,
-          );
-        }
-        let env = p.env;
-        let replaced = 1;
-        if (p.endpoint) {
-          if (env === undefined || p.containerCount === undefined) {
-            const { specs } = await currentRelease(r, ctx);
-            env ??= specs[0]?.env ?? {};
-            replaced = specs.length;
-          }
-        } else {
-          // The old containers are gone by now: their env comes from their sealed record.
-          const old = (ctx.outputs[STOP_FIRST] as OldOutput | undefined)?.old ?? [];
-          const [first] = old;
-          env ??= first ? await openEnv(r, p.app, first, ctx.signal) : {};
-          replaced = old.length;
-        }
-        return { image: p.image, env, count: p.containerCount ?? Math.max(1, replaced) };
-      },
-      { endpointMode: withEndpoint },
-    ),
-    healthCheckStep<P>(r, START, (p) => ({
-      strict: p.strictHealthCheck,
-      timeoutSeconds: p.healthCheckTimeoutSeconds,
-    })),
-    registerStep<P>(r, 'register new targets', START, withEndpoint),
-    deregisterStep<P>(
-      r,
-      DEREGISTER,
-      (ctx, targets) => {
-        const fresh = (ctx.outputs[START] as StartedOutput | undefined)?.ids ?? [];
-        return targets.filter((t) => !fresh.includes(t));
-      },
-      withEndpoint,
-      { recorded: oldTargetsRecorded('register new targets', START) },
-    ),
-    stopRecordedStep<P>(r, 'stop old containers', DEREGISTER, withEndpoint),
+    stopFirst,
+    ...replaceAllAfter(r, start, {
+      registerName: 'register new targets',
+      health: (p) => ({ strict: p.strictHealthCheck, timeoutSeconds: p.healthCheckTimeoutSeconds }),
+      when: withEndpoint,
+    }),
   ];
 };
 

@@ -8,9 +8,9 @@ import type { InfrastructurePort } from '../infrastructure-port.js';
 import { createdByObject } from './provision.js';
 import {
   deregisterStep,
+  recordedOld,
   recordExisting,
   stopContainersStep,
-  type OldOutput,
 } from './release-steps.js';
 import { deleteEnvKey } from './sealed-env.js';
 import { AppStateError } from './app-errors.js';
@@ -30,8 +30,6 @@ export type AppDeprovisionParams = z.output<typeof appDeprovisionParams>;
 
 type P = AppDeprovisionParams;
 
-const DEREGISTER = 'deregister targets';
-
 /**
  * Deletes an app. The steps that can be taken back come first and are undoable: deregister
  * every target (with the drain) and stop and remove the containers (their env recorded sealed).
@@ -47,16 +45,21 @@ export const appDeprovision = (
 ): OperationDefinition<P> => {
   const r = resolveOptions(infra, options);
   const withEndpoint = (p: P) => p.endpoint;
+  const deregister = deregisterStep<P>(
+    r,
+    'deregister targets',
+    (_ctx, targets) => targets,
+    withEndpoint,
+    { emptying: true },
+  );
   return defineOperation<P>({
     type: 'app.deprovision',
     lifecycle: 'deprovision',
     params: appDeprovisionParams,
     steps: [
-      deregisterStep<P>(r, DEREGISTER, (_ctx, targets) => targets, withEndpoint, {
-        emptying: true,
-      }),
+      deregister,
       stopContainersStep<P>(r, 'stop containers', async (ctx) => {
-        const deregistered = (ctx.outputs[DEREGISTER] as OldOutput | undefined)?.old ?? [];
+        const deregistered = recordedOld(ctx.outputs, deregister);
         const others = ctx.params.containers.filter((id) => !deregistered.some((s) => s.id === id));
         return [...deregistered, ...(await recordExisting(r, ctx.params.app, others, ctx.signal))];
       }),

@@ -1,4 +1,4 @@
-import type { StepDraft } from '../../domain/operation-definition.js';
+import { outputOf, type StepDraft, type StepHandle } from '../../domain/operation-definition.js';
 import type { StepContext, StepLog } from '../../domain/step.js';
 import { AppStateError, RestoreImpossibleError } from './app-errors.js';
 import type { Resolved } from './app-options.js';
@@ -39,6 +39,29 @@ export interface OldOutput {
   old: SealedContainerSpec[];
 }
 
+/** What `registerStep` records: the containers it registered, and the targets before them. */
+export interface RegisteredOutput {
+  ids: string[];
+  previous: string[];
+}
+
+/** The containers `start` started, none when it did not run. */
+export const startedIds = (
+  outputs: Readonly<Record<string, unknown>>,
+  start: StepHandle<StartedOutput>,
+): string[] => outputOf(outputs, start)?.ids ?? [];
+
+/**
+ * What a release switch deregisters: every target but the new containers `start` started (a
+ * deploy, restart or configure replaces them all).
+ */
+export const allButStarted =
+  (start: StepHandle<StartedOutput>) =>
+  (ctx: { outputs: Readonly<Record<string, unknown>> }, targets: string[]): string[] => {
+    const fresh = startedIds(ctx.outputs, start);
+    return targets.filter((t) => !fresh.includes(t));
+  };
+
 /**
  * Whether a step applies to an operation's params. A step that does not apply is left out of
  * the plan (`when`), never run as a no-op: the log shows only the steps that do something.
@@ -61,7 +84,7 @@ export const startContainersStep = <P extends AppTargetParams>(
   name: string,
   plan: (ctx: StepContext<P>) => Promise<NewContainers>,
   options: { endpointMode?: Applies<P> } = {},
-): StepDraft<P> =>
+): StepDraft<P, StartedOutput> =>
   undoable<P, StartedOutput>(r, {
     name,
     run: async (ctx) => {
@@ -100,15 +123,15 @@ export const startContainersStep = <P extends AppTargetParams>(
 
 export const healthCheckStep = <P extends AppTargetParams>(
   r: Resolved,
-  startStep: string,
+  start: StepHandle<StartedOutput>,
   settings: (p: P) => { strict: boolean; timeoutSeconds: number },
-): StepDraft<P> =>
+): StepDraft<P, { checked: string[] }> =>
   noSideEffects<P, { checked: string[] }>(
     { ...r, retry: { maxAttempts: 1 } },
     {
       name: 'health check',
       run: async ({ params, outputs, signal, log }) => {
-        const ids = (outputs[startStep] as StartedOutput | undefined)?.ids ?? [];
+        const ids = startedIds(outputs, start);
         await healthCheck(r, ids, settings(params), signal, log);
         return { checked: ids };
       },
@@ -118,14 +141,14 @@ export const healthCheckStep = <P extends AppTargetParams>(
 export const registerStep = <P extends AppTargetParams>(
   r: Resolved,
   name: string,
-  startStep: string,
+  start: StepHandle<StartedOutput>,
   when?: Applies<P>,
-): StepDraft<P> =>
-  undoable<P, { ids: string[]; previous: string[] }>(r, {
+): StepDraft<P, RegisteredOutput> =>
+  undoable<P, RegisteredOutput>(r, {
     name,
     when,
     run: async ({ params: p, outputs, signal, log }) => {
-      const ids = (outputs[startStep] as StartedOutput | undefined)?.ids ?? [];
+      const ids = startedIds(outputs, start);
       const endpointId = endpointOf(p);
       const previous = await describeTargets(r, endpointId, signal);
       await applyAll(
@@ -188,14 +211,14 @@ const registerAgain = async (r: Resolved, endpointId: string, ids: string[], log
 
 /**
  * The old targets of a release switch, from the records alone: those on the endpoint before
- * `registerStep` added the new containers of `startStep`.
+ * `register` added the new containers of `start`.
  */
 export const oldTargetsRecorded =
-  (registerStepName: string, startStep: string) =>
+  (register: StepHandle<RegisteredOutput>, start: StepHandle<StartedOutput>) =>
   (_params: unknown, outputs: Readonly<Record<string, unknown>>): string[] | undefined => {
-    const registered = outputs[registerStepName] as { previous: string[] } | undefined;
+    const registered = outputOf(outputs, register);
     if (!registered) return undefined;
-    const fresh = (outputs[startStep] as StartedOutput | undefined)?.ids ?? [];
+    const fresh = startedIds(outputs, start);
     return registered.previous.filter((t) => !fresh.includes(t));
   };
 
@@ -242,7 +265,7 @@ export const deregisterStep = <P extends AppTargetParams>(
      */
     recorded?: (params: P, outputs: Readonly<Record<string, unknown>>) => string[] | undefined;
   } = {},
-): StepDraft<P> =>
+): StepDraft<P, OldOutput> =>
   undoable<P, OldOutput>(r, {
     name,
     when,
@@ -333,7 +356,7 @@ export const stopContainersStep = <P extends AppTargetParams>(
     outputs: Readonly<Record<string, unknown>>,
   ) => SealedContainerSpec[] | undefined,
   when?: Applies<P>,
-): StepDraft<P> =>
+): StepDraft<P, OldOutput> =>
   undoable<P, OldOutput>(r, {
     name,
     when,
@@ -360,27 +383,61 @@ export const stopContainersStep = <P extends AppTargetParams>(
     },
   });
 
-/** The old containers a release-switch step recorded. */
-const recordedOld = (outputs: Readonly<Record<string, unknown>>, stepName: string) =>
-  (outputs[stepName] as OldOutput | undefined)?.old ?? [];
+/** The old containers a release-switch step (a deregistration or a stop) recorded. */
+export const recordedOld = (
+  outputs: Readonly<Record<string, unknown>>,
+  from: StepHandle<OldOutput>,
+): SealedContainerSpec[] => outputOf(outputs, from)?.old ?? [];
 
 /**
- * The final stop of a release switch: the old containers that step `fromStep` (their
+ * The final stop of a release switch: the old containers that step `from` (their
  * deregistration) recorded. Known from the records alone, so its undo works after a crash too.
  */
 export const stopRecordedStep = <P extends AppTargetParams>(
   r: Resolved,
   name: string,
-  fromStep: string,
+  from: StepHandle<OldOutput>,
   when?: Applies<P>,
-): StepDraft<P> =>
+): StepDraft<P, OldOutput> =>
   stopContainersStep<P>(
     r,
     name,
-    async (ctx) => recordedOld(ctx.outputs, fromStep),
-    (_params, outputs) => recordedOld(outputs, fromStep),
+    async (ctx) => recordedOld(ctx.outputs, from),
+    (_params, outputs) => recordedOld(outputs, from),
     when,
   );
+
+/**
+ * A whole release switch after `start`: check the new containers, register them (step
+ * `registerName`), deregister every other target with the drain, stop those. A deploy, a
+ * restart and a configure differ only in what `start` starts. `when` leaves the steps that need
+ * an endpoint out of a plan (the health check applies to every service).
+ */
+export const replaceAllAfter = <P extends AppTargetParams>(
+  r: Resolved,
+  start: StepDraft<P, StartedOutput>,
+  options: {
+    registerName: string;
+    health: (p: P) => { strict: boolean; timeoutSeconds: number };
+    when?: Applies<P>;
+  },
+): StepDraft<P>[] => {
+  const register = registerStep<P>(r, options.registerName, start, options.when);
+  const deregister = deregisterStep<P>(
+    r,
+    'deregister old targets',
+    allButStarted(start),
+    options.when,
+    { recorded: oldTargetsRecorded(register, start) },
+  );
+  return [
+    start,
+    healthCheckStep<P>(r, start, options.health),
+    register,
+    deregister,
+    stopRecordedStep<P>(r, 'stop old containers', deregister, options.when),
+  ];
+};
 
 /** Live containers (those of `ids` that exist), recorded with their env sealed. */
 export const recordExisting = async (

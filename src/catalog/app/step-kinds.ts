@@ -12,7 +12,7 @@ export const undoable = <P, O>(
     /** Leaves the step out of the plan for params it does not apply to (see `step`). */
     when?: ((params: P) => boolean) | undefined;
   } & JsonRun<P, O>,
-): StepDraft<P> =>
+): StepDraft<P, O> =>
   step<P, O>({
     name: spec.name,
     run: spec.run,
@@ -33,4 +33,4 @@ export const noSideEffects = <P, O>(
     run: (ctx: StepContext<P>) => Promise<O>;
     alternatives?: string[];
   } & JsonRun<P, O>,
-): StepDraft<P> => step<P, O>({ ...spec, kind: 'no_side_effects', retry: r.retry });
+): StepDraft<P, O> => step<P, O>({ ...spec, kind: 'no_side_effects', retry: r.retry });

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { OpledgerError } from '../../domain/errors.js';
-import { step, type StepDraft } from '../../domain/operation-definition.js';
+import {
+  outputOf,
+  step,
+  type StepDraft,
+  type StepHandle,
+} from '../../domain/operation-definition.js';
 import type { RetryPolicy } from '../../domain/retry-policy.js';
 import type { InfrastructurePort } from '../infrastructure-port.js';
 
@@ -53,7 +58,7 @@ export class PlacementError extends OpledgerError {
 /** Reads and checks the current placement: the container runs the database's volume, mounted. */
 export const inspectPlacement = <P extends DatabaseRefParams>(
   infra: InfrastructurePort,
-): StepDraft<P> =>
+): StepDraft<P, Placement> =>
   step<P, Placement>({
     name: 'inspect placement',
     kind: 'no_side_effects',
@@ -115,8 +120,18 @@ const remount = async (infra: InfrastructurePort, volumeId: string, instanceId: 
   }
 };
 
-export const placementOf = (outputs: Readonly<Record<string, unknown>>): Placement =>
-  outputs['inspect placement'] as Placement;
+/**
+ * The placement `inspect` recorded. It is every operation's first step and has no `when`, so a
+ * later step only runs once it has succeeded: its output is always there.
+ */
+export const placementOf = (
+  outputs: Readonly<Record<string, unknown>>,
+  inspect: StepHandle<Placement>,
+): Placement => {
+  const placement = outputOf(outputs, inspect);
+  if (!placement) throw new PlacementError(`step '${inspect.spec.name}' has recorded no placement`);
+  return placement;
+};
 
 /**
  * The downtime window: stop the container, unmount and detach the volume, (resize it,) attach
@@ -210,12 +225,16 @@ export const attachVolumeTo = <P extends DatabaseRefParams>(
     },
   });
 
-export const mountVolume = <P extends DatabaseRefParams>(infra: InfrastructurePort): StepDraft<P> =>
+/** Mounts the volume at the mount path `inspect` found it at. */
+export const mountVolume = <P extends DatabaseRefParams>(
+  infra: InfrastructurePort,
+  inspect: StepHandle<Placement>,
+): StepDraft<P> =>
   step<P, null>({
     name: 'mount volume',
     undoRetry: UNDO_RETRY,
     run: async ({ params, outputs, signal }) => {
-      const { mountPath } = placementOf(outputs);
+      const { mountPath } = placementOf(outputs, inspect);
       await infra.volumes.mountVolume(
         { volumeId: params.volumeId, ...(mountPath ? { mountPath } : {}) },
         { signal },

@@ -36,9 +36,6 @@ export interface DatabaseRedeployOptions {
   registries?: readonly RegistryName[];
 }
 
-const imageOf = (params: DatabaseRedeployParams, outputs: Readonly<Record<string, unknown>>) =>
-  params.image ?? placementOf(outputs).image;
-
 /**
  * Moves a database to another instance with minimal downtime. Preconditions first, while the old
  * container still serves: the target instance is available and has the image. Only then the
@@ -48,18 +45,22 @@ const imageOf = (params: DatabaseRedeployParams, outputs: Readonly<Record<string
 export const databaseRedeploy = (
   infra: InfrastructurePort,
   options: DatabaseRedeployOptions = {},
-): OperationDefinition<DatabaseRedeployParams> =>
-  defineOperation<DatabaseRedeployParams>({
+): OperationDefinition<DatabaseRedeployParams> => {
+  const inspect = inspectPlacement<DatabaseRedeployParams>(infra);
+  /** The image of the new container: the one asked for, or the one the database runs. */
+  const imageOf = (params: DatabaseRedeployParams, outputs: Readonly<Record<string, unknown>>) =>
+    params.image ?? placementOf(outputs, inspect).image;
+  return defineOperation<DatabaseRedeployParams>({
     type: 'database.redeploy',
     params: databaseRedeployParams,
     steps: [
-      inspectPlacement(infra),
+      inspect,
       step<DatabaseRedeployParams, { launched: boolean }>({
         name: 'ensure target instance',
         retry: PRECONDITION_RETRY,
         undoRetry: UNDO_RETRY,
         run: async ({ params, outputs, signal, log }) => {
-          if (params.targetInstanceId === placementOf(outputs).instanceId) {
+          if (params.targetInstanceId === placementOf(outputs, inspect).instanceId) {
             throw new PreconditionFailedError(
               `database ${params.databaseId} already runs on instance ${params.targetInstanceId}`,
             );
@@ -116,7 +117,7 @@ export const databaseRedeploy = (
       unmountOldVolume(infra),
       detachOldVolume(infra),
       attachVolumeTo<DatabaseRedeployParams>(infra, (params) => params.targetInstanceId),
-      mountVolume(infra),
+      mountVolume(infra, inspect),
       startContainerOn<DatabaseRedeployParams>(
         infra,
         'start new container',
@@ -128,3 +129,4 @@ export const databaseRedeploy = (
       ),
     ],
   });
+};

@@ -74,15 +74,16 @@ export const databaseResizeVolume = (
   infra: InfrastructurePort,
   options: DatabaseResizeVolumeOptions = {},
 ): OperationDefinition<DatabaseResizeVolumeParams> => {
+  const inspect = inspectPlacement<DatabaseResizeVolumeParams>(infra);
   const check = checkSize(infra);
   return defineOperation<DatabaseResizeVolumeParams>({
     type: 'database.resize_volume',
     params: databaseResizeVolumeParams,
     steps:
       options.mode === 'in-place'
-        ? [inspectPlacement(infra), check, resize(infra, check)]
+        ? [inspect, check, resize(infra, check)]
         : [
-            inspectPlacement(infra),
+            inspect,
             check,
             stopOldContainer(infra),
             unmountOldVolume(infra),
@@ -90,16 +91,16 @@ export const databaseResizeVolume = (
             resize(infra, check),
             attachVolumeTo<DatabaseResizeVolumeParams>(
               infra,
-              (_params, outputs) => placementOf(outputs).instanceId,
+              (_params, outputs) => placementOf(outputs, inspect).instanceId,
             ),
-            mountVolume(infra),
+            mountVolume(infra, inspect),
             startContainerOn<DatabaseResizeVolumeParams>(
               infra,
               'start container',
               (params, outputs) => ({
                 containerId: params.containerId,
-                instanceId: placementOf(outputs).instanceId,
-                image: placementOf(outputs).image,
+                instanceId: placementOf(outputs, inspect).instanceId,
+                image: placementOf(outputs, inspect).image,
               }),
             ),
           ],
