@@ -157,6 +157,8 @@ export const attemptStep = async (
       cancelTimer = startTimer(clock, left, arm);
       return;
     }
+    // Ended now, not when this function resumes: a heartbeat in between comes too late.
+    ended = true;
     timedOut = new StepTimeoutError(step.name, deadline.kind, deadline.ms);
     controller?.abort(timedOut);
     rejectTimeout(timedOut);
