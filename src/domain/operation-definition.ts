@@ -192,7 +192,7 @@ const validateTimeouts = (spec: StepSpec<never, unknown>): string | undefined =>
   // A run declared without a parameter cannot reach ctx.heartbeat(), so every attempt would
   // time out after heartbeatTimeoutMs.
   if (spec.run.length === 0) {
-    return 'has heartbeatTimeoutMs but its run takes no context, so it can never call ctx.heartbeat(): write run: (ctx) => ... and call ctx.heartbeat(), or use timeoutMs';
+    return 'heartbeatTimeoutMs is set but its run takes no context, so it can never call ctx.heartbeat(): write run: (ctx) => ... and call ctx.heartbeat(), or use timeoutMs';
   }
   return undefined;
 };

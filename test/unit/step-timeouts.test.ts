@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  createEngine,
+  createInMemoryEventStore,
   defineOperation,
+  systemClock,
   InvalidDefinitionError,
   step,
   StepTimeoutError,
@@ -319,6 +322,29 @@ describe('a step with timeoutMs', () => {
     clock.advance(1_000);
     const result = await handle.result;
     expect(signal?.reason).toBeInstanceOf(StepTimeoutError);
+    expect(result.error?.code).toBe('STEP_TIMEOUT');
+  });
+});
+
+describe('a step with timeoutMs on the system clock', () => {
+  it('given a run that never settles, then the engine fails it when its real timer fires', async () => {
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({
+          name: 'pull',
+          kind: 'no_side_effects',
+          timeoutMs: 5,
+          run: () => new Promise(() => undefined),
+        }),
+      ],
+    });
+    const engine = createEngine({
+      store: createInMemoryEventStore(),
+      operations: [op],
+      clock: systemClock,
+    });
+    const result = await (await engine.start(request())).result;
     expect(result.error?.code).toBe('STEP_TIMEOUT');
   });
 });
