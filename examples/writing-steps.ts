@@ -113,3 +113,46 @@ const started = await typed.start({
 });
 // #endregion typed
 console.log(`typed deploy: ${(await started.result).status}, running ${JSON.stringify(running)}`);
+
+// #region timeouts
+const files = ['a.tar', 'b.tar', 'c.tar'];
+let connectionDrops = 1; // the first attempt's connection hangs on c.tar
+const copyFiles = step({
+  name: 'copy files',
+  kind: 'no_side_effects',
+  timeoutMs: 60_000, // the whole attempt, as Temporal's startToCloseTimeout
+  heartbeatTimeoutMs: 5_000, // the longest silence between heartbeats, as its heartbeatTimeout
+  retry: { maxAttempts: 2 },
+  run: async ({ heartbeat, heartbeatDetails, signal, log }) => {
+    // A retry gets the last heartbeat's details of the attempt before it: it resumes there.
+    const from = (heartbeatDetails as { copied: number } | undefined)?.copied ?? 0;
+    for (let i = from; i < files.length; i++) {
+      if (i === 2 && connectionDrops-- > 0) {
+        await clock.sleep(30_000); // hangs, deaf to its signal: the engine gives up at 5 s
+        return { copied: i }; // too late: ignored
+      }
+      await clock.sleep(1_000, signal); // copies one file; stops if the signal aborts
+      heartbeat({ copied: i + 1 });
+      log(`copied ${files[i]}`);
+    }
+    return { copied: files.length };
+  },
+});
+// #endregion timeouts
+
+const copier = createEngine({
+  store: createInMemoryEventStore(),
+  operations: [defineOperation({ type: 'copy', steps: [copyFiles] })],
+  clock,
+});
+const copy = await copier.start({
+  type: 'copy',
+  environment: 'production',
+  resource: { type: 'app', handle: 'web' },
+  user: 'ada@example.com',
+  params: {},
+});
+copy.logs.subscribe((line) => console.log(`${line.level.padEnd(5)} ${line.message}`));
+const copied = await copy.result;
+console.log(`copy files: ${copied.status}`);
+if (copied.status !== 'succeeded') process.exit(1);

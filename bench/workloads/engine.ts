@@ -56,6 +56,8 @@ const direct = (): Harness => {
           attempt: 1,
           provider: undefined,
           outputs,
+          heartbeat: noop,
+          heartbeatDetails: undefined,
         };
         outputs[s.name] = await s.run(ctx);
       }

@@ -96,6 +96,30 @@ export class OperationCancelledError extends OpledgerError {
   }
 }
 
+/** Which of a step's timeouts fired: `timeoutMs` (the whole attempt) or `heartbeatTimeoutMs`. */
+export type StepTimeoutKind = 'start_to_close' | 'heartbeat';
+
+/**
+ * An attempt of a step ran past its `timeoutMs`, or went `heartbeatTimeoutMs` without a
+ * `ctx.heartbeat()`: the step's signal is aborted with this error and the attempt fails, whether
+ * or not the run stops. It is retried by the step's retry policy like any error (list
+ * `STEP_TIMEOUT` in `nonRetryable` to fail at once), then the operation rolls back.
+ */
+export class StepTimeoutError extends OpledgerError {
+  constructor(
+    readonly step: string,
+    readonly timeout: StepTimeoutKind,
+    readonly ms: number,
+  ) {
+    super(
+      'STEP_TIMEOUT',
+      timeout === 'start_to_close'
+        ? `Step '${step}' timed out: its attempt ran for ${ms} ms, its timeoutMs. Make the step faster, raise timeoutMs, or retry it.`
+        : `Step '${step}' timed out: no heartbeat for ${ms} ms, its heartbeatTimeoutMs. Call ctx.heartbeat() more often than that while the step makes progress.`,
+    );
+  }
+}
+
 export class RollbackNotFailedError extends OpledgerError {
   constructor(
     readonly operationId: string,

@@ -89,6 +89,8 @@ export const operationEventSchemas = {
     cancelled: z.boolean().optional(),
     /** The run finished but its result could not be recorded: rollback must undo it. */
     possiblyDone: z.boolean().optional(),
+    /** The details of the attempt's last `ctx.heartbeat()`, for the next attempt (JSON data). */
+    heartbeat: z.unknown().optional(),
     at: timestamp,
   }),
   CancellationRequested: z.object({ user: z.string().min(1), at: timestamp }),

@@ -16,6 +16,19 @@ export interface StepSpec<P, O> {
   undoRetry?: Partial<RetryPolicy>;
   alternatives?: readonly string[];
   interruptible?: boolean;
+  /**
+   * Longest an attempt of `run` may take, in ms (Temporal's `startToCloseTimeout`). Past it the
+   * step's `signal` is aborted with a `StepTimeoutError` and the attempt fails even if the run
+   * does not stop; the retry policy then applies, then the rollback. Measured on the engine's
+   * clock. Not for `undo`, which is never interrupted.
+   */
+  timeoutMs?: number;
+  /**
+   * Longest `run` may go without calling `ctx.heartbeat()`, in ms, from the attempt's start
+   * (Temporal's `heartbeatTimeout`): catches a step that hangs long before its `timeoutMs`.
+   * Must be shorter than `timeoutMs` when both are given, and `run` must take its context.
+   */
+  heartbeatTimeoutMs?: number;
   /** Leave the step out of the plan when this says false for the operation's params. */
   when?: (params: P) => boolean;
 }
@@ -159,6 +172,37 @@ export interface OperationSpec<
   admit?: Admit<P>;
 }
 
+/**
+ * The longest timer Node can set (about 24.8 days): `setTimeout` fires at once for anything
+ * longer, so a longer timeout would be a timeout of zero.
+ */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** What is wrong with a step's timeouts, in words; undefined when nothing is. */
+const validateTimeouts = (spec: StepSpec<never, unknown>): string | undefined => {
+  for (const field of ['timeoutMs', 'heartbeatTimeoutMs'] as const) {
+    const value: unknown = spec[field];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      return `${field} must be a whole number of milliseconds of at least 1 (got ${String(value)})`;
+    }
+    if (value > MAX_TIMEOUT_MS) {
+      return `${field} must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days; got ${value})`;
+    }
+  }
+  const { timeoutMs, heartbeatTimeoutMs } = spec;
+  if (heartbeatTimeoutMs === undefined) return undefined;
+  if (timeoutMs !== undefined && heartbeatTimeoutMs >= timeoutMs) {
+    return `heartbeatTimeoutMs (${heartbeatTimeoutMs}) must be shorter than timeoutMs (${timeoutMs}), or it could never fire first`;
+  }
+  // A run declared without a parameter cannot reach ctx.heartbeat(), so every attempt would
+  // time out after heartbeatTimeoutMs.
+  if (spec.run.length === 0) {
+    return 'heartbeatTimeoutMs is set but its run takes no context, so it can never call ctx.heartbeat(): write run: (ctx) => ... and call ctx.heartbeat(), or use timeoutMs';
+  }
+  return undefined;
+};
+
 const compileStep = <P>(type: string, spec: StepSpec<P, unknown>): Step<P, unknown> => {
   const fail = (problem: string) => new InvalidDefinitionError(type, problem);
   if (typeof spec.name !== 'string' || spec.name.trim() === '') {
@@ -194,6 +238,8 @@ const compileStep = <P>(type: string, spec: StepSpec<P, unknown>): Step<P, unkno
       throw fail(`step '${spec.name}' lists a provider twice in alternatives`);
     }
   }
+  const timeouts = validateTimeouts(spec);
+  if (timeouts) throw fail(`step '${spec.name}': ${timeouts}`);
   return {
     name: spec.name,
     kind,
@@ -204,6 +250,10 @@ const compileStep = <P>(type: string, spec: StepSpec<P, unknown>): Step<P, unkno
     ...(spec.undo ? { undo: spec.undo } : {}),
     ...(spec.alternatives ? { alternatives: [...spec.alternatives] } : {}),
     ...(spec.when ? { when: spec.when } : {}),
+    ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
+    ...(spec.heartbeatTimeoutMs !== undefined
+      ? { heartbeatTimeoutMs: spec.heartbeatTimeoutMs }
+      : {}),
   };
 };
 

@@ -23,6 +23,11 @@ export interface StepRecord {
   completedAs?: number;
   /** Started and never finished: after a crash, the step may or may not have run. */
   outcomeUnknown?: boolean;
+  /**
+   * The last heartbeat details a failed attempt of this step recorded with its current
+   * provider: what the next attempt gets as `ctx.heartbeatDetails`.
+   */
+  heartbeat?: unknown;
 }
 
 export interface OperationState {
@@ -166,6 +171,7 @@ const copyStep = (s: StepRecord, omit?: 'outcomeUnknown'): StepRecord => {
   if (s.outcomeUnknown !== undefined && omit !== 'outcomeUnknown') {
     c.outcomeUnknown = s.outcomeUnknown;
   }
+  if (s.heartbeat !== undefined) c.heartbeat = s.heartbeat;
   return c;
 };
 
@@ -257,6 +263,10 @@ const next = (s: OperationState, event: OperationEvent): OperationState => {
       const step = copyStep(st, 'outcomeUnknown');
       // A step that threw is taken as not done: a run must not leave partial effects behind.
       step.status = event.data.willRetry || event.data.failoverTo ? 'pending' : 'failed';
+      // Progress made with one provider says nothing about the next one's.
+      if (event.data.failoverTo) delete step.heartbeat;
+      else if (event.data.heartbeat !== undefined)
+        step.heartbeat = deepFreeze(event.data.heartbeat);
       if (event.data.possiblyDone) {
         // It ran, but what it returned could not be recorded: undo it as if after a crash.
         step.outcomeUnknown = true;

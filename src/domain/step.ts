@@ -49,6 +49,32 @@ export interface StepContext<P = Record<string, unknown>> {
   provider: string | undefined;
   /** Outputs of the steps that completed before this one, by step name. */
   outputs: Readonly<Record<string, unknown>>;
+  /**
+   * Says the run is still making progress: resets the step's `heartbeatTimeoutMs`. `details`
+   * (JSON data, such as how far it got) are kept in memory, recorded in StepFailed if the
+   * attempt fails, and handed to the next attempt as `heartbeatDetails`, so a retry can resume
+   * instead of starting over. Cheap: nothing is written per heartbeat. Details that are not JSON
+   * data throw `InvalidHeartbeatDetailsError` here; a heartbeat after the attempt ended (a run
+   * that kept going past its timeout) is ignored.
+   *
+   * @example
+   * ```ts
+   * run: async ({ heartbeat, heartbeatDetails, signal }) => {
+   *   const from = (heartbeatDetails as { copied?: number } | undefined)?.copied ?? 0;
+   *   for (let i = from; i < files.length; i++) {
+   *     await copy(files[i], { signal });
+   *     heartbeat({ copied: i + 1 });
+   *   }
+   * }
+   * ```
+   */
+  heartbeat: (details?: unknown) => void;
+  /**
+   * The details of the last heartbeat recorded for this step with this provider by an earlier
+   * attempt that failed (a retry's view of how far the previous one got); undefined on the
+   * first attempt, after a failover, or when no earlier attempt gave details.
+   */
+  heartbeatDetails: unknown;
 }
 
 /** What a step's `undo` receives: the run's output and whether the run is known to have finished. */
@@ -88,6 +114,16 @@ export interface Step<P = Record<string, unknown>, O = unknown> {
   alternatives?: readonly string[];
   /** When false, a cancel waits for the step to finish instead of aborting its signal. */
   interruptible: boolean;
+  /**
+   * Longest an attempt of the run may take (Temporal's `startToCloseTimeout`), in ms: past it
+   * the attempt fails with `StepTimeoutError`. None when undefined.
+   */
+  timeoutMs?: number;
+  /**
+   * Longest the run may go without calling `ctx.heartbeat()` (Temporal's `heartbeatTimeout`),
+   * in ms, counted from the attempt's start: past it the attempt fails with `StepTimeoutError`.
+   */
+  heartbeatTimeoutMs?: number;
   /**
    * Whether the step applies to these params (all steps do by default). A step that does not
    * apply is left out of the operation's plan: it neither runs nor appears in the rollback.

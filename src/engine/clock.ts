@@ -3,7 +3,17 @@ export interface Clock {
   now(): Date;
   /** Resolves after `ms`; rejects with the signal's reason if it is aborted first. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Calls `fire` once, when the clock has moved `ms` forward, unless the returned function is
+   * called first. The engine times steps with it (`timeoutMs`, `heartbeatTimeoutMs`) while they
+   * run: unlike `sleep`, it must not move a virtual clock's time itself. Optional: a clock
+   * without it gets one built on `sleep`.
+   */
+  setTimer?(ms: number, fire: () => void): () => void;
 }
+
+// setTimeout fires at once for a delay above this (2^31 - 1 ms): longer timers are chained.
+const MAX_DELAY_MS = 2_147_483_647;
 
 export const systemClock: Clock = {
   now: () => new Date(),
@@ -20,4 +30,31 @@ export const systemClock: Clock = {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
     }),
+  setTimer: (ms, fire) => {
+    let timer: ReturnType<typeof setTimeout>;
+    const arm = (left: number) => {
+      timer = setTimeout(
+        () => (left > MAX_DELAY_MS ? arm(left - MAX_DELAY_MS) : fire()),
+        Math.min(left, MAX_DELAY_MS),
+      );
+    };
+    arm(ms);
+    return () => clearTimeout(timer);
+  },
+};
+
+/**
+ * Calls `fire` once `clock` has moved `ms` forward, with the clock's own timer when it has one;
+ * returns the function that cancels it.
+ *
+ * @example
+ * const cancel = startTimer(clock, 30_000, () => controller.abort(new Error('too slow')));
+ * await work();
+ * cancel();
+ */
+export const startTimer = (clock: Clock, ms: number, fire: () => void): (() => void) => {
+  if (clock.setTimer) return clock.setTimer(ms, fire);
+  const controller = new AbortController();
+  clock.sleep(ms, controller.signal).then(fire, () => undefined);
+  return () => controller.abort();
 };

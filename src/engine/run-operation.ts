@@ -102,6 +102,8 @@ export const driveOperation = async (
       watch,
       redact,
       now,
+      clock,
+      heartbeatDetails: writer.state().steps[step.name]?.heartbeat,
     });
     if (outcome.kind === 'succeeded') {
       const { output, at } = outcome;
@@ -124,7 +126,10 @@ export const driveOperation = async (
       outcome.error,
       outcome.at,
     );
-    await writer.execute({ type: 'FailStep', data });
+    // Heartbeat details are written only here, with the failure: a heartbeat itself writes nothing.
+    const heartbeat =
+      outcome.heartbeat === undefined ? {} : { heartbeat: redact.value(outcome.heartbeat) };
+    await writer.execute({ type: 'FailStep', data: { ...data, ...heartbeat } });
     return next;
   };
 

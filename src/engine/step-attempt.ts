@@ -1,16 +1,27 @@
 import { toErrorInfo } from '../domain/error-info.js';
-import { OpledgerError } from '../domain/errors.js';
+import { OpledgerError, StepTimeoutError, type StepTimeoutKind } from '../domain/errors.js';
 import type { ErrorInfo } from '../domain/events.js';
 import type { AttemptFailure, RunStep } from '../domain/next-action.js';
 import type { Redactor } from '../domain/redaction.js';
 import type { Step, StepLog } from '../domain/step.js';
 import type { CancelWatch } from './cancel-watch.js';
+import { startTimer, type Clock } from './clock.js';
 
 export class InvalidStepOutputError extends OpledgerError {
   constructor(step: string, problem: string) {
     super(
       'INVALID_STEP_OUTPUT',
       `Step '${step}' returned an output that cannot be recorded (${problem}): return plain JSON data (objects, arrays, strings, finite numbers, booleans, null).`,
+    );
+  }
+}
+
+/** `ctx.heartbeat(details)` with details that could not be recorded. */
+export class InvalidHeartbeatDetailsError extends OpledgerError {
+  constructor(step: string, problem: string) {
+    super(
+      'INVALID_HEARTBEAT_DETAILS',
+      `Step '${step}' gave heartbeat details that cannot be recorded (${problem}): give plain JSON data (objects, arrays, strings, finite numbers, booleans, null).`,
     );
   }
 }
@@ -40,7 +51,14 @@ const jsonProblem = (value: unknown, path = 'output'): string | undefined => {
 
 export type AttemptOutcome =
   | { kind: 'succeeded'; output: unknown; at: string }
-  | { kind: 'failed'; failure: AttemptFailure; error: ErrorInfo; at: string };
+  | {
+      kind: 'failed';
+      failure: AttemptFailure;
+      error: ErrorInfo;
+      at: string;
+      /** The details of the attempt's last heartbeat, as the run gave them (not redacted). */
+      heartbeat?: unknown;
+    };
 
 export interface AttemptContext {
   operationId: string;
@@ -50,45 +68,147 @@ export interface AttemptContext {
   watch: CancelWatch;
   redact: Redactor;
   now: () => string;
+  /** The engine's clock: the step's timeouts run on it. */
+  clock: Clock;
+  /** What the last failed attempt's heartbeat recorded: the run's `ctx.heartbeatDetails`. */
+  heartbeatDetails: unknown;
 }
+
+/** The timeout that falls due first, given when the attempt started and last heartbeat. */
+const nextDeadline = (
+  step: Step,
+  startedAt: number,
+  lastBeatAt: number,
+): { at: number; kind: StepTimeoutKind; ms: number } | undefined => {
+  const total =
+    step.timeoutMs === undefined
+      ? undefined
+      : { at: startedAt + step.timeoutMs, kind: 'start_to_close' as const, ms: step.timeoutMs };
+  const beat =
+    step.heartbeatTimeoutMs === undefined
+      ? undefined
+      : {
+          at: lastBeatAt + step.heartbeatTimeoutMs,
+          kind: 'heartbeat' as const,
+          ms: step.heartbeatTimeoutMs,
+        };
+  if (!total || !beat) return total ?? beat;
+  return beat.at < total.at ? beat : total;
+};
 
 /**
  * Performs one attempt of a step (already recorded as started): runs it, checks that its
  * output is JSON data, and says how it failed. `at` is taken when the run returned. The
  * output is returned as the step gave it; the error is redacted.
+ *
+ * A step with `timeoutMs` or `heartbeatTimeoutMs` runs against timers on the engine's clock.
+ * When one fires, the run's signal is aborted with a `StepTimeoutError` and the attempt fails
+ * at once: the engine stops waiting for a run that ignores its signal, and whatever that run
+ * returns, throws or heartbeats later is ignored. Once a timer has fired the attempt never
+ * succeeds, even if the run returned in the same turn.
  */
 export const attemptStep = async (
   action: RunStep<Step>,
   ctx: AttemptContext,
 ): Promise<AttemptOutcome> => {
   const { step, attempt, provider } = action;
-  const signal = ctx.watch.enterStep(step.interruptible);
+  const { clock } = ctx;
+  const cancelSignal = ctx.watch.enterStep(step.interruptible);
+  const timed = step.timeoutMs !== undefined || step.heartbeatTimeoutMs !== undefined;
+
+  // A timed step gets a signal of its own, aborted by a cancel (as the watch's is) or by its
+  // timeout. A non-interruptible step's is aborted by its timeout only.
+  const controller = timed ? new AbortController() : undefined;
+  const forwardCancel = () => controller?.abort(cancelSignal.reason);
+  if (controller) {
+    if (cancelSignal.aborted) forwardCancel();
+    else cancelSignal.addEventListener('abort', forwardCancel, { once: true });
+  }
+  const signal = controller?.signal ?? cancelSignal;
+
+  let ended = false;
+  let details: { value: unknown } | undefined;
+  const startedAt = clock.now().getTime();
+  let lastBeatAt = startedAt;
+  const heartbeat = (value?: unknown): void => {
+    if (ended) return; // a run past its timeout: what it says no longer counts
+    if (value !== undefined) {
+      const problem = jsonProblem(value, 'details');
+      if (problem) throw new InvalidHeartbeatDetailsError(step.name, problem);
+      // A copy: the run may go on changing its object after this heartbeat.
+      details = { value: structuredClone(value) };
+    }
+    lastBeatAt = clock.now().getTime();
+  };
+
+  let timedOut: StepTimeoutError | undefined;
+  let rejectTimeout: (error: StepTimeoutError) => void = () => undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    rejectTimeout = reject;
+  });
+  let cancelTimer = (): void => undefined;
+  // One timer at a time, for the deadline due first; a heartbeat only notes the time, and a
+  // timer that finds the deadline moved rearms itself: heartbeats cost no timer.
+  const arm = (): void => {
+    const deadline = nextDeadline(step, startedAt, lastBeatAt);
+    if (!deadline || ended) return;
+    const left = deadline.at - clock.now().getTime();
+    if (left > 0) {
+      cancelTimer = startTimer(clock, left, arm);
+      return;
+    }
+    // Ended now, not when this function resumes: a heartbeat in between comes too late.
+    ended = true;
+    timedOut = new StepTimeoutError(step.name, deadline.kind, deadline.ms);
+    controller?.abort(timedOut);
+    rejectTimeout(timedOut);
+  };
+  if (timed) arm();
+
   let output: unknown;
   let failure: unknown;
   try {
-    output = await step.run({
-      operationId: ctx.operationId,
-      params: ctx.params,
-      signal,
-      log: ctx.log,
-      attempt,
-      provider,
-      outputs: ctx.outputs,
-    });
+    const running = (async () =>
+      step.run({
+        operationId: ctx.operationId,
+        params: ctx.params,
+        signal,
+        log: ctx.log,
+        attempt,
+        provider,
+        outputs: ctx.outputs,
+        heartbeat,
+        heartbeatDetails: ctx.heartbeatDetails,
+      }))();
+    // A run abandoned at its timeout may still reject later: that is not unhandled.
+    running.catch(() => undefined);
+    output = await (timed ? Promise.race([running, timeout]) : running);
     const problem = output === undefined ? undefined : jsonProblem(output);
     if (problem) failure = new InvalidStepOutputError(step.name, problem);
   } catch (error) {
     failure = error;
   } finally {
+    ended = true;
+    cancelTimer();
+    cancelSignal.removeEventListener('abort', forwardCancel);
     ctx.watch.leaveStep();
   }
   const at = ctx.now();
+  // A cancel that aborted the signal before the timeout fired is what stopped the step.
+  const cancelledFirst = signal.aborted && signal.reason !== timedOut;
+  if (timedOut && !cancelledFirst) failure = timedOut;
   if (failure === undefined) return { kind: 'succeeded', output, at };
   const error = ctx.redact.error(toErrorInfo(failure));
-  const kind: AttemptFailure = signal.aborted
+  const kind: AttemptFailure = cancelledFirst
     ? 'cancelled'
     : failure instanceof InvalidStepOutputError
       ? 'invalid_output'
       : 'error';
-  return { kind: 'failed', failure: kind, error, at };
+  return {
+    kind: 'failed',
+    failure: kind,
+    error,
+    at,
+    ...(details !== undefined ? { heartbeat: details.value } : {}),
+  };
 };

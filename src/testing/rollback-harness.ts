@@ -8,14 +8,15 @@ import {
   type StepDraft,
 } from '../domain/operation-definition.js';
 import type { Step, StepContext } from '../domain/step.js';
+import type { Clock } from '../engine/clock.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import type { OperationResult } from '../engine/operation-result.js';
 import { createVirtualClock } from '../engine/virtual-clock.js';
 import { createSequentialIds } from './sequential-ids.js';
 
 /**
- * Where the harness strikes: a step that fails (for good, or a few times first), and a step
- * during which a cancel arrives. Indexes are positions in the definition's steps; a fault aimed
+ * Where the harness strikes: a step that fails (for good, or a few times first), a step
+ * during which a cancel arrives, and a step with a timeout whose run hangs past it. Indexes are positions in the definition's steps; a fault aimed
  * at a step that its `when` leaves out of the plan does not happen, as the step does not run.
  */
 export interface FaultPlan {
@@ -29,6 +30,13 @@ export interface FaultPlan {
   failures?: number;
   /** Index of the step during which the operation is cancelled (none when undefined). */
   cancelAt?: number;
+  /**
+   * Index of a step with `timeoutMs` or `heartbeatTimeoutMs` whose first run hangs past its
+   * timeout instead of running yours, ignoring its signal, then returns late (a hung call): the
+   * engine fails the attempt with `StepTimeoutError`, retries it as the step's policy says, or
+   * rolls back. Generated only for steps that have a timeout.
+   */
+  stallAt?: number;
 }
 
 export interface RollbackCounterexample<W> {
@@ -66,7 +74,14 @@ export class InjectedFailure extends Error {
 }
 
 /** What `faultPlanArbitrary` needs of a step: how many runs the engine may give it. */
-export type FaultPlanStep = Pick<Step<never, unknown>, 'retry' | 'alternatives'>;
+export type FaultPlanStep = Pick<
+  Step<never, unknown>,
+  'retry' | 'alternatives' | 'timeoutMs' | 'heartbeatTimeoutMs'
+>;
+
+/** How long a stalled run hangs: up to its first deadline, where its timer fires. */
+const stallMsOf = (step: FaultPlanStep | undefined): number | undefined =>
+  step?.heartbeatTimeoutMs ?? step?.timeoutMs;
 
 /** Runs the engine may give a step before it fails for good: its attempts with each provider. */
 const runsOf = (step: FaultPlanStep | undefined): number =>
@@ -89,6 +104,10 @@ export const faultPlanArbitrary = (
   const runs = (i: number) => (typeof steps === 'number' ? 1 : runsOf(steps[i]));
   const mostRuns = Math.max(1, ...Array.from({ length: count }, (_, i) => runs(i)));
   const step = fc.option(fc.integer({ min: 0, max: count - 1 }), { nil: undefined });
+  const timed =
+    typeof steps === 'number'
+      ? []
+      : steps.flatMap((s, i) => (stallMsOf(s) !== undefined ? [i] : []));
   return fc
     .record({
       failAt: step,
@@ -99,6 +118,10 @@ export const faultPlanArbitrary = (
           ? fc.option(fc.integer({ min: 1, max: mostRuns - 1 }), { nil: undefined })
           : fc.constant(undefined),
       cancelAt: step,
+      // A constant draws nothing: plans for steps without timeouts are what they always were.
+      stallAt: timed.length
+        ? fc.option(fc.constantFrom(...timed), { nil: undefined })
+        : fc.constant(undefined),
     })
     .map((p) => ({
       ...(p.failAt !== undefined ? { failAt: p.failAt } : {}),
@@ -106,13 +129,14 @@ export const faultPlanArbitrary = (
         ? { failures: p.failures }
         : {}),
       ...(p.cancelAt !== undefined ? { cancelAt: p.cancelAt } : {}),
+      ...(p.stallAt !== undefined ? { stallAt: p.stallAt } : {}),
     }));
 };
 
 /**
  * The user's definition with only each step's `run` wrapped to strike as `plan` says. Every
  * other field (the steps' `when`, `alternatives`, `retry`, `undoRetry`, `interruptible`, `kind`,
- * `undo`, and the definition's params schema, `release`, `lifecycle`, `sensitive`) is the
+ * `undo`, `timeoutMs`, `heartbeatTimeoutMs`, and the definition's params schema, `release`, `lifecycle`, `sensitive`) is the
  * user's own object, so the engine runs exactly the plan it would run in production, whatever
  * options a step has now or gains later.
  */
@@ -120,6 +144,8 @@ export const harnessedOperation = <P>(
   base: OperationDefinition<P>,
   plan: FaultPlan,
   cancel: (operationId: string) => Promise<unknown>,
+  /** The engine's clock, on which a stalled run (`stallAt`) hangs. */
+  clock?: Clock,
 ): OperationDefinition<P> => {
   const runs = base.steps.map(() => 0);
   let cancelled = false;
@@ -139,6 +165,13 @@ export const harnessedOperation = <P>(
         // step fails for good, during its first run.
         const cancelHere =
           plan.cancelAt === i && !cancelled && (!injected || plan.failures === undefined);
+        const stallMs = plan.stallAt === i && runs[i] === 1 ? stallMsOf(s) : undefined;
+        if (stallMs !== undefined && clock) {
+          if (cancelHere) await requestCancel(ctx.operationId);
+          // Hangs to its deadline without looking at its signal, then returns: too late.
+          await clock.sleep(stallMs);
+          return undefined;
+        }
         if (injected) {
           if (cancelHere) await requestCancel(ctx.operationId);
           throw new InjectedFailure(s.name);
@@ -178,14 +211,18 @@ export const checkRollback = async <P, W>(
     const before = await options.observe();
     // The steps cancel through the engine that runs them, made just below.
     const ref: { engine?: Engine } = {};
+    const clock = createVirtualClock();
     const engine = createEngine({
       store: createInMemoryEventStore(),
       operations: [
-        harnessedOperation(base, plan, (id) =>
-          ref.engine!.cancel(id, { user: 'rollback-harness' }),
+        harnessedOperation(
+          base,
+          plan,
+          (id) => ref.engine!.cancel(id, { user: 'rollback-harness' }),
+          clock,
         ),
       ],
-      clock: createVirtualClock(),
+      clock,
       ids: createSequentialIds('harness-'),
     });
     ref.engine = engine;

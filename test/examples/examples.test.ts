@@ -62,6 +62,14 @@ describe('examples', () => {
     expect(stdout).toContain('backoff slept on the virtual clock: [1000]');
     expect(stdout).toContain('images left after the rollback: []');
     expect(stdout).toContain('typed deploy: succeeded, running ["web:v2#0","web:v2#1"]');
+    // The hung copy times out on its heartbeat and the retry resumes from its last details.
+    expect(stdout).toContain('timed out: no heartbeat for 5000 ms');
+    expect(stdout.match(/copied (a|b|c)\.tar/g)).toEqual([
+      'copied a.tar',
+      'copied b.tar',
+      'copied c.tar',
+    ]);
+    expect(stdout).toContain('copy files: succeeded');
   });
 
   it('activity-report prints a log and a CSV that keeps the deleted app', async () => {

@@ -7,7 +7,11 @@ import {
   type LogLine,
   type OperationHandle,
 } from '../../src/index.js';
-import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
+import {
+  createSequentialIds,
+  createVirtualClock,
+  type VirtualClock,
+} from '../../src/testing/index.js';
 
 export const request = (overrides: Record<string, unknown> = {}) => ({
   type: 'deploy',
@@ -20,10 +24,10 @@ export const request = (overrides: Record<string, unknown> = {}) => ({
 
 export const setup = (
   operations: EngineOptions['operations'],
-  options: { store?: EventStore; idPrefix?: string } = {},
+  options: { store?: EventStore; idPrefix?: string; clock?: VirtualClock } = {},
 ) => {
   const store = options.store ?? createInMemoryEventStore();
-  const clock = createVirtualClock();
+  const clock = options.clock ?? createVirtualClock();
   const engine = createEngine({
     store,
     operations,

@@ -92,6 +92,7 @@ describe('typed errors', () => {
       new errors.EnvironmentNotFoundError('production'),
       new AccessDeniedError('read'),
       new errors.InvalidStoreUrlError('x:', 'x'),
+      new errors.StepTimeoutError('pull', 'heartbeat', 1),
     ];
     expect(samples.map((e) => e.code)).toEqual([
       'INVALID_DEFINITION',
@@ -113,6 +114,7 @@ describe('typed errors', () => {
       'ENVIRONMENT_NOT_FOUND',
       'ACCESS_DENIED',
       'INVALID_STORE_URL',
+      'STEP_TIMEOUT',
     ]);
     for (const e of samples) {
       expect(e).toBeInstanceOf(Error);

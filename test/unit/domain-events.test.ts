@@ -53,6 +53,7 @@ const everyEvent: DomainEvent[] = [
       failoverTo: 'registry-b',
       cancelled: false,
       possiblyDone: true,
+      heartbeat: { copied: 3, of: [1, 'two', null] },
       at,
     },
   },

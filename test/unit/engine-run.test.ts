@@ -12,10 +12,11 @@ import { allLines, eventTypes, messages, request, setup } from '../support/fixtu
 
 describe('engine.start', () => {
   it('runs the steps in order with their context and succeeds', async () => {
-    const seen: Array<Omit<StepContext, 'signal' | 'log'>> = [];
+    const seen: Array<Omit<StepContext, 'signal' | 'log' | 'heartbeat'>> = [];
     const record = (output: unknown) => (ctx: StepContext<{ image: string }>) => {
-      const { signal, log, ...rest } = ctx;
+      const { signal, log, heartbeat, ...rest } = ctx;
       expect(signal).toBeInstanceOf(AbortSignal);
+      expect(heartbeat).toBeTypeOf('function');
       log(`running with ${ctx.params.image}`);
       seen.push(rest);
       return output;
@@ -45,6 +46,7 @@ describe('engine.start', () => {
         attempt: 1,
         provider: undefined,
         outputs: {},
+        heartbeatDetails: undefined,
       },
       {
         operationId: 'op-000001',
@@ -52,6 +54,7 @@ describe('engine.start', () => {
         attempt: 1,
         provider: undefined,
         outputs: { pull: { digest: 'sha:1' } },
+        heartbeatDetails: undefined,
       },
     ]);
     expect(messages(await allLines(handle))).toEqual([

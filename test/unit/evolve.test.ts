@@ -115,6 +115,7 @@ describe('evolve', () => {
       output: { id: 1 },
       completedAs: 0,
       outcomeUnknown: false,
+      heartbeat: { copied: 3 },
     };
     const rollback: Required<OperationState['rollback']> = {
       status: 'in_progress',

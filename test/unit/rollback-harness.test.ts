@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defineOperation, step } from '../../src/index.js';
-import { checkRollback, faultPlanArbitrary } from '../../src/testing/index.js';
+import { checkRollback, createVirtualClock, faultPlanArbitrary } from '../../src/testing/index.js';
+import { harnessedOperation } from '../../src/testing/rollback-harness.js';
+import { request, setup } from '../support/fixtures.js';
 
 const makeWorld = () => {
   let items = new Set<string>();
@@ -437,5 +439,107 @@ describe('faultPlanArbitrary over the steps themselves', () => {
   it('keeps plans without failures for a count of steps', () => {
     const plans = fc.sample(faultPlanArbitrary(2), { numRuns: 200, seed: 7 });
     expect(plans.every((p) => p.failures === undefined)).toBe(true);
+  });
+});
+
+describe('the harness and step timeouts', () => {
+  const makeTimed = () => {
+    const w = makeWorld();
+    let userRuns = 0;
+    const timed = step({
+      name: 'wait healthy',
+      kind: 'no_side_effects',
+      timeoutMs: 5_000,
+      retry: { maxAttempts: 2, initialIntervalMs: 1 },
+      run: () => {
+        userRuns++;
+        return { healthy: true };
+      },
+    });
+    const beating = step({
+      name: 'copy',
+      kind: 'no_side_effects',
+      heartbeatTimeoutMs: 300,
+      run: ({ heartbeat }) => heartbeat({ copied: 1 }),
+    });
+    return { w, timed, beating, userRuns: () => userRuns };
+  };
+
+  it('stalls only steps that have a timeout', () => {
+    const { w, timed, beating } = makeTimed();
+    const steps = defineOperation({
+      type: 'x',
+      steps: [w.add('a'), timed, w.check, beating],
+    }).steps;
+    const plans = fc.sample(faultPlanArbitrary(steps), { numRuns: 300, seed: 3 });
+    const stalled = new Set(plans.map((p) => p.stallAt).filter((i) => i !== undefined));
+    expect(stalled).toEqual(new Set([1, 3]));
+    const untimed = defineOperation({ type: 'y', steps: [w.add('a'), w.check] }).steps;
+    const plain = fc.sample(faultPlanArbitrary(untimed), { numRuns: 100, seed: 3 });
+    expect(plain.every((p) => p.stallAt === undefined)).toBe(true);
+  });
+
+  it('given a stall, then the engine times the first run out and retries it as its policy says; with no retry left it rolls back', async () => {
+    const { w, timed, userRuns } = makeTimed();
+    const outcome = await checkRollback({
+      operation: [w.add('a'), timed, w.add('b')],
+      observe: w.observe,
+      reset: w.reset,
+      numRuns: 60,
+      seed: 4,
+    });
+    expect(outcome).toEqual({ ok: true, runs: 60 });
+    expect(userRuns()).toBeGreaterThan(0);
+  });
+
+  it('given a stall, then the first run hangs past its timeout instead of running yours, ignoring its signal', async () => {
+    const w = makeWorld();
+    w.reset();
+    let userRuns = 0;
+    let signal: AbortSignal | undefined;
+    const base = defineOperation({
+      type: 'deploy',
+      steps: [
+        w.add('a'),
+        step({
+          name: 'wait healthy',
+          kind: 'no_side_effects',
+          timeoutMs: 1_000,
+          run: (ctx) => {
+            signal = ctx.signal;
+            userRuns++;
+          },
+        }),
+      ],
+    });
+    const run = async (retried: boolean) => {
+      const clock = createVirtualClock();
+      const definition = retried
+        ? {
+            ...base,
+            steps: base.steps.map((s, i) =>
+              i === 1 ? { ...s, retry: { ...s.retry, maxAttempts: 2 } } : s,
+            ),
+          }
+        : base;
+      const { engine } = setup(
+        [harnessedOperation(definition, { stallAt: 1 }, async () => undefined, clock)],
+        { clock },
+      );
+      return (await engine.start(request())).result;
+    };
+    const once = await run(false);
+    expect(once).toMatchObject({
+      status: 'failed',
+      failedStep: 'wait healthy',
+      rollback: 'succeeded',
+    });
+    expect(once.error?.code).toBe('STEP_TIMEOUT');
+    expect(userRuns).toBe(0);
+    expect(w.observe()).toEqual(['base']);
+    const retried = await run(true);
+    expect(retried.status).toBe('succeeded');
+    expect(userRuns).toBe(1);
+    expect(signal?.aborted).toBe(false);
   });
 });
