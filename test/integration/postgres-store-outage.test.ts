@@ -18,12 +18,14 @@ import {
   defineOperation,
   step,
   StoreUnavailableError,
+  withStoreOutageRetry,
   type EventStore,
   type StoreOutageNotice,
   type UndoContext,
 } from '../../src/index.js';
 import { allLines, messages, request } from '../support/fixtures.js';
 import { startCluster, type Cluster } from '../support/postgres-cluster.js';
+import { startFaultProxy } from '../support/tcp-fault-proxy.js';
 
 const OUTAGE_MS = Number(process.env.OPLEDGER_OUTAGE_SECONDS ?? 5) * 1000;
 const LONG = process.env.OPLEDGER_OUTAGE_LONG === '1';
@@ -193,6 +195,47 @@ describe('an engine on PostgreSQL when the server goes away', () => {
       .catch((err: unknown) => err);
     expect(conflict).toBeInstanceOf(ConcurrencyError);
     expect(isTransientPostgresError(conflict)).toBe(false);
+  }, 30_000);
+
+  it('does not append twice when the acknowledgement of a committed append was lost', async () => {
+    const server = new URL(cluster.url);
+    const proxy = await startFaultProxy({ host: server.hostname, port: Number(server.port) });
+    const via = new URL(cluster.url);
+    via.port = String(proxy.port);
+    const schema = `outage_${randomBytes(4).toString('hex')}`;
+    const raw = createPostgresEventStore({ connectionString: via.toString() }, { schema });
+    stores.push(raw);
+    // What the store itself answered to each append, to prove which path was taken.
+    const answers: string[] = [];
+    const spied: EventStore = {
+      ...raw,
+      append: (...args) =>
+        raw.append(...args).then(
+          (result) => {
+            answers.push('ok');
+            return result;
+          },
+          (error: unknown) => {
+            answers.push(error instanceof ConcurrencyError ? 'conflict' : 'lost');
+            throw error;
+          },
+        ),
+    };
+    const store = withStoreOutageRetry(spied);
+    const data = (n: number) => ({ type: 'T', version: 1, data: { n, nested: { z: 1, a: 2 } } });
+    await store.append('s', [data(0)], { expectedVersion: 'no_stream' });
+    proxy.cutAfterNextAnswer();
+    const result = await store.append('s', [data(1), data(2)], { expectedVersion: 0n });
+    expect(proxy.cut).toBe(1);
+    // The commit went through, its answer was lost; the retry was refused; the decorator found
+    // its own events at revisions 1 and 2 and reported the append as done.
+    expect(answers).toEqual(['ok', 'lost', 'conflict']);
+    const direct = newStore(schema);
+    const events = await direct.readStream('s');
+    expect(events.map((e) => (e.data as { n: number }).n)).toEqual([0, 1, 2]);
+    expect(result).toEqual({ nextExpectedRevision: 2n, lastPosition: events[2]!.globalPosition });
+    await raw.close();
+    await proxy.close();
   }, 30_000);
 
   it.runIf(LONG)(
