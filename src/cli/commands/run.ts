@@ -13,6 +13,7 @@ import { parseFault, parseParams, parseResource } from '../cli-input.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
 import { openStoreSession, type StoreSession } from '../store-session.js';
+import { storeOutagePrinter } from '../store-outage-notice.js';
 import type { GlobalOptions } from './with-store.js';
 
 export interface RunOptions extends GlobalOptions {
@@ -108,6 +109,7 @@ export const runCommand = async (type: string, options: RunOptions, io: CliIo) =
       store: session.stores.eventStore,
       speed,
       faults,
+      onStoreOutage: storeOutagePrinter(io, options.json),
       ...(options.cloud ? { cloudFile: options.cloud } : {}),
     });
   } catch (error) {

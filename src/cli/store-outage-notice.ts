@@ -1,0 +1,40 @@
+import type { StoreOutageNotice } from '../engine/store-outage.js';
+import { println, type CliIo } from './cli-io.js';
+
+const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+const causeOf = (cause: unknown): string => {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
+};
+
+/**
+ * Tells the person running a command that the event store is being waited for, and when it is
+ * back: a line on stderr, or with `--json` an event on stdout (`store_waiting`,
+ * `store_recovered`) beside the log lines. A give-up is not printed here: the command fails with
+ * the StoreUnavailableError, which says what to do.
+ */
+export const storeOutagePrinter =
+  (io: CliIo, json: boolean | undefined) =>
+  (notice: StoreOutageNotice): void => {
+    if (notice.kind === 'gave_up') return;
+    if (json) {
+      const { kind, host, unreachableMs } = notice;
+      io.out.write(
+        `${JSON.stringify({
+          kind: kind === 'waiting' ? 'store_waiting' : 'store_recovered',
+          host,
+          unreachableMs,
+          ...(notice.kind === 'waiting' ? { cause: causeOf(notice.cause) } : {}),
+        })}\n`,
+      );
+      return;
+    }
+    println(
+      io.err,
+      notice.kind === 'waiting'
+        ? `Waiting for the event store at ${notice.host}: unreachable for ${seconds(notice.unreachableMs)} s so far (${causeOf(notice.cause)})...`
+        : `The event store at ${notice.host} is back after ${seconds(notice.unreachableMs)} s; going on.`,
+    );
+  };
