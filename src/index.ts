@@ -16,14 +16,12 @@ export type {
 export type { OperationResult, OperationView } from './engine/operation-result.js';
 export { systemClock, type Clock } from './engine/clock.js';
 export {
-  DEFAULT_STORE_OUTAGE_MS,
   StoreUnavailableError,
   withStoreOutageRetry,
   type StoreCall,
   type StoreOutageNotice,
   type StoreOutageOptions,
 } from './engine/store-outage.js';
-export { storeOutageLine } from './engine/outage-log.js';
 export { createTimeOrderedIds } from './engine/ids.js';
 export { createInMemoryEventStore } from './adapters/memory/in-memory-event-store.js';
 export { createInMemoryReadStore } from './adapters/memory/in-memory-read-store.js';

@@ -22,6 +22,8 @@ export interface WorldOptions {
   store: EventStore;
   /** Hears when the store is waited for and when it is back (createEngine's storeOutage). */
   onStoreOutage?: (notice: StoreOutageNotice) => void;
+  /** The outage budget (createEngine's storeOutage.maxMs); 60 s by default. */
+  storeOutageMs?: number;
 }
 
 /** The simulated cloud of the CLI, loaded from its file, and an engine running the catalog on it. */
@@ -81,7 +83,10 @@ export const openSimulatedWorld = (options: WorldOptions): SimulatedWorld => {
       operations: catalogOperations(cloud),
       clock,
       ids: createTimeOrderedIds(clock),
-      ...(options.onStoreOutage ? { storeOutage: { onOutage: options.onStoreOutage } } : {}),
+      storeOutage: {
+        ...(options.onStoreOutage ? { onOutage: options.onStoreOutage } : {}),
+        ...(options.storeOutageMs !== undefined ? { maxMs: options.storeOutageMs } : {}),
+      },
     });
     const save = () => {
       const { now, ...state } = cloud.snapshot();

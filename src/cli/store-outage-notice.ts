@@ -1,5 +1,7 @@
-import type { StoreOutageNotice } from '../engine/store-outage.js';
+import { StoreUnavailableError, type StoreOutageNotice } from '../engine/store-outage.js';
+import { CliError } from './cli-error.js';
 import { println, type CliIo } from './cli-io.js';
+import type { SimulatedWorld } from './simulated-world.js';
 
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 
@@ -38,3 +40,33 @@ export const storeOutagePrinter =
         : `The event store at ${notice.host} is back after ${seconds(notice.unreachableMs)} s; going on.`,
     );
   };
+
+/** OPLEDGER_STORE_OUTAGE_MS: how long `run` waits for an unreachable store (60 000 by default). */
+export const storeOutageMsOf = (env: NodeJS.ProcessEnv): number | undefined => {
+  const raw = env.OPLEDGER_STORE_OUTAGE_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!(ms >= 0) || !Number.isFinite(ms)) {
+    throw new CliError(`OPLEDGER_STORE_OUTAGE_MS '${raw}' is not a number of milliseconds`, {
+      hint: 'set it to 0 (do not wait) or more; 60000 is the default',
+    });
+  }
+  return ms;
+};
+
+/**
+ * An operation whose store stayed away past the budget is left running in the store: the
+ * world is abandoned (its lock kept, naming the operation) rather than closed, so that the next
+ * run on this cloud finds this process gone and rolls the operation back.
+ */
+export const leaveForRecoveryIfStoreGone = async <T>(
+  world: Pick<SimulatedWorld, 'abandon'>,
+  work: () => Promise<T>,
+): Promise<T> => {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) world.abandon();
+    throw error;
+  }
+};

@@ -198,15 +198,19 @@ export const withStoreOutageRetry = (
   // One outage as people see it: from the first failure of any call to the first success after.
   let downSince: number | undefined;
   let lastNotice = -Infinity;
-  const failed = (cause: unknown) => {
+  const failed = (cause: unknown, since: number) => {
     const now = ms();
-    downSince ??= now;
+    downSince ??= since;
     if (now - lastNotice >= noticeEveryMs) {
       lastNotice = now;
       notify({ kind: 'waiting', host, unreachableMs: now - downSince, cause });
     }
   };
+  // Set once a call gave up: until the store answers again, the calls of the same outage make
+  // one attempt each instead of waiting out a budget of their own, one after the other.
+  let givenUp = false;
   const succeeded = () => {
+    givenUp = false;
     if (downSince === undefined) return;
     const unreachableMs = ms() - downSince;
     downSince = undefined;
@@ -216,6 +220,9 @@ export const withStoreOutageRetry = (
 
   /** One call's failures: waits before the next attempt, or throws once the budget is spent. */
   const retrier = (call: StoreCall) => {
+    // The time of the first attempt: an attempt that hangs until it fails (a connect timeout,
+    // SQLite's busy timeout) is part of the time the store was unreachable.
+    const started = ms();
     let first: number | undefined;
     let failures = 0;
     return {
@@ -228,17 +235,21 @@ export const withStoreOutageRetry = (
       async wait(cause: unknown): Promise<void> {
         if (closing.signal.aborted) throw new StoreClosedError();
         failures += 1;
-        first ??= ms();
-        failed(cause);
-        const delay = outageDelayMs({
-          failures,
-          waitedMs: ms() - first,
-          budgetMs: maxMs,
-          random: random(),
-          backoff,
-        });
+        first ??= started;
+        failed(cause, started);
+        const delay = givenUp
+          ? undefined
+          : outageDelayMs({
+              failures,
+              waitedMs: ms() - first,
+              budgetMs: maxMs,
+              random: random(),
+              backoff,
+            });
         if (delay === undefined) {
-          const error = new StoreUnavailableError(host, ms() - first, call, cause);
+          givenUp = true;
+          const since = Math.min(first, downSince ?? first);
+          const error = new StoreUnavailableError(host, ms() - since, call, cause);
           notify({ kind: 'gave_up', host, unreachableMs: error.unreachableMs, error });
           throw error;
         }
@@ -354,6 +365,8 @@ export const withStoreOutageRetry = (
           error: (error: unknown) => {
             if (stopped) return;
             if (!isTransient(error)) return subscriber.error(error);
+            // A subscription that ran for a while before failing starts its budget now.
+            if (!r.failing) r = retrier('subscribe');
             r.wait(error).then(
               () => {
                 if (!stopped) open();

@@ -75,4 +75,31 @@ describe('opledger run while the event store is unavailable', () => {
     });
     expect(records.at(-1)).toMatchObject({ kind: 'result', status: 'succeeded' });
   }, 120_000);
+
+  it('past the budget fails with STORE_UNAVAILABLE, and the next run rolls the operation back', async () => {
+    const child = spawnCli(
+      ['run', 'app.deploy', ...app.slice(0, -1), '1', '--param', 'image=web:v3'],
+      { cwd: work.dir, env: { OPLEDGER_STORE_OUTAGE_MS: '500' } },
+    );
+    const output = watchOutput(child);
+    await output.waitFor('stdout', /Step '.*' started/, 60_000);
+    const db = new Database(file);
+    db.exec('BEGIN IMMEDIATE');
+    let code: number | null;
+    try {
+      code = await output.exited;
+    } finally {
+      db.exec('COMMIT');
+      db.close();
+    }
+    expect(code).not.toBe(0);
+    expect(output.text.stderr).toMatch(
+      /STORE_UNAVAILABLE|was unreachable for \d+\.\d s, longer than/,
+    );
+
+    const next = await runCli(['run', 'app.restart', ...app], { cwd: work.dir });
+    expect(next.stderr).toMatch(
+      /Recovered an operation a stopped opledger process left: .*app\.deploy/,
+    );
+  }, 120_000);
 });

@@ -132,6 +132,34 @@ describe('withStoreOutageRetry', () => {
     expect(notices.at(-1)).toMatchObject({ kind: 'gave_up', unreachableMs: 10_000 });
   });
 
+  it('once a call gave up, the other calls of that outage try once; a success restores the budget', async () => {
+    const { clock, flaky, store } = setupStore(10_000);
+    flaky.downFor(60_000);
+    await expect(store.readStream('s')).rejects.toBeInstanceOf(StoreUnavailableError);
+    const before = flaky.calls.readStream ?? 0;
+    const second = await store.readAll().catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(StoreUnavailableError);
+    expect(flaky.calls.readAll).toBe(1);
+    // The outage so far, not this call's instant.
+    expect((second as StoreUnavailableError).unreachableMs).toBeGreaterThanOrEqual(10_000);
+    clock.advance(60_000);
+    expect(await store.readStream('s')).toEqual([]);
+    flaky.downFor(5_000);
+    expect(await store.readStream('s')).toEqual([]);
+    expect(flaky.calls.readStream).toBeGreaterThan(before + 2);
+  });
+
+  it('gives a subscription that fails after running a while its whole budget', async () => {
+    const { clock, flaky, store, inner } = setupStore(10_000);
+    const seen = firstValueFrom(store.subscribe().pipe(take(2), toArray()));
+    await inner.append('s', [event(0)]);
+    await new Promise((r) => setImmediate(r));
+    clock.advance(3_600_000);
+    flaky.downFor(8_000);
+    await inner.append('s', [event(1)]);
+    expect((await seen).map((e) => (e.data as { n: number }).n)).toEqual([0, 1]);
+  });
+
   it('does not append twice when the answer to a committed append was lost', async () => {
     const { flaky, store, inner } = setupStore();
     await store.append('s', [event(0)], { expectedVersion: 'no_stream' });
