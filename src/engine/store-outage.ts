@@ -345,6 +345,9 @@ export const withStoreOutageRetry = (
     }
   };
 
+  // Subscribed again after the last event delivered. One subscribed with `after: 'end'` that
+  // fails before delivering anything is subscribed again from the end: what was appended in
+  // between is not delivered (the engine itself always subscribes after a known position).
   const subscribe: EventStore['subscribe'] = (subscribeOptions = {}) =>
     new Observable<RecordedEvent>((subscriber) => {
       let after = subscribeOptions.after ?? 0n;
