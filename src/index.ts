@@ -15,6 +15,13 @@ export type {
 } from './engine/engine.js';
 export type { OperationResult, OperationView } from './engine/operation-result.js';
 export { systemClock, type Clock } from './engine/clock.js';
+export {
+  StoreUnavailableError,
+  withStoreOutageRetry,
+  type StoreCall,
+  type StoreOutageNotice,
+  type StoreOutageOptions,
+} from './engine/store-outage.js';
 export { createTimeOrderedIds } from './engine/ids.js';
 export { createInMemoryEventStore } from './adapters/memory/in-memory-event-store.js';
 export { createInMemoryReadStore } from './adapters/memory/in-memory-read-store.js';
@@ -41,6 +48,7 @@ export type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  StoreOutageTraits,
   SubscribeOptions,
 } from './domain/event-store.js';
 export type {

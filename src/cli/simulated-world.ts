@@ -3,6 +3,7 @@ import { createSimulatedCloud, type SimulatedCloud } from '../adapters/infrastru
 import type { EventStore } from '../domain/event-store.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { createTimeOrderedIds } from '../engine/ids.js';
+import type { StoreOutageNotice } from '../engine/store-outage.js';
 import type { OperationResult } from '../engine/operation-result.js';
 import { catalogOperations } from './catalog-operations.js';
 import { installFaults, type FaultSpec } from './cli-input.js';
@@ -19,6 +20,10 @@ export interface WorldOptions {
   speed: number;
   faults?: readonly FaultSpec[];
   store: EventStore;
+  /** Hears when the store is waited for and when it is back (createEngine's storeOutage). */
+  onStoreOutage?: (notice: StoreOutageNotice) => void;
+  /** The outage budget (createEngine's storeOutage.maxMs); 60 s by default. */
+  storeOutageMs?: number;
 }
 
 /** The simulated cloud of the CLI, loaded from its file, and an engine running the catalog on it. */
@@ -78,6 +83,10 @@ export const openSimulatedWorld = (options: WorldOptions): SimulatedWorld => {
       operations: catalogOperations(cloud),
       clock,
       ids: createTimeOrderedIds(clock),
+      storeOutage: {
+        ...(options.onStoreOutage ? { onOutage: options.onStoreOutage } : {}),
+        ...(options.storeOutageMs !== undefined ? { maxMs: options.storeOutageMs } : {}),
+      },
     });
     const save = () => {
       const { now, ...state } = cloud.snapshot();

@@ -54,7 +54,23 @@ export interface SubscribeOptions {
   after?: bigint | 'end';
 }
 
+/**
+ * What a store says about its own failures, so that an engine can ride out an outage of it
+ * (`createEngine`'s `storeOutage`): where the store is, and which errors mean "not reachable
+ * now, the same call may work later" (refused or reset connections, a server shutting down or
+ * starting up, a lock held past its timeout). Each adapter family classifies its own driver's
+ * errors; a store without it is never waited for.
+ */
+export interface StoreOutageTraits {
+  /** Where the store is, for messages: host:port/database, or a file. Never a password. */
+  readonly host: string;
+  /** True for a failure of reaching the store, false for one of the call itself. */
+  isTransient(error: unknown): boolean;
+}
+
 export interface EventStore {
+  /** How this store's transient failures are recognised; absent: none is. */
+  readonly outage?: StoreOutageTraits;
   append(
     stream: string,
     events: readonly EventData[],

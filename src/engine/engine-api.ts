@@ -8,6 +8,7 @@ import type { StandardSchemaV1 } from '../domain/standard-schema.js';
 import type { Clock } from './clock.js';
 import type { OperationResult, OperationView } from './operation-result.js';
 import type { OperationRequest } from './operation-request.js';
+import type { StoreOutageOptions } from './store-outage.js';
 
 // The engine's public types: what `createEngine` takes and what its engine does.
 
@@ -51,6 +52,22 @@ export interface EngineOptions<D extends AnyOperationDefinition = AnyOperationDe
   upcasters?: readonly Upcaster[];
   /** Consulted before `logs(id, { actor })` follows an operation; allows all by default. */
   authorize?: Authorize;
+  /**
+   * Riding out outages of the store (a PostgreSQL failover or restart, dropped connections, a
+   * SQLite file locked past its timeout). A call that fails for such a reason is made again,
+   * with backoff and jitter, for up to `maxMs` (default 60 000; 0 fails at once); the
+   * operation's progress waits in memory, and its log gets one line when the store is back:
+   * "the event store was unreachable for 12.4 s; went on". Past `maxMs` its `result` rejects
+   * with a `StoreUnavailableError` and the operation is left, whole, for `recover()`.
+   * `onOutage` hears when the store is waited for and when it is back (the CLI prints them).
+   * The time is real time, whatever `clock` is.
+   *
+   * @example
+   * ```ts
+   * createEngine({ store, operations, storeOutage: { maxMs: 120_000, onOutage: console.warn } });
+   * ```
+   */
+  storeOutage?: Pick<StoreOutageOptions, 'maxMs' | 'onOutage' | 'clock' | 'random'>;
 }
 
 export interface OperationHandle {

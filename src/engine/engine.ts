@@ -26,6 +26,8 @@ import {
 } from './operation-stream.js';
 import { enqueueOnResource, releaseResource } from './resource-queue-stream.js';
 import { recoverOperations } from './recover.js';
+import { recordOutageInOperationLog } from './outage-log.js';
+import { withStoreOutageRetry } from './store-outage.js';
 import { driveOperation } from './run-operation.js';
 import { parseOperationRequest, validatedParams } from './operation-request.js';
 import type { OperationRequest } from './operation-request.js';
@@ -66,7 +68,11 @@ const quiet = <T>(promise: Promise<T>): Promise<T> => {
 export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefinition>(
   options: EngineOptions<D>,
 ): TypedEngine<D> => {
-  const { store } = options;
+  // Every call the engine makes rides out store outages (see store-outage.ts).
+  const store = withStoreOutageRetry(options.store, {
+    ...options.storeOutage,
+    recordOutage: recordOutageInOperationLog,
+  });
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? createTimeOrderedIds(clock);
   const decode = createEventDecoder(options.upcasters);

@@ -65,6 +65,10 @@ const tail = (path: string): string => {
 export interface Cluster {
   url: string;
   stop(): Promise<void>;
+  /** Stops the server as `pg_ctl stop -m fast` does, keeping its data, for `up` to start again. */
+  down(): Promise<void>;
+  /** Starts the server again on the same port and data. */
+  up(): Promise<void>;
 }
 
 /**
@@ -118,57 +122,71 @@ export const startCluster = async (): Promise<Cluster> => {
       throw new Error(`initdb failed: ${stderr || (error as Error).message}`);
     }
     const port = await freePort();
-    const logFd = openSync(log, 'a');
-    server = spawn(
-      join(bin, 'postgres'),
-      [
-        '-D',
-        data,
-        '-c',
-        'listen_addresses=127.0.0.1',
-        '-c',
-        `port=${port}`,
-        '-k',
-        sockets,
-        // Durability buys nothing in a throwaway cluster and costs a lot of test time.
-        '-c',
-        'fsync=off',
-        '-c',
-        'synchronous_commit=off',
-        '-c',
-        'full_page_writes=off',
-        '-c',
-        'max_connections=300',
-      ],
-      { stdio: ['ignore', logFd, logFd], ...(user ?? {}) },
-    );
-    closeSync(logFd);
-    const child = server;
-    exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    watchdog = spawn(
-      'sh',
-      [
-        '-c',
-        `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -QUIT ${child.pid} 2>/dev/null; sleep 3; rm -rf '${folder}'`,
-      ],
-      { detached: true, stdio: 'ignore' },
-    );
-    watchdog.unref();
+    const launch = async () => {
+      const logFd = openSync(log, 'a');
+      server = spawn(
+        join(bin, 'postgres'),
+        [
+          '-D',
+          data,
+          '-c',
+          'listen_addresses=127.0.0.1',
+          '-c',
+          `port=${port}`,
+          '-k',
+          sockets,
+          // Durability buys nothing in a throwaway cluster and costs a lot of test time.
+          '-c',
+          'fsync=off',
+          '-c',
+          'synchronous_commit=off',
+          '-c',
+          'full_page_writes=off',
+          '-c',
+          'max_connections=300',
+        ],
+        { stdio: ['ignore', logFd, logFd], ...(user ?? {}) },
+      );
+      closeSync(logFd);
+      const child = server;
+      exited = new Promise((resolve) => child.once('exit', () => resolve()));
+      watchdog?.kill('SIGKILL');
+      watchdog = spawn(
+        'sh',
+        [
+          '-c',
+          `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -QUIT ${child.pid} 2>/dev/null; sleep 3; rm -rf '${folder}'`,
+        ],
+        { detached: true, stdio: 'ignore' },
+      );
+      watchdog.unref();
 
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      for (;;) {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`postgres exited during startup; its log:\n${tail(log)}`);
+        }
+        if (await probePostgres(port)) return;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `postgres did not accept connections within ${START_TIMEOUT_MS} ms; its log:\n${tail(log)}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await launch();
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`postgres exited during startup; its log:\n${tail(log)}`);
-      }
-      if (await probePostgres(port)) return { url, stop };
-      if (Date.now() > deadline) {
-        throw new Error(
-          `postgres did not accept connections within ${START_TIMEOUT_MS} ms; its log:\n${tail(log)}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return {
+      url,
+      stop,
+      // SIGINT is PostgreSQL's fast shutdown (pg_ctl stop -m fast): sessions end with 57P01.
+      down: async () => {
+        server?.kill('SIGINT');
+        await exited;
+      },
+      up: launch,
+    };
   } catch (error) {
     await stop();
     throw error;

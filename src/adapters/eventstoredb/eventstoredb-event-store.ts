@@ -31,6 +31,7 @@ import {
   type ClientPackage,
 } from './client-dialect.js';
 import type { EventStoreDbClient } from './client-shape.js';
+import { isTransientEventStoreDbError } from './transient-errors.js';
 import { EventStoreDbConfigError } from './errors.js';
 import {
   decodeEvent,
@@ -134,6 +135,10 @@ export const createEventStoreDbEventStore = (
   const scope = createStreamScope(options.scope);
   const now = options.now ?? (() => new Date());
   const ownsClient = options.client === undefined;
+  const endpoint =
+    options.connectionString !== undefined
+      ? redact(options.connectionString)
+      : `the ${flavour} server of the client given`;
   let connecting: Promise<Connected> | undefined;
   let closing: Promise<void> | undefined;
   let closed = false;
@@ -379,6 +384,7 @@ export const createEventStoreDbEventStore = (
 
   return {
     flavour,
+    outage: { host: endpoint, isTransient: isTransientEventStoreDbError },
     append,
     readStream,
     readAll,

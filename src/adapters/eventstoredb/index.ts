@@ -18,3 +18,4 @@ export {
   SubscriptionDroppedError,
   UnsupportedServerError,
 } from './errors.js';
+export { isTransientEventStoreDbError } from './transient-errors.js';

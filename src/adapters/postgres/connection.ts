@@ -25,6 +25,8 @@ export interface PoolHandle {
    * password); any other error as it is.
    */
   explain(error: unknown): unknown;
+  /** host:port/database, for messages: never the user or password. */
+  server: string;
 }
 
 export const openPool = (connection: PostgresConnection): PoolHandle => {
@@ -32,7 +34,7 @@ export const openPool = (connection: PostgresConnection): PoolHandle => {
     // The public option is a structural type (see public-types.ts); at run time it is a pg.Pool.
     const pool = connection.pool as unknown as Pool;
     const server = serverOfPool(pool);
-    return { pool, end: async () => undefined, explain: explainWith(server) };
+    return { pool, end: async () => undefined, explain: explainWith(server), server };
   }
   if (!connection.connectionString) {
     throw new PostgresStoreOptionsError('connectionString is empty');
@@ -42,11 +44,8 @@ export const openPool = (connection: PostgresConnection): PoolHandle => {
   // The server may drop an idle connection (restart, idle timeout): without a listener that
   // would crash the process, while the next query simply opens a new connection.
   pool.on('error', () => undefined);
-  return {
-    pool,
-    end: () => pool.end(),
-    explain: explainWith(serverOfUrl(connection.connectionString)),
-  };
+  const server = serverOfUrl(connection.connectionString);
+  return { pool, end: () => pool.end(), explain: explainWith(server), server };
 };
 
 /** host:port/database of a connection URL, for messages: never its user or password. */

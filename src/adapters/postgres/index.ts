@@ -10,3 +10,4 @@ export {
   type PostgresEventStoreOptions,
 } from './postgres-event-store.js';
 export { createPostgresReadStore, type PostgresReadStoreOptions } from './postgres-read-store.js';
+export { isTransientPostgresError } from './transient-errors.js';

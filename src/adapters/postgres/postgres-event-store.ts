@@ -24,6 +24,7 @@ import { eventStoreMigrations, notificationChannel } from './event-store-schema.
 import { createLiveFeed, type Wake } from './live-feed.js';
 import { onFirstUse, runMigrations } from './migrations.js';
 import { PostgresStoreOptionsError } from './errors.js';
+import { isTransientPostgresError } from './transient-errors.js';
 import type { PostgresConnection } from './public-types.js';
 
 export interface PostgresEventStoreOptions {
@@ -73,7 +74,7 @@ export const createPostgresEventStore = (
       `pollIntervalMs must be a positive number of milliseconds, not ${pollIntervalMs}`,
     );
   }
-  const { pool, end, explain } = openPool(connection);
+  const { pool, end, explain, server } = openPool(connection);
   const migrate = onFirstUse(() =>
     runMigrations(pool, schema, 'event-store', eventStoreMigrations(schema)),
   );
@@ -266,6 +267,7 @@ export const createPostgresEventStore = (
     });
 
   return {
+    outage: { host: server, isTransient: isTransientPostgresError },
     append: (stream, events, appendOptions: AppendOptions = {}) =>
       guarded(() => append(stream, events, appendOptions.expectedVersion ?? 'any')),
 

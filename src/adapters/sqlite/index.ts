@@ -7,3 +7,4 @@ export {
   SchemaVersionError,
 } from './errors.js';
 export type { SqliteDatabase, Synchronous } from './public-types.js';
+export { isTransientSqliteError } from './transient-errors.js';

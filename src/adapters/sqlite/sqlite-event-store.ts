@@ -19,6 +19,7 @@ import { encodeEventData, toRecordedEvent, type EventRow } from './event-rows.js
 import { EVENT_STORE_COMPONENT, eventStoreMigrations } from './event-store-schema.js';
 import { createLiveSubscriptions } from './live-subscriptions.js';
 import { openStoreConnection } from './migrations.js';
+import { isTransientSqliteError } from './transient-errors.js';
 import { writeTransaction } from './write-lock.js';
 
 export interface SqliteEventStoreOptions {
@@ -128,6 +129,10 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
   });
 
   return {
+    outage: {
+      host: options.path ?? (db as { name?: string }).name ?? 'a SQLite database',
+      isTransient: isTransientSqliteError,
+    },
     async append(
       stream: string,
       events: readonly EventData[],

@@ -13,6 +13,11 @@ import { parseFault, parseParams, parseResource } from '../cli-input.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
 import { openStoreSession, type StoreSession } from '../store-session.js';
+import {
+  leaveForRecoveryIfStoreGone,
+  storeOutageMsOf,
+  storeOutagePrinter,
+} from '../store-outage-notice.js';
 import type { GlobalOptions } from './with-store.js';
 
 export interface RunOptions extends GlobalOptions {
@@ -108,6 +113,8 @@ export const runCommand = async (type: string, options: RunOptions, io: CliIo) =
       store: session.stores.eventStore,
       speed,
       faults,
+      onStoreOutage: storeOutagePrinter(io, options.json),
+      storeOutageMs: storeOutageMsOf(io.env),
       ...(options.cloud ? { cloudFile: options.cloud } : {}),
     });
   } catch (error) {
@@ -142,18 +149,20 @@ export const runCommand = async (type: string, options: RunOptions, io: CliIo) =
     };
     const params = await parseParams(options.param, definition?.params, base);
     if (definition) checkResource(type, options.env, resource, params);
-    const result = await startAndFollow(
-      world,
-      {
-        type,
-        environment: options.env,
-        resource,
-        user: options.user,
-        params,
-        ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
-      },
-      io,
-      { json: options.json, started: (id) => (operationId = id) },
+    const result = await leaveForRecoveryIfStoreGone(world, () =>
+      startAndFollow(
+        world,
+        {
+          type,
+          environment: options.env,
+          resource,
+          user: options.user,
+          params,
+          ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+        },
+        io,
+        { json: options.json, started: (id) => (operationId = id) },
+      ),
     );
     if (options.json) io.out.write(`${JSON.stringify({ kind: 'result', ...result })}\n`);
     else println(io.err, result.summary);
