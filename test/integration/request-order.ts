@@ -198,10 +198,17 @@ export const raceAcrossSnapshots = (url: string, handle: string) =>
       await Promise.all(first.map((w) => w.said('ready')));
       for (const w of first) w.say(`start ${PER_WAVE} 1`);
       await Promise.all(first.map((w) => w.said('placed')));
-      const snapshotsAfterUpgrade = await stores.eventStore.readStream(
-        resourceSnapshotStreamName(stream),
-      );
-      expect(snapshotsAfterUpgrade.length).toBeGreaterThan(0);
+      // Their operations fold the queue once they are placed: the second three start once the
+      // first snapshot is there, so that they read it.
+      const deadline = Date.now() + WAIT_MS;
+      let snapshotsAfterUpgrade = 0;
+      while (snapshotsAfterUpgrade === 0) {
+        if (Date.now() > deadline) throw new Error('no snapshot was written');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        snapshotsAfterUpgrade = (
+          await stores.eventStore.readStream(resourceSnapshotStreamName(stream))
+        ).length;
+      }
 
       const second = Array.from({ length: PROCESSES }, () =>
         spawnOne([url, journal, handle, 'race']),
@@ -241,7 +248,7 @@ export const raceAcrossSnapshots = (url: string, handle: string) =>
 
       // Snapshots were written during the race too, each the full fold at its revision.
       const snapshots = await stores.eventStore.readStream(resourceSnapshotStreamName(stream));
-      expect(snapshots.length).toBeGreaterThan(snapshotsAfterUpgrade.length);
+      expect(snapshots.length).toBeGreaterThan(snapshotsAfterUpgrade);
       const events = await stores.eventStore.readStream(stream);
       let previous = -1n;
       for (const r of snapshots) {
