@@ -45,7 +45,9 @@ export interface LoadedQueue {
 // one-at-a-time, and a store written before snapshots existed (no snapshot stream) is read
 // whole once, by the first process, which writes the first snapshot: no migration step. What
 // snapshots do not do is shrink the queue stream itself; it is kept, like every operation's
-// stream, and nothing on the hot path reads it from the start any more.
+// stream, and nothing on the hot path reads it from the start any more. Every other read an
+// operation makes, and what bounds it (or that nothing does), is listed in docs/concepts.md
+// ("A long history costs nothing on the hot path").
 interface FoldedQueue extends LoadedQueue {
   /** The queue revision the newest snapshot this process knows folds up to; -1n: none. */
   snapshotUpTo: bigint;
