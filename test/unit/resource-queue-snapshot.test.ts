@@ -3,7 +3,6 @@ import { createInMemoryEventStore, type EventStore } from '../../src/index.js';
 import { createEventDecoder, decodeEvent, encodeEvent } from '../../src/domain/event-codec.js';
 import {
   evolveResourceQueue,
-  initialResourceQueue,
   isResourceSnapshotDue,
   RESOURCE_SNAPSHOT_EVERY,
   resourceQueueSnapshot,
