@@ -7,6 +7,7 @@ import { RESULT_MARKER, type ChildTask } from './lib/protocol.js';
 import { runAppends } from './workloads/appends.js';
 import { runEngine } from './workloads/engine.js';
 import { runLiveDelivery } from './workloads/live-delivery.js';
+import { runLongHistory } from './workloads/long-history.js';
 import { runProjections } from './workloads/projections.js';
 
 const main = async () => {
@@ -24,6 +25,9 @@ const main = async () => {
       break;
     case 'live-delivery':
       await runLiveDelivery(task.options, rec);
+      break;
+    case 'long-history':
+      await runLongHistory(task.options, rec);
       break;
   }
   process.stdout.write(`${RESULT_MARKER}${JSON.stringify(rec.report)}\n`);

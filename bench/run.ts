@@ -7,7 +7,9 @@
  *   npm run bench -- --quick           small sizes, 2 runs, under a minute (CI)
  *   options: --out DIR (default bench/, or test-results/bench-quick with --quick),
  *            --runs N, --only appends,engine,projections,live-delivery, --profile (--cpu-prof),
- *            --render (rewrite RESULTS.md from results.json and NOTES.md, measuring nothing)
+ *            --render (rewrite RESULTS.md from results.json and NOTES.md, measuring nothing),
+ *            --history 10,10000 (past operations of workload 5, long-history; default 10 to 1M),
+ *            --busy (measure at once even while tests run; the results say the machine was busy)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,7 +25,7 @@ import { FULL, QUICK, type Plan } from './lib/sizes.js';
 import { summarise } from './lib/stats.js';
 import { evaluateTargets } from './lib/targets.js';
 
-const WORKLOADS = ['appends', 'engine', 'projections', 'live-delivery'] as const;
+const WORKLOADS = ['appends', 'engine', 'projections', 'live-delivery', 'long-history'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 /** Progress for whoever runs the harness. */
@@ -39,10 +41,19 @@ interface Args {
   only: Workload[];
   profile: boolean;
   render: boolean;
+  history?: number[];
+  busy: boolean;
 }
 
 const parseArgs = (argv: string[]): Args => {
-  const args: Args = { quick: false, out: '', only: [...WORKLOADS], profile: false, render: false };
+  const args: Args = {
+    quick: false,
+    out: '',
+    only: [...WORKLOADS],
+    profile: false,
+    render: false,
+    busy: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -53,8 +64,10 @@ const parseArgs = (argv: string[]): Args => {
     if (a === '--quick') args.quick = true;
     else if (a === '--profile') args.profile = true;
     else if (a === '--render') args.render = true;
+    else if (a === '--busy') args.busy = true;
     else if (a === '--out') args.out = value();
     else if (a === '--runs') args.runs = Number(value());
+    else if (a === '--history') args.history = value().split(',').map(Number);
     else if (a === '--only') {
       const names = value().split(',');
       for (const n of names) {
@@ -114,7 +127,11 @@ const runQuietly = async (
   task: ChildTask,
   args: Args,
 ): Promise<{ report: RunReport; quiet: boolean }> => {
-  if (args.quick) return { report: await runChild(task, args), quiet: !vitestRunning() };
+  if (args.quick || args.busy) {
+    const quietBefore = !vitestRunning();
+    const report = await runChild(task, args);
+    return { report, quiet: quietBefore && !vitestRunning() };
+  }
   for (let attempt = 1; ; attempt++) {
     const deadline = Date.now() + QUIET_WAIT_MS;
     if (vitestRunning()) say('a test run (vitest) is going on: waiting for it to end');
@@ -159,6 +176,16 @@ const tasksFor = (w: Workload, run: number, plan: Plan, pgUrl: string | undefine
       return [
         { workload: 'live-delivery', options: { run, ...plan.liveDelivery, postgresUrl: pgUrl! } },
       ];
+    case 'long-history':
+      return (['memory', 'sqlite', 'postgres'] as const).map((store) => ({
+        workload: 'long-history',
+        options: {
+          store,
+          run,
+          ...plan.longHistory,
+          ...(store === 'postgres' ? { postgresUrl: pgUrl } : {}),
+        },
+      }));
   }
 };
 
@@ -198,9 +225,12 @@ const main = async () => {
   }
   const plan: Plan = { ...(args.quick ? QUICK : FULL) };
   if (args.runs !== undefined) plan.runs = args.runs;
+  if (args.history) plan.longHistory = { sizes: { pastOperations: args.history } };
   mkdirSync(args.out, { recursive: true });
 
-  const needsPostgres = args.only.some((w) => w === 'appends' || w === 'live-delivery');
+  const needsPostgres = args.only.some(
+    (w) => w === 'appends' || w === 'live-delivery' || w === 'long-history',
+  );
   let server: PostgresServer | undefined;
   const stop = async () => {
     await server?.stop();
@@ -276,7 +306,7 @@ const main = async () => {
           noVitestBeforeEachRun: quietThroughout,
           loadAverageAtStart: load.map((l) => Math.round(l * 100) / 100),
         },
-        ...(pgVersion && (w === 'appends' || w === 'live-delivery')
+        ...(pgVersion && (w === 'appends' || w === 'live-delivery' || w === 'long-history')
           ? { postgres: { version: pgVersion, origin: server!.origin } }
           : {}),
         runs: plan.runs,
@@ -303,6 +333,8 @@ const sizesOf = (w: Workload, plan: Plan): unknown => {
       return plan.projections.sizes;
     case 'live-delivery':
       return plan.liveDelivery.sizes;
+    case 'long-history':
+      return plan.longHistory.sizes;
   }
 };
 

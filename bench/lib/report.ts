@@ -51,6 +51,12 @@ const TITLES: Record<string, string> = {
   'projections-sqlite': 'Workload 3: projections, SQLite event store and read store (one file)',
   'live-delivery-postgres':
     'Workload 4: PostgreSQL live delivery, append acknowledged to subscriber',
+  'long-history-memory':
+    'Workload 5: first operation of a new process on a resource with a long history, in memory (a new engine on the same store)',
+  'long-history-sqlite':
+    'Workload 5: first operation of a new process on a resource with a long history, SQLite',
+  'long-history-postgres':
+    'Workload 5: first operation of a new process on a resource with a long history, PostgreSQL',
 };
 
 /** Rows in this order when present; the others after them, as they came. */
@@ -111,6 +117,7 @@ const HEADINGS: Record<string, string> = {
   engine: 'Workload 2: the engine',
   projections: 'Workload 3: projections',
   'live-delivery': 'Workload 4: PostgreSQL live delivery',
+  'long-history': 'Workload 5: a resource with a long history (issue 22)',
 };
 
 const metaTable = (m: RunMeta): string[] => {

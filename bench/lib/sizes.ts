@@ -1,6 +1,7 @@
 import type { AppendSizes } from '../workloads/appends.js';
 import type { EngineSizes } from '../workloads/engine.js';
 import type { LiveDeliverySizes } from '../workloads/live-delivery.js';
+import type { LongHistorySizes } from '../workloads/long-history.js';
 import type { ProjectionSizes } from '../workloads/projections.js';
 
 export interface Plan {
@@ -9,6 +10,7 @@ export interface Plan {
   engine: { sizes: EngineSizes; warmup: EngineSizes };
   projections: { sizes: ProjectionSizes };
   liveDelivery: { sizes: LiveDeliverySizes; warmup: LiveDeliverySizes };
+  longHistory: { sizes: LongHistorySizes };
 }
 
 /** The sizes the issue names. */
@@ -27,6 +29,8 @@ export const FULL: Plan = {
     sizes: { writers: 8, perWriter: 1_000, intervalMs: 5 },
     warmup: { writers: 8, perWriter: 50, intervalMs: 5 },
   },
+  // Issue 22; `--history 10,10000,100000` for fewer on a busy machine.
+  longHistory: { sizes: { pastOperations: [10, 10_000, 100_000, 1_000_000] } },
 };
 
 /** For CI: every workload and contestant at a small size, to keep the harness working. */
@@ -42,4 +46,5 @@ export const QUICK: Plan = {
     sizes: { writers: 8, perWriter: 10, intervalMs: 5 },
     warmup: { writers: 8, perWriter: 2, intervalMs: 5 },
   },
+  longHistory: { sizes: { pastOperations: [10, 1_000] } },
 };

@@ -154,6 +154,19 @@ export const resourceEventSchemas = {
   ResourceOperationQueued: z.object({ operationId: z.string().min(1), at: timestamp }),
   ResourceOperationStarted: z.object({ operationId: z.string().min(1), at: timestamp }),
   ResourceOperationFinished: z.object({ operationId: z.string().min(1), at: timestamp }),
+  /**
+   * The queue's state folded up to revision `upTo` of the resource's stream, written to the
+   * stream beside it (`snapshot-resource-...`, see resourceSnapshotStreamName) so that a
+   * process reads the last snapshot and the events after it instead of the whole history.
+   * Revisions and positions are decimal strings: they are bigints in the store.
+   */
+  ResourceQueueSnapshotted: z.object({
+    upTo: z.string().regex(/^\d+$/),
+    position: z.string().regex(/^\d+$/),
+    waiting: z.array(z.string().min(1)),
+    holder: z.string().min(1).optional(),
+    at: timestamp,
+  }),
 } as const;
 
 /** Claim of an idempotency key: the first writer wins through `expectedVersion: 'no_stream'`. */

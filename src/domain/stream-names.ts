@@ -9,6 +9,13 @@ export const OPERATION_STREAM_PREFIX = 'operation-';
 /** The prefix of every resource queue's stream: `resource-<environment>/<type>/<handle>`. */
 export const RESOURCE_STREAM_PREFIX = 'resource-';
 
+/**
+ * The prefix of the streams of resource queue snapshots: `snapshot-resource-<...>`, beside the
+ * queue they fold. Not `resource-`: recovery and anyone listing queues by that prefix must not
+ * take a snapshot stream for a queue.
+ */
+export const RESOURCE_SNAPSHOT_STREAM_PREFIX = 'snapshot-';
+
 /** The prefix of the streams that remember which operation an idempotency key started. */
 export const IDEMPOTENCY_STREAM_PREFIX = 'idempotency-';
 
@@ -53,3 +60,14 @@ export const isResourceStream = (streamName: string): boolean =>
 /** The stream that records the operation an idempotency key started. */
 export const idempotencyStreamName = (key: string): string =>
   `${IDEMPOTENCY_STREAM_PREFIX}${encodeURIComponent(key)}`;
+
+/**
+ * The stream of the snapshots of one resource queue (see ResourceQueueSnapshotted).
+ *
+ * @example
+ * ```ts
+ * resourceSnapshotStreamName('resource-production/app/web'); // 'snapshot-resource-production/app/web'
+ * ```
+ */
+export const resourceSnapshotStreamName = (resourceStream: string): string =>
+  `${RESOURCE_SNAPSHOT_STREAM_PREFIX}${resourceStream}`;

@@ -61,7 +61,7 @@ export const recoverOperations = async (
   // start() that died before writing its operation (it never resolved: nobody was promised
   // that operation; a retry of its idempotency key takes a new place).
   for (const stream of resourceStreams) {
-    const queue = await loadResourceQueue(store, decode, stream);
+    const queue = await loadResourceQueue(store, decode, stream, now);
     for (const id of queue.state.waiting) {
       if (running.has(id) || placing.has(id)) continue;
       const { state } = await loadOperation(store, decode, id);
@@ -78,7 +78,7 @@ export const recoverOperations = async (
     if (hasEnded(state)) continue;
     const stream = resourceStreamName(state.environment, state.resource);
     if (state.status === 'queued') {
-      const queue = await loadResourceQueue(store, decode, stream);
+      const queue = await loadResourceQueue(store, decode, stream, now);
       if (!queue.state.waiting.includes(id)) await enqueueOnResource(store, stream, id, now());
     }
     results.push(launch(writer, state.params, state.status === 'queued' ? 'fresh' : 'recover'));

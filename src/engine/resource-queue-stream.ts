@@ -6,9 +6,12 @@ import type { ResourceEvent } from '../domain/events.js';
 import {
   evolveResourceQueue,
   initialResourceQueue,
+  isResourceSnapshotDue,
   mayStart,
+  resourceQueueSnapshot,
   type ResourceQueueState,
 } from '../domain/resource-queue.js';
+import { resourceSnapshotStreamName } from '../domain/stream-names.js';
 import type { Decode } from './operation-stream.js';
 
 export interface LoadedQueue {
@@ -18,13 +21,43 @@ export interface LoadedQueue {
 }
 
 // A resource's queue stream grows by three events per operation for as long as the resource
-// lives, and every operation reads it two or three times: folding it from the start each time
-// made an operation cost O(operations the resource ever had). Each engine (one decoder) keeps
-// the folded state per stream and reads only the events after it. The store stays the truth:
-// those later events, written by any process, are always read before the state is used.
-const folded = new WeakMap<Decode, WeakMap<EventStore, Map<string, LoadedQueue>>>();
+// lives, and every operation reads it two or three times. Two things keep that read from
+// growing with the resource's history:
+//
+// - Within a process, each engine (one decoder) keeps the folded state per stream and reads
+//   only the events after it. The store stays the truth: those later events, written by any
+//   process, are always read before the state is used.
+// - Across processes, snapshots of the folded queue are written beside the stream (its
+//   `snapshot-` stream, see resourceSnapshotStreamName) every RESOURCE_SNAPSHOT_EVERY events:
+//   a process meeting the resource for the first time reads the last snapshot (one event,
+//   read backwards) and the events after the revision it folds up to.
+//
+// Why snapshots and not a queue stream closed and continued in a new one: the queue stream is
+// the lock and the request order, and snapshots leave both exactly as they were. A request's
+// place stays one blind append to one stream, so the store's order of those appends is still
+// the request order, and a claim stays one append at the revision read. A continuation would
+// move the lock from stream to stream: a place appended to a stream that another process has
+// just closed would need a guarded append and a retry (contention on every request), the
+// closing process a second write to say where the queue went on (the port has no transaction
+// over two streams, so a crash between them is one more state to recover), and a fresh
+// process a chain of streams to follow or a pointer stream to keep. A snapshot is only a
+// cache of a fold: one that is missing, stale, or lost to a race costs time, never order or
+// one-at-a-time, and a store written before snapshots existed (no snapshot stream) is read
+// whole once, by the first process, which writes the first snapshot: no migration step. What
+// snapshots do not do is shrink the queue stream itself; it is kept, like every operation's
+// stream, and nothing on the hot path reads it from the start any more. Every other read an
+// operation makes, and what bounds it (or that nothing does), is listed in docs/concepts.md
+// ("A long history costs nothing on the hot path").
+interface FoldedQueue extends LoadedQueue {
+  /** The queue revision the newest snapshot this process knows folds up to; -1n: none. */
+  snapshotUpTo: bigint;
+  /** That snapshot's revision in the snapshot stream (the expected version of the next). */
+  snapshotRevision: bigint;
+}
 
-const cacheFor = (store: EventStore, decode: Decode): Map<string, LoadedQueue> => {
+const folded = new WeakMap<Decode, WeakMap<EventStore, Map<string, FoldedQueue>>>();
+
+const cacheFor = (store: EventStore, decode: Decode): Map<string, FoldedQueue> => {
   let byStore = folded.get(decode);
   if (!byStore) folded.set(decode, (byStore = new WeakMap()));
   let streams = byStore.get(store);
@@ -32,28 +65,116 @@ const cacheFor = (store: EventStore, decode: Decode): Map<string, LoadedQueue> =
   return streams;
 };
 
+const noSnapshot = (snapshotRevision: bigint): FoldedQueue => ({
+  state: initialResourceQueue(),
+  revision: -1n,
+  lastPosition: 0n,
+  snapshotUpTo: -1n,
+  snapshotRevision,
+});
+
+/** The newest snapshot of a queue, as the state it gives: one event read, backwards. */
+const latestSnapshot = async (
+  store: EventStore,
+  decode: Decode,
+  stream: string,
+): Promise<FoldedQueue> => {
+  const [last] = await store.readStream(resourceSnapshotStreamName(stream), {
+    direction: 'backwards',
+    maxCount: 1,
+  });
+  if (!last) return noSnapshot(-1n);
+  const event = decode(last);
+  // Anything else in a snapshot stream is no snapshot: folding the queue from its start is
+  // always right, only slower.
+  if (event.type !== 'ResourceQueueSnapshotted') return noSnapshot(last.streamRevision);
+  const upTo = BigInt(event.data.upTo);
+  return {
+    state: evolveResourceQueue(initialResourceQueue(), event),
+    revision: upTo,
+    lastPosition: BigInt(event.data.position),
+    snapshotUpTo: upTo,
+    snapshotRevision: last.streamRevision,
+  };
+};
+
+/**
+ * Writes a snapshot of `queue` at the revision it folds up to. Only after the newest snapshot
+ * this process knows (expected version): two processes due at once write one between them,
+ * and the snapshots' revisions only grow along the stream. A snapshot is an optimisation: a
+ * failure to write one (a race lost, a read-only store) leaves the state as it is.
+ */
+const writeSnapshot = async (
+  store: EventStore,
+  decode: Decode,
+  stream: string,
+  queue: FoldedQueue,
+  now: () => string,
+): Promise<FoldedQueue> => {
+  const snapshot = resourceQueueSnapshot(queue.state, queue.revision, queue.lastPosition, now());
+  try {
+    const written = await store.append(
+      resourceSnapshotStreamName(stream),
+      [encodeEvent(snapshot)],
+      {
+        expectedVersion: queue.snapshotRevision < 0n ? 'no_stream' : queue.snapshotRevision,
+      },
+    );
+    return {
+      ...queue,
+      snapshotUpTo: queue.revision,
+      snapshotRevision: written.nextExpectedRevision,
+    };
+  } catch (error) {
+    if (!(error instanceof ConcurrencyError)) return queue;
+    // Another process wrote one meanwhile: learn where, so as to write the next one after it.
+    const latest = await latestSnapshot(store, decode, stream).catch(() => undefined);
+    return latest
+      ? { ...queue, snapshotUpTo: latest.snapshotUpTo, snapshotRevision: latest.snapshotRevision }
+      : queue;
+  }
+};
+
+const systemNow = () => new Date().toISOString();
+
+/**
+ * The state of a resource's queue: this engine's folded state (or, in a process that has not
+ * met the resource yet, its newest snapshot) and every event after it. Writes a snapshot when
+ * RESOURCE_SNAPSHOT_EVERY events were folded past the newest one; `now` dates it.
+ *
+ * @example
+ * ```ts
+ * const { state, revision } = await loadResourceQueue(store, decode, resourceStreamName('production', { type: 'app', handle: 'web' }));
+ * mayStart(state, 'op-1');
+ * ```
+ */
 export const loadResourceQueue = async (
   store: EventStore,
   decode: Decode,
   stream: string,
+  now: () => string = systemNow,
 ): Promise<LoadedQueue> => {
   const cache = cacheFor(store, decode);
-  const known = cache.get(stream);
+  const base = cache.get(stream) ?? (await latestSnapshot(store, decode, stream));
   const recorded = await store.readStream(
     stream,
-    known ? { from: known.revision + 1n } : undefined,
+    base.revision >= 0n ? { from: base.revision + 1n } : undefined,
   );
-  if (known && recorded.length === 0) return known;
-  let state = known?.state ?? initialResourceQueue();
+  let state = base.state;
   for (const r of recorded) state = evolveResourceQueue(state, decode(r) as ResourceEvent);
   const last = recorded.at(-1);
-  const loaded: LoadedQueue = {
-    state,
-    revision: last?.streamRevision ?? known?.revision ?? -1n,
-    lastPosition: last?.globalPosition ?? known?.lastPosition ?? 0n,
-  };
-  if (last) cache.set(stream, loaded);
-  return loaded;
+  let loaded: FoldedQueue = last
+    ? { ...base, state, revision: last.streamRevision, lastPosition: last.globalPosition }
+    : base;
+  if (isResourceSnapshotDue(loaded.revision, loaded.snapshotUpTo)) {
+    loaded = await writeSnapshot(store, decode, stream, loaded, now);
+  }
+  // Loads of one stream may overlap: keep the one that folded further.
+  const cached = cache.get(stream);
+  if (loaded.revision >= 0n && (!cached || cached.revision <= loaded.revision)) {
+    cache.set(stream, loaded);
+  }
+  return { state: loaded.state, revision: loaded.revision, lastPosition: loaded.lastPosition };
 };
 
 const append = (
@@ -87,7 +208,7 @@ export const releaseResource = async (
   operationId: string,
   at: string,
 ): Promise<void> => {
-  const { state } = await loadResourceQueue(store, decode, stream);
+  const { state } = await loadResourceQueue(store, decode, stream, () => at);
   if (state.holder !== operationId && !state.waiting.includes(operationId)) return;
   await append(
     store,
@@ -116,7 +237,7 @@ export interface AcquireOptions {
  */
 export const acquireResource = async (o: AcquireOptions): Promise<'acquired' | 'stopped'> => {
   for (;;) {
-    const queue = await loadResourceQueue(o.store, o.decode, o.stream);
+    const queue = await loadResourceQueue(o.store, o.decode, o.stream, o.now);
     if (queue.state.holder === o.operationId) return 'acquired';
     if (await o.shouldStop()) return 'stopped';
     if (mayStart(queue.state, o.operationId)) {

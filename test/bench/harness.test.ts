@@ -23,6 +23,23 @@ const EXPECTED: Record<string, Record<string, string[]>> = {
     'projections-sqlite': ['events/s', 'peak RSS', 'rows/s', 'peak RSS growth'],
   },
   'live-delivery': { 'live-delivery-postgres': ['p50', 'p99'] },
+  'long-history': {
+    'long-history-memory': [
+      'first operation, new process',
+      'vs 10 past operations',
+      'first run after the upgrade (once)',
+    ],
+    'long-history-sqlite': [
+      'first operation, new process',
+      'vs 10 past operations',
+      'first run after the upgrade (once)',
+    ],
+    'long-history-postgres': [
+      'first operation, new process',
+      'vs 10 past operations',
+      'first run after the upgrade (once)',
+    ],
+  },
 };
 
 interface Figure {
@@ -37,7 +54,7 @@ describe('the benchmark harness in --quick mode', () => {
   const out = mkdtempSync(join(tmpdir(), 'opledger-bench-test-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it('runs every workload and writes numeric medians for each', { timeout: 240_000 }, async () => {
+  it('runs every workload and writes numeric medians for each', { timeout: 360_000 }, async () => {
     // The tests' PostgreSQL server, when there is one, spares the harness a cluster of its own.
     const url = inject('postgresUrl');
     await run('npx', ['tsx', 'bench/run.ts', '--quick', '--out', out], {

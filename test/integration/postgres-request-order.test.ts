@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest';
 import { useTestDatabase } from '../support/postgres-database.js';
-import { killBetweenWrites, raceAcrossProcesses } from './request-order.js';
+import { killBetweenWrites, raceAcrossProcesses, raceAcrossSnapshots } from './request-order.js';
 
 const database = useTestDatabase();
 
@@ -13,4 +13,8 @@ describe('request order on PostgreSQL shared by processes', () => {
   it('a process killed between the two writes of a start(): a retry of its key keeps its place, recover() drops it otherwise', async () => {
     await killBetweenWrites(database.url, 'crash');
   }, 60_000);
+
+  it('on a resource with 1,000 past operations and no snapshot yet, 3 then 6 new processes racing at one instant keep request order and one at a time across the snapshots they write', async () => {
+    await raceAcrossSnapshots(database.url, 'snapshots');
+  }, 90_000);
 });

@@ -4,9 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { createEngine, createStore, OperationNotFoundError, type Stores } from '../../src/index.js';
-import { evolveResourceQueue, initialResourceQueue } from '../../src/domain/resource-queue.js';
-import { resourceStreamName } from '../../src/domain/stream-names.js';
+import { createEventDecoder, decodeEvent } from '../../src/domain/event-codec.js';
+import {
+  evolveResourceQueue,
+  initialResourceQueue,
+  RESOURCE_SNAPSHOT_EVERY,
+} from '../../src/domain/resource-queue.js';
+import { resourceSnapshotStreamName, resourceStreamName } from '../../src/domain/stream-names.js';
 import type { ResourceEvent } from '../../src/domain/events.js';
+import { loadResourceQueue } from '../../src/engine/resource-queue-stream.js';
+import { fillResourceHistory, pastOperationId } from '../../bench/lib/resource-history.js';
 import { journalledDeploy, requestOrder, runOrder } from '../support/request-order.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -155,6 +162,110 @@ export const raceAcrossProcesses = (url: string, handle: string) =>
       console.log(
         `request order across ${PROCESSES} processes: ${order.filter((id, i) => byId[i] !== id).length} of ${order.length} places differ from the order of the ids`,
       );
+    } finally {
+      await stores.close();
+    }
+  });
+
+const waitForPlaced = async (w: Worker, count: number) => {
+  const deadline = Date.now() + WAIT_MS;
+  while (w.messages.filter((m) => m.kind === 'placed').length < count) {
+    if (Date.now() > deadline) throw new Error(`wave ${count} never placed: ${w.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+const PAST = 1_000;
+
+/**
+ * The race of raceAcrossProcesses on a resource with a past, across snapshots: the store
+ * holds 1,000 past operations written as the version before snapshots wrote them (no
+ * snapshot). Three new processes race three requests each at one instant: they all fold the
+ * whole stream (the one-time upgrade) and race to write the first snapshot. Three more new
+ * processes, which start from that snapshot, then race with the first three, three requests
+ * each, at one instant, while further snapshots are written under them.
+ */
+export const raceAcrossSnapshots = (url: string, handle: string) =>
+  withWorkers(async (spawnOne, journal) => {
+    const resource = { type: 'app', handle };
+    const stream = resourceStreamName('production', resource);
+    const stores = await createStore(url);
+    try {
+      await fillResourceHistory(stores.eventStore, stream, PAST);
+      const first = Array.from({ length: PROCESSES }, () =>
+        spawnOne([url, journal, handle, 'race']),
+      );
+      await Promise.all(first.map((w) => w.said('ready')));
+      for (const w of first) w.say(`start ${PER_WAVE} 1`);
+      await Promise.all(first.map((w) => w.said('placed')));
+      // Their operations fold the queue once they are placed: the second three start once the
+      // first snapshot is there, so that they read it.
+      const deadline = Date.now() + WAIT_MS;
+      let snapshotsAfterUpgrade = 0;
+      while (snapshotsAfterUpgrade === 0) {
+        if (Date.now() > deadline) throw new Error('no snapshot was written');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        snapshotsAfterUpgrade = (
+          await stores.eventStore.readStream(resourceSnapshotStreamName(stream))
+        ).length;
+      }
+
+      const second = Array.from({ length: PROCESSES }, () =>
+        spawnOne([url, journal, handle, 'race']),
+      );
+      await Promise.all(second.map((w) => w.said('ready')));
+      const all = [...first, ...second];
+      for (const w of all) w.say(`start ${PER_WAVE} 2`);
+      await Promise.all([
+        ...first.map((w) => waitForPlaced(w, 2)),
+        ...second.map((w) => waitForPlaced(w, 1)),
+      ]);
+      for (const w of all) w.say('finish');
+      const done = await Promise.all(all.map((w) => w.said('done')));
+
+      const order = await requestOrder(stores.eventStore, 'production', resource);
+      expect(order.slice(0, PAST)).toEqual(
+        Array.from({ length: PAST }, (_, i) => pastOperationId(i)),
+      );
+      const raced = order.slice(PAST);
+      const waveOf = new Map<string, number>();
+      for (const w of all) {
+        for (const m of w.messages.filter((m) => m.kind === 'placed')) {
+          for (const id of m.ids as string[]) waveOf.set(id, m.wave as number);
+        }
+      }
+      expect(raced).toHaveLength(PROCESSES * PER_WAVE * 3);
+      expect(new Set(raced)).toEqual(new Set(waveOf.keys()));
+      for (const d of done) {
+        expect(d.order).toEqual(order);
+        expect(d.statuses).toEqual((d.statuses as string[]).map(() => 'succeeded'));
+      }
+      // One at a time, in the store's order, the first wave before the second.
+      expect(runOrder(readJournal(journal), raced)).toEqual(raced);
+      expect(raced.map((id) => waveOf.get(id))).toEqual(
+        [...raced].map((id) => waveOf.get(id)).sort(),
+      );
+
+      // Snapshots were written during the race too, each the full fold at its revision.
+      const snapshots = await stores.eventStore.readStream(resourceSnapshotStreamName(stream));
+      expect(snapshots.length).toBeGreaterThan(snapshotsAfterUpgrade);
+      const events = await stores.eventStore.readStream(stream);
+      let previous = -1n;
+      for (const r of snapshots) {
+        const snapshot = decodeEvent(r);
+        if (snapshot.type !== 'ResourceQueueSnapshotted') throw new Error(snapshot.type);
+        const upTo = BigInt(snapshot.data.upTo);
+        expect(upTo - previous).toBeGreaterThanOrEqual(RESOURCE_SNAPSHOT_EVERY);
+        let state = initialResourceQueue();
+        for (const e of events.slice(0, Number(upTo) + 1)) {
+          state = evolveResourceQueue(state, decodeEvent(e) as ResourceEvent);
+        }
+        expect(evolveResourceQueue(initialResourceQueue(), snapshot)).toEqual(state);
+        previous = upTo;
+      }
+      const fresh = await loadResourceQueue(stores.eventStore, createEventDecoder(), stream);
+      expect(fresh.state).toEqual({ waiting: [] });
+      expect(fresh.revision).toBe(BigInt(events.length - 1));
     } finally {
       await stores.close();
     }

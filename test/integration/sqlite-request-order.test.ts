@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, it } from 'vitest';
-import { killBetweenWrites, raceAcrossProcesses } from './request-order.js';
+import { killBetweenWrites, raceAcrossProcesses, raceAcrossSnapshots } from './request-order.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'opledger-sqlite-request-order-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,4 +15,8 @@ describe('request order on one SQLite file shared by processes', () => {
   it('a process killed between the two writes of a start(): a retry of its key keeps its place, recover() drops it otherwise', async () => {
     await killBetweenWrites(`sqlite:${join(dir, 'crash.db')}`, 'web');
   }, 60_000);
+
+  it('on a resource with 1,000 past operations and no snapshot yet, 3 then 6 new processes racing at one instant keep request order and one at a time across the snapshots they write', async () => {
+    await raceAcrossSnapshots(`sqlite:${join(dir, 'snapshots.db')}`, 'web');
+  }, 90_000);
 });

@@ -103,6 +103,10 @@ const everyEvent: DomainEvent[] = [
   { type: 'ResourceOperationQueued', data: { operationId: 'op-1', at } },
   { type: 'ResourceOperationStarted', data: { operationId: 'op-1', at } },
   { type: 'ResourceOperationFinished', data: { operationId: 'op-1', at } },
+  {
+    type: 'ResourceQueueSnapshotted',
+    data: { upTo: '299', position: '1200', waiting: ['op-2', 'op-3'], holder: 'op-2', at },
+  },
   { type: 'IdempotencyKeyClaimed', data: { key: 'key-1', operationId: 'op-1', at } },
 ];
 
@@ -155,6 +159,7 @@ describe('the events and their schemas', () => {
       ResourceOperationQueued: false,
       ResourceOperationStarted: false,
       ResourceOperationFinished: false,
+      ResourceQueueSnapshotted: false,
       IdempotencyKeyClaimed: false,
     });
   });
