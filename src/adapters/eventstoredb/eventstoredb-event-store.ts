@@ -39,7 +39,7 @@ import {
   isSystemEvent,
   positionOf,
 } from './event-encoding.js';
-import { lastPositionInLog, scanAll } from './scan-all.js';
+import { lastPositionInLog, readToEnd, scanAll } from './scan-all.js';
 import { createStreamScope, type EventStoreDbScope } from './stream-scope.js';
 
 export type EventStoreDbConnection =
@@ -68,6 +68,12 @@ export type EventStoreDbEventStoreOptions = EventStoreDbConnection & {
   scope?: EventStoreDbScope;
   /** Source of `recordedAt`; defaults to the system clock. */
   now?: () => Date;
+  /**
+   * How many times in a row a subscription subscribes again, after the last position it saw,
+   * when its connection drops (server restarted, stream ended by the server), before failing
+   * with SubscriptionDroppedError. Defaults to 10 (about 10 s of attempts); 0 fails at once.
+   */
+  maxResubscribes?: number;
 };
 
 export interface EventStoreDbEventStore extends EventStore {
@@ -158,11 +164,13 @@ export const createEventStoreDbEventStore = (
 
   const streamTip = async ({ client, pkg }: Connected, serverName: string): Promise<StreamTip> => {
     try {
-      for await (const resolved of client.readStream(serverName, {
-        fromRevision: pkg.END,
-        direction: pkg.BACKWARDS,
-        maxCount: 1,
-      })) {
+      for await (const resolved of readToEnd(
+        client.readStream(serverName, {
+          fromRevision: pkg.END,
+          direction: pkg.BACKWARDS,
+          maxCount: 1,
+        }),
+      )) {
         return { revision: resolved.event?.revision ?? -1n, position: positionOf(resolved) };
       }
     } catch (error) {
@@ -176,11 +184,13 @@ export const createEventStoreDbEventStore = (
     serverName: string,
     revision: bigint,
   ): Promise<bigint | undefined> => {
-    for await (const resolved of client.readStream(serverName, {
-      fromRevision: revision,
-      direction: pkg.FORWARDS,
-      maxCount: 1,
-    })) {
+    for await (const resolved of readToEnd(
+      client.readStream(serverName, {
+        fromRevision: revision,
+        direction: pkg.FORWARDS,
+        maxCount: 1,
+      }),
+    )) {
       return positionOf(resolved);
     }
     return undefined;
@@ -353,7 +363,10 @@ export const createEventStoreDbEventStore = (
       start.then(
         ({ client, pkg, from }) => {
           if (ended || subscriber.closed) return;
-          stop = pipeAllSubscription({ client, pkg, scope, after: from }, subscriber);
+          stop = pipeAllSubscription(
+            { client, pkg, scope, after: from, maxResubscribes: options.maxResubscribes },
+            subscriber,
+          );
         },
         (error: unknown) => {
           if (!ended) subscriber.error(failure(error));
