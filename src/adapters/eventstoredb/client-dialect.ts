@@ -40,6 +40,10 @@ export interface ClientPackage {
   /** `ErrorType` values, the discriminant every client error carries as `type`. */
   readonly WRONG_EXPECTED_VERSION: string;
   readonly STREAM_NOT_FOUND: string;
+  /** The connection failed or was cut (the server went away, restarted, or refused the call). */
+  readonly UNAVAILABLE: string;
+  /** The server cancelled the call (a server shutting down cancels its subscriptions). */
+  readonly CANCELLED: string;
   jsonEvent(event: {
     type: string;
     data: ClientJsonData;
@@ -73,6 +77,8 @@ const loadEventStoreDb = async (): Promise<ClientPackage> => {
     STREAM_EXISTS: pkg.STREAM_EXISTS,
     WRONG_EXPECTED_VERSION: pkg.ErrorType.WRONG_EXPECTED_VERSION,
     STREAM_NOT_FOUND: pkg.ErrorType.STREAM_NOT_FOUND,
+    UNAVAILABLE: pkg.ErrorType.UNAVAILABLE,
+    CANCELLED: pkg.ErrorType.CANCELLED,
     jsonEvent: ({ type, data, metadata }) => pkg.jsonEvent({ type, data, metadata }),
     excludeSystemEvents: () => pkg.excludeSystemEvents(),
     streamNamePrefixFilter: (prefix) => pkg.streamNameFilter({ prefixes: [prefix] }),
@@ -92,6 +98,8 @@ const loadKurrentDb = async (): Promise<ClientPackage> => {
     STREAM_EXISTS: pkg.STREAM_EXISTS,
     WRONG_EXPECTED_VERSION: pkg.ErrorType.WRONG_EXPECTED_VERSION,
     STREAM_NOT_FOUND: pkg.ErrorType.STREAM_NOT_FOUND,
+    UNAVAILABLE: pkg.ErrorType.UNAVAILABLE,
+    CANCELLED: pkg.ErrorType.CANCELLED,
     jsonEvent: ({ type, data, metadata }) => pkg.jsonEvent({ type, data, metadata }),
     excludeSystemEvents: () => pkg.excludeSystemEvents(),
     streamNamePrefixFilter: (prefix) => pkg.streamNameFilter({ prefixes: [prefix] }),
@@ -211,3 +219,10 @@ export const conflictOf = (
 
 export const isStreamNotFound = (error: unknown, pkg: ClientPackage): boolean =>
   hasType(error, pkg.STREAM_NOT_FOUND);
+
+/**
+ * The connection under a call was lost, rather than the call refused: worth calling again once
+ * the client has reconnected (the packages reconnect on the next call after these errors).
+ */
+export const isConnectionLoss = (error: unknown, pkg: ClientPackage): boolean =>
+  hasType(error, pkg.UNAVAILABLE) || hasType(error, pkg.CANCELLED);
