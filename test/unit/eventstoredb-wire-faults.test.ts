@@ -1,0 +1,114 @@
+import { firstValueFrom, filter as where, take, toArray } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createEventStoreDbEventStore,
+  type EventStoreDbEventStore,
+} from '../../src/adapters/eventstoredb/index.js';
+import type { RecordedEvent } from '../../src/domain/event-store.js';
+import { startEsdbWireServer, type EsdbWireServer } from '../support/esdb-wire-server.js';
+
+/**
+ * Faults the fake client could not show, through the real @eventstore/db-client over the
+ * network against the wire-level test server (test/support/esdb-wire-server.ts). The
+ * KurrentDB client cannot share this process with @eventstore/db-client (see the server's
+ * loadProtocol), so these run through the package opledger was first built on.
+ */
+const servers: EsdbWireServer[] = [];
+const stores: EventStoreDbEventStore[] = [];
+
+const start = async (options: { batchAppend?: boolean } = {}) => {
+  const server = await startEsdbWireServer({ flavour: 'eventstoredb', ...options });
+  servers.push(server);
+  return server;
+};
+
+const open = (server: EsdbWireServer, query = '') => {
+  const store = createEventStoreDbEventStore({ connectionString: server.url(query) });
+  stores.push(store);
+  return store;
+};
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((store) => store.close()));
+  await Promise.all(servers.splice(0).map((server) => server.stop()));
+});
+
+const event = (n: number) => ({ type: 'Numbered', version: 1, data: { n } });
+const numbers = (events: readonly RecordedEvent[]) =>
+  events.map((e) => (e.data as { n: number }).n);
+
+/** An opledger event written straight into the server's log, as another process would. */
+const writeBehindTheStoresBack = (server: EsdbWireServer, stream: string, n: number) =>
+  server.log.writeRaw(
+    stream,
+    'Numbered',
+    JSON.stringify({ n }),
+    JSON.stringify({ opledger: { version: 1, recordedAt: new Date(0).toISOString() } }),
+  );
+
+describe('EventStoreDB adapter over the wire: faults', () => {
+  it('closes its client after subscribe({ after: "end" }) (a read left early used to hang dispose())', async () => {
+    const server = await start();
+    const store = open(server);
+    await store.append('s', [event(1)]);
+    const live = store.subscribe({ after: 'end' }).subscribe();
+    await server.untilSubscriptions(1);
+    live.unsubscribe();
+    // Hung forever before the adapter read bounded reads to their end (scan-all.ts readToEnd).
+    await store.close();
+  });
+
+  it('closes its client after reads and appends that look at one event only', async () => {
+    const server = await start();
+    const store = open(server);
+    await store.append('s', [event(1), event(2)]);
+    // An empty append and a conflict read the stream's tip (one event, left early before).
+    await store.append('s', [], { expectedVersion: 1n });
+    await expect(store.append('s', [event(3)], { expectedVersion: 0n })).rejects.toMatchObject({
+      code: 'CONCURRENCY_CONFLICT',
+      actual: 1n,
+    });
+    expect(await store.readAll({ maxCount: 1 })).toHaveLength(1);
+    expect(await store.headPosition()).toBeGreaterThan(0n);
+    await store.close();
+  });
+
+  for (const how of ['restarted', 'ended the stream'] as const) {
+    it(`resubscribes after its last position when the server ${how} mid-subscription: no gap, no duplicate`, async () => {
+      const server = await start();
+      const store = open(server);
+      await store.append('s', [event(1), event(2), event(3)]);
+      const delivered: RecordedEvent[] = [];
+      const all = firstValueFrom(
+        store.subscribe().pipe(
+          where((e) => {
+            delivered.push(e);
+            return true;
+          }),
+          take(9),
+          toArray(),
+        ),
+      );
+      await server.untilSubscriptions(1);
+      if (how === 'restarted') {
+        await server.kill();
+        // Written while no subscription could be open: must still arrive.
+        writeBehindTheStoresBack(server, 's', 4);
+        writeBehindTheStoresBack(server, 't', 5);
+        await server.restart();
+      } else {
+        server.dropSubscriptions(0);
+        writeBehindTheStoresBack(server, 's', 4);
+        writeBehindTheStoresBack(server, 't', 5);
+      }
+      await server.untilSubscriptions(1);
+      await store.append('s', [event(6), event(7)]);
+      await store.append('t', [event(8), event(9)]);
+      const events = await all;
+      expect(numbers(events)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      const positions = events.map((e) => e.globalPosition);
+      expect([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(positions);
+      expect(new Set(positions).size).toBe(positions.length);
+    });
+  }
+});
