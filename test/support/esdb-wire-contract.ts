@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, vi } from 'vitest';
 import { dialects } from '../../src/adapters/eventstoredb/client-dialect.js';
 import {
   createEventStoreDbEventStore,
@@ -16,6 +16,10 @@ import { startEsdbWireServer, type EsdbWireServer, type Flavour } from './esdb-w
  * system events and another application's stream written in between.
  */
 export const describeWireContract = (flavour: Flavour): void => {
+  // Every call crosses HTTP/2 and the generated codecs: the contract's properties (a hundred
+  // fresh stores each, one server shared by the file) take several times longer than in memory,
+  // and more on a loaded machine. A bound against hangs, not an assertion on speed.
+  vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
   for (const batchAppend of [true, false]) {
     let server: EsdbWireServer | undefined;
     let client: EventStoreDbClient | undefined;

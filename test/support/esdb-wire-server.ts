@@ -177,6 +177,19 @@ export class EsdbLog {
     return this.all.at(-1)?.position;
   }
 
+  /** Resolves once the stream reaches `revision`. */
+  untilRevision(streamId: string, revision: bigint): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.revisionOf(streamId) < revision) return;
+        stop();
+        resolve();
+      };
+      const stop = this.onWrite(check);
+      check();
+    });
+  }
+
   /** Calls `listener` (synchronously) after every write; returns the unsubscribe. */
   onWrite(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -537,6 +550,15 @@ export interface Faults {
    * (DEADLINE_EXCEEDED) while the append still lands, as when a real server is slow to commit.
    */
   appendDelayMs?: number;
+  /**
+   * Answer an append that takes longer than this with the server's Timeout (a CommitTimeout:
+   * "may still succeed"), while the write still lands once `appendDelayMs` has passed.
+   * Streams.Append.cs answers RpcExceptions.Timeout (ABORTED); Streams.BatchAppend.cs a
+   * packed event_store.client.Timeout. (BatchAppend calls carry no gRPC deadline: the
+   * client's own deadline goes in the request and only bounds a request whose batches have
+   * not all arrived, so a slow write through BatchAppend ends this way or not at all.)
+   */
+  commitTimeoutMs?: number;
 }
 
 export interface EsdbWireServer {
@@ -578,6 +600,11 @@ export const startEsdbWireServer = async (
   const subscriptionsChanged = () => {
     for (const waiter of [...subscriptionWaiters]) waiter();
   };
+
+  const commitTimeout = (onTimeout: () => void) =>
+    faults.commitTimeoutMs && (faults.appendDelayMs ?? 0) > faults.commitTimeoutMs
+      ? setTimeout(onTimeout, faults.commitTimeoutMs)
+      : undefined;
 
   const holdAppend = async () => {
     if (faults.appendDelayMs)
@@ -685,7 +712,11 @@ export const startEsdbWireServer = async (
         if (failed) return;
         if (!header) return fail(serviceError(grpc.status.INVALID_ARGUMENT, 'No options'));
         if (faults.notLeader) return fail(notLeader(faults.notLeader));
+        const timer = commitTimeout(() =>
+          fail(serviceError(grpc.status.ABORTED, 'Operation timed out: CommitTimeout')),
+        );
         await holdAppend();
+        clearTimeout(timer);
         const streamId = nameOf(header.getStreamIdentifier());
         const expected = expectedOfAppend(header);
         const outcome = log.append(streamId, expected, events);
@@ -740,6 +771,22 @@ export const startEsdbWireServer = async (
   };
 
   // -- BatchAppend ------------------------------------------------------------------------------
+  const expectedOf = (
+    batchOptions: InstanceType<StreamsPb['BatchAppendReq']['Options']>,
+  ): ExpectedState => {
+    const Case = streamsPb.BatchAppendReq.Options.ExpectedStreamPositionCase;
+    switch (batchOptions.getExpectedStreamPositionCase()) {
+      case Case.STREAM_POSITION:
+        return BigInt(batchOptions.getStreamPosition());
+      case Case.NO_STREAM:
+        return 'no_stream';
+      case Case.STREAM_EXISTS:
+        return 'stream_exists';
+      default:
+        return 'any';
+    }
+  };
+
   const batchAppend = (
     call: grpc.ServerDuplexStream<
       InstanceType<StreamsPb['BatchAppendReq']>,
@@ -782,21 +829,29 @@ export const startEsdbWireServer = async (
         // Streams.BatchAppend.cs: a NotHandled(NotLeader) fails the whole call with the
         // leader's endpoint, not just this request.
         if (faults.notLeader) return endWith(notLeader(faults.notLeader));
-        await holdAppend();
         const streamId = nameOf(write.options.getStreamIdentifier());
-        const Case = streamsPb.BatchAppendReq.Options.ExpectedStreamPositionCase;
-        const expected: ExpectedState = (() => {
-          switch (write.options.getExpectedStreamPositionCase()) {
-            case Case.STREAM_POSITION:
-              return BigInt(write.options.getStreamPosition());
-            case Case.NO_STREAM:
-              return 'no_stream';
-            case Case.STREAM_EXISTS:
-              return 'stream_exists';
-            default:
-              return 'any';
-          }
-        })();
+        const held = holdAppend();
+        const timer = commitTimeout(() => {
+          const response = new BatchAppendResp();
+          response.setCorrelationId(correlation);
+          response.setStreamIdentifier(streamIdentifier(streamId));
+          response.setError(
+            packedStatus(
+              grpc.status.DEADLINE_EXCEEDED,
+              'Operation timed out',
+              new sharedPb.Timeout(),
+              'event_store.client.Timeout',
+            ),
+          );
+          if (!ended && !call.cancelled) call.write(response);
+        });
+        if (timer) {
+          // Answered at the timeout; the write lands when it lands, holding up nothing after it.
+          void held.then(() => log.append(streamId, expectedOf(write.options), write.events));
+          return;
+        }
+        await held;
+        const expected = expectedOf(write.options);
         const outcome = log.append(streamId, expected, write.events);
         const response = new BatchAppendResp();
         response.setCorrelationId(correlation);

@@ -1,11 +1,17 @@
 import { firstValueFrom, filter as where, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  AppendOutcomeUnknownError,
   createEventStoreDbEventStore,
+  NotLeaderError,
   type EventStoreDbEventStore,
 } from '../../src/adapters/eventstoredb/index.js';
 import type { RecordedEvent } from '../../src/domain/event-store.js';
-import { startEsdbWireServer, type EsdbWireServer } from '../support/esdb-wire-server.js';
+import {
+  startEsdbWireServer,
+  type EsdbLog,
+  type EsdbWireServer,
+} from '../support/esdb-wire-server.js';
 
 /**
  * Faults the fake client could not show, through the real @eventstore/db-client over the
@@ -16,7 +22,7 @@ import { startEsdbWireServer, type EsdbWireServer } from '../support/esdb-wire-s
 const servers: EsdbWireServer[] = [];
 const stores: EventStoreDbEventStore[] = [];
 
-const start = async (options: { batchAppend?: boolean } = {}) => {
+const start = async (options: { batchAppend?: boolean; log?: EsdbLog } = {}) => {
   const server = await startEsdbWireServer({ flavour: 'eventstoredb', ...options });
   servers.push(server);
   return server;
@@ -109,6 +115,68 @@ describe('EventStoreDB adapter over the wire: faults', () => {
       const positions = events.map((e) => e.globalPosition);
       expect([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(positions);
       expect(new Set(positions).size).toBe(positions.length);
+    });
+  }
+
+  for (const batchAppend of [true, false]) {
+    const path = batchAppend ? 'BatchAppend' : 'Append';
+    it(`follows NotLeader to the leader it names, once (${path})`, async () => {
+      const leader = await start({ batchAppend });
+      const follower = await start({ batchAppend, log: leader.log });
+      follower.faults.notLeader = { host: '127.0.0.1', port: leader.port };
+      const store = open(follower);
+      const result = await store.append('s', [event(1)], { expectedVersion: 'no_stream' });
+      expect(result.nextExpectedRevision).toBe(0n);
+      expect(leader.log.revisionOf('s')).toBe(0n);
+      // The refused attempt wrote nothing: the event is there once.
+      expect(numbers(await store.readStream('s'))).toEqual([1]);
+      expect(follower.calls.get(path)).toBe(1);
+      expect(leader.calls.get(path)).toBe(1);
+    });
+
+    it(`fails clearly when the leader it was sent to refuses too (${path})`, async () => {
+      const first = await start({ batchAppend });
+      const second = await start({ batchAppend, log: first.log });
+      first.faults.notLeader = { host: '127.0.0.1', port: second.port };
+      second.faults.notLeader = { host: '127.0.0.1', port: first.port };
+      const store = open(first);
+      const refused = store.append('s', [event(1)]);
+      await expect(refused).rejects.toBeInstanceOf(NotLeaderError);
+      await expect(refused).rejects.toMatchObject({
+        code: 'NOT_LEADER',
+        message: expect.stringContaining(`127.0.0.1:${first.port}`),
+      });
+      expect(first.log.revisionOf('s')).toBe(-1n);
+    });
+  }
+
+  for (const [path, fault] of [
+    ['Append', 'its gRPC deadline passes'],
+    ['BatchAppend', 'the server times out committing it'],
+  ] as const) {
+    it(`does not retry an append when ${fault} (${path}): the outcome is unknown, an expected version tells`, async () => {
+      const server = await start({ batchAppend: path === 'BatchAppend' });
+      const store = open(server, '&defaultDeadline=300');
+      await store.append('s', [event(1)]);
+      // Append calls carry the client's deadline (300 ms); BatchAppend calls none, so there
+      // the server's commit timeout (200 ms) answers.
+      server.faults.appendDelayMs = 600;
+      server.faults.commitTimeoutMs = path === 'BatchAppend' ? 200 : undefined;
+      const error = await store
+        .append('s', [event(2)], { expectedVersion: 0n })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AppendOutcomeUnknownError);
+      expect(error).toMatchObject({ code: 'APPEND_OUTCOME_UNKNOWN' });
+      expect(server.calls.get(path)).toBe(path === 'Append' ? 2 : 1);
+      // It lands after the client gave up. Retrying with the same expected version is safe:
+      // the conflict shows the first attempt was written.
+      await server.log.untilRevision('s', 1n);
+      server.faults.appendDelayMs = 0;
+      await expect(store.append('s', [event(2)], { expectedVersion: 0n })).rejects.toMatchObject({
+        code: 'CONCURRENCY_CONFLICT',
+        actual: 1n,
+      });
+      expect(numbers(await store.readStream('s'))).toEqual([1, 2]);
     });
   }
 });

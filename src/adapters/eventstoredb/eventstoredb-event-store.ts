@@ -26,12 +26,14 @@ import {
   flavourOfClient,
   flavourOfConnectionString,
   isStreamNotFound,
+  isTimeout,
+  notLeaderOf,
   toClientStreamState,
   type ClientFlavour,
   type ClientPackage,
 } from './client-dialect.js';
 import type { EventStoreDbClient } from './client-shape.js';
-import { EventStoreDbConfigError } from './errors.js';
+import { AppendOutcomeUnknownError, EventStoreDbConfigError, NotLeaderError } from './errors.js';
 import {
   decodeEvent,
   encodeEvent,
@@ -257,11 +259,22 @@ export const createEventStoreDbEventStore = (
           lastPosition: tip.position ?? (await headPosition()),
         };
       }
-      const result = await client.appendToStream(
-        serverName,
-        encoded.map((event) => pkg.jsonEvent(event)),
-        dialect.appendOptions(toClientStreamState(expected, pkg)),
-      );
+      // Built once: a second attempt sends the same event ids.
+      const proposed = encoded.map((event) => pkg.jsonEvent(event));
+      const send = () =>
+        client.appendToStream(
+          serverName,
+          proposed,
+          dialect.appendOptions(toClientStreamState(expected, pkg)),
+        );
+      const result = await send().catch((error: unknown) => {
+        // A node that is not the leader refused the write before writing anything, so sending
+        // it again is safe whatever the expected version; the client has already switched its
+        // connection to the leader the refusal named. Followed once: a second refusal is
+        // reported (test/unit/eventstoredb-wire-faults.test.ts).
+        if (notLeaderOf(error, pkg)) return send();
+        throw error;
+      });
       // With throwOnAppendFailure=false the client returns the conflict instead of throwing it,
       // with a revision that 6.x gets wrong: read the stream for it.
       if (!result.success) throw await conflict(connected, stream, expected);
@@ -276,6 +289,10 @@ export const createEventStoreDbEventStore = (
     } catch (error) {
       const reported = conflictOf(error, dialect, pkg);
       if (reported) throw await conflict(connected, stream, expected, reported.actual);
+      const refused = notLeaderOf(error, pkg);
+      if (refused) throw new NotLeaderError(stream, refused.leader, error);
+      // Not retried: without an expected version a second attempt could write the events twice.
+      if (isTimeout(error, pkg)) throw new AppendOutcomeUnknownError(stream, error);
       throw failure(error);
     }
   };
