@@ -37,7 +37,7 @@ const backoff = (attempt: number): number => Math.min(50 * 2 ** (attempt - 1), 2
  * it subscribes again after the last position it saw, so the subscriber gets every event once:
  * the server's catch-up fills the gap, and anything at or before that position is skipped.
  * Checked over the wire against a server that is killed and restarted mid-subscription
- * (test/unit/eventstoredb-wire-faults.test.ts). Any other error fails the subscriber.
+ * (test/support/esdb-wire-faults.ts). Any other error fails the subscriber.
  */
 export const pipeAllSubscription = (
   { client, pkg, scope, after, maxResubscribes = DEFAULT_MAX_RESUBSCRIBES }: AllSubscriptionSource,

@@ -271,7 +271,7 @@ export const createEventStoreDbEventStore = (
         // A node that is not the leader refused the write before writing anything, so sending
         // it again is safe whatever the expected version; the client has already switched its
         // connection to the leader the refusal named. Followed once: a second refusal is
-        // reported (test/unit/eventstoredb-wire-faults.test.ts).
+        // reported (test/support/esdb-wire-faults.ts).
         if (notLeaderOf(error, pkg)) return send();
         throw error;
       });

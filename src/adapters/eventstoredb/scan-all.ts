@@ -26,7 +26,7 @@ const DEFAULT_PAGE_SIZE = 256;
  * Readable while its gRPC call has already ended (or is about to): the call's stream, unpiped,
  * then never emits 'end', and `client.dispose()`, which waits for every stream it opened to
  * finish, never returns. Seen with @eventstore/db-client 6.2 against the wire-level test
- * server (test/unit/eventstoredb-wire-faults.test.ts): `store.close()` hung after
+ * server (test/support/esdb-wire-faults.ts): `store.close()` hung after
  * `subscribe({ after: 'end' })`. Every read the adapter leaves early is bounded (a page, or
  * one event), so reading it out is cheap.
  */
