@@ -119,6 +119,18 @@ export const describeWireFaults = (flavour: Flavour): void => {
       });
     }
 
+    it('finds the node through gossip with a +discover connection string', async () => {
+      const server = await start();
+      const store = open(server);
+      const discovering = createEventStoreDbEventStore({
+        connectionString: server.url().replace('://', '+discover://'),
+      });
+      stores.push(discovering);
+      await discovering.append('s', [event(1)]);
+      expect(server.calls.get('Gossip.Read')).toBeGreaterThanOrEqual(1);
+      expect(numbers(await store.readStream('s'))).toEqual([1]);
+    });
+
     for (const batchAppend of [true, false]) {
       it(`passes a deleted stream's refusal on as the client's StreamDeletedError (${batchAppend ? 'BatchAppend' : 'Append'})`, async () => {
         const server = await start({ batchAppend });
