@@ -119,6 +119,61 @@ export const describeWireFaults = (flavour: Flavour): void => {
       });
     }
 
+    it("the server's filtered subscription: checkpoints every window x multiplier records examined, then caught-up, then live", async () => {
+      const server = await start();
+      // Only this flavour's package: importing the other would break this one (see the server).
+      const pkg = (
+        flavour === 'eventstoredb'
+          ? await import('@eventstore/db-client')
+          : await import('@kurrent/kurrentdb-client')
+      ) as typeof import('@eventstore/db-client');
+      for (let i = 0; i < 5; i++) {
+        server.log.writeRaw(`mine-${i}`, 'E', '{}');
+        server.log.writeRaw(`other-${i}`, 'E', '{}');
+      }
+      const client = (
+        flavour === 'eventstoredb'
+          ? pkg.EventStoreDBClient
+          : (pkg as unknown as { KurrentDBClient: typeof pkg.EventStoreDBClient }).KurrentDBClient
+      ).connectionString(server.url());
+      const seen: string[] = [];
+      const subscription = client.subscribeToAll({
+        fromPosition: pkg.START,
+        filter: pkg.streamNameFilter({
+          prefixes: ['mine-'],
+          maxSearchWindow: 2,
+          checkpointInterval: 2,
+          checkpointReached: (_, position) => {
+            seen.push(`checkpoint@${position.commit}`);
+          },
+        }),
+      });
+      subscription.on('data', (resolved) => seen.push(resolved.event?.streamId ?? '?'));
+      await new Promise<void>((resolve) => subscription.on('caughtUp', () => resolve()));
+      seen.push('caught-up');
+      server.log.writeRaw('mine-live', 'E', '{}');
+      await server.log.untilRevision('mine-live', 0n);
+      await new Promise<void>((resolve) => {
+        const check = () => (seen.includes('mine-live') ? resolve() : setImmediate(check));
+        check();
+      });
+      await subscription.unsubscribe();
+      await client.dispose();
+      // 10 records examined in catch-up with a window of 2 x 2: checkpoints after the 4th and 8th.
+      const at = (i: number) => `checkpoint@${server.log.all[i]?.position}`;
+      expect(seen).toEqual([
+        'mine-0',
+        'mine-1',
+        at(3),
+        'mine-2',
+        'mine-3',
+        at(7),
+        'mine-4',
+        'caught-up',
+        'mine-live',
+      ]);
+    });
+
     it('finds the node through gossip with a +discover connection string', async () => {
       const server = await start();
       const store = open(server);
