@@ -667,18 +667,38 @@ describe.each(flavours)('EventStoreDB adapter over a %s client', (flavour) => {
     it("propagates the client's errors and stops", async () => {
       const live = record(store.subscribe());
       await until(() => client.subscriptions.length === 1);
-      const failure = new pkg.UnavailableError();
+      const failure = new pkg.AccessDeniedError();
       client.subscriptions[0]?.emit('error', failure);
       expect(live.state.error).toBe(failure);
       expect(client.subscriptions[0]?.unsubscribed).toBe(true);
     });
 
-    it('reports a subscription the server ended', async () => {
+    it('subscribes again after the last position it saw when the connection drops', async () => {
       const live = record(store.subscribe());
+      await store.append('a', [event('One'), event('Two')]);
+      await until(() => live.state.events.length === 2);
+      const lastSeen = live.state.events[1]?.globalPosition;
+      client.subscriptions[0]?.emit('error', new pkg.UnavailableError());
+      await until(() => client.subscriptions.length === 2);
+      expect(client.subscriptions[0]?.unsubscribed).toBe(true);
+      expect(client.subscriptions[1]?.options.fromPosition).toEqual({
+        commit: lastSeen,
+        prepare: lastSeen,
+      });
+      await store.append('a', [event('Three')]);
+      await until(() => live.state.events.length === 3);
+      expect(live.state.events.map((e) => e.type)).toEqual(['One', 'Two', 'Three']);
+      expect(live.state.error).toBeUndefined();
+    });
+
+    it('reports a subscription the server ended once it may not subscribe again', async () => {
+      const once = createEventStoreDbEventStore({ client, maxResubscribes: 0 });
+      const live = record(once.subscribe());
       await until(() => client.subscriptions.length === 1);
       client.subscriptions[0]?.emit('end');
       expect(live.state.error).toBeInstanceOf(SubscriptionDroppedError);
       expect((live.state.error as SubscriptionDroppedError).code).toBe('SUBSCRIPTION_DROPPED');
+      await once.close();
     });
 
     it('fails on an event it cannot read instead of skipping it', async () => {

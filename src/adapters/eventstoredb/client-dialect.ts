@@ -40,6 +40,16 @@ export interface ClientPackage {
   /** `ErrorType` values, the discriminant every client error carries as `type`. */
   readonly WRONG_EXPECTED_VERSION: string;
   readonly STREAM_NOT_FOUND: string;
+  /** The connection failed or was cut (the server went away, restarted, or refused the call). */
+  readonly UNAVAILABLE: string;
+  /** The server cancelled the call (a server shutting down cancels its subscriptions). */
+  readonly CANCELLED: string;
+  /** The node is not the leader; the error names the leader, and the client reconnects to it. */
+  readonly NOT_LEADER: string;
+  /** The call's deadline passed (DEADLINE_EXCEEDED, or a packed Timeout on BatchAppend). */
+  readonly DEADLINE_EXCEEDED: string;
+  /** The server timed out the operation (ABORTED): a CommitTimeout may still be written. */
+  readonly TIMEOUT: string;
   jsonEvent(event: {
     type: string;
     data: ClientJsonData;
@@ -73,6 +83,11 @@ const loadEventStoreDb = async (): Promise<ClientPackage> => {
     STREAM_EXISTS: pkg.STREAM_EXISTS,
     WRONG_EXPECTED_VERSION: pkg.ErrorType.WRONG_EXPECTED_VERSION,
     STREAM_NOT_FOUND: pkg.ErrorType.STREAM_NOT_FOUND,
+    UNAVAILABLE: pkg.ErrorType.UNAVAILABLE,
+    CANCELLED: pkg.ErrorType.CANCELLED,
+    NOT_LEADER: pkg.ErrorType.NOT_LEADER,
+    DEADLINE_EXCEEDED: pkg.ErrorType.DEADLINE_EXCEEDED,
+    TIMEOUT: pkg.ErrorType.TIMEOUT,
     jsonEvent: ({ type, data, metadata }) => pkg.jsonEvent({ type, data, metadata }),
     excludeSystemEvents: () => pkg.excludeSystemEvents(),
     streamNamePrefixFilter: (prefix) => pkg.streamNameFilter({ prefixes: [prefix] }),
@@ -92,6 +107,11 @@ const loadKurrentDb = async (): Promise<ClientPackage> => {
     STREAM_EXISTS: pkg.STREAM_EXISTS,
     WRONG_EXPECTED_VERSION: pkg.ErrorType.WRONG_EXPECTED_VERSION,
     STREAM_NOT_FOUND: pkg.ErrorType.STREAM_NOT_FOUND,
+    UNAVAILABLE: pkg.ErrorType.UNAVAILABLE,
+    CANCELLED: pkg.ErrorType.CANCELLED,
+    NOT_LEADER: pkg.ErrorType.NOT_LEADER,
+    DEADLINE_EXCEEDED: pkg.ErrorType.DEADLINE_EXCEEDED,
+    TIMEOUT: pkg.ErrorType.TIMEOUT,
     jsonEvent: ({ type, data, metadata }) => pkg.jsonEvent({ type, data, metadata }),
     excludeSystemEvents: () => pkg.excludeSystemEvents(),
     streamNamePrefixFilter: (prefix) => pkg.streamNameFilter({ prefixes: [prefix] }),
@@ -211,3 +231,24 @@ export const conflictOf = (
 
 export const isStreamNotFound = (error: unknown, pkg: ClientPackage): boolean =>
   hasType(error, pkg.STREAM_NOT_FOUND);
+
+/**
+ * The connection under a call was lost, rather than the call refused: worth calling again once
+ * the client has reconnected (the packages reconnect on the next call after these errors).
+ */
+/** The leader a NotLeader refusal names ("host:port"); undefined for any other error. */
+export const notLeaderOf = (
+  error: unknown,
+  pkg: ClientPackage,
+): { leader: string | undefined } | undefined => {
+  if (!hasType(error, pkg.NOT_LEADER)) return undefined;
+  const leader = (error as { leader?: { address?: unknown; port?: unknown } }).leader;
+  return { leader: leader ? `${String(leader.address)}:${String(leader.port)}` : undefined };
+};
+
+/** The call timed out: an append's outcome is then unknown. */
+export const isTimeout = (error: unknown, pkg: ClientPackage): boolean =>
+  hasType(error, pkg.DEADLINE_EXCEEDED) || hasType(error, pkg.TIMEOUT);
+
+export const isConnectionLoss = (error: unknown, pkg: ClientPackage): boolean =>
+  hasType(error, pkg.UNAVAILABLE) || hasType(error, pkg.CANCELLED);

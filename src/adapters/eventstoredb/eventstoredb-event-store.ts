@@ -26,13 +26,15 @@ import {
   flavourOfClient,
   flavourOfConnectionString,
   isStreamNotFound,
+  isTimeout,
+  notLeaderOf,
   toClientStreamState,
   type ClientFlavour,
   type ClientPackage,
 } from './client-dialect.js';
 import type { EventStoreDbClient } from './client-shape.js';
 import { isTransientEventStoreDbError } from './transient-errors.js';
-import { EventStoreDbConfigError } from './errors.js';
+import { AppendOutcomeUnknownError, EventStoreDbConfigError, NotLeaderError } from './errors.js';
 import {
   decodeEvent,
   encodeEvent,
@@ -40,7 +42,7 @@ import {
   isSystemEvent,
   positionOf,
 } from './event-encoding.js';
-import { lastPositionInLog, scanAll } from './scan-all.js';
+import { lastPositionInLog, readToEnd, scanAll } from './scan-all.js';
 import { createStreamScope, type EventStoreDbScope } from './stream-scope.js';
 
 export type EventStoreDbConnection =
@@ -69,6 +71,12 @@ export type EventStoreDbEventStoreOptions = EventStoreDbConnection & {
   scope?: EventStoreDbScope;
   /** Source of `recordedAt`; defaults to the system clock. */
   now?: () => Date;
+  /**
+   * How many times in a row a subscription subscribes again, after the last position it saw,
+   * when its connection drops (server restarted, stream ended by the server), before failing
+   * with SubscriptionDroppedError. Defaults to 10 (about 10 s of attempts); 0 fails at once.
+   */
+  maxResubscribes?: number;
 };
 
 export interface EventStoreDbEventStore extends EventStore {
@@ -163,11 +171,13 @@ export const createEventStoreDbEventStore = (
 
   const streamTip = async ({ client, pkg }: Connected, serverName: string): Promise<StreamTip> => {
     try {
-      for await (const resolved of client.readStream(serverName, {
-        fromRevision: pkg.END,
-        direction: pkg.BACKWARDS,
-        maxCount: 1,
-      })) {
+      for await (const resolved of readToEnd(
+        client.readStream(serverName, {
+          fromRevision: pkg.END,
+          direction: pkg.BACKWARDS,
+          maxCount: 1,
+        }),
+      )) {
         return { revision: resolved.event?.revision ?? -1n, position: positionOf(resolved) };
       }
     } catch (error) {
@@ -181,11 +191,13 @@ export const createEventStoreDbEventStore = (
     serverName: string,
     revision: bigint,
   ): Promise<bigint | undefined> => {
-    for await (const resolved of client.readStream(serverName, {
-      fromRevision: revision,
-      direction: pkg.FORWARDS,
-      maxCount: 1,
-    })) {
+    for await (const resolved of readToEnd(
+      client.readStream(serverName, {
+        fromRevision: revision,
+        direction: pkg.FORWARDS,
+        maxCount: 1,
+      }),
+    )) {
       return positionOf(resolved);
     }
     return undefined;
@@ -252,11 +264,22 @@ export const createEventStoreDbEventStore = (
           lastPosition: tip.position ?? (await headPosition()),
         };
       }
-      const result = await client.appendToStream(
-        serverName,
-        encoded.map((event) => pkg.jsonEvent(event)),
-        dialect.appendOptions(toClientStreamState(expected, pkg)),
-      );
+      // Built once: a second attempt sends the same event ids.
+      const proposed = encoded.map((event) => pkg.jsonEvent(event));
+      const send = () =>
+        client.appendToStream(
+          serverName,
+          proposed,
+          dialect.appendOptions(toClientStreamState(expected, pkg)),
+        );
+      const result = await send().catch((error: unknown) => {
+        // A node that is not the leader refused the write before writing anything, so sending
+        // it again is safe whatever the expected version; the client has already switched its
+        // connection to the leader the refusal named. Followed once: a second refusal is
+        // reported (test/support/esdb-wire-faults.ts).
+        if (notLeaderOf(error, pkg)) return send();
+        throw error;
+      });
       // With throwOnAppendFailure=false the client returns the conflict instead of throwing it,
       // with a revision that 6.x gets wrong: read the stream for it.
       if (!result.success) throw await conflict(connected, stream, expected);
@@ -271,6 +294,10 @@ export const createEventStoreDbEventStore = (
     } catch (error) {
       const reported = conflictOf(error, dialect, pkg);
       if (reported) throw await conflict(connected, stream, expected, reported.actual);
+      const refused = notLeaderOf(error, pkg);
+      if (refused) throw new NotLeaderError(stream, refused.leader, error);
+      // Not retried: without an expected version a second attempt could write the events twice.
+      if (isTimeout(error, pkg)) throw new AppendOutcomeUnknownError(stream, error);
       throw failure(error);
     }
   };
@@ -358,7 +385,10 @@ export const createEventStoreDbEventStore = (
       start.then(
         ({ client, pkg, from }) => {
           if (ended || subscriber.closed) return;
-          stop = pipeAllSubscription({ client, pkg, scope, after: from }, subscriber);
+          stop = pipeAllSubscription(
+            { client, pkg, scope, after: from, maxResubscribes: options.maxResubscribes },
+            subscriber,
+          );
         },
         (error: unknown) => {
           if (!ended) subscriber.error(failure(error));

@@ -13,8 +13,10 @@ export type { ClientFlavour } from './client-dialect.js';
 export type { EventStoreDbClient } from './client-shape.js';
 export type { EventStoreDbScope } from './stream-scope.js';
 export {
+  AppendOutcomeUnknownError,
   EventStoreDbConfigError,
   MissingClientPackageError,
+  NotLeaderError,
   SubscriptionDroppedError,
   UnsupportedServerError,
 } from './errors.js';

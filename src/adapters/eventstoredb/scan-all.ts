@@ -20,6 +20,47 @@ export interface ScanOptions {
 
 const DEFAULT_PAGE_SIZE = 256;
 
+/**
+ * Iterates a bounded read and, when the caller stops early (break, return, throw in its loop),
+ * reads the rest of it before letting go. Leaving a client's read early destroys the client's
+ * Readable while its gRPC call has already ended (or is about to): the call's stream, unpiped,
+ * then never emits 'end', and `client.dispose()`, which waits for every stream it opened to
+ * finish, never returns. Seen with @eventstore/db-client 6.2 against the wire-level test
+ * server (test/support/esdb-wire-faults.ts): `store.close()` hung after
+ * `subscribe({ after: 'end' })`. Every read the adapter leaves early is bounded (a page, or
+ * one event), so reading it out is cheap.
+ */
+export async function* readToEnd<T>(read: AsyncIterable<T>): AsyncGenerator<T> {
+  const iterator = read[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      let next: IteratorResult<T>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        finished = true;
+        throw error;
+      }
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    if (!finished) {
+      try {
+        while (!(await iterator.next()).done) {
+          // Discarded: the caller has what it wanted.
+        }
+      } catch {
+        // The read failed after the caller stopped listening: nobody is left to tell.
+      }
+    }
+  }
+}
+
 const compare = (a: ClientPosition, b: ClientPosition): number =>
   a.commit === b.commit
     ? a.prepare === b.prepare
@@ -44,7 +85,9 @@ export async function* scanAll(
   for (;;) {
     let read = 0;
     let fresh = 0;
-    for await (const resolved of client.readAll({ fromPosition, direction, maxCount: pageSize })) {
+    for await (const resolved of readToEnd(
+      client.readAll({ fromPosition, direction, maxCount: pageSize }),
+    )) {
       read++;
       const position = resolved.event?.position;
       // A page starts at the last event of the one before (forward reads are inclusive).
@@ -69,11 +112,9 @@ export const lastPositionInLog = async (
   client: EventStoreDbClient,
   pkg: ClientPackage,
 ): Promise<bigint | undefined> => {
-  for await (const resolved of client.readAll({
-    fromPosition: pkg.END,
-    direction: pkg.BACKWARDS,
-    maxCount: 1,
-  })) {
+  for await (const resolved of readToEnd(
+    client.readAll({ fromPosition: pkg.END, direction: pkg.BACKWARDS, maxCount: 1 }),
+  )) {
     return positionOf(resolved);
   }
   return undefined;

@@ -16,6 +16,9 @@ export const isTransientEventStoreDbError = (error: unknown): boolean => {
   const { type, code } = error as { type?: unknown; code?: unknown };
   return (
     (typeof type === 'string' && TRANSIENT_TYPES.has(type)) ||
-    (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(code))
+    // NOT_LEADER: the adapter's NotLeaderError, after its one retry at the named leader
+    // failed too (nothing was written: a failover in progress, worth waiting out).
+    (typeof code === 'string' &&
+      ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'NOT_LEADER'].includes(code))
   );
 };
