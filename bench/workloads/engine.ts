@@ -56,6 +56,7 @@ const direct = (): Harness => {
           attempt: 1,
           provider: undefined,
           outputs,
+          fence: 0,
         };
         outputs[s.name] = await s.run(ctx);
       }

@@ -36,8 +36,13 @@ export interface RunInput {
   definition: OperationDefinition | undefined;
   /** Validated params with their secrets; after a crash only the redacted ones are left. */
   params: Record<string, unknown>;
-  /** 'recover': the process that ran it is gone, so whatever was running is rolled back. */
-  mode: 'fresh' | 'recover';
+  /**
+   * 'recover': the process that ran it is gone, so whatever was running is rolled back;
+   * 'takeover': the same, after the worker that ran it lost its lease.
+   */
+  mode: 'fresh' | 'recover' | 'takeover';
+  /** A worker's: aborted when its lease is lost, which stops this run at once. */
+  lost?: AbortSignal;
 }
 
 /**
@@ -70,7 +75,7 @@ export const driveOperation = async (
         },
       });
 
-  const watch = new CancelWatch(store, writer);
+  const watch = new CancelWatch(store, writer, input.lost);
 
   const fail = (failure: ForwardFailure) =>
     writer.execute(failOperation(writer.state(), failure, now()));
@@ -102,6 +107,7 @@ export const driveOperation = async (
       watch,
       redact,
       now,
+      fence: writer.fence ?? 0,
     });
     if (outcome.kind === 'succeeded') {
       const { output, at } = outcome;
@@ -200,8 +206,8 @@ export const driveOperation = async (
 
     const state = writer.state();
     if (state.status === 'running' && !state.failure) {
-      if (mode === 'recover' || !definition) {
-        await fail(recovered(state));
+      if (mode !== 'fresh' || !definition) {
+        await fail(recovered(state, mode === 'takeover' ? 'worker_lost' : 'recovery'));
       } else {
         const failure = await runForward(definition);
         if (failure) await fail(failure);
@@ -221,6 +227,7 @@ export const driveOperation = async (
         redact,
         now,
         logger,
+        signal: watch.lostSignal,
       });
     }
 

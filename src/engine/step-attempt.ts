@@ -50,6 +50,7 @@ export interface AttemptContext {
   watch: CancelWatch;
   redact: Redactor;
   now: () => string;
+  fence: number;
 }
 
 /**
@@ -74,6 +75,7 @@ export const attemptStep = async (
       attempt,
       provider,
       outputs: ctx.outputs,
+      fence: ctx.fence,
     });
     const problem = output === undefined ? undefined : jsonProblem(output);
     if (problem) failure = new InvalidStepOutputError(step.name, problem);

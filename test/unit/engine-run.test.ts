@@ -45,6 +45,8 @@ describe('engine.start', () => {
         attempt: 1,
         provider: undefined,
         outputs: {},
+        // An engine's own operation has no owner to fence: 0, below every worker's token.
+        fence: 0,
       },
       {
         operationId: 'op-000001',
@@ -52,6 +54,7 @@ describe('engine.start', () => {
         attempt: 1,
         provider: undefined,
         outputs: { pull: { digest: 'sha:1' } },
+        fence: 0,
       },
     ]);
     expect(messages(await allLines(handle))).toEqual([
