@@ -23,18 +23,29 @@ export class CancelWatch {
   private interruptible = true;
   private cancelRequested: boolean;
   private readonly subscription: Subscription;
+  private readonly unwatchLost: () => void = () => undefined;
 
   constructor(store: EventStore, writer: OperationWriter, lost?: AbortSignal) {
     this.cancelRequested = writer.state().cancelled;
     this.forSteps = AbortSignal.any([this.controller.signal, this.lostController.signal]);
     const loseWith = (reason: unknown) => {
       if (this.lostController.signal.aborted) return;
-      if (reason instanceof OperationLostError) writer.revoke(reason);
+      // Whatever the cause, nothing more may be written: the successor owns the record now.
+      writer.revoke(
+        reason instanceof OperationLostError
+          ? reason
+          : new OperationLostError(writer.id, writer.fence ?? 0, undefined),
+      );
       this.lostController.abort(reason);
     };
     if (lost) {
       if (lost.aborted) loseWith(lost.reason);
-      else lost.addEventListener('abort', () => loseWith(lost.reason), { once: true });
+      else {
+        // Removed at stop: a worker's lease signal outlives thousands of runs.
+        const onLost = () => loseWith(lost.reason);
+        lost.addEventListener('abort', onLost, { once: true });
+        this.unwatchLost = () => lost.removeEventListener('abort', onLost);
+      }
     }
     const stream = operationStreamName(writer.id);
     this.subscription = store
@@ -95,6 +106,7 @@ export class CancelWatch {
   }
 
   stop(): void {
+    this.unwatchLost();
     this.subscription.unsubscribe();
   }
 }

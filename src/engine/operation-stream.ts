@@ -63,6 +63,8 @@ export interface OperationWriter {
   refresh(): Promise<OperationState>;
   /** The fencing count this writer appends under; undefined for an engine's own operation. */
   readonly fence: number | undefined;
+  /** What this writer has read and written so far: to hand on to another writer. */
+  snapshot(): LoadedOperation;
   /**
    * Stops every later `execute` and `enqueue` from writing, without a read: for a worker
    * that knows it lost its lease and must not append after its successor.
@@ -127,6 +129,7 @@ export const createOperationWriter = (
   return {
     id,
     fence,
+    snapshot: () => ({ state, revision, lastPosition }),
     revoke: (error) => {
       revoked ??= error;
     },
