@@ -309,11 +309,12 @@ export class OperationLostError extends OpledgerError {
   constructor(
     readonly operationId: string,
     readonly fence: number,
-    readonly owner: { worker: string; fence: number } | undefined,
+    /** Who owns it now; 'lease_lost' when this worker lost its lease before anyone took it. */
+    readonly owner: { worker: string; fence: number } | 'lease_lost' | undefined,
   ) {
     super(
       'OPERATION_LOST',
-      `Operation ${operationId} is no longer this worker's (fence ${fence}): ${owner ? `worker ${owner.worker} took it over with fence ${owner.fence}` : 'it has no owner'}. This worker stops running it and writes nothing more.`,
+      `Operation ${operationId} is no longer this worker's (fence ${fence}): ${owner === 'lease_lost' ? "this worker's lease was lost, and another worker will take it over" : owner ? `worker ${owner.worker} took it over with fence ${owner.fence}` : 'it has no owner'}. This worker stops running it and writes nothing more.`,
     );
   }
 }

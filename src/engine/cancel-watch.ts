@@ -23,21 +23,23 @@ export class CancelWatch {
   private interruptible = true;
   private cancelRequested: boolean;
   private readonly subscription: Subscription;
+  /** Aborts everything: the run found out (by a refused append) that it lost the operation. */
+  readonly lose: (reason: unknown) => void;
   private readonly unwatchLost: () => void = () => undefined;
 
   constructor(store: EventStore, writer: OperationWriter, lost?: AbortSignal) {
     this.cancelRequested = writer.state().cancelled;
     this.forSteps = AbortSignal.any([this.controller.signal, this.lostController.signal]);
-    const loseWith = (reason: unknown) => {
+    const loseWith = (this.lose = (reason: unknown) => {
       if (this.lostController.signal.aborted) return;
       // Whatever the cause, nothing more may be written: the successor owns the record now.
       writer.revoke(
         reason instanceof OperationLostError
           ? reason
-          : new OperationLostError(writer.id, writer.fence ?? 0, undefined),
+          : new OperationLostError(writer.id, writer.fence ?? 0, 'lease_lost'),
       );
       this.lostController.abort(reason);
-    };
+    });
     if (lost) {
       if (lost.aborted) loseWith(lost.reason);
       else {

@@ -106,7 +106,10 @@ export const createOperationWriter = (
       const events = decision.right;
       if (events.length === 0) return events;
       try {
-        const result = await store.append(stream, events.map(encodeEvent), {
+        // A worker's appends carry its fence: an audit can show nobody wrote after a takeover.
+        const encoded = events.map(encodeEvent);
+        if (fence !== undefined) for (const e of encoded) e.metadata = { ...e.metadata, fence };
+        const result = await store.append(stream, encoded, {
           expectedVersion: revision < 0n ? 'no_stream' : revision,
         });
         for (const event of events) state = evolve(state, event);

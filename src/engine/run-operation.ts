@@ -1,4 +1,4 @@
-import { OperationCancelledError } from '../domain/errors.js';
+import { OperationCancelledError, OperationLostError } from '../domain/errors.js';
 import type { EventStore } from '../domain/event-store.js';
 import { toErrorInfo } from '../domain/error-info.js';
 import {
@@ -235,6 +235,10 @@ export const driveOperation = async (
       await releaseResource(store, decode, resourceStream, writer.id, now());
     }
     return writer.state();
+  } catch (error) {
+    // Found out by a refused append: abort what still runs before saying so.
+    if (error instanceof OperationLostError) watch.lose(error);
+    throw error;
   } finally {
     watch.stop();
   }

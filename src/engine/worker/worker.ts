@@ -9,12 +9,13 @@ import {
 import { createEventDecoder, type Upcaster } from '../../domain/event-codec.js';
 import { storeTime, type EventStore } from '../../domain/event-store.js';
 import { hasEnded, type OperationState } from '../../domain/operation.js';
+import { resourceStreamName } from '../../domain/stream-names.js';
 import { systemClock, type Clock } from '../clock.js';
 import { definitionsByType } from '../client.js';
 import type { AnyOperationDefinition } from '../engine-api.js';
 import { createTimeOrderedIds } from '../ids.js';
 import { createOperationWriter, loadOperation, type OperationWriter } from '../operation-stream.js';
-import { releaseResource } from '../resource-queue-stream.js';
+import { enqueueOnResource, releaseResource } from '../resource-queue-stream.js';
 import { driveOperation } from '../run-operation.js';
 import { acquireLease, expireLease, isPastTtl, renewLease, type LeaseRecord } from './lease.js';
 import { createWorkIndex } from './work-index.js';
@@ -295,10 +296,15 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     drive(createOperationWriter(store, decode, id, loaded, loaded.state.owner.fence), 'fresh');
   };
 
-  /** Places whose operation was never written, and ended holders never let go, are freed. */
+  /**
+   * Places whose operation was never written (its client died between its two writes), and
+   * ended holders never let go, are freed. A slow client may still be between the two: the
+   * grace is long, and an operation that finds its place gone takes a new one (below).
+   */
+  const placeGraceMs = Math.max(4 * ttlMs, 30_000);
   const checked = new Map<string, number>();
   const freeStalePlace = async (queue: string, id: string, storeNow: Date, recordedAt: Date) => {
-    if (storeNow.getTime() - recordedAt.getTime() < ttlMs) return;
+    if (storeNow.getTime() - recordedAt.getTime() < placeGraceMs) return;
     const key = `${queue}\n${id}`;
     if ((checked.get(key) ?? 0) > clock.now().getTime()) return;
     checked.set(key, clock.now().getTime() + ttlMs);
@@ -309,23 +315,35 @@ export const createWorker = async <D extends AnyOperationDefinition>(
   };
 
   // --- Finding work ------------------------------------------------------------------------
+  let lastLeaseCheck = 0;
   const hasRoom = () => claiming && running.size < concurrency;
 
   const findWork = async () => {
     const storeNow = await storeTime(store, () => clock.now());
+    const ended = new Map<string, LeaseRecord>();
     for (const record of [...index.leases.values()]) {
       if (record.info.lease !== lease && isPastTtl(record, storeNow)) {
-        await expireLease(store, record, lease, now());
+        // Taken over in this same pass: waiting for the expiry to come back through the
+        // subscription would add a round trip to every takeover.
+        if (await expireLease(store, record, lease, now())) {
+          ended.set(record.info.lease, {
+            ...record,
+            status: 'expired',
+            revision: record.revision + 1n,
+          });
+        }
       }
     }
+    const leaseOf = (id: string) => ended.get(id) ?? index.leases.get(id);
     const timeNow = clock.now().getTime();
+    lastLeaseCheck = timeNow;
     for (const state of [...index.operations.values()]) {
       if (!hasRoom()) break;
       if (running.has(state.id) || !state.owner) continue;
       if ((retryAfter.get(state.id) ?? 0) > timeNow) continue;
       if (!definitions.has(state.type)) {
         if (!reportedMissing.has(state.id) && state.owner.lease !== lease) {
-          const record = index.leases.get(state.owner.lease);
+          const record = leaseOf(state.owner.lease);
           if (record && record.status !== 'live') {
             reportedMissing.add(state.id);
             log({
@@ -342,8 +360,15 @@ export const createWorker = async <D extends AnyOperationDefinition>(
         await resume(state.id);
         continue;
       }
-      const record = index.leases.get(state.owner.lease);
+      const record = leaseOf(state.owner.lease);
       if (record && record.status !== 'live') await takeOver(state, record);
+    }
+    for (const state of [...index.operations.values()]) {
+      if (state.status !== 'queued' || state.owner) continue;
+      const stream = resourceStreamName(state.environment, state.resource);
+      if (!index.queues.get(stream)?.state.waiting.includes(state.id)) {
+        await enqueueOnResource(store, stream, state.id, now());
+      }
     }
     const heads: { id: string; position: bigint }[] = [];
     for (const [stream, queue] of [...index.queues]) {
@@ -362,6 +387,11 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     heads.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
     for (const { id } of heads) {
       if (!hasRoom()) break;
+      // Many claims take a while under load: a lease that ends meanwhile is not kept waiting.
+      if (clock.now().getTime() - lastLeaseCheck > renewEveryMs / 2) {
+        again = true;
+        break;
+      }
       if (!running.has(id)) await claim(id);
     }
   };
