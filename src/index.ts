@@ -14,6 +14,11 @@ export type {
   TypedEngine,
 } from './engine/engine.js';
 export type { OperationResult, OperationView } from './engine/operation-result.js';
+export { createClient } from './engine/client.js';
+export type { Client, ClientOptions } from './engine/client.js';
+export { createWorker } from './engine/worker/worker.js';
+export type { Worker, WorkerOptions, WorkerLogEntry } from './engine/worker/worker.js';
+export { listWorkers, type WorkerView } from './engine/worker/list-workers.js';
 export { systemClock, type Clock } from './engine/clock.js';
 export {
   StoreUnavailableError,

@@ -58,6 +58,7 @@ const direct = (): Harness => {
           outputs,
           heartbeat: noop,
           heartbeatDetails: undefined,
+          fence: 0,
         };
         outputs[s.name] = await s.run(ctx);
       }

@@ -17,6 +17,17 @@ type Data<T extends OperationEvent['type']> = EventOf<T>['data'];
 /** Commands carry their timestamp: the domain never reads a clock. */
 export type OperationCommand =
   | { type: 'RequestOperation'; data: Data<'OperationRequested'> }
+  | { type: 'ClaimOperation'; worker: string; lease: string; at: string }
+  | {
+      type: 'TakeOverOperation';
+      /** The lease the taker read as the owner's: the takeover is refused if it changed. */
+      from: string;
+      worker: string;
+      lease: string;
+      reason: 'lease_expired' | 'lease_released';
+      leaseEndedAt: string;
+      at: string;
+    }
   | { type: 'StartOperation'; at: string }
   | { type: 'StartStep'; step: string; attempt: number; provider?: string; at: string }
   | { type: 'WriteLog'; data: Data<'LogWritten'> }
@@ -70,6 +81,38 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
   const rollingBack = state.rollback.status === 'in_progress';
 
   switch (command.type) {
+    case 'ClaimOperation':
+      // Only an operation written for workers: one an engine runs has a process that may
+      // still be alive, which no worker can tell.
+      if (state.dispatch !== 'worker') return invalid('it is run by the engine that started it');
+      if (state.owner) return invalid(`worker ${state.owner.worker} has claimed it`);
+      if (state.status !== 'queued') return invalid(`it is ${state.status}`);
+      return ok({
+        type: 'OperationClaimed',
+        data: { worker: command.worker, lease: command.lease, fence: 1, at: command.at },
+      });
+
+    case 'TakeOverOperation': {
+      const owner = state.owner;
+      if (!owner || owner.lease !== command.from) {
+        return invalid(`its owner is not lease ${command.from}`);
+      }
+      if (hasEnded(state)) return invalid(`it has already ${state.status}`);
+      const { worker, lease, reason, leaseEndedAt, at } = command;
+      return ok({
+        type: 'OperationTakenOver',
+        data: {
+          from: { worker: owner.worker, lease: owner.lease },
+          worker,
+          lease,
+          fence: owner.fence + 1,
+          reason,
+          leaseEndedAt,
+          at,
+        },
+      });
+    }
+
     case 'StartOperation':
       if (state.status !== 'queued') return invalid(`it is ${state.status}`);
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));

@@ -323,3 +323,49 @@ export class PeerDependencyMissingError extends OpledgerError {
     );
   }
 }
+
+/**
+ * This process's worker no longer owns the operation: another worker took it over after this
+ * one's lease ended (it was paused, partitioned or too slow to renew). It must stop at once and
+ * write nothing more: its successor is rolling the operation back or resuming it.
+ */
+export class OperationLostError extends OpledgerError {
+  constructor(
+    readonly operationId: string,
+    readonly fence: number,
+    /** Who owns it now; 'lease_lost' when this worker lost its lease before anyone took it. */
+    readonly owner: { worker: string; fence: number } | 'lease_lost' | undefined,
+  ) {
+    super(
+      'OPERATION_LOST',
+      `Operation ${operationId} is no longer this worker's (fence ${fence}): ${owner === 'lease_lost' ? "this worker's lease was lost, and another worker will take it over" : owner ? `worker ${owner.worker} took it over with fence ${owner.fence}` : 'it has no owner'}. This worker stops running it and writes nothing more.`,
+    );
+  }
+}
+
+/** A worker's lease ended before it could renew it: every operation it held is aborted. */
+export class LeaseLostError extends OpledgerError {
+  constructor(
+    readonly lease: string,
+    reason: string,
+  ) {
+    super('LEASE_LOST', `Worker lease ${lease} was lost: ${reason}.`);
+  }
+}
+
+/**
+ * A worker found an operation it could take over whose type it has no definition for: it
+ * leaves it for a worker that has one rather than roll it back blindly.
+ */
+export class MissingDefinitionError extends OpledgerError {
+  constructor(
+    readonly operationId: string,
+    readonly operationType: string,
+    known: readonly string[],
+  ) {
+    super(
+      'MISSING_DEFINITION',
+      `Operation ${operationId} is of type '${operationType}', which this worker has no definition for (it has: ${known.join(', ') || 'none'}); left for a worker that has it.`,
+    );
+  }
+}

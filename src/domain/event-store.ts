@@ -83,8 +83,26 @@ export interface EventStore {
   headPosition(): Promise<bigint>;
   /** Catch-up then live, in global order, with no gap and no duplicate. */
   subscribe(options?: SubscribeOptions): Observable<RecordedEvent>;
+  /**
+   * The store's clock, the one its `recordedAt` comes from: worker leases are judged by it, so
+   * that no two machines' clocks are ever compared. PostgreSQL answers with its server's
+   * clock; SQLite and memory with the clock of the one machine they live on. Optional for
+   * adapters written before workers: without it the caller's clock is used (see docs/workers.md).
+   */
+  currentTime?(): Promise<Date>;
   close(): Promise<void>;
 }
+
+/**
+ * The store's time (`currentTime`), or the caller's clock for a store that cannot tell it.
+ *
+ * @example
+ * ```ts
+ * const now = await storeTime(store, () => new Date());
+ * ```
+ */
+export const storeTime = (store: EventStore, fallback: () => Date): Promise<Date> =>
+  store.currentTime ? store.currentTime() : Promise.resolve(fallback());
 
 export const NO_STREAM_REVISION = -1n;
 

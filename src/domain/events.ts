@@ -31,10 +31,17 @@ export type ErrorInfo = z.infer<typeof errorInfoSchema>;
 export const lifecycleSchema = z.enum(['provision', 'deprovision']);
 export type Lifecycle = z.infer<typeof lifecycleSchema>;
 
-export const rollbackReasonSchema = z.enum(['failure', 'cancellation', 'recovery', 'continue']);
+export const rollbackReasonSchema = z.enum([
+  'failure',
+  'cancellation',
+  'recovery',
+  'worker_lost',
+  'continue',
+]);
 export type RollbackReason = z.infer<typeof rollbackReasonSchema>;
 
-export const failureReasonSchema = z.enum(['failure', 'cancellation', 'recovery']);
+/** `worker_lost`: the worker running it stopped renewing its lease, and another took it over. */
+export const failureReasonSchema = z.enum(['failure', 'cancellation', 'recovery', 'worker_lost']);
 export type FailureReason = z.infer<typeof failureReasonSchema>;
 
 export const notUndoneSchema = z.object({
@@ -57,6 +64,32 @@ export const operationEventSchemas = {
     steps: z.array(z.object({ name: stepName, kind: stepKindSchema })).min(1),
     /** What the operation will do to its resource if it succeeds (from its definition). */
     lifecycle: lifecycleSchema.optional(),
+    /**
+     * 'worker': written by a client for any worker to claim. Absent: run by the engine that
+     * wrote it (an operation no worker may take, as it cannot tell whether that engine lives).
+     */
+    dispatch: z.literal('worker').optional(),
+  }),
+  /** A worker took a queued operation: from here on only appends carrying its fence count. */
+  OperationClaimed: z.object({
+    worker: z.string().min(1),
+    lease: z.string().min(1),
+    fence: z.number().int().min(1),
+    at: timestamp,
+  }),
+  /**
+   * A worker took the operation of a worker whose lease ended, at the revision it read: the
+   * old owner's next append conflicts, and it finds that it lost the operation.
+   */
+  OperationTakenOver: z.object({
+    from: z.object({ worker: z.string().min(1), lease: z.string().min(1) }),
+    worker: z.string().min(1),
+    lease: z.string().min(1),
+    fence: z.number().int().min(2),
+    reason: z.enum(['lease_expired', 'lease_released']),
+    /** When the old lease ended, on the store's clock. */
+    leaseEndedAt: timestamp,
+    at: timestamp,
   }),
   OperationStarted: z.object({ at: timestamp }),
   StepStarted: z.object({
@@ -169,6 +202,37 @@ export const resourceEventSchemas = {
   }),
 } as const;
 
+/**
+ * A worker's lease, on its own stream (`worker-<lease>`): renewed by appends at the revision the
+ * worker last wrote, so a takeover (`WorkerLeaseExpired`, appended at the revision the taker
+ * read) makes the late renewal of a paused worker fail. Expiry is judged by the store's
+ * `recordedAt` of the last renewal against the store's clock, never a worker's own clock.
+ */
+export const workerEventSchemas = {
+  WorkerLeaseAcquired: z.object({
+    lease: z.string().min(1),
+    worker: z.string().min(1),
+    host: z.string(),
+    pid: z.number().int(),
+    ttlMs: z.number().int().min(1),
+    renewEveryMs: z.number().int().min(1),
+    concurrency: z.number().int().min(1),
+    operations: z.array(z.string()),
+    at: timestamp,
+  }),
+  WorkerLeaseRenewed: z.object({ holding: z.array(z.string()), at: timestamp }),
+  /** The worker stopped on purpose, holding nothing (or what its shutdown grace left). */
+  WorkerLeaseReleased: z.object({ holding: z.array(z.string()), at: timestamp }),
+  /** Written by the worker that found the lease past its time to live. */
+  WorkerLeaseExpired: z.object({
+    by: z.string().min(1),
+    lastRenewedAt: timestamp,
+    at: timestamp,
+  }),
+  /** On the `workers` stream: where `opledger workers` finds every lease. */
+  WorkerRegistered: z.object({ lease: z.string().min(1), worker: z.string().min(1), at: timestamp }),
+} as const;
+
 /** Claim of an idempotency key: the first writer wins through `expectedVersion: 'no_stream'`. */
 export const idempotencyEventSchemas = {
   IdempotencyKeyClaimed: z.object({
@@ -182,6 +246,7 @@ export const eventSchemas = {
   ...operationEventSchemas,
   ...resourceEventSchemas,
   ...idempotencyEventSchemas,
+  ...workerEventSchemas,
 } as const;
 
 /** Current schema version of every event type; bump it with an upcaster for the old one. */
@@ -205,6 +270,9 @@ export type ResourceEvent = {
   [T in keyof typeof resourceEventSchemas]: EventOf<T>;
 }[keyof typeof resourceEventSchemas];
 export type IdempotencyEvent = EventOf<'IdempotencyKeyClaimed'>;
+export type WorkerEvent = {
+  [T in keyof typeof workerEventSchemas]: EventOf<T>;
+}[keyof typeof workerEventSchemas];
 
 export const isOperationEvent = (event: DomainEvent): event is OperationEvent =>
   event.type in operationEventSchemas;

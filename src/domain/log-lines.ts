@@ -47,6 +47,16 @@ const lineOf = (event: OperationEvent): Line | undefined => {
     }
     case 'OperationStarted':
       return { level: 'info', message: 'Operation started' };
+    case 'OperationClaimed':
+      return { level: 'info', message: `Claimed by worker ${event.data.worker}` };
+    case 'OperationTakenOver': {
+      const d = event.data;
+      const how = d.reason === 'lease_expired' ? 'expired' : 'was released';
+      return {
+        level: 'warn',
+        message: `Taken over by worker ${d.worker} after ${d.from.worker}'s lease ${how} at ${d.leaseEndedAt}`,
+      };
+    }
     case 'StepStarted': {
       const { step, attempt, provider } = event.data;
       const extra = [
@@ -97,6 +107,7 @@ const lineOf = (event: OperationEvent): Line | undefined => {
         case 'cancellation':
           return { level: 'warn', message: `Operation cancelled${where}${then}` };
         case 'recovery':
+        case 'worker_lost':
           return {
             level: 'error',
             message: `Operation interrupted${where}: ${describeError(d.error)}${then}`,

@@ -166,14 +166,17 @@ export const failOperation = (
 });
 
 /** The verdict on an operation whose process stopped before it ended: roll back what it did. */
-export const recovered = (state: OperationState): ForwardFailure => ({
+export const recovered = (
+  state: OperationState,
+  reason: 'recovery' | 'worker_lost' = 'recovery',
+): ForwardFailure => ({
   kind: 'fail',
-  reason: 'recovery',
+  reason,
   error: {
     name: 'InterruptedOperation',
     message: state.inFlight
-      ? `the process running this operation stopped while step '${state.inFlight}' was running, so its outcome is unknown; recovered by rolling back`
-      : 'the process running this operation stopped before it ended; recovered by rolling back',
+      ? `the ${reason === 'worker_lost' ? 'worker' : 'process'} running this operation stopped while step '${state.inFlight}' was running, so its outcome is unknown; recovered by rolling back`
+      : `the ${reason === 'worker_lost' ? 'worker' : 'process'} running this operation stopped before it ended; recovered by rolling back`,
     causes: [],
   },
   ...(state.inFlight ? { step: state.inFlight } : {}),

@@ -71,6 +71,13 @@ export interface OperationState {
     notUndone: NotUndone[];
   };
   lastEventAt?: string;
+  /** 'worker' when a client wrote it for workers to claim (see OperationRequested). */
+  dispatch?: 'worker';
+  /**
+   * The worker that owns it, and its fencing count: 1 at the first claim, one more at every
+   * takeover. Only appends made under the current count are accepted by the engine's writer.
+   */
+  owner?: { worker: string; lease: string; fence: number };
   /** What the operation did to its resource, recorded when it succeeded. */
   effects?: { lifecycle?: 'provision' | 'deprovision'; release?: string };
 }
@@ -159,6 +166,8 @@ const copyState = (s: OperationState, omit?: 'inFlight' | 'finishedAt'): Operati
   if (s.failure !== undefined) c.failure = s.failure;
   if (s.lastEventAt !== undefined) c.lastEventAt = s.lastEventAt;
   if (s.effects !== undefined) c.effects = s.effects;
+  if (s.dispatch !== undefined) c.dispatch = s.dispatch;
+  if (s.owner !== undefined) c.owner = s.owner;
   return c;
 };
 
@@ -217,12 +226,20 @@ const next = (s: OperationState, event: OperationEvent): OperationState => {
       n.createdAt = d.createdAt;
       if (d.idempotencyKey !== undefined) n.idempotencyKey = d.idempotencyKey;
       if (d.lifecycle !== undefined) n.lifecycle = d.lifecycle;
+      if (d.dispatch !== undefined) n.dispatch = d.dispatch;
       n.plan = freeze(d.steps.map((st) => st.name));
       const planned = d.steps.map((st): [string, StepRecord] => [
         st.name,
         freeze({ name: st.name, kind: st.kind, status: 'pending', attempts: 0 }),
       ]);
       n.steps = freeze({ ...s.steps, ...Object.fromEntries(planned) });
+      return n;
+    }
+    case 'OperationClaimed':
+    case 'OperationTakenOver': {
+      const n = copyState(s);
+      const { worker, lease, fence } = event.data;
+      n.owner = freeze({ worker, lease, fence });
       return n;
     }
     case 'OperationStarted': {

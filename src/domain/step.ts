@@ -75,6 +75,13 @@ export interface StepContext<P = Record<string, unknown>> {
    * first attempt, after a failover, or when no earlier attempt gave details.
    */
   heartbeatDetails: unknown;
+  /**
+   * The fencing token of the worker running this attempt: it grows with every change of owner
+   * (0 for an operation an engine runs itself). Hand it to systems that can refuse a writer
+   * older than one they have seen, so a paused worker that wakes after its successor started
+   * cannot change anything.
+   */
+  fence: number;
 }
 
 /** What a step's `undo` receives: the run's output and whether the run is known to have finished. */
@@ -94,8 +101,13 @@ export interface UndoContext<P = Record<string, unknown>, O = unknown> {
   provider: string | undefined;
   log: StepLog;
   attempt: number;
-  /** Never aborted: a rollback cannot be interrupted by a cancel or a shutdown. */
+  /**
+   * Not aborted by a cancel or a shutdown: a rollback cannot be interrupted. Aborted only when
+   * this worker lost the operation to another (whose rollback redoes this undo).
+   */
   signal: AbortSignal;
+  /** The fencing token of the worker running this undo (see `StepContext.fence`). */
+  fence: number;
 }
 
 /**

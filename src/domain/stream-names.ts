@@ -71,3 +71,25 @@ export const idempotencyStreamName = (key: string): string =>
  */
 export const resourceSnapshotStreamName = (resourceStream: string): string =>
   `${RESOURCE_SNAPSHOT_STREAM_PREFIX}${resourceStream}`;
+/** The prefix of worker lease streams: `worker-<lease>`. */
+export const WORKER_STREAM_PREFIX = 'worker-';
+
+/** The stream every worker registers its lease on, where `opledger workers` finds them. */
+export const WORKERS_STREAM = 'workers';
+
+/**
+ * The stream of one worker lease (a worker process's, from start to stop).
+ *
+ * @example
+ * ```ts
+ * leaseStreamName('web-1.0193a'); // 'worker-web-1.0193a'
+ * ```
+ */
+export const leaseStreamName = (lease: string): string =>
+  `${WORKER_STREAM_PREFIX}${encodeURIComponent(lease)}`;
+
+/** The lease of a worker lease stream, or undefined for any other stream. */
+export const leaseOfStream = (streamName: string): string | undefined =>
+  streamName.startsWith(WORKER_STREAM_PREFIX)
+    ? decodeURIComponent(streamName.slice(WORKER_STREAM_PREFIX.length))
+    : undefined;

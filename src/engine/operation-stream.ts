@@ -1,11 +1,17 @@
 import { filter, map, Observable, takeWhile } from 'rxjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { decide, type OperationCommand } from '../domain/decide.js';
-import { ConcurrencyError, OperationNotFoundError, StoredEventError } from '../domain/errors.js';
+import {
+  ConcurrencyError,
+  OperationLostError,
+  OperationNotFoundError,
+  StoredEventError,
+} from '../domain/errors.js';
 import { encodeEvent } from '../domain/event-codec.js';
 import type { EventStore, RecordedEvent } from '../domain/event-store.js';
 import { isOperationEvent, type DomainEvent, type OperationEvent } from '../domain/events.js';
 import { evolve, hasEnded, initialState, type OperationState } from '../domain/operation.js';
+import { fenceError } from '../domain/ownership.js';
 import { operationStreamName } from '../domain/stream-names.js';
 
 export type Decode = (recorded: RecordedEvent) => DomainEvent;
@@ -55,6 +61,15 @@ export interface OperationWriter {
   /** Queues a command without waiting; its failure is raised by the next `execute`. */
   enqueue(command: OperationCommand): void;
   refresh(): Promise<OperationState>;
+  /** The fencing count this writer appends under; undefined for an engine's own operation. */
+  readonly fence: number | undefined;
+  /** What this writer has read and written so far: to hand on to another writer. */
+  snapshot(): LoadedOperation;
+  /**
+   * Stops every later `execute` and `enqueue` from writing, without a read: for a worker
+   * that knows it lost its lease and must not append after its successor.
+   */
+  revoke(error: OperationLostError): void;
 }
 
 const MAX_CONFLICT_RETRIES = 50;
@@ -64,8 +79,10 @@ export const createOperationWriter = (
   decode: Decode,
   id: string,
   loaded: LoadedOperation = { state: initialState(), revision: -1n, lastPosition: 0n },
+  fence?: number,
 ): OperationWriter => {
   let { state, revision, lastPosition } = loaded;
+  let revoked: OperationLostError | undefined;
   let chain: Promise<unknown> = Promise.resolve();
   let deferred: unknown;
   const stream = operationStreamName(id);
@@ -77,15 +94,22 @@ export const createOperationWriter = (
 
   const apply = async (command: OperationCommand): Promise<OperationEvent[]> => {
     for (let attempt = 0; ; attempt++) {
+      if (revoked) throw revoked;
       if (state.status === 'none' && command.type !== 'RequestOperation') {
         throw new OperationNotFoundError(id);
       }
+      // A takeover raised the fence: it was read after a conflict, and nothing more is ours.
+      const lost = fenceError(state, fence);
+      if (lost) throw (revoked = lost);
       const decision = decide(command, state);
       if (E.isLeft(decision)) throw decision.left;
       const events = decision.right;
       if (events.length === 0) return events;
       try {
-        const result = await store.append(stream, events.map(encodeEvent), {
+        // A worker's appends carry its fence: an audit can show nobody wrote after a takeover.
+        const encoded = events.map(encodeEvent);
+        if (fence !== undefined) for (const e of encoded) e.metadata = { ...e.metadata, fence };
+        const result = await store.append(stream, encoded, {
           expectedVersion: revision < 0n ? 'no_stream' : revision,
         });
         for (const event of events) state = evolve(state, event);
@@ -107,6 +131,11 @@ export const createOperationWriter = (
 
   return {
     id,
+    fence,
+    snapshot: () => ({ state, revision, lastPosition }),
+    revoke: (error) => {
+      revoked ??= error;
+    },
     state: () => state,
     lastPosition: () => lastPosition,
     execute: async (command) => {

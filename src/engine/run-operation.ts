@@ -1,4 +1,4 @@
-import { OperationCancelledError } from '../domain/errors.js';
+import { OperationCancelledError, OperationLostError } from '../domain/errors.js';
 import type { EventStore } from '../domain/event-store.js';
 import { toErrorInfo } from '../domain/error-info.js';
 import {
@@ -36,8 +36,13 @@ export interface RunInput {
   definition: OperationDefinition | undefined;
   /** Validated params with their secrets; after a crash only the redacted ones are left. */
   params: Record<string, unknown>;
-  /** 'recover': the process that ran it is gone, so whatever was running is rolled back. */
-  mode: 'fresh' | 'recover';
+  /**
+   * 'recover': the process that ran it is gone, so whatever was running is rolled back;
+   * 'takeover': the same, after the worker that ran it lost its lease.
+   */
+  mode: 'fresh' | 'recover' | 'takeover';
+  /** A worker's: aborted when its lease is lost, which stops this run at once. */
+  lost?: AbortSignal;
 }
 
 /**
@@ -70,7 +75,7 @@ export const driveOperation = async (
         },
       });
 
-  const watch = new CancelWatch(store, writer);
+  const watch = new CancelWatch(store, writer, input.lost);
 
   const fail = (failure: ForwardFailure) =>
     writer.execute(failOperation(writer.state(), failure, now()));
@@ -104,6 +109,7 @@ export const driveOperation = async (
       now,
       clock,
       heartbeatDetails: writer.state().steps[step.name]?.heartbeat,
+      fence: writer.fence ?? 0,
     });
     if (outcome.kind === 'succeeded') {
       const { output, at } = outcome;
@@ -205,8 +211,8 @@ export const driveOperation = async (
 
     const state = writer.state();
     if (state.status === 'running' && !state.failure) {
-      if (mode === 'recover' || !definition) {
-        await fail(recovered(state));
+      if (mode !== 'fresh' || !definition) {
+        await fail(recovered(state, mode === 'takeover' ? 'worker_lost' : 'recovery'));
       } else {
         const failure = await runForward(definition);
         if (failure) await fail(failure);
@@ -226,6 +232,7 @@ export const driveOperation = async (
         redact,
         now,
         logger,
+        signal: watch.lostSignal,
       });
     }
 
@@ -233,6 +240,10 @@ export const driveOperation = async (
       await releaseResource(store, decode, resourceStream, writer.id, now());
     }
     return writer.state();
+  } catch (error) {
+    // Found out by a refused append: abort what still runs before saying so.
+    if (error instanceof OperationLostError) watch.lose(error);
+    throw error;
   } finally {
     watch.stop();
   }

@@ -16,6 +16,8 @@ export interface RollbackContext {
   redact: Redactor;
   now: () => string;
   logger: (step: string) => StepLog;
+  /** Aborted when the operation is lost to another worker; never for an engine's own. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -53,7 +55,8 @@ export const runRollback = async (ctx: RollbackContext): Promise<void> => {
           provider: candidate.provider,
           log: ctx.logger(step.name),
           attempt,
-          signal: NEVER_ABORTED,
+          signal: ctx.signal ?? NEVER_ABORTED,
+          fence: writer.fence ?? 0,
         });
         await writer.execute({ type: 'CompleteUndo', step: step.name, attempt, at: now() });
         break;

@@ -72,6 +72,7 @@ export interface AttemptContext {
   clock: Clock;
   /** What the last failed attempt's heartbeat recorded: the run's `ctx.heartbeatDetails`. */
   heartbeatDetails: unknown;
+  fence: number;
 }
 
 /** The timeout that falls due first, given when the attempt started and last heartbeat. */
@@ -179,6 +180,7 @@ export const attemptStep = async (
         outputs: ctx.outputs,
         heartbeat,
         heartbeatDetails: ctx.heartbeatDetails,
+        fence: ctx.fence,
       }))();
     // A run abandoned at its timeout may still reject later: that is not unhandled.
     running.catch(() => undefined);

@@ -20,7 +20,8 @@ import { systemClock, type Clock } from './clock.js';
 export const DEFAULT_STORE_OUTAGE_MS = 60_000;
 
 /** The store call that waited. */
-export type StoreCall = 'append' | 'readStream' | 'readAll' | 'headPosition' | 'subscribe';
+export type StoreCall =
+  'append' | 'readStream' | 'readAll' | 'headPosition' | 'subscribe' | 'currentTime';
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 
@@ -392,6 +393,10 @@ export const withStoreOutageRetry = (
     readStream: (stream, readOptions) => readRetried(stream, readOptions),
     readAll: (readOptions) => retried('readAll', () => store.readAll(readOptions)),
     headPosition: () => retried('headPosition', () => store.headPosition()),
+    // Workers judge leases by it: it must not disappear behind the decorator.
+    ...(store.currentTime
+      ? { currentTime: () => retried('currentTime', () => store.currentTime!()) }
+      : {}),
     subscribe,
     close: () => {
       closing.abort();

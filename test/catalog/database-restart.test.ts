@@ -98,6 +98,7 @@ describe('database.restart', () => {
       provider: undefined,
       log: (m) => lines.push(m),
       attempt: 1,
+      fence: 0,
       signal: new AbortController().signal,
     });
     expect(databaseState(w.cloud).container?.state).toBe('exited');

@@ -198,6 +198,7 @@ describe('other database operations', () => {
       provider: undefined,
       log: () => {},
       attempt: 1,
+      fence: 0,
       signal: new AbortController().signal,
     });
     expect(w.cloud.snapshot().objects['b']).toBeUndefined();

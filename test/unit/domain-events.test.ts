@@ -30,6 +30,32 @@ const everyEvent: DomainEvent[] = [
         { name: 'check', kind: 'no_side_effects' },
       ],
       lifecycle: 'provision',
+      dispatch: 'worker',
+    },
+  },
+  { type: 'OperationClaimed', data: { worker: 'w1', lease: 'w1.a', fence: 1, at } },
+  {
+    type: 'OperationTakenOver',
+    data: {
+      from: { worker: 'w1', lease: 'w1.a' },
+      worker: 'w2',
+      lease: 'w2.b',
+      fence: 2,
+      reason: 'lease_expired',
+      leaseEndedAt: at,
+      at,
+    },
+  },
+  {
+    type: 'OperationTakenOver',
+    data: {
+      from: { worker: 'w2', lease: 'w2.b' },
+      worker: 'w3',
+      lease: 'w3.c',
+      fence: 3,
+      reason: 'lease_released',
+      leaseEndedAt: at,
+      at,
     },
   },
   { type: 'OperationStarted', data: { at } },
@@ -67,6 +93,7 @@ const everyEvent: DomainEvent[] = [
     data: { reason: 'cancellation', error, rollbackRequired: false, at },
   },
   { type: 'OperationFailed', data: { reason: 'recovery', error, rollbackRequired: true, at } },
+  { type: 'OperationFailed', data: { reason: 'worker_lost', error, rollbackRequired: true, at } },
   {
     type: 'RollbackStarted',
     data: { reason: 'continue', plan: ['pull', 'migrate'], skip: ['pull'], at },
@@ -74,6 +101,7 @@ const everyEvent: DomainEvent[] = [
   { type: 'RollbackStarted', data: { reason: 'failure', plan: [], at } },
   { type: 'RollbackStarted', data: { reason: 'cancellation', plan: [], at } },
   { type: 'RollbackStarted', data: { reason: 'recovery', plan: [], at } },
+  { type: 'RollbackStarted', data: { reason: 'worker_lost', plan: [], at } },
   { type: 'StepUndoStarted', data: { step: 'pull', attempt: 1, outcome: 'succeeded', at } },
   { type: 'StepUndoStarted', data: { step: 'pull', attempt: 2, outcome: 'unknown', at } },
   { type: 'StepUndone', data: { step: 'pull', attempt: 2, at } },
@@ -108,6 +136,24 @@ const everyEvent: DomainEvent[] = [
     data: { upTo: '299', position: '1200', waiting: ['op-2', 'op-3'], holder: 'op-2', at },
   },
   { type: 'IdempotencyKeyClaimed', data: { key: 'key-1', operationId: 'op-1', at } },
+  {
+    type: 'WorkerLeaseAcquired',
+    data: {
+      lease: 'w1.a',
+      worker: 'w1',
+      host: 'box',
+      pid: 42,
+      ttlMs: 15_000,
+      renewEveryMs: 5_000,
+      concurrency: 16,
+      operations: ['deploy'],
+      at,
+    },
+  },
+  { type: 'WorkerLeaseRenewed', data: { holding: ['op-1'], at } },
+  { type: 'WorkerLeaseReleased', data: { holding: [], at } },
+  { type: 'WorkerLeaseExpired', data: { by: 'w2.b', lastRenewedAt: at, at } },
+  { type: 'WorkerRegistered', data: { lease: 'w1.a', worker: 'w1', at } },
 ];
 
 const stored = (event: DomainEvent) => {
@@ -142,6 +188,8 @@ describe('the events and their schemas', () => {
     const kinds = everyEvent.map((e) => [e.type, isOperationEvent(e)]);
     expect(Object.fromEntries(kinds)).toEqual({
       OperationRequested: true,
+      OperationClaimed: true,
+      OperationTakenOver: true,
       OperationStarted: true,
       StepStarted: true,
       LogWritten: true,
@@ -161,6 +209,11 @@ describe('the events and their schemas', () => {
       ResourceOperationFinished: false,
       ResourceQueueSnapshotted: false,
       IdempotencyKeyClaimed: false,
+      WorkerLeaseAcquired: false,
+      WorkerLeaseRenewed: false,
+      WorkerLeaseReleased: false,
+      WorkerLeaseExpired: false,
+      WorkerRegistered: false,
     });
   });
 

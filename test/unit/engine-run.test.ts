@@ -47,6 +47,8 @@ describe('engine.start', () => {
         provider: undefined,
         outputs: {},
         heartbeatDetails: undefined,
+        // An engine's own operation has no owner to fence: 0, below every worker's token.
+        fence: 0,
       },
       {
         operationId: 'op-000001',
@@ -55,6 +57,7 @@ describe('engine.start', () => {
         provider: undefined,
         outputs: { pull: { digest: 'sha:1' } },
         heartbeatDetails: undefined,
+        fence: 0,
       },
     ]);
     expect(messages(await allLines(handle))).toEqual([

@@ -150,6 +150,8 @@ describe('evolve', () => {
       rollback,
       lastEventAt: at,
       effects: { lifecycle: 'provision', release: 'r1' },
+      dispatch: 'worker',
+      owner: { worker: 'w1', lease: 'w1.a', fence: 2 },
     };
     const later = '2026-01-05T00:00:01.000Z';
     const logged = evolve(structuredClone(full), {

@@ -157,6 +157,11 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       return BigInt(all.length);
     },
 
+    async currentTime(): Promise<Date> {
+      ensureOpen();
+      return now();
+    },
+
     subscribe(subscribeOptions: SubscribeOptions = {}): Observable<RecordedEvent> {
       return new Observable<RecordedEvent>((subscriber) => {
         if (closed) {

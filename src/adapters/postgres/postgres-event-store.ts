@@ -278,6 +278,17 @@ export const createPostgresEventStore = (
 
     headPosition: () => guarded(readHead),
 
+    // clock_timestamp(), as the append function stamps recorded_at with: leases compare the two.
+    currentTime: () =>
+      guarded(async () => {
+        const [row] = await queryText(
+          pool,
+          'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000) AS ms',
+          [],
+        );
+        return new Date(Number(requiredText(row ?? {}, 'ms')));
+      }),
+
     subscribe: ({ after = 0n }: SubscribeOptions = {}) => subscribe(after),
 
     close() {

@@ -196,6 +196,12 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
       return head();
     },
 
+    // The machine's clock, which stamps recordedAt: every process sharing the file shares it.
+    async currentTime(): Promise<Date> {
+      ensureOpen();
+      return now();
+    },
+
     subscribe(subscribeOptions: SubscribeOptions = {}): Observable<RecordedEvent> {
       return live.observe(subscribeOptions.after ?? 0n);
     },

@@ -1,0 +1,193 @@
+import type { Upcaster } from '../domain/event-codec.js';
+import { encodeEvent } from '../domain/event-codec.js';
+import {
+  ConcurrencyError,
+  IdempotencyKeyReusedError,
+  InvalidRequestError,
+  InvalidTransitionError,
+  UnknownOperationTypeError,
+} from '../domain/errors.js';
+import type { EventStore } from '../domain/event-store.js';
+import type { IdempotencyEvent } from '../domain/events.js';
+import type { OperationDefinition } from '../domain/operation-definition.js';
+import { createRedactor } from '../domain/redaction.js';
+import { idempotencyStreamName, resourceStreamName } from '../domain/stream-names.js';
+import {
+  createOperationWriter,
+  loadOperation,
+  type Decode,
+  type OperationWriter,
+} from './operation-stream.js';
+import {
+  parseOperationRequest,
+  validatedParams,
+  type OperationRequest,
+} from './operation-request.js';
+import { enqueueOnResource, releaseResource } from './resource-queue-stream.js';
+
+export interface RequestDeps {
+  store: EventStore;
+  decode: Decode;
+  definitions: ReadonlyMap<string, OperationDefinition>;
+  upcasters: readonly Upcaster[];
+  ids: () => string;
+  now: () => string;
+  /** Operations whose request has taken their place and not yet been written or launched. */
+  placing: Set<string>;
+}
+
+/** What a request led to: a new operation to run, or one its idempotency key already names. */
+export type Requested =
+  | { kind: 'new'; writer: OperationWriter; params: Record<string, unknown> }
+  | { kind: 'existing'; id: string };
+
+/**
+ * Checks a request and writes it: admission, the idempotency key, the request's place in its
+ * resource's queue, then the operation's first event. Shared by the engine (which then runs
+ * it) and the client (which leaves it for a worker, `dispatch: 'worker'`), so that both
+ * request the same way. Nothing is written when the request is refused.
+ *
+ * @example
+ * ```ts
+ * const requested = await requestOperation(deps, request, { dispatch: 'worker' });
+ * if (requested.kind === 'existing') return requested.id; // an idempotent retry
+ * ```
+ */
+export const requestOperation = async (
+  deps: RequestDeps,
+  raw: OperationRequest,
+  { dispatch }: { dispatch?: 'worker' } = {},
+): Promise<Requested> => {
+  const { store, decode, definitions, now } = deps;
+  const request = parseOperationRequest(raw);
+  const definition = definitions.get(request.type);
+  if (!definition) throw new UnknownOperationTypeError(request.type, [...definitions.keys()]);
+  if (dispatch === 'worker' && definition.sensitive && definition.sensitive.length > 0) {
+    // Secrets never reach the store, and a worker in another process reads its params there.
+    throw new InvalidRequestError(
+      `operation '${request.type}' has sensitive params (${definition.sensitive.join(', ')}), which are never written to the event store, so a worker in another process could not read them: start it with an engine (createEngine) in the process that holds them, or pass a reference to the secret instead of its value`,
+    );
+  }
+  let params = request.params;
+  if (definition.params) {
+    params = validatedParams(request.type, await definition.params['~standard'].validate(params));
+  }
+
+  // Before the key is claimed, so that a refusal records nothing; a key already claimed was
+  // admitted then, and its request is answered with the operation it made.
+  if (
+    definition.admit &&
+    !(request.idempotencyKey && (await keyClaimed(deps, request.idempotencyKey)))
+  ) {
+    await definition.admit({
+      type: request.type,
+      environment: request.environment,
+      resource: request.resource,
+      user: request.user,
+      params,
+      store,
+      upcasters: deps.upcasters,
+    });
+  }
+
+  let id = deps.ids();
+  if (request.idempotencyKey) {
+    const owner = await claimIdempotencyKey(deps, request.idempotencyKey, id);
+    if (owner !== undefined) {
+      const existing = await loadOperation(store, decode, owner);
+      if (existing.state.status !== 'none') {
+        const s = existing.state;
+        if (
+          s.type !== request.type ||
+          s.environment !== request.environment ||
+          s.resource.type !== request.resource.type ||
+          s.resource.handle !== request.resource.handle
+        ) {
+          throw new IdempotencyKeyReusedError(request.idempotencyKey, owner);
+        }
+        return { kind: 'existing', id: owner };
+      }
+      // The key was claimed by a request that died before recording its operation: finish it.
+      id = owner;
+    }
+  }
+
+  const planned = definition.steps.filter((s) => !s.when || s.when(params));
+  if (planned.length === 0) {
+    throw new InvalidRequestError(`no step of operation '${request.type}' applies to these params`);
+  }
+  const redact = createRedactor(definition.sensitive, params);
+  const writer = createOperationWriter(store, decode, id);
+  const createdAt = now();
+  // The request's place in its resource's queue is taken first, by one append: the store's
+  // order of these appends is the request order, the same for every process. The operation
+  // is written after it, so an operation anyone can see already has its place and no later
+  // request can get ahead of it. (A retry of an idempotency key whose first request died
+  // between the two writes appends a second entry, which the queue ignores: the first place
+  // holds, unless recover() or a worker has dropped it.)
+  const queue = resourceStreamName(request.environment, request.resource);
+  deps.placing.add(id);
+  let written = false;
+  try {
+    await enqueueOnResource(store, queue, id, createdAt);
+    try {
+      await writer.execute({
+        type: 'RequestOperation',
+        data: {
+          operationId: id,
+          type: request.type,
+          environment: request.environment,
+          resource: request.resource,
+          user: request.user,
+          params: redact.params(params),
+          createdAt,
+          steps: planned.map((s) => ({ name: s.name, kind: s.kind })),
+          ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
+          ...(definition.lifecycle ? { lifecycle: definition.lifecycle } : {}),
+          ...(dispatch ? { dispatch } : {}),
+        },
+      });
+      written = true;
+    } catch (error) {
+      if (error instanceof InvalidTransitionError) {
+        // Two processes raced on one idempotency key and both wrote this id: the other won.
+        if (request.idempotencyKey) return { kind: 'existing', id };
+        // Another operation has this id (an id generator that repeats): the place is its own.
+        throw error;
+      }
+      // An operation that was not written must not hold up the ones behind its place: give
+      // it back. If the store fails that too, recover() or a worker drops it, as after a crash.
+      await releaseResource(store, decode, queue, id, now()).catch(() => undefined);
+      throw error;
+    }
+    return { kind: 'new', writer, params };
+  } finally {
+    // The engine keeps the place marked until it has launched the operation.
+    if (!written || dispatch) deps.placing.delete(id);
+  }
+};
+
+/** The operation a key already names, or undefined when this request may claim the key. */
+const claimIdempotencyKey = async (
+  deps: RequestDeps,
+  key: string,
+  id: string,
+): Promise<string | undefined> => {
+  const claim: IdempotencyEvent = {
+    type: 'IdempotencyKeyClaimed',
+    data: { key, operationId: id, at: deps.now() },
+  };
+  try {
+    await deps.store.append(idempotencyStreamName(key), [encodeEvent(claim)], {
+      expectedVersion: 'no_stream',
+    });
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ConcurrencyError)) throw error;
+    const [first] = await deps.store.readStream(idempotencyStreamName(key), { maxCount: 1 });
+    return (deps.decode(first!) as IdempotencyEvent).data.operationId;
+  }
+};
+
+const keyClaimed = async (deps: RequestDeps, key: string): Promise<boolean> =>
+  (await deps.store.readStream(idempotencyStreamName(key), { maxCount: 1 })).length > 0;

@@ -1,0 +1,428 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { createStore, type RecordedEvent } from '../../src/index.js';
+import { openEffects, type Write } from '../integration/fixtures/chaos-effects.js';
+
+/**
+ * The chaos run of the workers issue: worker processes killed with SIGKILL and restarted, one
+ * paused with SIGSTOP mid-step past its lease, a client process that raced every request, and
+ * a side-effect table that fences stale writers. `checkChaos` then proves what must hold.
+ */
+export interface ChaosOptions {
+  storeUrl: string;
+  /** A PostgreSQL URL or a SQLite file for the side-effect table. */
+  effects: string;
+  workers: number;
+  operations: number;
+  resources: number;
+  ttlMs: number;
+  renewEveryMs: number;
+  concurrency: number;
+  killEveryMs: number;
+  /** Stop the whole run (and fail) after this long. */
+  deadlineMs: number;
+  seed: number;
+}
+
+const root = join(import.meta.dirname, '..', '..');
+const tsx = join(root, 'node_modules', '.bin', 'tsx');
+const fixtures = join(root, 'test', 'integration', 'fixtures');
+
+interface Message {
+  kind: string;
+  pid?: number;
+  [key: string]: unknown;
+}
+
+interface Proc {
+  identity: string;
+  child: ChildProcess;
+  messages: Message[];
+  stderr: string;
+  signal(name: NodeJS.Signals): void;
+  said(kind: string, match?: (m: Message) => boolean, timeoutMs?: number): Promise<Message>;
+  alive(): boolean;
+}
+
+const spawnProc = (identity: string, script: string, args: string[]): Proc => {
+  // Its own process group: tsx runs node in a child, and a signal must reach both.
+  const child = spawn(tsx, [join(fixtures, script), ...args], {
+    cwd: root,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const p: Proc = {
+    identity,
+    child,
+    messages: [],
+    stderr: '',
+    alive: () => child.exitCode === null && child.signalCode === null,
+    signal: (name) => {
+      if (!p.alive() || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, name);
+      } catch {
+        // Already gone.
+      }
+    },
+    said: async (kind, match = () => true, timeoutMs = 60_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = p.messages.find((m) => m.kind === kind && match(m));
+        if (found) return found;
+        if (!p.alive() || Date.now() > deadline) {
+          throw new Error(`${identity} never said '${kind}': ${p.stderr.slice(-2000)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+  };
+  let buffer = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      try {
+        p.messages.push(JSON.parse(line) as Message);
+      } catch {
+        p.stderr += `${line}\n`;
+      }
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (p.stderr += chunk.toString()));
+  return p;
+};
+
+export interface ChaosReport {
+  results: { id: string; status: string; rollback: string }[];
+  kills: { identity: string; pid: number; at: number }[];
+  paused: { identity: string; lease: string; pid: number; op: string; messages: Message[] };
+  /** Death (SIGKILL) to the successor's first event, per kill whose worker held operations. */
+  takeoverLatenciesMs: number[];
+  events: RecordedEvent[];
+  journal: (Write & { at: number })[];
+  refusals: (Write & { at: number })[];
+  inPlace: { op: string; step: string }[];
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What is stuck, for the failure message: unfinished operations and what the workers said. */
+const diagnose = async (storeUrl: string, procs: Proc[]): Promise<string> => {
+  const store = await createStore(storeUrl);
+  try {
+    const events = await store.eventStore.readAll();
+    const last = new Map<string, RecordedEvent>();
+    for (const e of events) if (e.streamName.startsWith('operation-')) last.set(e.streamName, e);
+    const ended = ['OperationSucceeded', 'RollbackFinished'];
+    const stuck = [...last.values()].filter(
+      (e) =>
+        !ended.includes(e.type) &&
+        !(
+          e.type === 'OperationFailed' &&
+          !(e.data as { rollbackRequired: boolean }).rollbackRequired
+        ),
+    );
+    const queues = new Map<string, string[]>();
+    for (const e of events) {
+      if (!e.streamName.startsWith('resource-')) continue;
+      const id = (e.data as { operationId: string }).operationId.slice(-6);
+      queues.set(e.streamName, [
+        ...(queues.get(e.streamName) ?? []),
+        `${e.type.replace('ResourceOperation', '')}:${id}`,
+      ]);
+    }
+    const stuckResources = new Set(
+      stuck.map((e) => {
+        const first = events.find((x) => x.streamName === e.streamName)!;
+        const r = (first.data as { resource: { handle: string } }).resource.handle;
+        return `resource-chaos/app/${r}`;
+      }),
+    );
+    const leases = events.filter(
+      (e) => e.streamName.startsWith('worker-') && e.type !== 'WorkerLeaseRenewed',
+    );
+    return [
+      `${stuck.length} of ${last.size} operations unfinished; last events: ${stuck
+        .slice(0, 10)
+        .map(
+          (e) =>
+            `${e.streamName.slice(-6)}@${e.streamRevision} ${e.type} ${e.type === 'OperationRequested' ? '' : JSON.stringify(e.data)}`,
+        )
+        .join(' | ')}`,
+      ...[...stuckResources].map((q) => `${q}: ${(queues.get(q) ?? []).slice(-8).join(' ')}`),
+      `leases: ${leases.map((e) => `${e.streamName} ${e.type}`).join(', ')}`,
+      ...procs.map(
+        (p) =>
+          `${p.identity} (${p.alive() ? 'alive' : 'dead'}): ${p.messages
+            .filter((m) => m.kind === 'log')
+            .slice(-5)
+            .map((m) => String(m.message))
+            .join(' / ')} ${p.stderr.slice(-500)}`,
+      ),
+    ].join('\n');
+  } finally {
+    await store.close();
+  }
+};
+
+export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
+  const all: Proc[] = [];
+  const spawnWorker = (identity: string) => {
+    const p = spawnProc(identity, 'chaos-worker.ts', [
+      o.storeUrl,
+      o.effects,
+      identity,
+      String(o.ttlMs),
+      String(o.renewEveryMs),
+      String(o.concurrency),
+    ]);
+    all.push(p);
+    return p;
+  };
+  const startWorker = async (identity: string) => {
+    const p = spawnWorker(identity);
+    await p.said('lease');
+    return p;
+  };
+  try {
+    // The side-effect tables exist before any worker writes.
+    await (await openEffects(o.effects)).close();
+    const workers = await Promise.all(
+      Array.from({ length: o.workers }, (_, i) => startWorker(`w${i + 1}`)),
+    );
+    const client = spawnProc('client', 'chaos-client.ts', [
+      o.storeUrl,
+      String(o.operations),
+      String(o.resources),
+      String(o.seed),
+    ]);
+    all.push(client);
+    await client.said('started');
+
+    const kills: ChaosReport['kills'] = [];
+    let paused: ChaosReport['paused'] | undefined;
+    let pausedIndex = -1;
+    let nextKill = Date.now() + o.killEveryMs;
+    // mulberry32: an LCG's low bits alternate, which would always kill the same worker.
+    let random = o.seed >>> 0;
+    const pick = (n: number) => {
+      random = (random + 0x6d2b79f5) >>> 0;
+      let t = random;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+    };
+    const deadline = Date.now() + o.deadlineMs;
+    const done = () => client.messages.some((m) => m.kind === 'done');
+
+    // The pause: the next step a worker starts, SIGSTOP at once, mid-step; continued once its
+    // successor took the operation over and wrote to the table under the new fence.
+    // On SQLite a process paused inside a write transaction holds the file's lock, and no one
+    // can take anything over until it continues: such a pause is given up after a while and
+    // tried again on another step (on PostgreSQL a paused session holds nothing of the others').
+    const takenOver = async (lease: string, op: string, fence: number, giveUpAt: number) => {
+      const effects = await openEffects(o.effects);
+      const store = (await createStore(o.storeUrl)).eventStore;
+      try {
+        for (;;) {
+          if (Date.now() > giveUpAt) return false;
+          const taken = (await store.readStream(`operation-${op}`)).some(
+            (e) =>
+              e.type === 'OperationTakenOver' &&
+              (e.data as { from: { lease: string } }).from.lease === lease,
+          );
+          const successorWrote = (await effects.journal()).some(
+            (w) => w.op === op && w.fence > fence,
+          );
+          if (taken && successorWrote) return true;
+          await delay(20);
+        }
+      } catch {
+        return false; // the store is locked by the paused process (SQLite)
+      } finally {
+        await store.close().catch(() => undefined);
+        await effects.close().catch(() => undefined);
+      }
+    };
+    const pause = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        const index = pick(o.workers);
+        const target = workers[index]!;
+        const seen = target.messages.length;
+        const stepMsg = await target.said('step', (m) => target.messages.indexOf(m) >= seen);
+        target.signal('SIGSTOP');
+        pausedIndex = index;
+        const lease = String(target.messages.find((m) => m.kind === 'lease')?.lease);
+        const op = String(stepMsg.op);
+        const giveUpAt = Date.now() + 4 * o.ttlMs + 2_000;
+        const taken = await takenOver(lease, op, Number(stepMsg.fence), giveUpAt);
+        target.signal('SIGCONT');
+        // A stale worker stays out of the kills: its late write is what the run must see.
+        if (taken) {
+          paused = {
+            identity: target.identity,
+            lease,
+            pid: Number(stepMsg.pid),
+            op,
+            messages: target.messages,
+          };
+          return;
+        }
+        pausedIndex = -1;
+        if (attempt >= 5) throw new Error('no paused worker was ever taken over');
+      }
+    })();
+
+    while (!done()) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the chaos run did not end in ${o.deadlineMs} ms: ${await diagnose(o.storeUrl, all)}`,
+        );
+      }
+      if (!client.alive() && !done()) throw new Error(`the client died: ${client.stderr}`);
+      if (Date.now() >= nextKill) {
+        const candidates = workers.map((_, i) => i).filter((i) => i !== pausedIndex);
+        const index = candidates[pick(candidates.length)]!;
+        const victim = workers[index]!;
+        const pid = victim.messages.find((m) => m.kind === 'hello')?.pid;
+        victim.signal('SIGKILL');
+        if (pid !== undefined) kills.push({ identity: victim.identity, pid, at: Date.now() });
+        workers[index] = spawnWorker(victim.identity);
+        nextKill = Date.now() + o.killEveryMs;
+      }
+      await delay(20);
+    }
+    await pause;
+    // The stale worker's abort may come just after its successor finished: give it a moment.
+    const stale = paused!;
+    const staleProc = all.find((p) => p.messages === stale.messages)!;
+    await staleProc.said('refused', (m) => m.op === stale.op, 20_000).catch(() => undefined); // checked below, with what it said
+
+    const results = (client.messages.find((m) => m.kind === 'done')!.results ??
+      []) as ChaosReport['results'];
+    const store = await createStore(o.storeUrl);
+    const effects = await openEffects(o.effects);
+    try {
+      const events = await store.eventStore.readAll();
+      const takeoverLatenciesMs: number[] = [];
+      for (const kill of kills) {
+        // The leases that process held (a worker takes a new one after losing one).
+        const leases = new Set(
+          events
+            .filter(
+              (e) =>
+                e.type === 'WorkerLeaseAcquired' && (e.data as { pid: number }).pid === kill.pid,
+            )
+            .map((e) => (e.data as { lease: string }).lease),
+        );
+        const first = events.find(
+          (e) =>
+            e.type === 'OperationTakenOver' &&
+            e.recordedAt.getTime() >= kill.at &&
+            leases.has((e.data as { from: { lease: string } }).from.lease),
+        );
+        if (first) takeoverLatenciesMs.push(first.recordedAt.getTime() - kill.at);
+      }
+      return {
+        results,
+        kills,
+        paused: stale,
+        takeoverLatenciesMs,
+        events,
+        journal: await effects.journal(),
+        refusals: await effects.refusals(),
+        inPlace: await effects.inPlace(),
+      };
+    } finally {
+      await store.close();
+      await effects.close();
+    }
+  } finally {
+    for (const p of all) {
+      p.signal('SIGCONT');
+      p.signal('SIGKILL');
+    }
+  }
+};
+
+/** Everything the issue asks of the run. */
+export const checkChaos = (o: ChaosOptions, r: ChaosReport): void => {
+  // Every operation ended, and every one that failed was rolled back whole.
+  expect(r.results).toHaveLength(o.operations);
+  for (const result of r.results) {
+    expect(['succeeded', 'failed'], result.id).toContain(result.status);
+    if (result.status === 'failed') expect(result.rollback, result.id).toBe('succeeded');
+  }
+
+  // No two steps of one resource overlapped in time among the writes the table accepted: no
+  // accepted write of one operation falls inside another's accepted start..end on its resource.
+  const byResource = new Map<string, (Write & { at: number })[]>();
+  for (const w of r.journal) {
+    byResource.set(w.resource, [...(byResource.get(w.resource) ?? []), w]);
+  }
+  for (const [resource, writes] of byResource) {
+    const intervals: { op: string; from: number; to: number }[] = [];
+    for (const start of writes.filter((w) => w.kind === 'start')) {
+      const end = writes.find(
+        (w) => w.kind === 'end' && w.op === start.op && w.step === start.step && w.at >= start.at,
+      );
+      if (end) intervals.push({ op: start.op, from: start.at, to: end.at });
+    }
+    for (const w of writes) {
+      const inside = intervals.find((i) => i.op !== w.op && w.at > i.from && w.at < i.to);
+      expect(
+        inside,
+        `${resource}: ${w.kind} of ${w.op}/${w.step} inside a step of ${inside?.op}`,
+      ).toBeUndefined();
+    }
+  }
+
+  // Nothing was appended by a worker after its takeover: no event after an OperationTakenOver
+  // carries an older fence than the takeover's.
+  const fenceOf = new Map<string, number>();
+  for (const e of r.events) {
+    if (!e.streamName.startsWith('operation-')) continue;
+    const current = fenceOf.get(e.streamName) ?? 0;
+    const written = (e.metadata as { fence?: number } | undefined)?.fence;
+    if (written !== undefined) {
+      expect(written, `${e.streamName}@${e.streamRevision} ${e.type}`).toBeGreaterThanOrEqual(
+        current,
+      );
+    }
+    if (e.type === 'OperationClaimed' || e.type === 'OperationTakenOver') {
+      fenceOf.set(e.streamName, (e.data as { fence: number }).fence);
+    }
+  }
+
+  // The paused worker: its late write was refused by its token, and its step's signal aborted.
+  const { paused } = r;
+  const told = JSON.stringify(
+    paused.messages.filter((m) => m.op === paused.op || m.kind === 'log'),
+  );
+  expect(
+    r.refusals.some((w) => w.pid === paused.pid && w.op === paused.op),
+    told,
+  ).toBe(true);
+  expect(paused.messages.some((m) => m.kind === 'aborted' && m.op === paused.op)).toBe(true);
+
+  // Every rolled-back operation's side effects are gone; every succeeded one's are in place.
+  const failed = new Set(r.results.filter((x) => x.status === 'failed').map((x) => x.id));
+  expect(r.inPlace.filter((e) => failed.has(e.op))).toEqual([]);
+  for (const ok of r.results.filter((x) => x.status === 'succeeded')) {
+    expect(
+      r.inPlace.filter((e) => e.op === ok.id),
+      ok.id,
+    ).toHaveLength(3);
+  }
+
+  // Takeover latency: death to the successor's first event, at most ttl + renew + 1 s.
+  const worst = Math.max(0, ...r.takeoverLatenciesMs);
+  console.warn(
+    `chaos: ${r.results.length} operations (${failed.size} rolled back), ${r.kills.length} workers killed, takeover latency ${r.takeoverLatenciesMs.map((ms) => `${ms} ms`).join(', ') || 'none measured'} (worst ${worst} ms, bound ${o.ttlMs + o.renewEveryMs + 1000} ms)`,
+  );
+  expect(r.takeoverLatenciesMs.length).toBeGreaterThan(0);
+  expect(worst).toBeLessThanOrEqual(o.ttlMs + o.renewEveryMs + 1000);
+};
