@@ -19,15 +19,13 @@ export type { Client, ClientOptions } from './engine/client.js';
 export { createWorker } from './engine/worker/worker.js';
 export type { Worker, WorkerOptions, WorkerLogEntry } from './engine/worker/worker.js';
 export { listWorkers, type WorkerView } from './engine/worker/list-workers.js';
-export { systemClock, type Clock } from './engine/clock.js';
+export type { Clock } from './engine/clock.js';
 export {
   StoreUnavailableError,
-  withStoreOutageRetry,
   type StoreCall,
   type StoreOutageNotice,
   type StoreOutageOptions,
 } from './engine/store-outage.js';
-export { createTimeOrderedIds } from './engine/ids.js';
 export { createInMemoryEventStore } from './adapters/memory/in-memory-event-store.js';
 export { createInMemoryReadStore } from './adapters/memory/in-memory-read-store.js';
 export { defineOperation, outputOf, step } from './domain/operation-definition.js';
@@ -63,7 +61,6 @@ export type {
   NotUndone,
   ResourceRef,
 } from './domain/events.js';
-export { operationStreamName } from './domain/stream-names.js';
 export * from './domain/errors.js';
 export type { ReadStore } from './projections/read-store.js';
 export type {

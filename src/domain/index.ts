@@ -10,3 +10,10 @@ export { createEventDecoder, encodeEvent, type Upcaster } from './event-codec.js
 export { decide, type OperationCommand } from './decide.js';
 export { evolve, initialState, foldOperation, hasEnded, type OperationState } from './operation.js';
 export { pendingRollback, notUndone, stepsWithSideEffects } from './rollback-plan.js';
+export {
+  operationStreamName,
+  resourceStreamName,
+  idempotencyStreamName,
+  leaseStreamName,
+  WORKERS_STREAM,
+} from './stream-names.js';

@@ -10,7 +10,8 @@ import {
   SecretParamsUnavailableError,
 } from '../../src/catalog/index.js';
 import { sshSession } from '../../src/catalog/ssh/index.js';
-import { OpledgerError, systemClock } from '../../src/index.js';
+import { OpledgerError } from '../../src/index.js';
+import { systemClock } from '../../src/engine/index.js';
 import { createVirtualClock } from '../../src/testing/index.js';
 import { databaseWorld } from './database-world.js';
 

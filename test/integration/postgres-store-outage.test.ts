@@ -18,11 +18,11 @@ import {
   defineOperation,
   step,
   StoreUnavailableError,
-  withStoreOutageRetry,
   type EventStore,
   type StoreOutageNotice,
   type UndoContext,
 } from '../../src/index.js';
+import { withStoreOutageRetry } from '../../src/engine/index.js';
 import { allLines, messages, request } from '../support/fixtures.js';
 import { startCluster, type Cluster } from '../support/postgres-cluster.js';
 import { startFaultProxy } from '../support/tcp-fault-proxy.js';

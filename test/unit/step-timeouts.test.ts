@@ -3,12 +3,12 @@ import {
   createEngine,
   createInMemoryEventStore,
   defineOperation,
-  systemClock,
   InvalidDefinitionError,
   step,
   StepTimeoutError,
   type StepContext,
 } from '../../src/index.js';
+import { systemClock } from '../../src/engine/index.js';
 import { createVirtualClock, type VirtualClock } from '../../src/testing/index.js';
 import { startTimer, type Clock } from '../../src/engine/clock.js';
 import type { EventStore } from '../../src/domain/event-store.js';

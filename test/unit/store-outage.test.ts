@@ -7,10 +7,10 @@ import {
   createInMemoryEventStore,
   InvalidEventError,
   StoreUnavailableError,
-  withStoreOutageRetry,
   type EventData,
   type StoreOutageNotice,
 } from '../../src/index.js';
+import { withStoreOutageRetry } from '../../src/engine/index.js';
 import { createVirtualClock } from '../../src/testing/index.js';
 import { createOutageStore, refused } from '../support/outage-store.js';
 
@@ -278,7 +278,7 @@ describe('withStoreOutageRetry', () => {
   it('stops waiting when the store is closed', async () => {
     const { flaky, store } = setupStore();
     flaky.downFor(60_000);
-    const { systemClock } = await import('../../src/index.js');
+    const { systemClock } = await import('../../src/engine/index.js');
     const real = withStoreOutageRetry(flaky, { clock: systemClock });
     const pending = real.append('s', [event(0)]);
     await real.close();
