@@ -260,7 +260,7 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
   const cancel = async (id: string, { user }: { user: string }): Promise<CancelOutcome> => {
     if (!user) throw new InvalidRequestError('cancel needs the user who asks for it');
     const writer = await loadWriter(id);
-    const events = await writer.execute({ type: 'RequestCancellation', user, at: now() });
+    const events = await writer.execute({ type: 'RequestCancellation', data: { user, at: now() } });
     return {
       id,
       status: toOperationView(writer.state()).status,
@@ -274,7 +274,7 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
   ): Promise<OperationHandle> => {
     if (closed) throw new EngineClosedError();
     const writer = await loadWriter(id);
-    await writer.execute({ type: 'ContinueRollback', skip, at: now() });
+    await writer.execute({ type: 'ContinueRollback', data: { skip, at: now() } });
     return handle(id, launch(writer, writer.state().params, 'recover'));
   };
 

@@ -1,7 +1,13 @@
 import { filter, map, Observable, takeWhile } from 'rxjs';
 import * as E from 'fp-ts/lib/Either.js';
-import { decide, type OperationCommand } from '../domain/decide.js';
-import { ConcurrencyError, OperationNotFoundError, StoredEventError } from '../domain/errors.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { transition, type OperationCommand } from '../domain/decide.js';
+import {
+  ConcurrencyError,
+  OperationNotFoundError,
+  StoredEventError,
+  type OpledgerError,
+} from '../domain/errors.js';
 import { encodeEvent } from '../domain/event-codec.js';
 import type { EventStore, RecordedEvent } from '../domain/event-store.js';
 import { isOperationEvent, type DomainEvent, type OperationEvent } from '../domain/events.js';
@@ -59,6 +65,18 @@ export interface OperationWriter {
 
 const MAX_CONFLICT_RETRIES = 50;
 
+/**
+ * The engine's edge for the domain's answer: a refused command is raised here, once, as its
+ * typed error, named after the stream (the domain cannot name an operation it has no event of).
+ */
+const orThrow = <A>(id: string, decision: E.Either<OpledgerError, A>): A =>
+  pipe(
+    decision,
+    E.getOrElse<OpledgerError, A>((error) => {
+      throw error instanceof OperationNotFoundError ? new OperationNotFoundError(id) : error;
+    }),
+  );
+
 export const createOperationWriter = (
   store: EventStore,
   decode: Decode,
@@ -77,18 +95,13 @@ export const createOperationWriter = (
 
   const apply = async (command: OperationCommand): Promise<OperationEvent[]> => {
     for (let attempt = 0; ; attempt++) {
-      if (state.status === 'none' && command.type !== 'RequestOperation') {
-        throw new OperationNotFoundError(id);
-      }
-      const decision = decide(command, state);
-      if (E.isLeft(decision)) throw decision.left;
-      const events = decision.right;
+      const { events, state: after } = orThrow(id, transition(command, state));
       if (events.length === 0) return events;
       try {
         const result = await store.append(stream, events.map(encodeEvent), {
           expectedVersion: revision < 0n ? 'no_stream' : revision,
         });
-        for (const event of events) state = evolve(state, event);
+        state = after;
         revision = result.nextExpectedRevision;
         lastPosition = result.lastPosition;
         return events;
