@@ -1,4 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
 import {
   InvalidTransitionError,
   OperationCancelledError,
@@ -8,52 +9,74 @@ import {
   UnknownStepError,
   type OpledgerError,
 } from './errors.js';
-import type { ErrorInfo, EventOf, FailureReason, OperationEvent } from './events.js';
-import { hasEnded, type OperationState } from './operation.js';
+import type { EventOf, OperationEvent } from './events.js';
+import { evolve, hasEnded, type OperationState } from './operation.js';
 import { notUndone, pendingRollback, stepsWithSideEffects } from './rollback-plan.js';
 
 type Data<T extends OperationEvent['type']> = EventOf<T>['data'];
 
-/** Commands carry their timestamp: the domain never reads a clock. */
+/**
+ * A command: `{ type, data }`, the shape of an event (and of Emmett's `Command`). One shape for
+ * every command, so a reader finds what a command says in the same place, and a command whose
+ * data is already its event's payload passes it on as it is. Commands carry their timestamp in
+ * `data.at` (a request its `createdAt`): the domain never reads a clock.
+ */
+export type Command<T extends string, D> = { type: T; data: D };
+
 export type OperationCommand =
-  | { type: 'RequestOperation'; data: Data<'OperationRequested'> }
-  | { type: 'ClaimOperation'; worker: string; lease: string; at: string }
-  | {
-      type: 'TakeOverOperation';
-      /** The lease the taker read as the owner's: the takeover is refused if it changed. */
-      from: string;
-      worker: string;
-      lease: string;
-      reason: 'lease_expired' | 'lease_released';
-      leaseEndedAt: string;
-      at: string;
-    }
-  | { type: 'StartOperation'; at: string }
-  | { type: 'StartStep'; step: string; attempt: number; provider?: string; at: string }
-  | { type: 'WriteLog'; data: Data<'LogWritten'> }
-  | { type: 'CompleteStep'; data: Data<'StepSucceeded'> }
-  | { type: 'FailStep'; data: Data<'StepFailed'> }
-  | { type: 'RequestCancellation'; user: string; at: string }
-  | {
-      type: 'FailOperation';
-      reason: FailureReason;
-      failedStep?: string;
-      error: ErrorInfo;
-      rollbackRequired: boolean;
-      at: string;
-    }
-  | { type: 'StartRollback'; at: string }
-  | { type: 'ContinueRollback'; skip: readonly string[]; at: string }
-  | { type: 'StartUndo'; step: string; attempt: number; at: string }
-  | { type: 'CompleteUndo'; step: string; attempt: number; at: string }
-  | { type: 'FailUndo'; data: Data<'StepUndoFailed'> }
-  | { type: 'ReportNotUndoable'; step: string; at: string }
-  | { type: 'FinishRollback'; at: string }
-  | { type: 'SucceedOperation'; at: string; effects?: Data<'OperationSucceeded'>['effects'] };
+  | Command<'RequestOperation', Data<'OperationRequested'>>
+  | Command<'ClaimOperation', { worker: string; lease: string; at: string }>
+  | Command<
+      'TakeOverOperation',
+      {
+        /** The lease the taker read as the owner's: the takeover is refused if it changed. */
+        from: string;
+        worker: string;
+        lease: string;
+        reason: 'lease_expired' | 'lease_released';
+        leaseEndedAt: string;
+        at: string;
+      }
+    >
+  | Command<'StartOperation', { at: string }>
+  | Command<'StartStep', Data<'StepStarted'>>
+  | Command<'WriteLog', Data<'LogWritten'>>
+  | Command<'CompleteStep', Data<'StepSucceeded'>>
+  | Command<'FailStep', Data<'StepFailed'>>
+  | Command<'RequestCancellation', Data<'CancellationRequested'>>
+  | Command<'FailOperation', Data<'OperationFailed'>>
+  | Command<'StartRollback', { at: string }>
+  | Command<'ContinueRollback', { skip: readonly string[]; at: string }>
+  /** The event adds the outcome the undo is for, which the state knows. */
+  | Command<'StartUndo', { step: string; attempt: number; at: string }>
+  | Command<'CompleteUndo', Data<'StepUndone'>>
+  | Command<'FailUndo', Data<'StepUndoFailed'>>
+  | Command<'ReportNotUndoable', { step: string; at: string }>
+  | Command<'FinishRollback', { at: string }>
+  | Command<'SucceedOperation', Data<'OperationSucceeded'>>;
 
 export type Decision = E.Either<OpledgerError, OperationEvent[]>;
 
 const ok = (...events: OperationEvent[]): Decision => E.right(events);
+
+/**
+ * The first check of every command: a request is for an empty stream, any other command for an
+ * operation that exists. The domain cannot name an operation it has no event of; the engine,
+ * which knows the stream, names it.
+ */
+const admit = (
+  command: OperationCommand,
+  state: OperationState,
+): E.Either<OpledgerError, OperationCommand> => {
+  if (command.type === 'RequestOperation') {
+    return state.status === 'none'
+      ? E.right(command)
+      : E.left(new InvalidTransitionError(state.id, command.type, 'it already exists'));
+  }
+  return state.status === 'none'
+    ? E.left(new OperationNotFoundError('(unknown)'))
+    : E.right(command);
+};
 
 /**
  * The Operation decider: given the state folded from its events, a command yields the events to
@@ -63,24 +86,53 @@ const ok = (...events: OperationEvent[]): Decision => E.right(events);
  * ```ts
  * import { decide, foldOperation } from 'opledger/domain';
  *
- * const decision = decide({ type: 'StartOperation', at }, foldOperation(events));
+ * const decision = decide({ type: 'StartOperation', data: { at } }, foldOperation(events));
  * if (decision._tag === 'Right') await append(decision.right); // else decision.left is the error
  * ```
  */
-export const decide = (command: OperationCommand, state: OperationState): Decision => {
+export const decide = (command: OperationCommand, state: OperationState): Decision =>
+  pipe(
+    admit(command, state),
+    E.flatMap((admitted) => rules(admitted, state)),
+  );
+
+/** What a command leads to: the events to append and the state after them. */
+export interface Transition {
+  events: OperationEvent[];
+  state: OperationState;
+}
+
+/**
+ * The pure pipeline of one command: admit it, decide its events, fold them into the state they
+ * lead to. The engine appends the events and keeps the state; a `Left` is the typed error it
+ * raises.
+ *
+ * @example
+ * ```ts
+ * const next = transition({ type: 'StartOperation', data: { at } }, state);
+ * if (E.isRight(next)) await append(next.right.events); // next.right.state is the new state
+ * ```
+ */
+export const transition = (
+  command: OperationCommand,
+  state: OperationState,
+): E.Either<OpledgerError, Transition> =>
+  pipe(
+    decide(command, state),
+    E.map((events) => ({ events, state: events.reduce(evolve, state) })),
+  );
+
+/** The rules of each command, for a command `admit` let through. */
+const rules = (command: OperationCommand, state: OperationState): Decision => {
   const invalid = (reason: string) =>
-    E.left(new InvalidTransitionError(state.id || '(new)', command.type, reason));
-
-  if (command.type === 'RequestOperation') {
-    if (state.status !== 'none') return invalid('it already exists');
-    return ok({ type: 'OperationRequested', data: command.data });
-  }
-  if (state.status === 'none') return E.left(new OperationNotFoundError('(unknown)'));
-
+    E.left(new InvalidTransitionError(state.id, command.type, reason));
   const running = state.status === 'running' && !state.failure;
   const rollingBack = state.rollback.status === 'in_progress';
 
   switch (command.type) {
+    case 'RequestOperation':
+      return ok({ type: 'OperationRequested', data: command.data });
+
     case 'ClaimOperation':
       // Only an operation written for workers: one an engine runs has a process that may
       // still be alive, which no worker can tell.
@@ -89,16 +141,21 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
       if (state.status !== 'queued') return invalid(`it is ${state.status}`);
       return ok({
         type: 'OperationClaimed',
-        data: { worker: command.worker, lease: command.lease, fence: 1, at: command.at },
+        data: {
+          worker: command.data.worker,
+          lease: command.data.lease,
+          fence: 1,
+          at: command.data.at,
+        },
       });
 
     case 'TakeOverOperation': {
       const owner = state.owner;
-      if (!owner || owner.lease !== command.from) {
-        return invalid(`its owner is not lease ${command.from}`);
+      if (!owner || owner.lease !== command.data.from) {
+        return invalid(`its owner is not lease ${command.data.from}`);
       }
       if (hasEnded(state)) return invalid(`it has already ${state.status}`);
-      const { worker, lease, reason, leaseEndedAt, at } = command;
+      const { worker, lease, reason, leaseEndedAt, at } = command.data;
       return ok({
         type: 'OperationTakenOver',
         data: {
@@ -116,18 +173,18 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
     case 'StartOperation':
       if (state.status !== 'queued') return invalid(`it is ${state.status}`);
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));
-      return ok({ type: 'OperationStarted', data: { at: command.at } });
+      return ok({ type: 'OperationStarted', data: { at: command.data.at } });
 
     case 'StartStep': {
       if (!running) return invalid(`it is not running (${state.status})`);
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));
-      const st = state.steps[command.step];
-      if (!st) return invalid(`it has no step '${command.step}'`);
+      const st = state.steps[command.data.step];
+      if (!st) return invalid(`it has no step '${command.data.step}'`);
       if (state.inFlight) return invalid(`step '${state.inFlight}' is still running`);
       if (st.status === 'succeeded' || st.status === 'failed') {
-        return invalid(`step '${command.step}' already ${st.status}`);
+        return invalid(`step '${command.data.step}' already ${st.status}`);
       }
-      const { step, attempt, provider, at } = command;
+      const { step, attempt, provider, at } = command.data;
       return ok({
         type: 'StepStarted',
         data: { step, attempt, at, ...(provider !== undefined ? { provider } : {}) },
@@ -158,11 +215,11 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
       // Idempotent: a second request changes nothing and writes nothing. An operation that
       // already failed is rolling back: a cancel has nothing left to do.
       if (state.cancelled || state.failure) return ok();
-      return ok({ type: 'CancellationRequested', data: { user: command.user, at: command.at } });
+      return ok({ type: 'CancellationRequested', data: command.data });
 
     case 'FailOperation': {
       if (state.failure || hasEnded(state)) return invalid(`it has already ${state.status}`);
-      const { reason, error, rollbackRequired, at, failedStep } = command;
+      const { reason, error, rollbackRequired, at, failedStep } = command.data;
       return ok({
         type: 'OperationFailed',
         data: {
@@ -184,7 +241,7 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
         data: {
           reason: state.failure.reason,
           plan: stepsWithSideEffects(state).map((c) => c.step),
-          at: command.at,
+          at: command.data.at,
         },
       });
     }
@@ -196,54 +253,46 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
       const candidates = stepsWithSideEffects(state)
         .filter((c) => c.kind === 'undoable' && !state.rollback.undone.includes(c.step))
         .map((c) => c.step);
-      const unknown = command.skip.find((s) => !candidates.includes(s));
+      const unknown = command.data.skip.find((s) => !candidates.includes(s));
       if (unknown !== undefined) return E.left(new UnknownStepError(state.id, unknown));
-      const skip = [...new Set(command.skip)];
+      const skip = [...new Set(command.data.skip)];
       return ok(
         {
           type: 'RollbackStarted',
-          data: { reason: 'continue', plan: candidates, skip, at: command.at },
+          data: { reason: 'continue', plan: candidates, skip, at: command.data.at },
         },
         ...skip.map((step): OperationEvent => ({
           type: 'StepNotUndoable',
-          data: { step, reason: 'skipped', at: command.at },
+          data: { step, reason: 'skipped', at: command.data.at },
         })),
       );
     }
 
     case 'StartUndo': {
       if (!rollingBack) return invalid('it is not rolling back');
-      const c = pendingRollback(state).find((p) => p.step === command.step);
-      if (c?.kind !== 'undoable') return invalid(`step '${command.step}' is not due for undo`);
-      return ok({
-        type: 'StepUndoStarted',
-        data: { step: command.step, attempt: command.attempt, outcome: c.outcome, at: command.at },
-      });
+      const { step, attempt, at } = command.data;
+      const c = pendingRollback(state).find((p) => p.step === step);
+      if (c?.kind !== 'undoable') return invalid(`step '${step}' is not due for undo`);
+      return ok({ type: 'StepUndoStarted', data: { step, attempt, outcome: c.outcome, at } });
     }
 
     case 'CompleteUndo':
-      if (state.rollback.undoInFlight !== command.step) {
-        return invalid(`the undo of '${command.step}' is not running`);
-      }
-      return ok({
-        type: 'StepUndone',
-        data: { step: command.step, attempt: command.attempt, at: command.at },
-      });
-
     case 'FailUndo':
       if (state.rollback.undoInFlight !== command.data.step) {
         return invalid(`the undo of '${command.data.step}' is not running`);
       }
-      return ok({ type: 'StepUndoFailed', data: command.data });
+      return ok(
+        command.type === 'CompleteUndo'
+          ? { type: 'StepUndone', data: command.data }
+          : { type: 'StepUndoFailed', data: command.data },
+      );
 
     case 'ReportNotUndoable': {
       if (!rollingBack) return invalid('it is not rolling back');
-      const c = pendingRollback(state).find((p) => p.step === command.step);
-      if (c?.kind !== 'irreversible') return invalid(`step '${command.step}' is not irreversible`);
-      return ok({
-        type: 'StepNotUndoable',
-        data: { step: command.step, reason: 'irreversible', at: command.at },
-      });
+      const { step, at } = command.data;
+      const c = pendingRollback(state).find((p) => p.step === step);
+      if (c?.kind !== 'irreversible') return invalid(`step '${step}' is not irreversible`);
+      return ok({ type: 'StepNotUndoable', data: { step, reason: 'irreversible', at } });
     }
 
     case 'FinishRollback': {
@@ -259,7 +308,7 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
         data: {
           outcome: left.length === 0 ? 'succeeded' : 'failed',
           notUndone: left,
-          at: command.at,
+          at: command.data.at,
         },
       });
     }
@@ -269,7 +318,7 @@ export const decide = (command: OperationCommand, state: OperationState): Decisi
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));
       const unfinished = state.plan.filter((n) => state.steps[n]?.status !== 'succeeded');
       if (unfinished.length > 0) return invalid(`steps not done: ${unfinished.join(', ')}`);
-      const { at, effects } = command;
+      const { at, effects } = command.data;
       return ok({ type: 'OperationSucceeded', data: { at, ...(effects ? { effects } : {}) } });
     }
   }

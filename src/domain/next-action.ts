@@ -158,11 +158,13 @@ export const failOperation = (
   at: string,
 ): Extract<OperationCommand, { type: 'FailOperation' }> => ({
   type: 'FailOperation',
-  reason: failure.reason,
-  error: failure.error,
-  rollbackRequired: state.status === 'running' && needsRollback(state),
-  at,
-  ...(failure.step ? { failedStep: failure.step } : {}),
+  data: {
+    reason: failure.reason,
+    error: failure.error,
+    rollbackRequired: state.status === 'running' && needsRollback(state),
+    at,
+    ...(failure.step ? { failedStep: failure.step } : {}),
+  },
 });
 
 /** The verdict on an operation whose process stopped before it ended: roll back what it did. */

@@ -128,7 +128,10 @@ export const createClientCore = (options: {
       if (!user) throw new InvalidRequestError('cancel needs the user who asks for it');
       const loaded = await loadOperation(store, decode, id);
       const writer = createOperationWriter(store, decode, id, loaded);
-      const events = await writer.execute({ type: 'RequestCancellation', user, at: now() });
+      const events = await writer.execute({
+        type: 'RequestCancellation',
+        data: { user, at: now() },
+      });
       return {
         id,
         status: toOperationView(writer.state()).status,
@@ -204,7 +207,7 @@ export const createClient = <D extends AnyOperationDefinition = AnyOperationDefi
     continueRollback: async (id, { skip = [] } = {}) => {
       const loaded = await loadOperation(store, core.decode, id);
       const writer = createOperationWriter(store, core.decode, id, loaded);
-      await writer.execute({ type: 'ContinueRollback', skip, at: core.now() });
+      await writer.execute({ type: 'ContinueRollback', data: { skip, at: core.now() } });
       return core.handle(id, core.followResult(id));
     },
     logs: core.logs,

@@ -104,7 +104,7 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
     continueRollback: async (id, { skip = [] } = {}) => {
       if (closed) throw new EngineClosedError();
       const writer = await loadWriter(id);
-      await writer.execute({ type: 'ContinueRollback', skip, at: now() });
+      await writer.execute({ type: 'ContinueRollback', data: { skip, at: now() } });
       return core.handle(id, launch(writer, writer.state().params, 'recover'));
     },
     logs: core.logs,

@@ -1,11 +1,13 @@
 import { filter, map, Observable, takeWhile } from 'rxjs';
 import * as E from 'fp-ts/lib/Either.js';
-import { decide, type OperationCommand } from '../domain/decide.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { transition, type OperationCommand } from '../domain/decide.js';
 import {
   ConcurrencyError,
   OperationLostError,
   OperationNotFoundError,
   StoredEventError,
+  type OpledgerError,
 } from '../domain/errors.js';
 import { encodeEvent } from '../domain/event-codec.js';
 import type { EventStore, RecordedEvent } from '../domain/event-store.js';
@@ -74,6 +76,18 @@ export interface OperationWriter {
 
 const MAX_CONFLICT_RETRIES = 50;
 
+/**
+ * The engine's edge for the domain's answer: a refused command is raised here, once, as its
+ * typed error, named after the stream (the domain cannot name an operation it has no event of).
+ */
+const orThrow = <A>(id: string, decision: E.Either<OpledgerError, A>): A =>
+  pipe(
+    decision,
+    E.getOrElse<OpledgerError, A>((error) => {
+      throw error instanceof OperationNotFoundError ? new OperationNotFoundError(id) : error;
+    }),
+  );
+
 export const createOperationWriter = (
   store: EventStore,
   decode: Decode,
@@ -95,15 +109,12 @@ export const createOperationWriter = (
   const apply = async (command: OperationCommand): Promise<OperationEvent[]> => {
     for (let attempt = 0; ; attempt++) {
       if (revoked) throw revoked;
-      if (state.status === 'none' && command.type !== 'RequestOperation') {
-        throw new OperationNotFoundError(id);
-      }
       // A takeover raised the fence: it was read after a conflict, and nothing more is ours.
-      const lost = fenceError(state, fence);
-      if (lost) throw (revoked = lost);
-      const decision = decide(command, state);
-      if (E.isLeft(decision)) throw decision.left;
-      const events = decision.right;
+      if (state.status !== 'none') {
+        const lost = fenceError(state, fence);
+        if (lost) throw (revoked = lost);
+      }
+      const { events, state: after } = orThrow(id, transition(command, state));
       if (events.length === 0) return events;
       try {
         // A worker's appends carry its fence: an audit can show nobody wrote after a takeover.
@@ -112,7 +123,7 @@ export const createOperationWriter = (
         const result = await store.append(stream, encoded, {
           expectedVersion: revision < 0n ? 'no_stream' : revision,
         });
-        for (const event of events) state = evolve(state, event);
+        state = after;
         revision = result.nextExpectedRevision;
         lastPosition = result.lastPosition;
         return events;

@@ -90,10 +90,12 @@ export const driveOperation = async (
     try {
       await writer.execute({
         type: 'StartStep',
-        step: step.name,
-        attempt,
-        at: now(),
-        ...(provider !== undefined ? { provider } : {}),
+        data: {
+          step: step.name,
+          attempt,
+          at: now(),
+          ...(provider !== undefined ? { provider } : {}),
+        },
       });
     } catch (error) {
       if (error instanceof OperationCancelledError) return cancelledBefore(writer.state(), action);
@@ -154,8 +156,7 @@ export const driveOperation = async (
       };
       await writer.execute({
         type: 'SucceedOperation',
-        at: now(),
-        ...(Object.keys(effects).length ? { effects } : {}),
+        data: { at: now(), ...(Object.keys(effects).length ? { effects } : {}) },
       });
       return undefined;
     } catch (error) {
@@ -202,7 +203,7 @@ export const driveOperation = async (
       if (acquired === 'stopped') watch.request();
       try {
         if (watch.requested) throw new OperationCancelledError(writer.id);
-        await writer.execute({ type: 'StartOperation', at: now() });
+        await writer.execute({ type: 'StartOperation', data: { at: now() } });
       } catch (error) {
         if (!(error instanceof OperationCancelledError)) throw error;
         await fail({ kind: 'fail', reason: 'cancellation', error: toErrorInfo(error) });
@@ -221,7 +222,7 @@ export const driveOperation = async (
 
     const after = writer.state();
     if (after.failure?.rollbackRequired && after.rollback.status === 'none') {
-      await writer.execute({ type: 'StartRollback', at: now() });
+      await writer.execute({ type: 'StartRollback', data: { at: now() } });
     }
     if (writer.state().rollback.status === 'in_progress') {
       await runRollback({

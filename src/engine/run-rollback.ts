@@ -30,11 +30,14 @@ export const runRollback = async (ctx: RollbackContext): Promise<void> => {
     const action = nextRollbackAction(writer.state(), definition);
     if (action.kind === 'finish') break;
     if (action.kind === 'report') {
-      await writer.execute({ type: 'ReportNotUndoable', step: action.step, at: now() });
+      await writer.execute({ type: 'ReportNotUndoable', data: { step: action.step, at: now() } });
       continue;
     }
     if (action.kind === 'missing_undo') {
-      await writer.execute({ type: 'StartUndo', step: action.step, attempt: 1, at: now() });
+      await writer.execute({
+        type: 'StartUndo',
+        data: { step: action.step, attempt: 1, at: now() },
+      });
       await writer.execute({
         type: 'FailUndo',
         data: { step: action.step, attempt: 1, willRetry: false, at: now(), error: action.error },
@@ -44,7 +47,7 @@ export const runRollback = async (ctx: RollbackContext): Promise<void> => {
     const { step, candidate } = action;
     const undo = step.undo as NonNullable<typeof step.undo>;
     for (let attempt = action.attempt; ; attempt++) {
-      await writer.execute({ type: 'StartUndo', step: step.name, attempt, at: now() });
+      await writer.execute({ type: 'StartUndo', data: { step: step.name, attempt, at: now() } });
       try {
         await undo({
           operationId: writer.id,
@@ -58,7 +61,10 @@ export const runRollback = async (ctx: RollbackContext): Promise<void> => {
           signal: ctx.signal ?? NEVER_ABORTED,
           fence: writer.fence ?? 0,
         });
-        await writer.execute({ type: 'CompleteUndo', step: step.name, attempt, at: now() });
+        await writer.execute({
+          type: 'CompleteUndo',
+          data: { step: step.name, attempt, at: now() },
+        });
         break;
       } catch (failure) {
         const error = redact.error(toErrorInfo(failure));
@@ -79,5 +85,5 @@ export const runRollback = async (ctx: RollbackContext): Promise<void> => {
       }
     }
   }
-  await writer.execute({ type: 'FinishRollback', at: now() });
+  await writer.execute({ type: 'FinishRollback', data: { at: now() } });
 };

@@ -113,7 +113,7 @@ const drive = (steps: StepCase[], runs: RunOutcome[], undos: UndoOutcome[]) => {
       steps: steps.map((s, i) => ({ name: `s${i}`, kind: s.kind })),
     },
   });
-  exec({ type: 'StartOperation', at });
+  exec({ type: 'StartOperation', data: { at } });
   let r = 0;
   let action: ForwardAction = nextStep(state, plan);
   for (let forward = true; forward;) {
@@ -123,10 +123,7 @@ const drive = (steps: StepCase[], runs: RunOutcome[], undos: UndoOutcome[]) => {
         trace.push(`run ${step.name} ${provider} ${attempt}`);
         exec({
           type: 'StartStep',
-          step: step.name,
-          attempt,
-          at,
-          ...(provider ? { provider } : {}),
+          data: { step: step.name, attempt, at, ...(provider ? { provider } : {}) },
         });
         const outcome = runs[r++] ?? 'ok';
         if (outcome === 'ok') {
@@ -157,7 +154,7 @@ const drive = (steps: StepCase[], runs: RunOutcome[], undos: UndoOutcome[]) => {
         break;
       case 'succeed':
         trace.push('succeed');
-        exec({ type: 'SucceedOperation', at });
+        exec({ type: 'SucceedOperation', data: { at } });
         forward = false;
         break;
       case 'fail':
@@ -169,19 +166,19 @@ const drive = (steps: StepCase[], runs: RunOutcome[], undos: UndoOutcome[]) => {
   }
   if (state.failure?.rollbackRequired) {
     trace.push('rollback');
-    exec({ type: 'StartRollback', at });
+    exec({ type: 'StartRollback', data: { at } });
     let u = 0;
     for (;;) {
       const next = nextRollbackAction(state, plan);
       if (next.kind === 'finish') break;
       if (next.kind === 'report') {
         trace.push(`report ${next.step}`);
-        exec({ type: 'ReportNotUndoable', step: next.step, at });
+        exec({ type: 'ReportNotUndoable', data: { step: next.step, at } });
         continue;
       }
       if (next.kind === 'missing_undo') {
         trace.push(`missing ${next.step}`);
-        exec({ type: 'StartUndo', step: next.step, attempt: 1, at });
+        exec({ type: 'StartUndo', data: { step: next.step, attempt: 1, at } });
         exec({
           type: 'FailUndo',
           data: { step: next.step, attempt: 1, willRetry: false, at, error: next.error },
@@ -190,10 +187,10 @@ const drive = (steps: StepCase[], runs: RunOutcome[], undos: UndoOutcome[]) => {
       }
       for (let attempt = next.attempt; ; attempt++) {
         trace.push(`undo ${next.step.name} ${next.candidate.outcome} ${attempt}`);
-        exec({ type: 'StartUndo', step: next.step.name, attempt, at });
+        exec({ type: 'StartUndo', data: { step: next.step.name, attempt, at } });
         const outcome = undos[u++] ?? 'ok';
         if (outcome === 'ok') {
-          exec({ type: 'CompleteUndo', step: next.step.name, attempt, at });
+          exec({ type: 'CompleteUndo', data: { step: next.step.name, attempt, at } });
           break;
         }
         const then = afterUndoFailed(next.step, attempt, errorOf(outcome));
@@ -205,7 +202,7 @@ const drive = (steps: StepCase[], runs: RunOutcome[], undos: UndoOutcome[]) => {
         trace.push(`wait ${then.retryInMs}`);
       }
     }
-    exec({ type: 'FinishRollback', at });
+    exec({ type: 'FinishRollback', data: { at } });
     const finished = events.at(-1);
     if (finished?.type !== 'RollbackFinished') throw new Error('no RollbackFinished');
     trace.push(

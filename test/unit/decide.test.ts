@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { decide, foldOperation, type OperationCommand } from '../../src/domain/index.js';
+import { transition } from '../../src/domain/decide.js';
 import { OpledgerError, type OperationEvent } from '../../src/index.js';
 import type { EventOf } from '../../src/domain/events.js';
 import { at, requestedWith, started } from '../support/operation-history.js';
@@ -115,17 +116,19 @@ const rollingBack = [...failedAfterTwo, rollbackStarted(['start', 'migrate'])];
 describe('decide, StartOperation', () => {
   it('given a queued operation, when StartOperation, then OperationStarted', () => {
     given(requested)
-      .when({ type: 'StartOperation', at })
+      .when({ type: 'StartOperation', data: { at } })
       .then([{ type: 'OperationStarted', data: { at } }]);
   });
 
   it('given a running operation, when StartOperation, then InvalidTransitionError', () => {
-    given(requested, started).when({ type: 'StartOperation', at }).thenFails('INVALID_TRANSITION');
+    given(requested, started)
+      .when({ type: 'StartOperation', data: { at } })
+      .thenFails('INVALID_TRANSITION');
   });
 
   it('given a queued operation cancelled before it started, when StartOperation, then OperationCancelledError', () => {
     given(requested, cancelled)
-      .when({ type: 'StartOperation', at })
+      .when({ type: 'StartOperation', data: { at } })
       .thenFails('OPERATION_CANCELLED');
   });
 });
@@ -133,7 +136,10 @@ describe('decide, StartOperation', () => {
 describe('decide, StartStep', () => {
   it('given a running operation, when StartStep with a provider, then StepStarted records the provider', () => {
     given(requested, started)
-      .when({ type: 'StartStep', step: 'migrate', attempt: 2, provider: 'registry-b', at })
+      .when({
+        type: 'StartStep',
+        data: { step: 'migrate', attempt: 2, provider: 'registry-b', at },
+      })
       .then([
         {
           type: 'StepStarted',
@@ -144,43 +150,43 @@ describe('decide, StartStep', () => {
 
   it('given a failed operation, when StartStep, then InvalidTransitionError', () => {
     given(...failedAfterTwo)
-      .when({ type: 'StartStep', step: 'check', attempt: 1, at })
+      .when({ type: 'StartStep', data: { step: 'check', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a succeeded operation, when StartStep, then InvalidTransitionError', () => {
     given(requested, started, ...allRan, succeeded)
-      .when({ type: 'StartStep', step: 'check', attempt: 1, at })
+      .when({ type: 'StartStep', data: { step: 'check', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a running operation cancelled, when StartStep, then OperationCancelledError', () => {
     given(requested, started, ...ran('migrate'), cancelled)
-      .when({ type: 'StartStep', step: 'start', attempt: 1, at })
+      .when({ type: 'StartStep', data: { step: 'start', attempt: 1, at } })
       .thenFails('OPERATION_CANCELLED');
   });
 
   it('given a running operation, when StartStep of a step not in its plan, then InvalidTransitionError', () => {
     given(requested, started)
-      .when({ type: 'StartStep', step: 'nope', attempt: 1, at })
+      .when({ type: 'StartStep', data: { step: 'nope', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a step still running, when StartStep of the next step, then InvalidTransitionError (one step at a time)', () => {
     given(requested, started, stepStarted('migrate'))
-      .when({ type: 'StartStep', step: 'start', attempt: 1, at })
+      .when({ type: 'StartStep', data: { step: 'start', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a step still running, when StartStep of that same step again, then InvalidTransitionError', () => {
     given(requested, started, stepStarted('migrate'))
-      .when({ type: 'StartStep', step: 'migrate', attempt: 2, at })
+      .when({ type: 'StartStep', data: { step: 'migrate', attempt: 2, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a step that failed for good, when StartStep of it, then InvalidTransitionError', () => {
     given(requested, started, stepStarted('migrate'), stepFailed('migrate'))
-      .when({ type: 'StartStep', step: 'migrate', attempt: 2, at })
+      .when({ type: 'StartStep', data: { step: 'migrate', attempt: 2, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
@@ -191,7 +197,7 @@ describe('decide, StartStep', () => {
       stepStarted('migrate'),
       stepFailed('migrate', { willRetry: true, retryInMs: 1000 }),
     )
-      .when({ type: 'StartStep', step: 'migrate', attempt: 2, at })
+      .when({ type: 'StartStep', data: { step: 'migrate', attempt: 2, at } })
       .then([{ type: 'StepStarted', data: { step: 'migrate', attempt: 2, at } }]);
   });
 });
@@ -270,28 +276,28 @@ describe('decide, CompleteStep and FailStep', () => {
 describe('decide, RequestCancellation', () => {
   it('given a running operation, when RequestCancellation, then CancellationRequested', () => {
     given(requested, started)
-      .when({ type: 'RequestCancellation', user: 'bob', at })
+      .when({ type: 'RequestCancellation', data: { user: 'bob', at } })
       .then([cancelled]);
   });
 
   it('given an operation that failed and is rolling back, when RequestCancellation, then no event', () => {
     given(...failedAfterTwo)
-      .when({ type: 'RequestCancellation', user: 'bob', at })
+      .when({ type: 'RequestCancellation', data: { user: 'bob', at } })
       .then([]);
     given(...rollingBack)
-      .when({ type: 'RequestCancellation', user: 'bob', at })
+      .when({ type: 'RequestCancellation', data: { user: 'bob', at } })
       .then([]);
   });
 
   it('given an operation that failed with no rollback due, when RequestCancellation, then OperationEndedError', () => {
     given(requested, started, operationFailed('failure', false))
-      .when({ type: 'RequestCancellation', user: 'bob', at })
+      .when({ type: 'RequestCancellation', data: { user: 'bob', at } })
       .thenFails('OPERATION_ENDED');
   });
 
   it('given an operation whose rollback finished, when RequestCancellation, then OperationEndedError', () => {
     given(...rollingBack, finished('failed'))
-      .when({ type: 'RequestCancellation', user: 'bob', at })
+      .when({ type: 'RequestCancellation', data: { user: 'bob', at } })
       .thenFails('OPERATION_ENDED');
   });
 });
@@ -299,11 +305,13 @@ describe('decide, RequestCancellation', () => {
 describe('decide, FailOperation', () => {
   const command = (failedStep?: string): OperationCommand => ({
     type: 'FailOperation',
-    reason: 'failure',
-    error: { name: 'Error', message: 'boom', causes: [] },
-    rollbackRequired: true,
-    at,
-    ...(failedStep !== undefined ? { failedStep } : {}),
+    data: {
+      reason: 'failure',
+      error: { name: 'Error', message: 'boom', causes: [] },
+      rollbackRequired: true,
+      at,
+      ...(failedStep !== undefined ? { failedStep } : {}),
+    },
   });
 
   it('given a running operation, when FailOperation, then OperationFailed (with the failed step when known)', () => {
@@ -350,18 +358,20 @@ describe('decide, FailOperation', () => {
 
 describe('decide, StartRollback', () => {
   it('given a running operation, when StartRollback, then InvalidTransitionError', () => {
-    given(requested, started).when({ type: 'StartRollback', at }).thenFails('INVALID_TRANSITION');
+    given(requested, started)
+      .when({ type: 'StartRollback', data: { at } })
+      .thenFails('INVALID_TRANSITION');
   });
 
   it('given an operation that failed with no rollback due, when StartRollback, then InvalidTransitionError', () => {
     given(requested, started, operationFailed('failure', false))
-      .when({ type: 'StartRollback', at })
+      .when({ type: 'StartRollback', data: { at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a rollback already started, when StartRollback, then InvalidTransitionError', () => {
     given(...rollingBack)
-      .when({ type: 'StartRollback', at })
+      .when({ type: 'StartRollback', data: { at } })
       .thenFails('INVALID_TRANSITION');
   });
 
@@ -373,7 +383,7 @@ describe('decide, StartRollback', () => {
       stepStarted('start'),
       operationFailed('cancellation', true),
     )
-      .when({ type: 'StartRollback', at })
+      .when({ type: 'StartRollback', data: { at } })
       .then([
         {
           type: 'RollbackStarted',
@@ -395,7 +405,7 @@ describe('decide, ContinueRollback', () => {
 
   it('given a failed rollback, when ContinueRollback skipping nothing, then a new pass over the undoable steps not undone', () => {
     given(...rolledBackBadly)
-      .when({ type: 'ContinueRollback', skip: [], at })
+      .when({ type: 'ContinueRollback', data: { skip: [], at } })
       .then([
         {
           type: 'RollbackStarted',
@@ -406,7 +416,7 @@ describe('decide, ContinueRollback', () => {
 
   it('given a failed rollback, when ContinueRollback names a step twice, then it is skipped once', () => {
     given(...rolledBackBadly)
-      .when({ type: 'ContinueRollback', skip: ['start', 'start'], at })
+      .when({ type: 'ContinueRollback', data: { skip: ['start', 'start'], at } })
       .then([
         {
           type: 'RollbackStarted',
@@ -418,7 +428,7 @@ describe('decide, ContinueRollback', () => {
 
   it('given a failed rollback, when ContinueRollback skips an irreversible step, then UnknownStepError', () => {
     given(...rolledBackBadly)
-      .when({ type: 'ContinueRollback', skip: ['migrate'], at })
+      .when({ type: 'ContinueRollback', data: { skip: ['migrate'], at } })
       .thenFails('UNKNOWN_STEP');
   });
 
@@ -437,10 +447,10 @@ describe('decide, ContinueRollback', () => {
       finished('failed'),
     ];
     given(...history)
-      .when({ type: 'ContinueRollback', skip: ['start'], at })
+      .when({ type: 'ContinueRollback', data: { skip: ['start'], at } })
       .thenFails('UNKNOWN_STEP');
     given(...history)
-      .when({ type: 'ContinueRollback', skip: [], at })
+      .when({ type: 'ContinueRollback', data: { skip: [], at } })
       .then([
         {
           type: 'RollbackStarted',
@@ -451,10 +461,10 @@ describe('decide, ContinueRollback', () => {
 
   it('given a rollback in progress or succeeded, when ContinueRollback, then RollbackNotFailedError', () => {
     given(...rollingBack)
-      .when({ type: 'ContinueRollback', skip: [], at })
+      .when({ type: 'ContinueRollback', data: { skip: [], at } })
       .thenFails('ROLLBACK_NOT_FAILED');
     given(...rollingBack, finished('succeeded'))
-      .when({ type: 'ContinueRollback', skip: [], at })
+      .when({ type: 'ContinueRollback', data: { skip: [], at } })
       .thenFails('ROLLBACK_NOT_FAILED');
   });
 });
@@ -462,7 +472,7 @@ describe('decide, ContinueRollback', () => {
 describe('decide, StartUndo', () => {
   it('given a rollback with an undoable step due, when StartUndo of it, then StepUndoStarted with its outcome', () => {
     given(...rollingBack)
-      .when({ type: 'StartUndo', step: 'start', attempt: 1, at })
+      .when({ type: 'StartUndo', data: { step: 'start', attempt: 1, at } })
       .then([undoStarted('start', 'succeeded')]);
   });
 
@@ -474,13 +484,13 @@ describe('decide, StartUndo', () => {
       operationFailed('recovery', true),
       rollbackStarted(['start']),
     )
-      .when({ type: 'StartUndo', step: 'start', attempt: 1, at })
+      .when({ type: 'StartUndo', data: { step: 'start', attempt: 1, at } })
       .then([undoStarted('start', 'unknown')]);
   });
 
   it('given an operation that failed and whose rollback has not started, when StartUndo, then InvalidTransitionError', () => {
     given(...failedAfterTwo)
-      .when({ type: 'StartUndo', step: 'start', attempt: 1, at })
+      .when({ type: 'StartUndo', data: { step: 'start', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
@@ -492,28 +502,28 @@ describe('decide, StartUndo', () => {
       notUndoable('migrate'),
       finished('failed'),
     )
-      .when({ type: 'StartUndo', step: 'start', attempt: 1, at })
+      .when({ type: 'StartUndo', data: { step: 'start', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a rollback, when StartUndo of a step already undone, then InvalidTransitionError', () => {
     given(...rollingBack, undoStarted('start'), undone('start'))
-      .when({ type: 'StartUndo', step: 'start', attempt: 2, at })
+      .when({ type: 'StartUndo', data: { step: 'start', attempt: 2, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a rollback, when StartUndo of an irreversible step or a step that never ran, then InvalidTransitionError', () => {
     given(...rollingBack)
-      .when({ type: 'StartUndo', step: 'migrate', attempt: 1, at })
+      .when({ type: 'StartUndo', data: { step: 'migrate', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
     given(...rollingBack)
-      .when({ type: 'StartUndo', step: 'switch', attempt: 1, at })
+      .when({ type: 'StartUndo', data: { step: 'switch', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given an undo that failed with a retry due, when StartUndo of its next attempt, then StepUndoStarted', () => {
     given(...rollingBack, undoStarted('start'), undoFailed('start', true))
-      .when({ type: 'StartUndo', step: 'start', attempt: 2, at })
+      .when({ type: 'StartUndo', data: { step: 'start', attempt: 2, at } })
       .then([
         {
           type: 'StepUndoStarted',
@@ -528,7 +538,7 @@ describe('decide, CompleteUndo and FailUndo', () => {
 
   it('given an undo running, when CompleteUndo of it, then StepUndone', () => {
     given(...rollingBack, undoStarted('start'))
-      .when({ type: 'CompleteUndo', step: 'start', attempt: 1, at })
+      .when({ type: 'CompleteUndo', data: { step: 'start', attempt: 1, at } })
       .then([undone('start')]);
   });
 
@@ -540,19 +550,19 @@ describe('decide, CompleteUndo and FailUndo', () => {
 
   it('given no undo running, when CompleteUndo or FailUndo, then InvalidTransitionError', () => {
     given(...rollingBack)
-      .when({ type: 'CompleteUndo', step: 'start', attempt: 1, at })
+      .when({ type: 'CompleteUndo', data: { step: 'start', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
     given(...rollingBack)
       .when({ type: 'FailUndo', data: failure })
       .thenFails('INVALID_TRANSITION');
     given(...rollingBack, undoStarted('start'), undone('start'))
-      .when({ type: 'CompleteUndo', step: 'start', attempt: 1, at })
+      .when({ type: 'CompleteUndo', data: { step: 'start', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given the undo of another step running, when CompleteUndo or FailUndo, then InvalidTransitionError', () => {
     given(...rollingBack, undoStarted('start'))
-      .when({ type: 'CompleteUndo', step: 'migrate', attempt: 1, at })
+      .when({ type: 'CompleteUndo', data: { step: 'migrate', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
     given(...rollingBack, undoStarted('start'))
       .when({ type: 'FailUndo', data: { ...failure, step: 'migrate' } })
@@ -563,28 +573,28 @@ describe('decide, CompleteUndo and FailUndo', () => {
 describe('decide, ReportNotUndoable', () => {
   it('given a rollback with an irreversible step due, when ReportNotUndoable of it, then StepNotUndoable', () => {
     given(...rollingBack, undoStarted('start'), undone('start'))
-      .when({ type: 'ReportNotUndoable', step: 'migrate', at })
+      .when({ type: 'ReportNotUndoable', data: { step: 'migrate', at } })
       .then([notUndoable('migrate')]);
   });
 
   it('given a rollback with an undoable step due first, when ReportNotUndoable of the irreversible step also due, then StepNotUndoable of that step', () => {
     given(...rollingBack)
-      .when({ type: 'ReportNotUndoable', step: 'migrate', at })
+      .when({ type: 'ReportNotUndoable', data: { step: 'migrate', at } })
       .then([notUndoable('migrate')]);
   });
 
   it('given no rollback in progress, when ReportNotUndoable, then InvalidTransitionError', () => {
     given(...failedAfterTwo)
-      .when({ type: 'ReportNotUndoable', step: 'migrate', at })
+      .when({ type: 'ReportNotUndoable', data: { step: 'migrate', at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a rollback, when ReportNotUndoable of an undoable step or one already reported, then InvalidTransitionError', () => {
     given(...rollingBack)
-      .when({ type: 'ReportNotUndoable', step: 'start', at })
+      .when({ type: 'ReportNotUndoable', data: { step: 'start', at } })
       .thenFails('INVALID_TRANSITION');
     given(...rollingBack, notUndoable('migrate'))
-      .when({ type: 'ReportNotUndoable', step: 'migrate', at })
+      .when({ type: 'ReportNotUndoable', data: { step: 'migrate', at } })
       .thenFails('INVALID_TRANSITION');
   });
 });
@@ -600,13 +610,13 @@ describe('decide, FinishRollback', () => {
       undoStarted('start'),
       undone('start'),
     )
-      .when({ type: 'FinishRollback', at })
+      .when({ type: 'FinishRollback', data: { at } })
       .then([{ type: 'RollbackFinished', data: { outcome: 'succeeded', notUndone: [], at } }]);
   });
 
   it('given an undo that failed for good, when FinishRollback, then RollbackFinished failed listing it', () => {
     given(...rollingBack, undoStarted('start'), undoFailed('start'), notUndoable('migrate'))
-      .when({ type: 'FinishRollback', at })
+      .when({ type: 'FinishRollback', data: { at } })
       .then([
         {
           type: 'RollbackFinished',
@@ -624,7 +634,7 @@ describe('decide, FinishRollback', () => {
 
   it('given no rollback in progress, when FinishRollback, then InvalidTransitionError', () => {
     given(...failedAfterTwo)
-      .when({ type: 'FinishRollback', at })
+      .when({ type: 'FinishRollback', data: { at } })
       .thenFails('INVALID_TRANSITION');
     given(
       ...rollingBack,
@@ -633,13 +643,13 @@ describe('decide, FinishRollback', () => {
       notUndoable('migrate'),
       finished('failed'),
     )
-      .when({ type: 'FinishRollback', at })
+      .when({ type: 'FinishRollback', data: { at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given an irreversible step not yet reported, when FinishRollback, then InvalidTransitionError', () => {
     given(...rollingBack, undoStarted('start'), undone('start'))
-      .when({ type: 'FinishRollback', at })
+      .when({ type: 'FinishRollback', data: { at } })
       .thenFails('INVALID_TRANSITION');
   });
 });
@@ -647,23 +657,25 @@ describe('decide, FinishRollback', () => {
 describe('decide, SucceedOperation', () => {
   it('given every planned step succeeded, when SucceedOperation with effects, then OperationSucceeded with them', () => {
     given(requested, started, ...allRan)
-      .when({ type: 'SucceedOperation', at, effects: { release: 'v2' } })
+      .when({ type: 'SucceedOperation', data: { at, effects: { release: 'v2' } } })
       .then([{ type: 'OperationSucceeded', data: { at, effects: { release: 'v2' } } }]);
     given(requested, started, ...allRan)
-      .when({ type: 'SucceedOperation', at })
+      .when({ type: 'SucceedOperation', data: { at } })
       .then([succeeded]);
   });
 
   it('given a queued operation, when SucceedOperation, then InvalidTransitionError', () => {
-    given(requested).when({ type: 'SucceedOperation', at }).thenFails('INVALID_TRANSITION');
+    given(requested)
+      .when({ type: 'SucceedOperation', data: { at } })
+      .thenFails('INVALID_TRANSITION');
   });
 
   it('given a succeeded or failed operation, when SucceedOperation, then InvalidTransitionError', () => {
     given(requested, started, ...allRan, succeeded)
-      .when({ type: 'SucceedOperation', at })
+      .when({ type: 'SucceedOperation', data: { at } })
       .thenFails('INVALID_TRANSITION');
     given(requested, started, ...allRan, operationFailed('recovery', true))
-      .when({ type: 'SucceedOperation', at })
+      .when({ type: 'SucceedOperation', data: { at } })
       .thenFails('INVALID_TRANSITION');
   });
 
@@ -677,7 +689,7 @@ describe('decide, SucceedOperation', () => {
       stepStarted('switch'),
       stepFailed('switch'),
     )
-      .when({ type: 'SucceedOperation', at })
+      .when({ type: 'SucceedOperation', data: { at } })
       .thenFails('INVALID_TRANSITION');
   });
 });
@@ -697,10 +709,10 @@ describe('decide, RequestOperation', () => {
 
   it('given no events, when any other command, then OperationNotFoundError', () => {
     for (const command of [
-      { type: 'StartOperation', at },
-      { type: 'StartStep', step: 'migrate', attempt: 1, at },
-      { type: 'RequestCancellation', user: 'bob', at },
-      { type: 'FinishRollback', at },
+      { type: 'StartOperation', data: { at } },
+      { type: 'StartStep', data: { step: 'migrate', attempt: 1, at } },
+      { type: 'RequestCancellation', data: { user: 'bob', at } },
+      { type: 'FinishRollback', data: { at } },
     ] as OperationCommand[]) {
       given().when(command).thenFails('OPERATION_NOT_FOUND');
     }
@@ -710,35 +722,39 @@ describe('decide, RequestOperation', () => {
 describe('decide, StartStep in a running operation', () => {
   it('given a queued operation, when StartStep, then InvalidTransitionError', () => {
     given(requested)
-      .when({ type: 'StartStep', step: 'migrate', attempt: 1, at })
+      .when({ type: 'StartStep', data: { step: 'migrate', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given a running operation, when StartStep, then StepStarted', () => {
     given(requested, started)
-      .when({ type: 'StartStep', step: 'migrate', attempt: 1, at })
+      .when({ type: 'StartStep', data: { step: 'migrate', attempt: 1, at } })
       .then([stepStarted('migrate')]);
   });
 
   it('given a step that succeeded, when StartStep of it, then InvalidTransitionError', () => {
     given(requested, started, ...ran('migrate'))
-      .when({ type: 'StartStep', step: 'migrate', attempt: 1, at })
+      .when({ type: 'StartStep', data: { step: 'migrate', attempt: 1, at } })
       .thenFails('INVALID_TRANSITION');
   });
 });
 
 describe('decide, RequestCancellation before it ended', () => {
   it('given a queued operation, when RequestCancellation, then CancellationRequested', () => {
-    given(requested).when({ type: 'RequestCancellation', user: 'bob', at }).then([cancelled]);
+    given(requested)
+      .when({ type: 'RequestCancellation', data: { user: 'bob', at } })
+      .then([cancelled]);
   });
 
   it('given a cancellation already requested, when RequestCancellation, then no event (idempotent)', () => {
-    given(requested, cancelled).when({ type: 'RequestCancellation', user: 'eve', at }).then([]);
+    given(requested, cancelled)
+      .when({ type: 'RequestCancellation', data: { user: 'eve', at } })
+      .then([]);
   });
 
   it('given a succeeded operation, when RequestCancellation, then OperationEndedError', () => {
     given(requested, started, ...allRan, succeeded)
-      .when({ type: 'RequestCancellation', user: 'bob', at })
+      .when({ type: 'RequestCancellation', data: { user: 'bob', at } })
       .thenFails('OPERATION_ENDED');
   });
 });
@@ -746,13 +762,13 @@ describe('decide, RequestCancellation before it ended', () => {
 describe('decide, StartRollback of a failed operation', () => {
   it('given an operation failed with a rollback due, when StartRollback, then RollbackStarted planning the steps with side effects, newest first', () => {
     given(requested, started, ...ran('migrate'), ...ran('start'), ...ran('check'), failed)
-      .when({ type: 'StartRollback', at })
+      .when({ type: 'StartRollback', data: { at } })
       .then([rollbackStarted(['start', 'migrate'])]);
   });
 
   it('given an operation failed before any step with side effects ran, when StartRollback, then RollbackStarted with nothing to undo', () => {
     given(requested, started, ...ran('check'), failed)
-      .when({ type: 'StartRollback', at })
+      .when({ type: 'StartRollback', data: { at } })
       .then([rollbackStarted([])]);
   });
 });
@@ -778,7 +794,7 @@ describe('decide, ContinueRollback skipping steps', () => {
 
   it('given a failed rollback, when ContinueRollback skips a step whose undo failed, then RollbackStarted and the step reported skipped', () => {
     given(...rolledBackBadly)
-      .when({ type: 'ContinueRollback', skip: ['start'], at })
+      .when({ type: 'ContinueRollback', data: { skip: ['start'], at } })
       .then([
         {
           type: 'RollbackStarted',
@@ -790,13 +806,13 @@ describe('decide, ContinueRollback skipping steps', () => {
 
   it('given a failed rollback, when ContinueRollback skips a step the operation does not have, then UnknownStepError', () => {
     given(...rolledBackBadly)
-      .when({ type: 'ContinueRollback', skip: ['nope'], at })
+      .when({ type: 'ContinueRollback', data: { skip: ['nope'], at } })
       .thenFails('UNKNOWN_STEP');
   });
 
   it('given a running operation, when ContinueRollback, then RollbackNotFailedError', () => {
     given(requested, started)
-      .when({ type: 'ContinueRollback', skip: [], at })
+      .when({ type: 'ContinueRollback', data: { skip: [], at } })
       .thenFails('ROLLBACK_NOT_FAILED');
   });
 });
@@ -804,7 +820,7 @@ describe('decide, ContinueRollback skipping steps', () => {
 describe('decide, FinishRollback with steps left', () => {
   it('given a rollback with an undo not yet run, when FinishRollback, then InvalidTransitionError', () => {
     given(...rollingBack)
-      .when({ type: 'FinishRollback', at })
+      .when({ type: 'FinishRollback', data: { at } })
       .thenFails('INVALID_TRANSITION');
   });
 });
@@ -812,13 +828,40 @@ describe('decide, FinishRollback with steps left', () => {
 describe('decide, SucceedOperation with steps left', () => {
   it('given planned steps not yet run, when SucceedOperation, then InvalidTransitionError', () => {
     given(requested, started, ...ran('migrate'))
-      .when({ type: 'SucceedOperation', at })
+      .when({ type: 'SucceedOperation', data: { at } })
       .thenFails('INVALID_TRANSITION');
   });
 
   it('given every step run and a cancellation requested, when SucceedOperation, then OperationCancelledError', () => {
     given(requested, started, ...allRan, cancelled)
-      .when({ type: 'SucceedOperation', at })
+      .when({ type: 'SucceedOperation', data: { at } })
       .thenFails('OPERATION_CANCELLED');
+  });
+});
+
+describe('transition (admit, decide, then fold: the pipeline the engine runs)', () => {
+  it('given an operation, when an allowed command, then its events and the state they lead to', () => {
+    const history = [requested, started];
+    const next = transition(
+      { type: 'StartStep', data: { step: 'migrate', attempt: 1, at } },
+      foldOperation(history),
+    );
+    const events: OperationEvent[] = [stepStarted('migrate')];
+    expect(next).toStrictEqual(E.right({ events, state: foldOperation([...history, ...events]) }));
+  });
+
+  it('given a command the state does not allow, then the Left of decide, and no state', () => {
+    const state = foldOperation([requested]);
+    const command: OperationCommand = { type: 'FinishRollback', data: { at } };
+    expect(transition(command, state)).toStrictEqual(decide(command, state));
+    expect(E.isLeft(transition(command, state))).toBe(true);
+  });
+
+  it('given no events, when a request, then the requested state', () => {
+    const next = transition(
+      { type: 'RequestOperation', data: requested.data as never },
+      foldOperation([]),
+    );
+    expect(next).toStrictEqual(E.right({ events: [requested], state: foldOperation([requested]) }));
   });
 });

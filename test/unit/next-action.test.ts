@@ -185,19 +185,15 @@ describe('failOperation', () => {
     const state = foldOperation([requested(['pull', 'undoable']), started]);
     expect(failOperation(state, failure, at)).toEqual({
       type: 'FailOperation',
-      reason: 'failure',
-      error: boom,
-      rollbackRequired: true,
-      at,
-      failedStep: 'pull',
+      data: { reason: 'failure', error: boom, rollbackRequired: true, at, failedStep: 'pull' },
     });
   });
 
   it('requires none when every step is free of side effects or the operation never started', () => {
     const pure = foldOperation([requested(['pull', 'no_side_effects']), started]);
-    expect(failOperation(pure, failure, at).rollbackRequired).toBe(false);
+    expect(failOperation(pure, failure, at).data.rollbackRequired).toBe(false);
     const queued = foldOperation([requested(['pull', 'undoable'])]);
-    expect(failOperation(queued, failure, at).rollbackRequired).toBe(false);
+    expect(failOperation(queued, failure, at).data.rollbackRequired).toBe(false);
   });
 });
 

@@ -263,7 +263,10 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     const loaded = await loadOperation(store, decode, id);
     const writer = createOperationWriter(store, decode, id, loaded);
     try {
-      await writer.execute({ type: 'ClaimOperation', worker: identity, lease, at: now() });
+      await writer.execute({
+        type: 'ClaimOperation',
+        data: { worker: identity, lease, at: now() },
+      });
     } catch (error) {
       if (error instanceof InvalidTransitionError) return; // another worker claimed it first
       throw error;
@@ -278,12 +281,14 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     try {
       await writer.execute({
         type: 'TakeOverOperation',
-        from: from.info.lease,
-        worker: identity,
-        lease,
-        reason: from.status === 'expired' ? 'lease_expired' : 'lease_released',
-        leaseEndedAt: from.lastRecordedAt.toISOString(),
-        at: now(),
+        data: {
+          from: from.info.lease,
+          worker: identity,
+          lease,
+          reason: from.status === 'expired' ? 'lease_expired' : 'lease_released',
+          leaseEndedAt: from.lastRecordedAt.toISOString(),
+          at: now(),
+        },
       });
     } catch (error) {
       if (error instanceof InvalidTransitionError) return; // another worker took it first
@@ -453,8 +458,7 @@ export const createWorker = async <D extends AnyOperationDefinition>(
       await writer
         .execute({
           type: 'RequestCancellation',
-          user: `worker ${identity} (shutting down)`,
-          at: now(),
+          data: { user: `worker ${identity} (shutting down)`, at: now() },
         })
         .catch(() => undefined);
     }
