@@ -18,7 +18,16 @@ describe('examples', () => {
       'property-of-a-deploy.ts',
       'quick-start.ts',
       'test-your-steps.ts',
+      'time-in-deploys.ts',
       'writing-steps.ts',
+    ]);
+  });
+
+  it('time-in-deploys sums the minutes each app spent in deploys this month', async () => {
+    const { stdout } = await run(tsx, ['examples/time-in-deploys.ts'], { cwd: root });
+    expect(stdout.trim().split('\n')).toEqual([
+      '2026-03/production/api: 1 deploys (0 failed), 3 min',
+      '2026-03/production/web: 2 deploys (1 failed), 10 min',
     ]);
   });
 
