@@ -44,6 +44,21 @@ export {
   type ProjectionPage,
   type UserProjection,
 } from './define-projection.js';
+export {
+  computeDeliveryMetrics,
+  createDeliveryMetrics,
+  deliveryProjection,
+  DEFAULT_DEPLOY_TYPES,
+  DELIVERY_PROJECTION,
+  type Counted,
+  type DeliveryMetrics,
+  type DeliveryMetricsOptions,
+  type DeliveryMetricsService,
+  type MetricsQuery,
+  type OperationSummary,
+  type Percentiles,
+  type ResourceHistory,
+} from './delivery-metrics.js';
 export { ProjectionHandlerError, InvalidProjectionError } from './projection-errors.js';
 export { isoWeekOf, isoWeekRange, InvalidWeekError } from './iso-week.js';
 export type {
