@@ -59,6 +59,12 @@ export {
   type Percentiles,
   type ResourceHistory,
 } from './delivery-metrics.js';
+export {
+  deliveryMetricsCsv,
+  deliveryMetricsRows,
+  METRICS_COLUMNS,
+  type MetricsRow,
+} from './metrics-table.js';
 export { ProjectionHandlerError, InvalidProjectionError } from './projection-errors.js';
 export { isoWeekOf, isoWeekRange, InvalidWeekError } from './iso-week.js';
 export type {
