@@ -2,6 +2,7 @@ import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization
 import type { ResourceRef } from '../domain/events.js';
 import { createProjection, defineProjection, type UserProjection } from './define-projection.js';
 import type { ProjectorOptions } from './projector.js';
+import { isoWeekRange, isoWeeksBetween } from './iso-week.js';
 import { resolveRange } from './read-model.js';
 
 /** What the delivery metrics keep of one operation: its times and how it ended. */
@@ -288,6 +289,8 @@ export interface DeliveryMetricsService {
   /** The projection behind the metrics: `start()` it (or `catchUp()`) before asking. */
   projection: UserProjection<ResourceHistory>;
   metrics(query: MetricsQuery & { actor?: unknown }): Promise<DeliveryMetrics>;
+  /** The same, week by week (ISO weeks), for charts. */
+  weekly(query: MetricsQuery & { actor?: unknown }): Promise<WeeklyDeliveryMetrics[]>;
 }
 
 /**
@@ -307,26 +310,66 @@ export interface DeliveryMetricsService {
 export const createDeliveryMetrics = (options: DeliveryMetricsOptions): DeliveryMetricsService => {
   const authorize = options.authorize ?? allowAll;
   const projection = createProjection(deliveryProjection, { ...options, authorize });
+  const histories = async ({ actor, ...query }: MetricsQuery & { actor?: unknown }) => {
+    await ensureAllowed(authorize, actor, 'projection:read', {
+      environment: query.environment,
+      projection: { name: DELIVERY_PROJECTION, key: query.environment },
+    });
+    resolveRange(query);
+    // Keys are JSON arrays that start with the environment: its documents are one key range.
+    const prefix = `${JSON.stringify([query.environment]).slice(0, -1)},`;
+    const docs: ResourceHistory[] = [];
+    let after = prefix;
+    for (;;) {
+      const page = await projection.list({ actor, limit: 500, after });
+      const mine = page.items.filter((d) => d.key.startsWith(prefix));
+      docs.push(...mine.map((d) => d.state));
+      if (!page.nextAfter?.startsWith(prefix)) break;
+      after = page.nextAfter;
+    }
+    return { histories: docs, query };
+  };
   return {
     projection,
-    async metrics({ actor, ...query }) {
-      await ensureAllowed(authorize, actor, 'projection:read', {
-        environment: query.environment,
-        projection: { name: DELIVERY_PROJECTION, key: query.environment },
-      });
-      resolveRange(query);
-      // Keys are JSON arrays that start with the environment: its documents are one key range.
-      const prefix = `${JSON.stringify([query.environment]).slice(0, -1)},`;
-      const histories: ResourceHistory[] = [];
-      let after = prefix;
-      for (;;) {
-        const page = await projection.list({ actor, limit: 500, after });
-        const mine = page.items.filter((d) => d.key.startsWith(prefix));
-        histories.push(...mine.map((d) => d.state));
-        if (!page.nextAfter?.startsWith(prefix)) break;
-        after = page.nextAfter;
-      }
-      return computeDeliveryMetrics(histories, query, options.deployTypes);
+    async metrics(query) {
+      const found = await histories(query);
+      return computeDeliveryMetrics(found.histories, found.query, options.deployTypes);
+    },
+    async weekly(query) {
+      const found = await histories(query);
+      return weeklyDeliveryMetrics(found.histories, found.query, options.deployTypes);
     },
   };
+};
+
+/** The metrics of one ISO week. */
+export interface WeeklyDeliveryMetrics {
+  week: string;
+  metrics: DeliveryMetrics;
+}
+
+/**
+ * The metrics week by week (ISO weeks, UTC) for the weeks from `from`'s to `to`'s: the series
+ * the dashboard's charts draw.
+ *
+ * @example
+ * ```ts
+ * import { weeklyDeliveryMetrics } from 'opledger/projections';
+ *
+ * for (const { week, metrics } of weeklyDeliveryMetrics(histories, { environment: 'production', from: '2026-03-02', to: '2026-03-30' })) {
+ *   console.log(week, metrics.deploymentFrequency.deploys);
+ * }
+ * ```
+ */
+export const weeklyDeliveryMetrics = (
+  histories: readonly ResourceHistory[],
+  query: MetricsQuery,
+  deployTypes: readonly string[] = DEFAULT_DEPLOY_TYPES,
+): WeeklyDeliveryMetrics[] => {
+  const { from, to } = resolveRange({ from: query.from, to: query.to });
+  const last = new Date(Date.parse(to) - 1).toISOString();
+  return isoWeeksBetween(from, last).map((week) => ({
+    week,
+    metrics: computeDeliveryMetrics(histories, { ...query, ...isoWeekRange(week) }, deployTypes),
+  }));
 };

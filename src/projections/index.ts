@@ -48,6 +48,8 @@ export {
   computeDeliveryMetrics,
   createDeliveryMetrics,
   deliveryProjection,
+  weeklyDeliveryMetrics,
+  type WeeklyDeliveryMetrics,
   DEFAULT_DEPLOY_TYPES,
   DELIVERY_PROJECTION,
   type Counted,

@@ -116,6 +116,17 @@ describe('delivery metrics', () => {
       byErrorCode: [{ name: 'E_HEALTH', count: 2 }],
     });
 
+    const weeks = await delivery.weekly({
+      environment: 'production',
+      from: '2026-03-02',
+      to: '2026-03-16',
+    });
+    expect(weeks.map((w) => [w.week, w.metrics.deploymentFrequency.deploys])).toEqual([
+      ['2026-W10', 2],
+      ['2026-W11', 0],
+    ]);
+    expect(weeks[0]!.metrics.changeFailureRate).toEqual(m.changeFailureRate);
+
     const api = await delivery.metrics({
       environment: 'production',
       app: 'api',
