@@ -25,6 +25,7 @@ import { cancelBody, listOptions, operationsQuery, rangeQuery } from './queries.
 import { environmentsWithResources } from './environments.js';
 import { errorPage, sendPage } from './layout.js';
 import { pageRoutes } from './pages/index.js';
+import { createDeliveryMetrics } from '../projections/delivery-metrics.js';
 import { assetRoutes } from './assets.js';
 import { createRouter, type Route } from './router.js';
 
@@ -302,7 +303,9 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
     },
   });
 
-  routes.push(...pageRoutes({ reads, readStore, clock }), ...assetRoutes());
+  // The delivery metrics are a projection of their own, brought up to date by their page.
+  const delivery = createDeliveryMetrics({ store, readStore, authorize });
+  routes.push(...pageRoutes({ reads, readStore, clock }, delivery), ...assetRoutes());
   const router = createRouter(routes);
 
   const checkHost = (req: IncomingMessage) => {
