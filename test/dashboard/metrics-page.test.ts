@@ -104,6 +104,35 @@ describe('the dashboard Metrics page', () => {
     expect((await call(base, '/environments/production/metrics?week=1')).status).toBe(400);
   });
 
+  it('answers the metrics as JSON and as CSV for any range, the page linking its CSV', async () => {
+    const range = 'from=2026-03-02&to=2026-03-09';
+    const json = await call(base, `/api/environments/production/metrics?${range}&app=web`);
+    expect(json.status).toBe(200);
+    expect(json.json()).toMatchObject({
+      environment: 'production',
+      app: 'web',
+      changeFailureRate: { deploys: 3, failed: 1 },
+      timeToRestore: { restored: 1, p50Ms: 2 * MIN },
+    });
+    const csv = await call(base, `/api/environments/production/metrics.csv?${range}`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(csv.headers['content-disposition']).toContain('metrics-production.csv');
+    expect(csv.text.split('\r\n')[0]).toBe('metric,about,value');
+    expect(csv.text).toContain('\r\ndeploys,,2\r\n');
+    expect((await call(base, '/api/environments/production/metrics?from=2026-03-02')).status).toBe(
+      400,
+    );
+    const denied = await call(base, `/api/environments/production/metrics?${range}`, {
+      headers: { [DEFAULT_ACTOR_HEADER]: 'intruder' },
+    });
+    expect(denied.status).toBe(403);
+    const page = await call(base, '/environments/production/metrics?app=web');
+    expect(page.text).toMatch(
+      /id="metrics-csv" class="csv" href="\/api\/environments\/production\/metrics\.csv\?from=[^"]+&amp;to=[^"]+&amp;app=web"/,
+    );
+  });
+
   it('is linked from the environment page', async () => {
     const env = await call(base, '/environments/production');
     expect(env.text).toContain('href="/environments/production/metrics"');

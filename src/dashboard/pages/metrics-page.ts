@@ -1,7 +1,7 @@
 import { isoWeekOf, isoWeekRange } from '../../projections/iso-week.js';
 import type { DeliveryMetricsService } from '../../projections/delivery-metrics.js';
 import { HttpError, queryOf } from '../http.js';
-import { markup } from '../html.js';
+import { markup, path, query } from '../html.js';
 import { param, type Handler } from '../handler.js';
 import { layout } from '../layout.js';
 import type { Route } from '../router.js';
@@ -22,14 +22,14 @@ export const metricsPage = (
   delivery: DeliveryMetricsService,
 ): Route<Handler> =>
   pageRoute('/environments/:env/metrics', async (ctx) => {
-    const query = queryOf(ctx.url);
-    for (const key of Object.keys(query)) {
+    const asked = queryOf(ctx.url);
+    for (const key of Object.keys(asked)) {
       if (key !== 'app') {
         throw new HttpError(400, 'INVALID_QUERY', `Unknown query parameter '${key}'; use app.`);
       }
     }
     const environment = param(ctx, 'env');
-    const app = query.app || undefined;
+    const app = asked.app || undefined;
     await delivery.projection.catchUp().catch((error: unknown) => {
       // A read-only store is read as it is.
       if ((error as { code?: string }).code !== 'STORE_READ_ONLY') throw error;
@@ -130,6 +130,7 @@ export const metricsPage = (
 <dt>Time to restore (median)</dt><dd>${total.timeToRestore.p50Ms === undefined ? 'nothing to restore' : minutes(total.timeToRestore.p50Ms)}</dd>
 <dt>Rollbacks</dt><dd>${total.rollbacks.succeeded} succeeded, ${total.rollbacks.failed} failed</dd>
 </dl>
+<p><a id="metrics-csv" class="csv" href="${path`/api/environments/${environment}/metrics.csv`}${query({ from, to, app })}" download>Download the metrics table (CSV)</a></p>
 ${charts}`,
     );
   });
