@@ -145,6 +145,38 @@ describe('a user-defined projection', () => {
     expect(await projection.checkpoint()).toBe(failed.position - 1n);
   });
 
+  it('live, too: a handler that throws stops it at that event, and start() resumes from there', async () => {
+    const s = projectionSetup();
+    let ready = false;
+    const picky = defineProjection({
+      ...deploysByApp(),
+      on: {
+        ...deploysByApp().on,
+        OperationFailed(draft) {
+          if (!ready) throw new Error('not yet');
+          draft.failed += 1;
+        },
+      },
+    });
+    const projection = createProjection(picky, { store: s.store, readStore: s.readStore });
+    await projection.start();
+    await s.run(request({ params: { image: 'v1' } }));
+    await s.run(request({ params: { image: 'v2', fail: 'unhealthy' } }));
+    const error = await projection.waitFor(await s.store.headPosition()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ProjectionHandlerError);
+    const at = (error as ProjectionHandlerError).position;
+    expect(await projection.checkpoint()).toBe(at - 1n);
+    expect(await projection.read('production/web')).toMatchObject({ deploys: 2, failed: 0 });
+    ready = true;
+    await projection.start();
+    await projection.waitFor(await s.store.headPosition());
+    await projection.stop();
+    expect(await projection.read('production/web')).toMatchObject({ deploys: 2, failed: 1 });
+  });
+
   it('stops on a state that JSON cannot keep', async () => {
     const s = projectionSetup();
     await s.run(request({ params: { image: 'v1' } }));
