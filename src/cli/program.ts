@@ -21,6 +21,7 @@ import {
   operationLogsCommand,
   type CancelOptions,
 } from './commands/operation.js';
+import { metricsCommand, type MetricsOptions } from './commands/metrics.js';
 import { operationsCommand, type OperationsOptions } from './commands/operations.js';
 import { DEFAULT_RUN_SPEED, runCommand, type RunOptions } from './commands/run.js';
 import type { GlobalOptions } from './commands/with-store.js';
@@ -161,6 +162,18 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .description('the weekly activity reports of an environment, newest first')
     .requiredOption('--env <env>', 'environment')
     .action(action<GlobalOptions & { env: string }>((o) => activityReportsCommand(o, io)));
+
+  program
+    .command('metrics')
+    .description(
+      'delivery metrics of an environment or an app: deploys, lead time, change failure rate, time to restore',
+    )
+    .requiredOption('--env <env>', 'environment')
+    .option('--app <handle>', 'one app of the environment (deleted apps too)')
+    .option('--from <date>', 'start of the range (UTC date or instant; default 30 days ago)')
+    .option('--to <date>', 'end of the range, exclusive')
+    .option('--out <file>', 'write the table as CSV to a file')
+    .action(action<MetricsOptions>((o) => metricsCommand(o, io)));
 
   program
     .command('dashboard')

@@ -33,6 +33,13 @@ export const rangeQuery = z.strictObject({
   to: z.string({ error: 'is required (a UTC date or instant, exclusive)' }).min(1),
 });
 
+/** The delivery metrics' range (both required) and, optionally, one app. */
+export const metricsQuery = z.strictObject({
+  from: z.string({ error: 'is required (a UTC date or instant)' }).min(1),
+  to: z.string({ error: 'is required (a UTC date or instant, exclusive)' }).min(1),
+  app: z.string().min(1).optional(),
+});
+
 export const cancelBody = z.strictObject({
   user: z.string().min(1, 'must not be empty').optional(),
 });

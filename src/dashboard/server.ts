@@ -21,10 +21,12 @@ import {
 } from './http.js';
 import { noQuery, param, type Context, type Handler } from './handler.js';
 import { withPosted } from './activity-reports.js';
-import { cancelBody, listOptions, operationsQuery, rangeQuery } from './queries.js';
+import { cancelBody, listOptions, operationsQuery, metricsQuery, rangeQuery } from './queries.js';
 import { environmentsWithResources } from './environments.js';
 import { errorPage, sendPage } from './layout.js';
 import { pageRoutes } from './pages/index.js';
+import { createDeliveryMetrics } from '../projections/delivery-metrics.js';
+import { deliveryMetricsCsv } from '../projections/metrics-table.js';
 import { assetRoutes } from './assets.js';
 import { createRouter, type Route } from './router.js';
 
@@ -177,6 +179,32 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
     await sendCsv(ctx, { week }, week);
   });
 
+  // The delivery metrics are a projection of their own, brought up to date before each read.
+  const delivery = createDeliveryMetrics({ store, readStore, authorize });
+  const metricsOf = async (ctx: Context) => {
+    const q = parseWith(metricsQuery, queryOf(ctx.url), 'INVALID_QUERY', 'query');
+    await delivery.projection.catchUp().catch((error: unknown) => {
+      if ((error as { code?: string }).code !== 'STORE_READ_ONLY') throw error;
+    });
+    return delivery.metrics({ environment: param(ctx, 'env'), actor: ctx.actor, ...q });
+  };
+
+  get('/api/environments/:env/metrics', async (ctx) => {
+    sendJson(ctx.res, 200, await metricsOf(ctx));
+  });
+
+  get('/api/environments/:env/metrics.csv', async (ctx) => {
+    const metrics = await metricsOf(ctx);
+    ctx.res.writeHead(200, {
+      'content-type': 'text/csv; charset=utf-8',
+      'content-disposition': attachment(
+        `metrics-${metrics.environment}${metrics.app ? `-${metrics.app}` : ''}.csv`,
+      ),
+      'cache-control': 'no-store',
+    });
+    ctx.res.end(deliveryMetricsCsv(metrics));
+  });
+
   get('/api/environments/:env/activity-report.csv', async (ctx) => {
     const { from, to } = parseWith(rangeQuery, queryOf(ctx.url), 'INVALID_QUERY', 'range');
     await sendCsv(ctx, { from, to }, `${from}_${to}`);
@@ -302,7 +330,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
     },
   });
 
-  routes.push(...pageRoutes({ reads, readStore, clock }), ...assetRoutes());
+  routes.push(...pageRoutes({ reads, readStore, clock }, delivery), ...assetRoutes());
   const router = createRouter(routes);
 
   const checkHost = (req: IncomingMessage) => {

@@ -7,7 +7,8 @@ export type ReadAccessAction =
   | 'operations:list'
   | 'environments:list'
   | 'resources:list'
-  | 'activity-reports:read';
+  | 'activity-reports:read'
+  | 'projection:read';
 
 /** The writes `authorize` is asked about: the dashboard's one write, a cancel. */
 export type WriteAccessAction = 'operation:cancel';
@@ -25,6 +26,8 @@ export interface AccessTarget {
   environment: string;
   operationId?: string;
   resource?: { type: string; handle: string };
+  /** A document of a user-defined projection (`projection:read`). */
+  projection?: { name: string; key: string };
 }
 
 /** Decides whether `actor` may perform an action; opledger consults it before every one. */
@@ -45,6 +48,7 @@ const ACTION_PHRASES: Record<AccessAction, string> = {
   'operation:cancel': 'cancel this operation',
   'resources:list': 'list the resources of this environment',
   'activity-reports:read': 'read the activity reports of this environment',
+  'projection:read': 'read this projection document',
 };
 
 export const ensureAllowed = async (

@@ -2,8 +2,10 @@ import type { Subscription } from 'rxjs';
 import { InvalidRequestError, SkipRefusedError, StoredEventError } from '../domain/errors.js';
 import { createEventDecoder, type Upcaster } from '../domain/event-codec.js';
 import type { EventStore, RecordedEvent } from '../domain/event-store.js';
+import type { Decode } from '../engine/operation-stream.js';
 import { projectOperationEvent } from './project-operation-event.js';
-import type { ReadStore, SkippedEvent } from './read-store.js';
+import { ProjectionHandlerError } from './projection-errors.js';
+import type { ReadModelTransaction, ReadStore, SkippedEvent } from './read-store.js';
 
 export const OPERATIONS_PROJECTION = 'operations';
 
@@ -73,7 +75,47 @@ export interface Projector {
  * await projector.start(); // catch-up, then live, until projector.stop()
  * ```
  */
-export const createProjector = (options: ProjectorOptions): Projector => {
+export const createProjector = (options: ProjectorOptions): Projector =>
+  createCheckpointedProjector(options, {
+    projection: OPERATIONS_PROJECTION,
+    beginBatch: (tx, decode) => ({
+      apply: (event) => projectOperationEvent(tx, event, decode),
+      end: async () => undefined,
+    }),
+    forget: () => options.readStore.reset(OPERATIONS_PROJECTION),
+  });
+
+/** One batch of a projection, inside its read-store transaction. */
+export interface ProjectionBatch {
+  apply(event: RecordedEvent): Promise<void>;
+  /** Called once every event of the batch is applied, before the checkpoint moves. */
+  end(): Promise<void>;
+}
+
+/**
+ * What a projection run by the checkpointed projector does: the built-in read model and every
+ * user-defined projection share the loop below (checkpoint, batches, skips, catch-up then live).
+ */
+export interface ProjectionSpec {
+  projection: string;
+  beginBatch(tx: ReadModelTransaction, decode: Decode): ProjectionBatch;
+  /** Forgets what the projection wrote and its checkpoint (before a rebuild). */
+  forget(): Promise<void>;
+  /** Runs before every catch-up: a user projection whose version changed is rebuilt here. */
+  prepare?(): Promise<void>;
+}
+
+/** The position of the one event an error is about, when it is about one. */
+const stoppedAt = (error: unknown): bigint | undefined =>
+  error instanceof StoredEventError || error instanceof ProjectionHandlerError
+    ? error.position
+    : undefined;
+
+export const createCheckpointedProjector = (
+  options: ProjectorOptions,
+  spec: ProjectionSpec,
+): Projector => {
+  const name = spec.projection;
   const { store, readStore } = options;
   const batchSize = options.batchSize ?? 500;
   const decode = createEventDecoder(options.upcasters);
@@ -90,9 +132,7 @@ export const createProjector = (options: ProjectorOptions): Projector => {
   /** The skips of the read store, by position; loaded again at every catch-up. */
   let skips = new Map<bigint, SkippedEvent>();
   const loadSkips = async () => {
-    skips = new Map(
-      (await readStore.skippedEvents(OPERATIONS_PROJECTION)).map((s) => [BigInt(s.position), s]),
-    );
+    skips = new Map((await readStore.skippedEvents(name)).map((s) => [BigInt(s.position), s]));
   };
 
   const notify = () => {
@@ -113,21 +153,23 @@ export const createProjector = (options: ProjectorOptions): Projector => {
   };
 
   const applyBatch = async (events: readonly RecordedEvent[]): Promise<void> => {
-    const checkpoint = await readStore.checkpoint(OPERATIONS_PROJECTION);
+    const checkpoint = await readStore.checkpoint(name);
     const fresh = events.filter((e) => e.globalPosition > checkpoint);
     if (fresh.length === 0) return;
     const last = fresh[fresh.length - 1]!.globalPosition;
     try {
-      await readStore.transaction(OPERATIONS_PROJECTION, last, async (tx) => {
+      await readStore.transaction(name, last, async (tx) => {
+        const batch = spec.beginBatch(tx, decode);
         for (const event of fresh) {
           if (skips.has(event.globalPosition)) continue;
-          await projectOperationEvent(tx, event, decode);
+          await batch.apply(event);
         }
+        await batch.end();
       });
     } catch (error) {
-      // The events before an unreadable one are committed, so that the read models stop right
-      // at it: the position its error names is the one an operator can skip.
-      const bad = error instanceof StoredEventError ? error.position : undefined;
+      // The events before an unreadable one (or one a handler threw on) are committed, so that
+      // the read models stop right at it: the position its error names is the one to look at.
+      const bad = stoppedAt(error);
       const before = bad === undefined ? [] : fresh.filter((e) => e.globalPosition < bad);
       if (before.length > 0 && before.length < fresh.length) await applyBatch(before);
       throw error;
@@ -166,9 +208,10 @@ export const createProjector = (options: ProjectorOptions): Projector => {
   };
 
   const catchUpUnlocked = async (onProgress?: (position: bigint, head: bigint) => void) => {
+    await spec.prepare?.();
     const head = await store.headPosition();
     await loadSkips();
-    let position = await readStore.checkpoint(OPERATIONS_PROJECTION);
+    let position = await readStore.checkpoint(name);
     applied = position;
     while (position < head) {
       const { events, unreadable } = await readPage(position, batchSize);
@@ -179,7 +222,7 @@ export const createProjector = (options: ProjectorOptions): Projector => {
         const skip = skips.get(unreadable.position);
         if (!skip) throw unreadable;
         // A row the store cannot read and an operator skipped: only the checkpoint moves.
-        await readStore.transaction(OPERATIONS_PROJECTION, unreadable.position, async () => {});
+        await readStore.transaction(name, unreadable.position, async () => {});
         position = applied = unreadable.position;
         options.onSkipped?.(skip);
         notify();
@@ -239,19 +282,19 @@ export const createProjector = (options: ProjectorOptions): Projector => {
 
     rebuild: (onProgress) =>
       exclusive(async () => {
-        await readStore.reset(OPERATIONS_PROJECTION);
+        await spec.forget();
         return catchUpUnlocked(onProgress);
       }),
 
     lag: async () => {
       const [head, checkpoint] = await Promise.all([
         store.headPosition(),
-        readStore.checkpoint(OPERATIONS_PROJECTION),
+        readStore.checkpoint(name),
       ]);
       return head - checkpoint;
     },
 
-    checkpoint: () => readStore.checkpoint(OPERATIONS_PROJECTION),
+    checkpoint: () => readStore.checkpoint(name),
 
     skip: (position, request) =>
       exclusive(async () => {
@@ -276,9 +319,7 @@ export const createProjector = (options: ProjectorOptions): Projector => {
           at: (request.at ?? new Date()).toISOString(),
           reason: request.reason,
         };
-        await readStore.transaction(OPERATIONS_PROJECTION, position, (tx) =>
-          tx.putSkippedEvent(skipped),
-        );
+        await readStore.transaction(name, position, (tx) => tx.putSkippedEvent(skipped));
         skips.set(position, skipped);
         applied = position;
         notify();

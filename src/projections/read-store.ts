@@ -90,6 +90,17 @@ export interface ReadModelTransaction {
   purgeEnvironment(environment: string): Promise<void>;
   /** Records a skip of the transaction's projection (at most one per position: the last wins). */
   putSkippedEvent(skip: SkippedEvent): Promise<void>;
+  /** A document of a user-defined projection, as the JSON text it was stored as. */
+  getDocument(collection: string, key: string): Promise<string | undefined>;
+  /** Stores (or replaces) a document as JSON text. */
+  putDocument(collection: string, key: string, json: string): Promise<void>;
+}
+
+/** One stored document of a user-defined projection. */
+export interface StoredDocument {
+  key: string;
+  /** The document as JSON text. */
+  json: string;
 }
 
 /**
@@ -112,6 +123,26 @@ export interface ReadStore {
   reset(projection: string): Promise<void>;
   /** The events the projection was told to skip, by position. */
   skippedEvents(projection: string): Promise<SkippedEvent[]>;
+
+  /** A document of a user-defined projection (JSON text), or undefined. */
+  document(collection: string, key: string): Promise<string | undefined>;
+  /**
+   * Documents of a collection in key order (UTF-8 byte order), those after `after`, at most
+   * `limit`: a page of a keyset listing.
+   */
+  documents(collection: string, page: { after?: string; limit: number }): Promise<StoredDocument[]>;
+  /** The version a user-defined projection was last built with, if it ever ran. */
+  projectionVersion(projection: string): Promise<number | undefined>;
+  /**
+   * Forgets the documents of `collections` and the projection's checkpoint, and records
+   * `version` as the one its documents are now built with, in one transaction. Its skipped
+   * events stay. Touches no other projection and not the built-in read model.
+   */
+  resetProjection(
+    projection: string,
+    version: number,
+    collections: readonly string[],
+  ): Promise<void>;
 
   operation(id: string): Promise<OperationRecord | undefined>;
   logLines(operationId: string): Promise<LogLine[]>;

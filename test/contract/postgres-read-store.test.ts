@@ -19,6 +19,8 @@ const TABLES = [
   'environments',
   'projection_checkpoints',
   'projection_skipped_events',
+  'projection_documents',
+  'projection_versions',
 ];
 
 // As in the event store contract: migrating a schema costs far more than emptying one, so a

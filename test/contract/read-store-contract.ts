@@ -628,6 +628,107 @@ export const describeReadStoreContract = (name: string, factory: ReadStoreFactor
       });
     });
 
+    describe('documents of user-defined projections', () => {
+      it('are written with the checkpoint, or not at all, and read back as written', async () => {
+        const boom = new Error('handler failed');
+        await expect(
+          write(
+            store,
+            3n,
+            async (tx) => {
+              await tx.putDocument('deploys', 'production/web', '{"deploys":1}');
+              throw boom;
+            },
+            'deploys',
+          ),
+        ).rejects.toBe(boom);
+        expect(await store.document('deploys', 'production/web')).toBeUndefined();
+        expect(await store.checkpoint('deploys')).toBe(0n);
+        // Key order and text as written (not normalised), unicode kept.
+        const json = '{"zeta":1,"alpha":["déploiement 🚀",null,true,1.5]}';
+        await write(
+          store,
+          3n,
+          async (tx) => {
+            await tx.putDocument('deploys', 'production/web', '{"deploys":1}');
+            expect(await tx.getDocument('deploys', 'production/web')).toBe('{"deploys":1}');
+            await tx.putDocument('deploys', 'production/web', json);
+          },
+          'deploys',
+        );
+        expect(await store.checkpoint('deploys')).toBe(3n);
+        expect(JSON.parse((await store.document('deploys', 'production/web'))!)).toEqual(
+          JSON.parse(json),
+        );
+        expect(
+          Object.keys(JSON.parse((await store.document('deploys', 'production/web'))!)),
+        ).toEqual(['zeta', 'alpha']);
+        expect(await store.document('other', 'production/web')).toBeUndefined();
+      });
+
+      it('are listed in UTF-8 byte order, page by page, per collection', async () => {
+        const keys = ['b', 'a', 'é', 'Z', 'a/b', '🚀', '\uffef', 'aa'];
+        await write(
+          store,
+          1n,
+          async (tx) => {
+            for (const key of keys) await tx.putDocument('c', key, JSON.stringify(key));
+            await tx.putDocument('other', 'x', '1');
+          },
+          'c',
+        );
+        const expected = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.documents('c', { limit: 3, ...(after ? { after } : {}) });
+          for (const d of page) expect(JSON.parse(d.json)).toBe(d.key);
+          seen.push(...page.map((d) => d.key));
+          if (page.length < 3) break;
+          after = page.at(-1)!.key;
+        }
+        expect(seen).toEqual(expected);
+      });
+
+      it('a projection reset forgets its collections and checkpoint, records its version, touches nothing else', async () => {
+        expect(await store.projectionVersion('deploys')).toBeUndefined();
+        await putAll(store, 5n, { operations: [operation({ id: 'op-1' })] });
+        await write(
+          store,
+          4n,
+          async (tx) => {
+            await tx.putDocument('deploys', 'k', '1');
+            await tx.putDocument('deploys#operations', 'op-1', '{}');
+            await tx.putDocument('kept', 'k', '2');
+            await tx.putSkippedEvent({
+              position: '2',
+              stream: 's',
+              revision: '0',
+              code: 'INVALID_STORED_EVENT',
+              problem: 'p',
+              user: 'u',
+              at: T(0),
+              reason: 'r',
+            });
+          },
+          'deploys',
+        );
+        await store.resetProjection('deploys', 2, ['deploys', 'deploys#operations']);
+        expect(await store.projectionVersion('deploys')).toBe(2);
+        expect(await store.checkpoint('deploys')).toBe(0n);
+        expect(await store.document('deploys', 'k')).toBeUndefined();
+        expect(await store.documents('deploys#operations', { limit: 10 })).toEqual([]);
+        expect(await store.document('kept', 'k')).toBe('2');
+        expect(await store.skippedEvents('deploys')).toHaveLength(1);
+        expect(await store.checkpoint('operations')).toBe(5n);
+        expect(await store.operation('op-1')).toBeDefined();
+        // And the built-in model's reset leaves documents alone.
+        await store.reset('operations');
+        expect(await store.document('kept', 'k')).toBe('2');
+        expect(await store.projectionVersion('deploys')).toBe(2);
+      });
+    });
+
     describe('listOperations', () => {
       const dataset = [
         operation({ id: 'op-1', createdAt: T(1), status: 'succeeded' }),

@@ -538,6 +538,34 @@ describe('the dashboard in headless Chromium', () => {
     for (const op of all.items) expect(ranged.bytes.toString('utf8')).toContain(op.id);
   }, 120_000);
 
+  it("draws the demo's delivery metrics as SVG charts with their numbers", async () => {
+    const page = await newPage();
+    await open(page, `/environments/${ENV}`);
+    await clickThrough(
+      page,
+      page.locator('#metrics-link'),
+      (u) => u.pathname === `/environments/${ENV}/metrics`,
+    );
+    const charts = page.locator('figure.chart');
+    expect(await charts.count()).toBe(4);
+    for (const chart of await charts.all()) {
+      const id = await chart.getAttribute('id');
+      expect(await chart.locator('svg[role="img"]').getAttribute('aria-labelledby')).toBe(
+        `${id}-title`,
+      );
+      expect(await chart.locator('svg text.x-label').count()).toBe(1);
+      expect(await chart.locator('svg text.y-label').count()).toBe(1);
+      expect(await chart.locator('table.chart-data caption').count()).toBe(1);
+    }
+    // The demo deployed: some week of the deploys chart has a bar, and its table says so.
+    const deploys = page.locator('figure#deploys-per-week');
+    const heights = (await attributes(deploys.locator('rect[height]'), 'height')).map(Number);
+    expect(heights.some((h) => h > 0)).toBe(true);
+    const counts = await deploys.locator('tbody td').allTextContents();
+    expect(counts.map(Number).some((n) => n > 0)).toBe(true);
+    await screenshot(page, 'metrics');
+  });
+
   it('has saved a screenshot of each view under test-results/dashboard/', () => {
     expect(readdirSync(SCREENSHOTS).sort()).toEqual(
       [
@@ -549,6 +577,7 @@ describe('the dashboard in headless Chromium', () => {
         'environment-deleted',
         'environments',
         'error',
+        'metrics',
         'operation',
         'operation-live',
         'operation-rolled-back',

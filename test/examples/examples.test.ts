@@ -13,12 +13,33 @@ describe('examples', () => {
     expect(readdirSync(join(root, 'examples')).sort()).toEqual([
       'activity-report.ts',
       'dashboard.ts',
+      'delivery-metrics.ts',
       'deploy-with-rollback.ts',
       'local-zero-downtime.ts',
       'property-of-a-deploy.ts',
       'quick-start.ts',
       'test-your-steps.ts',
+      'time-in-deploys.ts',
       'writing-steps.ts',
+    ]);
+  });
+
+  it('delivery-metrics prints the DORA keys of a week with one failed deploy', async () => {
+    const { stdout } = await run(tsx, ['examples/delivery-metrics.ts'], { cwd: root });
+    expect(stdout.trim().split('\n')).toEqual([
+      'deploys per week: 2',
+      'change failure rate: 0.3333333333333333',
+      'time to restore (p50): 22 min',
+      'lead time p95: 10 min',
+      'failures by code: [{"name":"E_HEALTH","count":1}]',
+    ]);
+  });
+
+  it('time-in-deploys sums the minutes each app spent in deploys this month', async () => {
+    const { stdout } = await run(tsx, ['examples/time-in-deploys.ts'], { cwd: root });
+    expect(stdout.trim().split('\n')).toEqual([
+      '2026-03/production/api: 1 deploys (0 failed), 3 min',
+      '2026-03/production/web: 2 deploys (1 failed), 10 min',
     ]);
   });
 

@@ -64,10 +64,12 @@ describe('the SQLite read store', () => {
       .all();
     expect([...tables].sort()).toEqual([
       'opledger_checkpoints',
+      'opledger_documents',
       'opledger_environments',
       'opledger_events',
       'opledger_log_lines',
       'opledger_operations',
+      'opledger_projection_versions',
       'opledger_resources',
       'opledger_schema_version',
       'opledger_skipped_events',
@@ -78,6 +80,7 @@ describe('the SQLite read store', () => {
       { component: 'event-store', version: 1 },
       { component: 'read-store', version: 1 },
       { component: 'read-store', version: 2 },
+      { component: 'read-store', version: 3 },
     ]);
   });
 

@@ -12,6 +12,9 @@ import type {
 const resourceKey = (environment: string, type: string, handle: string) =>
   JSON.stringify([environment, type, handle]);
 
+/** UTF-8 byte order, as SQLite's BINARY and PostgreSQL's "C" collation compare keys. */
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
 const newestFirst = (a: OperationRecord, b: OperationRecord) =>
   a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1;
 
@@ -27,6 +30,9 @@ export const createInMemoryReadStore = (): ReadStore => {
   const checkpoints = new Map<string, bigint>();
   /** Per projection, by position. */
   const skipped = new Map<string, Map<string, SkippedEvent>>();
+  /** Documents of user-defined projections as JSON text, per collection, by key. */
+  const documents = new Map<string, Map<string, string>>();
+  const versions = new Map<string, number>();
 
   const matches = (r: OperationRecord, q: OperationQuery) => {
     if (r.environment !== q.environment) return false;
@@ -106,6 +112,17 @@ export const createInMemoryReadStore = (): ReadStore => {
           remember(perProjection, skip.position);
           perProjection.set(skip.position, { ...skip });
         },
+        getDocument: async (collection, key) => documents.get(collection)?.get(key),
+        putDocument: async (collection, key, json) => {
+          let perCollection = documents.get(collection);
+          if (!perCollection) {
+            remember(documents, collection);
+            perCollection = new Map();
+            documents.set(collection, perCollection);
+          }
+          remember(perCollection, key);
+          perCollection.set(key, json);
+        },
       };
       remember(checkpoints, projection);
       try {
@@ -129,6 +146,20 @@ export const createInMemoryReadStore = (): ReadStore => {
       [...(skipped.get(projection)?.values() ?? [])]
         .map((s) => ({ ...s }))
         .sort((a, b) => (BigInt(a.position) < BigInt(b.position) ? -1 : 1)),
+
+    document: async (collection, key) => documents.get(collection)?.get(key),
+    documents: async (collection, { after, limit }) =>
+      [...(documents.get(collection) ?? new Map<string, string>())]
+        .filter(([key]) => after === undefined || byteOrder(key, after) > 0)
+        .sort(([a], [b]) => byteOrder(a, b))
+        .slice(0, Math.max(0, limit))
+        .map(([key, json]) => ({ key, json })),
+    projectionVersion: async (projection) => versions.get(projection),
+    async resetProjection(projection, version, collections) {
+      for (const collection of collections) documents.delete(collection);
+      checkpoints.delete(projection);
+      versions.set(projection, version);
+    },
 
     operation: async (id) => operations.get(id),
     logLines: async (id) =>

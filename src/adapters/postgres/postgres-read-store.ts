@@ -129,6 +129,19 @@ export const createPostgresReadStore = (
         res AS (DELETE FROM ${s}.resources WHERE environment = $1)
       SELECT 1`,
     checkpoint: `SELECT position FROM ${s}.projection_checkpoints WHERE projection = $1`,
+    document: `SELECT document::text AS json FROM ${s}.projection_documents
+      WHERE collection = $1 AND key = $2`,
+    putDocument: `INSERT INTO ${s}.projection_documents (collection, key, document)
+      VALUES ($1, $2, $3::json)
+      ON CONFLICT (collection, key) DO UPDATE SET document = EXCLUDED.document`,
+    documents: `SELECT key, document::text AS json FROM ${s}.projection_documents
+      WHERE collection = $1 AND ($2::text IS NULL OR key > $2::text COLLATE "C")
+      ORDER BY key LIMIT $3`,
+    version: `SELECT version::text AS version FROM ${s}.projection_versions WHERE projection = $1`,
+    resetProjection: `WITH d AS (DELETE FROM ${s}.projection_documents WHERE collection = ANY($2::text[])),
+        c AS (DELETE FROM ${s}.projection_checkpoints WHERE projection = $1)
+      INSERT INTO ${s}.projection_versions (projection, version) VALUES ($1, $3)
+      ON CONFLICT (projection) DO UPDATE SET version = EXCLUDED.version`,
     putSkipped: `INSERT INTO ${s}.projection_skipped_events
         (projection, position, stream, revision, code, problem, user_name, at, reason)
       VALUES (${placeholders(9)})
@@ -204,6 +217,10 @@ export const createPostgresReadStore = (
           skip.at,
           skip.reason,
         ])),
+      getDocument: (collection, key) =>
+        get(sql.document, [collection, key], (row) => requiredText(row, 'json')),
+      putDocument: async (collection, key, json) =>
+        void (await run(sql.putDocument, [collection, key, json])),
     };
   };
 
@@ -321,6 +338,32 @@ export const createPostgresReadStore = (
           at: requiredText(row, 'at'),
           reason: requiredText(row, 'reason'),
         })),
+      ),
+
+    document: (collection, key) =>
+      guarded(() =>
+        first(pool, sql.document, [collection, key], (row) => requiredText(row, 'json')),
+      ),
+    documents: (collection, { after, limit }) =>
+      guarded(async () =>
+        (await queryText(pool, sql.documents, [collection, after ?? null, Math.max(0, limit)])).map(
+          (row) => ({ key: requiredText(row, 'key'), json: requiredText(row, 'json') }),
+        ),
+      ),
+    projectionVersion: (projection) =>
+      guarded(() =>
+        first(pool, sql.version, [projection], (row) => Number(requiredText(row, 'version'))),
+      ),
+    resetProjection: (projection, version, collections) =>
+      guarded(() =>
+        inTurn(
+          async () =>
+            void (await queryText(pool, sql.resetProjection, [
+              projection,
+              [...collections],
+              version,
+            ])),
+        ),
       ),
 
     operation: (id) => guarded(() => first(pool, sql.operation, [id], decodeOperation)),

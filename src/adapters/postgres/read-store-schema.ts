@@ -83,5 +83,23 @@ export const readStoreMigrations = (schema: string): Migration[] => {
         );
       `,
     },
+    {
+      version: 3,
+      name: 'documents of user-defined projections, and their versions',
+      // json, not jsonb: the text is kept as written, so that a document reads back with its
+      // keys in the order the in-memory and SQLite stores give them.
+      sql: `
+        CREATE TABLE ${s}.projection_documents (
+          collection text COLLATE "C" NOT NULL,
+          key text COLLATE "C" NOT NULL,
+          document json NOT NULL,
+          PRIMARY KEY (collection, key)
+        );
+        CREATE TABLE ${s}.projection_versions (
+          projection text COLLATE "C" PRIMARY KEY,
+          version integer NOT NULL
+        );
+      `,
+    },
   ];
 };

@@ -76,4 +76,21 @@ export const readStoreMigrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    description: 'documents of user-defined projections, and their versions',
+    // JSON text, keyed by collection and key; BINARY collation orders keys as UTF-8 bytes.
+    sql: `
+      CREATE TABLE opledger_documents (
+        collection TEXT NOT NULL,
+        key TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (collection, key)
+      ) WITHOUT ROWID;
+      CREATE TABLE opledger_projection_versions (
+        projection TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -97,6 +97,29 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
         'SELECT position, stream, revision, code, problem, user, at, reason FROM opledger_skipped_events WHERE projection = ? ORDER BY position',
       )
       .safeIntegers(true),
+    document: db
+      .prepare<[string, string], string>(
+        'SELECT document FROM opledger_documents WHERE collection = ? AND key = ?',
+      )
+      .pluck(),
+    firstDocuments: db.prepare<[string, number], { key: string; json: string }>(
+      'SELECT key, document AS json FROM opledger_documents WHERE collection = ? ORDER BY key LIMIT ?',
+    ),
+    nextDocuments: db.prepare<[string, string, number], { key: string; json: string }>(
+      'SELECT key, document AS json FROM opledger_documents WHERE collection = ? AND key > ? ORDER BY key LIMIT ?',
+    ),
+    putDocument: db.prepare<[string, string, string]>(
+      'INSERT OR REPLACE INTO opledger_documents (collection, key, document) VALUES (?, ?, ?)',
+    ),
+    deleteDocuments: db.prepare<[string]>('DELETE FROM opledger_documents WHERE collection = ?'),
+    version: db
+      .prepare<[string], number>(
+        'SELECT version FROM opledger_projection_versions WHERE projection = ?',
+      )
+      .pluck(),
+    setVersion: db.prepare<[string, number]>(
+      'INSERT OR REPLACE INTO opledger_projection_versions (projection, version) VALUES (?, ?)',
+    ),
     operation: db.prepare<[string], OperationRow>('SELECT * FROM opledger_operations WHERE id = ?'),
     putOperation: db.prepare(
       'INSERT OR REPLACE INTO opledger_operations (id, environment, resource_type, resource_handle, type, status, created_at, last_revision, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -215,6 +238,12 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
           s.reason,
         );
       }),
+      getDocument: whileOpen((collection: string, key: string) =>
+        sql.document.get(collection, key),
+      ),
+      putDocument: whileOpen((collection: string, key: string, json: string) => {
+        sql.putDocument.run(collection, key, json);
+      }),
     };
   };
 
@@ -250,6 +279,24 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
       inTurn(() =>
         sql.skipped.all(projection).map((row) => ({ ...row, position: row.position.toString() })),
       ),
+
+    document: (collection, key) => inTurn(() => sql.document.get(collection, key)),
+    documents: (collection, { after, limit }) =>
+      inTurn(() =>
+        after === undefined
+          ? sql.firstDocuments.all(collection, Math.max(0, limit))
+          : sql.nextDocuments.all(collection, after, Math.max(0, limit)),
+      ),
+    projectionVersion: (projection) => inTurn(() => sql.version.get(projection)),
+    resetProjection: (projection, version, collections) =>
+      inTurn(() => {
+        if (options.readonly) throw new ReadOnlyStoreError('read store');
+        return writeTransaction(db, lock, () => {
+          for (const collection of collections) sql.deleteDocuments.run(collection);
+          sql.deleteCheckpoint.run(projection);
+          sql.setVersion.run(projection, version);
+        });
+      }),
 
     operation: (id) => inTurn(() => operation(id)),
     logLines: (id) => inTurn(() => sql.logLines.all(id).map(toLogLine)),

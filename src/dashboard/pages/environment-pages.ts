@@ -75,6 +75,7 @@ ${deletedNote(deleted.deprovisionedAt)}`,
 <nav class="actions">
 <a id="activity-link" class="button" href="${activityPath(environment)}">Activity</a>
 <a id="reports-link" class="button" href="${path`/environments/${environment}/activity-reports`}">Activity Reports</a>
+<a id="metrics-link" class="button" href="${path`/environments/${environment}/metrics`}">Metrics</a>
 </nav>
 <div class="columns">
 <section><h2>Apps</h2>${resourceList(environment, 'apps', apps)}</section>
@@ -116,7 +117,7 @@ ${others.length > 0 && markup`<section><h2>Other resources</h2><ul class="others
 <dt>Release</dt><dd>${resource.release ?? '–'}</dd>
 <dt>Last operation</dt><dd><a href="${path`/operations/${resource.lastOperationId}`}">${resource.lastOperationType}</a> at ${time(resource.lastOperationAt)}</dd>
 </dl>
-<nav class="actions"><a id="activity-link" class="button" href="${activityPath(environment, { type, handle })}">Activity</a></nav>
+<nav class="actions"><a id="activity-link" class="button" href="${activityPath(environment, { type, handle })}">Activity</a>${type === 'app' && markup` <a id="metrics-link" class="button" href="${path`/environments/${environment}/metrics`}?app=${encodeURIComponent(handle)}">Metrics</a>`}</nav>
 <h2>Latest operations</h2>
 ${operationsTable(recent.items, false)}`,
       );

@@ -4,7 +4,9 @@ import { activityPage } from './activity-page.js';
 import { environmentPages } from './environment-pages.js';
 import { operationPage } from './operation-page.js';
 import type { PageDependencies } from './page.js';
+import { metricsPage } from './metrics-page.js';
 import { reportsPage } from './reports-page.js';
+import type { DeliveryMetricsService } from '../../projections/delivery-metrics.js';
 
 export type { PageDependencies } from './page.js';
 export { ACTIVITY_PAGE_SIZE } from './activity-page.js';
@@ -14,9 +16,13 @@ export { ACTIVITY_PAGE_SIZE } from './activity-page.js';
  * the same `authorize` checks. The script of the layout adds the operation page's live log and
  * cancel button; every page reads without it.
  */
-export const pageRoutes = (deps: PageDependencies): Route<Handler>[] => [
+export const pageRoutes = (
+  deps: PageDependencies,
+  delivery?: DeliveryMetricsService,
+): Route<Handler>[] => [
   ...environmentPages(deps),
   activityPage(deps),
   operationPage(deps),
   reportsPage(deps),
+  ...(delivery ? [metricsPage(deps, delivery)] : []),
 ];
