@@ -230,7 +230,11 @@ export const workerEventSchemas = {
     at: timestamp,
   }),
   /** On the `workers` stream: where `opledger workers` finds every lease. */
-  WorkerRegistered: z.object({ lease: z.string().min(1), worker: z.string().min(1), at: timestamp }),
+  WorkerRegistered: z.object({
+    lease: z.string().min(1),
+    worker: z.string().min(1),
+    at: timestamp,
+  }),
 } as const;
 
 /** Claim of an idempotency key: the first writer wins through `expectedVersion: 'no_stream'`. */

@@ -1,5 +1,5 @@
 import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization.js';
-import type { ResourceRef } from '../domain/events.js';
+import type { FailureReason, ResourceRef } from '../domain/events.js';
 import { createProjection, defineProjection, type UserProjection } from './define-projection.js';
 import type { ProjectorOptions } from './projector.js';
 import { isoWeekRange, isoWeeksBetween } from './iso-week.js';
@@ -15,7 +15,7 @@ export interface OperationSummary {
   finishedAt?: string;
   status: 'queued' | 'running' | 'succeeded' | 'failed';
   /** Why it failed: a step failed, it was cancelled, or a crash left it to be rolled back. */
-  failureReason?: 'failure' | 'cancellation' | 'recovery';
+  failureReason?: FailureReason;
   failedStep?: string;
   /** The error's `code`, when it had one. */
   errorCode?: string;

@@ -204,6 +204,7 @@ describe('authorization', () => {
       'resources:list': true,
       'activity-reports:read': true,
       'operation:cancel': true,
+      'projection:read': true,
     };
     const phrases: string[] = [];
     for (const action of Object.keys(every) as AccessAction[]) {
