@@ -1,32 +1,20 @@
 import { hostname } from 'node:os';
-import {
-  InvalidRequestError,
-  InvalidTransitionError,
-  LeaseLostError,
-  MissingDefinitionError,
-  OperationLostError,
-} from '../../domain/errors.js';
+import { InvalidRequestError, OperationLostError } from '../../domain/errors.js';
 import { createEventDecoder, type Upcaster } from '../../domain/event-codec.js';
-import { storeTime, type EventStore } from '../../domain/event-store.js';
-import { hasEnded, type OperationState } from '../../domain/operation.js';
-import { resourceStreamName } from '../../domain/stream-names.js';
+import type { EventStore } from '../../domain/event-store.js';
 import { systemClock, type Clock } from '../clock.js';
 import { definitionsByType } from '../client.js';
 import type { AnyOperationDefinition, EngineOptions } from '../engine-api.js';
+import type { OperationWriter } from '../operation-stream.js';
 import { recordOutageInOperationLog } from '../outage-log.js';
-import { withStoreOutageRetry } from '../store-outage.js';
-import { createTimeOrderedIds } from '../ids.js';
-import { createOperationWriter, loadOperation, type OperationWriter } from '../operation-stream.js';
-import { enqueueOnResource, releaseResource } from '../resource-queue-stream.js';
 import { driveOperation } from '../run-operation.js';
-import { acquireLease, expireLease, isPastTtl, renewLease, type LeaseRecord } from './lease.js';
+import { withStoreOutageRetry } from '../store-outage.js';
+import { createWorkFinder } from './find-work.js';
+import { keepLease, type LeaseKeeper } from './lease-keeper.js';
 import { createWorkIndex } from './work-index.js';
+import { defaultLog, type WorkerLogEntry } from './worker-log.js';
 
-export interface WorkerLogEntry {
-  level: 'info' | 'warn' | 'error';
-  message: string;
-  operationId?: string;
-}
+export type { WorkerLogEntry };
 
 export interface WorkerOptions<D extends AnyOperationDefinition = AnyOperationDefinition> {
   store: EventStore;
@@ -63,11 +51,6 @@ export interface Worker {
   /** Settles once the worker has stopped: after `shutdown`, or with the error that stopped it. */
   readonly stopped: Promise<void>;
 }
-
-const defaultLog = (entry: WorkerLogEntry) => {
-  if (entry.level === 'error') console.error(`opledger worker: ${entry.message}`);
-  else if (entry.level === 'warn') console.warn(`opledger worker: ${entry.message}`);
-};
 
 const positive = (name: string, value: number) => {
   if (!Number.isInteger(value) || value < 1) {
@@ -115,13 +98,11 @@ export const createWorker = async <D extends AnyOperationDefinition>(
   const identity = options.identity ?? `${hostname()}:${process.pid}`;
   if (!identity) throw new InvalidRequestError('a worker identity must not be empty');
   const log = options.log ?? defaultLog;
-  const leaseIds = createTimeOrderedIds(clock);
   const now = () => clock.now().toISOString();
 
   const running = new Map<string, Run>();
   /** Operations whose own run failed for another reason: not resumed before this time. */
   const retryAfter = new Map<string, number>();
-  const reportedMissing = new Set<string>();
   let claiming = true;
   let stopping = false;
   let fatal: ((error: unknown) => void) | undefined;
@@ -132,119 +113,29 @@ export const createWorker = async <D extends AnyOperationDefinition>(
   });
   stopped.catch(() => undefined);
 
-  // --- The lease ---------------------------------------------------------------------------
-  let lease = '';
-  let leaseRevision = -1n;
-  let leaseLost = new AbortController();
-  /** Local time the last successful renewal began: the lease is ours for ttlMs after it. */
-  let renewedAt = 0;
-  const stopTimers = new AbortController();
-
-  const takeLease = async () => {
-    lease = `${identity}.${leaseIds()}`;
-    leaseLost = new AbortController();
-    renewedAt = clock.now().getTime();
-    leaseRevision = await acquireLease(store, {
-      lease,
-      worker: identity,
-      host: hostname(),
-      pid: process.pid,
-      ttlMs,
-      renewEveryMs,
-      concurrency,
-      operations: [...definitions.keys()],
-      at: now(),
-    });
-  };
-
-  /** Aborts every run under the lost lease before anything else, then takes a new lease. */
-  const loseLease = async (reason: string) => {
-    if (leaseLost.signal.aborted) return;
-    const old = lease;
-    leaseLost.abort(new LeaseLostError(old, reason));
-    log({
-      level: 'warn',
-      message: `lease ${old} lost (${reason}): its operations were aborted and are left to the worker that takes them over`,
-    });
-    if (!stopping) await takeLease();
-  };
-
-  const renew = async () => {
-    const startedAt = clock.now().getTime();
-    if (startedAt - renewedAt > ttlMs) {
-      return loseLease(
-        `not renewed for ${startedAt - renewedAt} ms, past its ${ttlMs} ms time to live (the process was paused or cut off from the store)`,
-      );
-    }
-    const next = await renewLease(store, lease, leaseRevision, {
-      type: 'WorkerLeaseRenewed',
-      data: { holding: [...running.keys()], at: now() },
-    });
-    if (next === undefined) return loseLease('another worker found it expired and took it over');
-    leaseRevision = next;
-    renewedAt = startedAt;
-  };
-
-  const renewLoop = async () => {
-    while (!stopTimers.signal.aborted) {
-      try {
-        await clock.sleep(renewEveryMs, stopTimers.signal);
-      } catch {
-        return;
-      }
-      try {
-        await renew();
-      } catch (error) {
-        log({ level: 'warn', message: `could not renew lease ${lease}: ${String(error)}` });
-      }
-      schedule();
-    }
-  };
-
-  // A watchdog beside the renewals: the lease is judged lost the moment its time is up, not
-  // at the next renewal, so a worker that wakes from a pause aborts its steps first.
-  const watchdog = async () => {
-    while (!stopTimers.signal.aborted) {
-      const left = renewedAt + ttlMs - clock.now().getTime();
-      if (left <= 0 && !leaseLost.signal.aborted) {
-        await loseLease(`its ${ttlMs} ms time to live passed without a renewal`).catch((e) =>
-          fatal?.(e),
-        );
-        continue;
-      }
-      try {
-        await clock.sleep(Math.max(left, 1), stopTimers.signal);
-      } catch {
-        return;
-      }
-    }
-  };
-
-  // --- Running operations ------------------------------------------------------------------
   const drive = (writer: OperationWriter, mode: 'fresh' | 'takeover') => {
     const id = writer.id;
     const definition = definitions.get(writer.state().type);
+    // The lease this run is under: a later lease (after a loss) is not this run's.
+    const lost = keeper.signal();
     const done = driveOperation(
       { store, decode, clock },
-      { writer, definition, params: writer.state().params, mode, lost: leaseLost.signal },
+      { writer, definition, params: writer.state().params, mode, lost },
     )
       .then(
         () => {
           retryAfter.delete(id);
         },
         (error: unknown) => {
-          if (error instanceof OperationLostError || leaseLost.signal.aborted) {
-            log({
-              level: 'warn',
-              operationId: id,
-              message: `lost operation ${id}: ${error instanceof Error ? error.message : String(error)}`,
-            });
+          const why = error instanceof Error ? error.message : String(error);
+          if (error instanceof OperationLostError || lost.aborted) {
+            log({ level: 'warn', operationId: id, message: `lost operation ${id}: ${why}` });
           } else {
             retryAfter.set(id, clock.now().getTime() + renewEveryMs);
             log({
               level: 'error',
               operationId: id,
-              message: `operation ${id} stopped: ${error instanceof Error ? error.message : String(error)}; retried later`,
+              message: `operation ${id} stopped: ${why}; retried later`,
             });
           }
         },
@@ -256,159 +147,7 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     running.set(id, { writer, done });
   };
 
-  const fenced = (claim: OperationWriter) =>
-    createOperationWriter(store, decode, claim.id, claim.snapshot(), claim.state().owner?.fence);
-
-  const claim = async (id: string) => {
-    const loaded = await loadOperation(store, decode, id);
-    const writer = createOperationWriter(store, decode, id, loaded);
-    try {
-      await writer.execute({
-        type: 'ClaimOperation',
-        data: { worker: identity, lease, at: now() },
-      });
-    } catch (error) {
-      if (error instanceof InvalidTransitionError) return; // another worker claimed it first
-      throw error;
-    }
-    drive(fenced(writer), 'fresh');
-  };
-
-  const takeOver = async (state: OperationState, from: LeaseRecord) => {
-    const loaded = await loadOperation(store, decode, state.id);
-    if (loaded.state.owner?.lease !== from.info.lease || hasEnded(loaded.state)) return;
-    const writer = createOperationWriter(store, decode, state.id, loaded);
-    try {
-      await writer.execute({
-        type: 'TakeOverOperation',
-        data: {
-          from: from.info.lease,
-          worker: identity,
-          lease,
-          reason: from.status === 'expired' ? 'lease_expired' : 'lease_released',
-          leaseEndedAt: from.lastRecordedAt.toISOString(),
-          at: now(),
-        },
-      });
-    } catch (error) {
-      if (error instanceof InvalidTransitionError) return; // another worker took it first
-      throw error;
-    }
-    log({
-      level: 'info',
-      operationId: state.id,
-      message: `took over operation ${state.id} from ${from.info.worker}`,
-    });
-    const s = writer.state();
-    drive(fenced(writer), s.status === 'running' && !s.failure ? 'takeover' : 'fresh');
-  };
-
-  const resume = async (id: string) => {
-    const loaded = await loadOperation(store, decode, id);
-    if (loaded.state.owner?.lease !== lease || hasEnded(loaded.state)) return;
-    drive(createOperationWriter(store, decode, id, loaded, loaded.state.owner.fence), 'fresh');
-  };
-
-  /**
-   * Places whose operation was never written (its client died between its two writes), and
-   * ended holders never let go, are freed. A slow client may still be between the two: the
-   * grace is long, and an operation that finds its place gone takes a new one (below).
-   */
-  const placeGraceMs = Math.max(4 * ttlMs, 30_000);
-  const checked = new Map<string, number>();
-  const freeStalePlace = async (queue: string, id: string, storeNow: Date, recordedAt: Date) => {
-    if (storeNow.getTime() - recordedAt.getTime() < placeGraceMs) return;
-    const key = `${queue}\n${id}`;
-    if ((checked.get(key) ?? 0) > clock.now().getTime()) return;
-    checked.set(key, clock.now().getTime() + ttlMs);
-    const { state } = await loadOperation(store, decode, id);
-    if (state.status === 'none' || hasEnded(state)) {
-      await releaseResource(store, decode, queue, id, now());
-    }
-  };
-
-  // --- Finding work ------------------------------------------------------------------------
-  let lastLeaseCheck = 0;
-  const hasRoom = () => claiming && running.size < concurrency;
-
-  const findWork = async () => {
-    const storeNow = await storeTime(store, () => clock.now());
-    const ended = new Map<string, LeaseRecord>();
-    for (const record of [...index.leases.values()]) {
-      if (record.info.lease !== lease && isPastTtl(record, storeNow)) {
-        // Taken over in this same pass: waiting for the expiry to come back through the
-        // subscription would add a round trip to every takeover.
-        if (await expireLease(store, record, lease, now())) {
-          ended.set(record.info.lease, {
-            ...record,
-            status: 'expired',
-            revision: record.revision + 1n,
-          });
-        }
-      }
-    }
-    const leaseOf = (id: string) => ended.get(id) ?? index.leases.get(id);
-    const timeNow = clock.now().getTime();
-    lastLeaseCheck = timeNow;
-    for (const state of [...index.operations.values()]) {
-      if (!hasRoom()) break;
-      if (running.has(state.id) || !state.owner) continue;
-      if ((retryAfter.get(state.id) ?? 0) > timeNow) continue;
-      if (!definitions.has(state.type)) {
-        if (!reportedMissing.has(state.id) && state.owner.lease !== lease) {
-          const record = leaseOf(state.owner.lease);
-          if (record && record.status !== 'live') {
-            reportedMissing.add(state.id);
-            log({
-              level: 'error',
-              operationId: state.id,
-              message: new MissingDefinitionError(state.id, state.type, [...definitions.keys()])
-                .message,
-            });
-          }
-        }
-        continue;
-      }
-      if (state.owner.lease === lease) {
-        await resume(state.id);
-        continue;
-      }
-      const record = leaseOf(state.owner.lease);
-      if (record && record.status !== 'live') await takeOver(state, record);
-    }
-    for (const state of [...index.operations.values()]) {
-      if (state.status !== 'queued' || state.owner) continue;
-      const stream = resourceStreamName(state.environment, state.resource);
-      if (!index.queues.get(stream)?.state.waiting.includes(state.id)) {
-        await enqueueOnResource(store, stream, state.id, now());
-      }
-    }
-    const heads: { id: string; position: bigint }[] = [];
-    for (const [stream, queue] of [...index.queues]) {
-      const head = queue.state.holder ?? queue.state.waiting[0];
-      if (head === undefined) continue;
-      const op = index.operations.get(head);
-      const entry = queue.entries.get(head);
-      if (!op) {
-        if (entry) await freeStalePlace(stream, head, storeNow, entry.recordedAt);
-        continue;
-      }
-      if (!op.owner && op.status === 'queued' && definitions.has(op.type)) {
-        heads.push({ id: head, position: entry?.position ?? 0n });
-      }
-    }
-    heads.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
-    for (const { id } of heads) {
-      if (!hasRoom()) break;
-      // Many claims take a while under load: a lease that ends meanwhile is not kept waiting.
-      if (clock.now().getTime() - lastLeaseCheck > renewEveryMs / 2) {
-        again = true;
-        break;
-      }
-      if (!running.has(id)) await claim(id);
-    }
-  };
-
+  // One pass at a time; events that arrive meanwhile ask for one more pass, not one each.
   let busy = false;
   let again = false;
   const schedule = () => {
@@ -422,11 +161,11 @@ export const createWorker = async <D extends AnyOperationDefinition>(
       do {
         again = false;
         try {
-          await findWork();
+          if (await findWork()) again = true;
         } catch (error) {
           log({ level: 'warn', message: `could not look for work: ${String(error)}` });
         }
-      } while (again && !stopTimers.signal.aborted);
+      } while (again && !stopping);
       busy = false;
     })();
   };
@@ -435,15 +174,42 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     log({ level: 'error', message: `stopped following the store: ${String(error)}` });
     fatal?.(error);
   });
+  let keeper: LeaseKeeper;
   try {
-    await takeLease();
+    keeper = await keepLease({
+      store,
+      clock,
+      identity,
+      ttlMs,
+      renewEveryMs,
+      concurrency,
+      operationTypes: [...definitions.keys()],
+      holding: () => [...running.keys()],
+      renewed: schedule,
+      warn: (message) => log({ level: 'warn', message }),
+      fatal: (error) => fatal?.(error),
+    });
     await index.ready;
   } catch (error) {
     index.stop();
     throw error;
   }
-  void renewLoop();
-  void watchdog();
+  const findWork = createWorkFinder({
+    store,
+    decode,
+    clock,
+    identity,
+    lease: () => keeper.current(),
+    definitions,
+    index,
+    ttlMs,
+    renewEveryMs,
+    hasRoom: () => claiming && running.size < concurrency,
+    isRunning: (id) => running.has(id),
+    retryAfter,
+    drive,
+    log,
+  });
   schedule();
 
   const shutdown = async ({ graceMs = 30_000 }: { graceMs?: number } = {}) => {
@@ -463,21 +229,15 @@ export const createWorker = async <D extends AnyOperationDefinition>(
         .catch(() => undefined);
     }
     await all();
-    stopTimers.abort();
     index.stop();
-    if (!leaseLost.signal.aborted) {
-      await renewLease(store, lease, leaseRevision, {
-        type: 'WorkerLeaseReleased',
-        data: { holding: [...running.keys()], at: now() },
-      });
-    }
+    await keeper.release([...running.keys()]);
     stoppedResolve();
     return stopped;
   };
 
   return {
     identity,
-    lease: () => lease,
+    lease: () => keeper.current(),
     running: () => [...running.keys()],
     shutdown,
     stopped,

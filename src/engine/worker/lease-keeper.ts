@@ -1,0 +1,143 @@
+import { hostname } from 'node:os';
+import { LeaseLostError } from '../../domain/errors.js';
+import type { EventStore } from '../../domain/event-store.js';
+import type { Clock } from '../clock.js';
+import { createTimeOrderedIds } from '../ids.js';
+import { acquireLease, renewLease } from './lease.js';
+
+export interface LeaseKeeperOptions {
+  store: EventStore;
+  clock: Clock;
+  identity: string;
+  ttlMs: number;
+  renewEveryMs: number;
+  concurrency: number;
+  operationTypes: readonly string[];
+  /** The operations held now: written with each renewal, for `opledger workers`. */
+  holding: () => string[];
+  /** After each renewal round: the worker looks for work then too. */
+  renewed: () => void;
+  warn: (message: string) => void;
+  /** A failure the keeper cannot recover from (taking a new lease failed). */
+  fatal: (error: unknown) => void;
+}
+
+/**
+ * One object owning a worker's lease (as Temporal's activity object owns one execution): it
+ * takes the lease, renews it at the revision it last wrote, and judges it lost the moment its
+ * time is up, by a watchdog beside the renewals, so that a worker waking from a pause aborts
+ * its runs before anything else. A lost lease aborts its signal and a new one is taken.
+ */
+export interface LeaseKeeper {
+  /** The lease held now. */
+  current(): string;
+  /** Aborted (with a LeaseLostError) when the current lease is lost; a new lease, a new signal. */
+  signal(): AbortSignal;
+  /** Stops renewing and releases the lease (unless it was lost), saying what it still held. */
+  release(holding: string[]): Promise<void>;
+}
+
+export const keepLease = async (o: LeaseKeeperOptions): Promise<LeaseKeeper> => {
+  const { store, clock, ttlMs } = o;
+  const leaseIds = createTimeOrderedIds(clock);
+  const now = () => clock.now().toISOString();
+  let lease = '';
+  let revision = -1n;
+  let lost = new AbortController();
+  /** Local time the last successful renewal began: the lease is ours for ttlMs after it. */
+  let renewedAt = 0;
+  let stopped = false;
+  const stopTimers = new AbortController();
+
+  const take = async () => {
+    lease = `${o.identity}.${leaseIds()}`;
+    lost = new AbortController();
+    renewedAt = clock.now().getTime();
+    revision = await acquireLease(store, {
+      lease,
+      worker: o.identity,
+      host: hostname(),
+      pid: process.pid,
+      ttlMs,
+      renewEveryMs: o.renewEveryMs,
+      concurrency: o.concurrency,
+      operations: [...o.operationTypes],
+      at: now(),
+    });
+  };
+
+  const lose = async (reason: string) => {
+    if (lost.signal.aborted) return;
+    const old = lease;
+    lost.abort(new LeaseLostError(old, reason));
+    o.warn(
+      `lease ${old} lost (${reason}): its operations were aborted and are left to the worker that takes them over`,
+    );
+    if (!stopped) await take();
+  };
+
+  const renew = async () => {
+    const startedAt = clock.now().getTime();
+    if (startedAt - renewedAt > ttlMs) {
+      return lose(
+        `not renewed for ${startedAt - renewedAt} ms, past its ${ttlMs} ms time to live (the process was paused or cut off from the store)`,
+      );
+    }
+    const next = await renewLease(store, lease, revision, {
+      type: 'WorkerLeaseRenewed',
+      data: { holding: o.holding(), at: now() },
+    });
+    if (next === undefined) return lose('another worker found it expired and took it over');
+    revision = next;
+    renewedAt = startedAt;
+  };
+
+  const renewLoop = async () => {
+    while (!stopTimers.signal.aborted) {
+      try {
+        await clock.sleep(o.renewEveryMs, stopTimers.signal);
+      } catch {
+        return;
+      }
+      try {
+        await renew();
+      } catch (error) {
+        o.warn(`could not renew lease ${lease}: ${String(error)}`);
+      }
+      o.renewed();
+    }
+  };
+
+  const watchdog = async () => {
+    while (!stopTimers.signal.aborted) {
+      const left = renewedAt + ttlMs - clock.now().getTime();
+      if (left <= 0 && !lost.signal.aborted) {
+        await lose(`its ${ttlMs} ms time to live passed without a renewal`).catch(o.fatal);
+        continue;
+      }
+      try {
+        await clock.sleep(Math.max(left, 1), stopTimers.signal);
+      } catch {
+        return;
+      }
+    }
+  };
+
+  await take();
+  void renewLoop();
+  void watchdog();
+
+  return {
+    current: () => lease,
+    signal: () => lost.signal,
+    release: async (holding) => {
+      stopped = true;
+      stopTimers.abort();
+      if (lost.signal.aborted) return;
+      await renewLease(store, lease, revision, {
+        type: 'WorkerLeaseReleased',
+        data: { holding, at: now() },
+      });
+    },
+  };
+};
