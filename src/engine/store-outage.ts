@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import { ConcurrencyError, OpledgerError, StoreClosedError } from '../domain/errors.js';
+import { ConcurrencyError, StoreClosedError } from '../domain/errors.js';
 import type {
   AppendOptions,
   AppendResult,
@@ -15,71 +15,17 @@ import {
   type OutageBackoff,
 } from '../domain/outage-backoff.js';
 import { systemClock, type Clock } from './clock.js';
+import { findBatch, LANDED_SEARCH_WINDOW } from './append-landed.js';
+import {
+  StoreUnavailableError,
+  type StoreCall,
+  type StoreOutageNotice,
+} from './store-unavailable.js';
+
+export { StoreUnavailableError, type StoreCall, type StoreOutageNotice };
 
 /** The outage budget when `storeOutage.maxMs` is not given: a managed failover fits in it. */
 export const DEFAULT_STORE_OUTAGE_MS = 60_000;
-
-/** The store call that waited. */
-export type StoreCall =
-  'append' | 'readStream' | 'readAll' | 'headPosition' | 'subscribe' | 'currentTime';
-
-const seconds = (ms: number): string => (ms / 1000).toFixed(1);
-
-const causeText = (cause: unknown): string => {
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code;
-    return `${cause.message || cause.name}${typeof code === 'string' && !cause.message.includes(code) ? ` (${code})` : ''}`;
-  }
-  return String(cause);
-};
-
-/**
- * The event store stayed unreachable for longer than the outage budget. Nothing is half-written
- * (every append is whole or absent); the operations this process was running are left as their
- * events say, for `engine.recover()` (or a worker's takeover) once the store is back.
- */
-export class StoreUnavailableError extends OpledgerError {
-  constructor(
-    /** Where the store is (host:port/database, or a file). */
-    readonly host: string,
-    /** How long the call that gave up waited, in ms. */
-    readonly unreachableMs: number,
-    /** The call that gave up. */
-    readonly call: StoreCall,
-    /** The last error the store gave. */
-    readonly lastCause: unknown,
-  ) {
-    super(
-      'STORE_UNAVAILABLE',
-      `The event store at ${host} was unreachable for ${seconds(unreachableMs)} s, longer than the outage budget (storeOutage.maxMs); last error: ${causeText(lastCause)}. Nothing was half-written. Operations this process was running are left as their events say: once the store answers again, call engine.recover() (or let a worker take them over) to finish or roll them back. Raise storeOutage.maxMs to wait longer.`,
-      { cause: lastCause },
-    );
-  }
-}
-
-/** What the decorator tells `onOutage`, for people waiting (the CLI prints it). */
-export type StoreOutageNotice =
-  | {
-      /** The store failed and is being called again; sent at most every `noticeEveryMs`. */
-      kind: 'waiting';
-      host: string;
-      /** Since the first failure of the outage (of any call). */
-      unreachableMs: number;
-      cause: unknown;
-    }
-  | {
-      /** A call succeeded after the outage: the store is back. Sent once per outage. */
-      kind: 'recovered';
-      host: string;
-      unreachableMs: number;
-    }
-  | {
-      /** A call ran out of budget and failed with `error`. */
-      kind: 'gave_up';
-      host: string;
-      unreachableMs: number;
-      error: StoreUnavailableError;
-    };
 
 export interface StoreOutageOptions {
   /** How long one call may go on failing before it gives up; default 60 000 ms. 0: never wait. */
@@ -109,45 +55,6 @@ export interface StoreOutageOptions {
     at: Date,
   ) => EventData[] | undefined;
 }
-
-/** How far back an append with no expected revision looks for itself after a lost answer. */
-const LANDED_SEARCH_WINDOW = 200;
-
-/** JSON as a store gives it back: keys in any order (jsonb sorts them), undefined dropped. */
-const canonical = (value: unknown): string =>
-  JSON.stringify(
-    value === undefined ? null : JSON.parse(JSON.stringify(value)),
-    (_k, v: unknown) =>
-      v && typeof v === 'object' && !Array.isArray(v)
-        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-        : v,
-  );
-
-/** The recorded event is the one sent: same type, version, data, and the metadata sent. */
-const sameEvent = (sent: EventData, recorded: RecordedEvent): boolean =>
-  sent.type === recorded.type &&
-  sent.version === recorded.version &&
-  canonical(sent.data) === canonical(recorded.data) &&
-  Object.entries(sent.metadata ?? {}).every(
-    ([key, value]) => canonical(value) === canonical(recorded.metadata?.[key]),
-  );
-
-/** Where `batch` sits in `recorded` (forwards), as an AppendResult, if it does. */
-const findBatch = (
-  recorded: readonly RecordedEvent[],
-  batch: readonly EventData[],
-  at: 'start' | 'anywhere',
-): AppendResult | undefined => {
-  if (batch.length === 0) return undefined;
-  const last = at === 'start' ? 0 : recorded.length - batch.length;
-  for (let i = 0; i <= last; i++) {
-    if (batch.every((e, k) => recorded[i + k] !== undefined && sameEvent(e, recorded[i + k]!))) {
-      const end = recorded[i + batch.length - 1]!;
-      return { nextExpectedRevision: end.streamRevision, lastPosition: end.globalPosition };
-    }
-  }
-  return undefined;
-};
 
 /**
  * An event store that rides out outages of `store`: a call that fails for a transient reason
