@@ -223,6 +223,12 @@ export const createWorker = async <D extends AnyOperationDefinition>(
       .then(
         () => {
           retryAfter.delete(id);
+          const s = writer.state();
+          log({
+            level: 'info',
+            operationId: id,
+            message: `operation ${id} ${s.status}${s.status === 'failed' ? ` (rollback ${s.rollback.status})` : ''}`,
+          });
         },
         (error: unknown) => {
           if (error instanceof OperationLostError || leaseLost.signal.aborted) {
@@ -260,6 +266,7 @@ export const createWorker = async <D extends AnyOperationDefinition>(
       if (error instanceof InvalidTransitionError) return; // another worker claimed it first
       throw error;
     }
+    log({ level: 'info', operationId: id, message: `claimed operation ${id}` });
     drive(fenced(writer), 'fresh');
   };
 
