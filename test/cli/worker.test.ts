@@ -1,10 +1,12 @@
 import { writeFileSync } from 'node:fs';
+import { filter, firstValueFrom } from 'rxjs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, type Stores } from '../../src/adapters/create-store.js';
 import { createClient, defineOperation, step } from '../../src/index.js';
 import type { WorkerView } from '../../src/engine/worker/list-workers.js';
+import { allLines, messages } from '../support/fixtures.js';
 import { runCli, spawnCli, tempWorkdir, watchOutput } from './run-cli.js';
 
 /**
@@ -132,6 +134,62 @@ describe('opledger worker', () => {
       );
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('a worker SIGKILLed mid-step has its operation taken over and rolled back by another, and shows as lost', async () => {
+    const worker = (identity: string) =>
+      spawnCli(
+        [
+          'worker',
+          '--store',
+          url,
+          '--operations',
+          'ops.mjs',
+          '--identity',
+          identity,
+          '--lease-ttl',
+          '1000',
+          '--renew-every',
+          '300',
+        ],
+        { cwd: work.dir },
+      );
+    const a = worker('w-killed');
+    const aOut = watchOutput(a);
+    let b: ReturnType<typeof worker> | undefined;
+    try {
+      const client = createClient({ store: stores.eventStore, operations: [deploy, slow] });
+      await aOut.waitFor('stdout', /started with lease/);
+      const held = await client.start(request('slow', 'takeover'));
+      // Killed in the middle of its step (killed between claim and start, it would be started).
+      await firstValueFrom(
+        client.logs(held.id).pipe(filter((line) => line.message.startsWith("Step 'wait' started"))),
+      );
+      aOut.kill('SIGKILL');
+      await aOut.exited;
+      // Its successor starts once it is dead: nothing but a takeover gives it the operation.
+      b = worker('w-successor');
+      const bOut = watchOutput(b);
+      await bOut.waitFor(
+        'stdout',
+        new RegExp(`INFO {2}took over operation ${held.id} from w-killed$`),
+      );
+      expect(await client.result(held.id)).toMatchObject({
+        status: 'failed',
+        rollback: 'succeeded',
+      });
+      const lines = await allLines({ logs: client.logs(held.id) });
+      expect(messages(lines).join('\n')).toMatch(
+        /Taken over by worker w-successor after w-killed's lease expired at /,
+      );
+      const views = await workersJson();
+      expect(views.find((w) => w.worker === 'w-killed')).toMatchObject({ status: 'lost' });
+      expect(views.find((w) => w.worker === 'w-successor')).toMatchObject({ status: 'live' });
+      bOut.kill('SIGTERM');
+      expect(await bOut.exited).toBe(0);
+    } finally {
+      for (const child of [a, b]) if (child?.exitCode === null) child.kill('SIGKILL');
     }
   }, 60_000);
 
