@@ -25,6 +25,14 @@ import { metricsCommand, type MetricsOptions } from './commands/metrics.js';
 import { operationsCommand, type OperationsOptions } from './commands/operations.js';
 import { DEFAULT_RUN_SPEED, runCommand, type RunOptions } from './commands/run.js';
 import type { GlobalOptions } from './commands/with-store.js';
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_GRACE_MS,
+  OPERATIONS_MODULE_FORMS,
+  workerCommand,
+  workersCommand,
+  type WorkerCommandOptions,
+} from './commands/worker.js';
 import { CLOUDS_FOLDER } from './simulated-world.js';
 import { catalogOperations } from './catalog-operations.js';
 import { createSimulatedCloud } from '../adapters/infrastructure/index.js';
@@ -182,6 +190,36 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     )
     .option('--port <n>', 'port on 127.0.0.1, 0 for any free one', DEFAULT_DASHBOARD_PORT)
     .action(action<DashboardCommandOptions>((o) => dashboardCommand(o, io)));
+
+  program
+    .command('worker')
+    .description(
+      "run a worker: it claims and runs the operations clients request, and takes over those of workers that died (opledger's docs/workers.md)",
+    )
+    .requiredOption('--operations <module>', OPERATIONS_MODULE_FORMS)
+    .option('--concurrency <n>', 'operations run at once', DEFAULT_CONCURRENCY)
+    .option('--identity <name>', 'its name in logs and `workers` (default HOST:PID)')
+    .option(
+      '--lease-ttl <ms>',
+      'how long after its last renewal its operations may be taken over (default 15000)',
+    )
+    .option(
+      '--renew-every <ms>',
+      'how often it renews its lease (default 5000, or a third of --lease-ttl if less)',
+    )
+    .option(
+      '--grace <ms>',
+      'on SIGTERM or SIGINT, how long running operations may finish before they are cancelled and rolled back',
+      DEFAULT_GRACE_MS,
+    )
+    .action(action<WorkerCommandOptions>((o) => workerCommand(o, io)));
+
+  program
+    .command('workers')
+    .description(
+      'the workers of the store, newest first: live, lost and stopped, with the operations each holds',
+    )
+    .action(action<GlobalOptions>((o) => workersCommand(o, io)));
 
   program
     .command('projections:rebuild')

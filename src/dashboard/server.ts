@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Subscription } from 'rxjs';
-import { cancelOperation, followFeed, observerEngine } from '../engine/operation-access.js';
+import { cancelOperation, followFeed, observerClient } from '../engine/operation-access.js';
 import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization.js';
 import type { EventStore } from '../domain/event-store.js';
 import { systemClock, type Clock } from '../engine/clock.js';
@@ -115,7 +115,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
   const allowedHosts = new Set(options.allowedHosts ?? LOOPBACK_HOSTS);
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const reads = createReadModel({ readStore, eventStore: store, authorize, clock });
-  const engine = observerEngine(store, authorize);
+  const storeClient = observerClient(store, authorize);
   const streams = new Set<{ subscription: Subscription; res: ServerResponse }>();
 
   const routes: Route<Handler>[] = [];
@@ -236,7 +236,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
     });
   });
 
-  // The engine's log stream, as `opledger operation:follow` reads it: from the events, so it
+  // The store client.s log stream, as `opledger operation:follow` reads it: from the events, so it
   // needs no read model, and sees lines written by any process.
   get(
     '/api/operations/:id/events',
@@ -245,7 +245,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
       const { req, res, actor } = ctx;
       const id = param(ctx, 'id');
       // Answered as JSON with their status, before the stream starts.
-      const view = await engine.getOperation(id);
+      const view = await storeClient.getOperation(id);
       await ensureAllowed(authorize, actor, 'operation:follow', {
         environment: view.environment,
         operationId: id,
@@ -272,7 +272,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
       heartbeat.unref();
       const entry = {
         res,
-        subscription: followFeed(engine, id, actor).subscribe({
+        subscription: followFeed(storeClient, id, actor).subscribe({
           next: (event) => {
             if (event.kind === 'result') send('end', event.result);
             else if (event.line.revision > after) {
@@ -319,7 +319,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
           );
         }
         // From the events, as `opledger operation:cancel` does: unknown ids are 404 for everyone.
-        const view = await engine.getOperation(id);
+        const view = await storeClient.getOperation(id);
         await ensureAllowed(authorize, ctx.actor, 'operation:cancel', {
           environment: view.environment,
           operationId: id,

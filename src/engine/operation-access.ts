@@ -3,7 +3,8 @@ import type { Authorize } from '../domain/authorization.js';
 import type { EventStore } from '../domain/event-store.js';
 import type { LogLine } from '../domain/log-lines.js';
 import { systemClock } from './clock.js';
-import { createEngine, type CancelOutcome, type Engine } from './engine.js';
+import { createClient, type Client } from './client.js';
+import type { CancelOutcome } from './engine-api.js';
 import type { OperationResult } from './operation-result.js';
 import { operationStreamName } from '../domain/stream-names.js';
 
@@ -12,21 +13,29 @@ import { operationStreamName } from '../domain/stream-names.js';
  * another process may be running: they work on the events, not on the read model.
  */
 
-/** An engine that runs nothing: it follows and cancels operations written by any process. */
-export const observerEngine = (store: EventStore, authorize?: Authorize): Engine =>
-  createEngine({ store, operations: [], ...(authorize ? { authorize } : {}) });
+/**
+ * A client: it follows and cancels operations written by any process, and runs nothing. (An
+ * engine with no definitions did this before; its `recover()` would have failed every
+ * operation it found, so nothing here may hold one.)
+ */
+export const observerClient = (store: EventStore, authorize?: Authorize): Client =>
+  createClient({ store, ...(authorize ? { authorize } : {}) });
 
 export type FollowEvent =
   { kind: 'log'; line: LogLine } | { kind: 'result'; result: OperationResult };
 
 /**
- * The lines of an operation so far, then live ones as any process writes them (the engine's
+ * The lines of an operation so far, then live ones as any process writes them (the client's
  * log stream, checked with `operation:follow` for `actor`), then how it ended.
  */
-export const followFeed = (engine: Engine, id: string, actor?: unknown): Observable<FollowEvent> =>
+export const followFeed = (
+  client: Pick<Client, 'logs' | 'result'>,
+  id: string,
+  actor?: unknown,
+): Observable<FollowEvent> =>
   concat(
-    engine.logs(id, { actor }).pipe(map((line) => ({ kind: 'log' as const, line }))),
-    defer(() => engine.result(id)).pipe(map((result) => ({ kind: 'result' as const, result }))),
+    client.logs(id, { actor }).pipe(map((line) => ({ kind: 'log' as const, line }))),
+    defer(() => client.result(id)).pipe(map((result) => ({ kind: 'result' as const, result }))),
   );
 
 /**
@@ -50,6 +59,5 @@ export const cancelOperation = async (
     ...systemClock,
     now: () => new Date(Math.max(Date.now(), Number.isNaN(lastAt) ? 0 : lastAt + 1)),
   };
-  const engine = createEngine({ store, operations: [], clock });
-  return engine.cancel(id, { user });
+  return createClient({ store, clock }).cancel(id, { user });
 };

@@ -20,6 +20,8 @@ describe('examples', () => {
       'quick-start.ts',
       'test-your-steps.ts',
       'time-in-deploys.ts',
+      'worker-operations.ts',
+      'workers.ts',
       'writing-steps.ts',
     ]);
   });
@@ -123,5 +125,20 @@ describe('examples', () => {
     expect(requests).toBeGreaterThan(0);
     expect(served).toBe(requests);
     expect(errors).toBe(0);
+  });
+
+  it("workers runs a client's operations on a worker process, which stops on SIGTERM with its lease released", async () => {
+    const { stdout } = await run(tsx, ['examples/workers.ts'], { cwd: root });
+    const lines = stdout.trim().split('\n');
+    expect(lines.slice(0, 3)).toEqual(
+      ['web', 'api', 'admin'].map((handle) =>
+        expect.stringMatching(new RegExp(`^Operation deploy \\S+ on app ${handle} succeeded\\.$`)),
+      ),
+    );
+    expect(lines.slice(3)).toEqual([
+      'Claimed by worker worker-1',
+      'worker exited with 0',
+      'worker-1: stopped, claimed 3 operations',
+    ]);
   });
 });

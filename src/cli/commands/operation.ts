@@ -3,7 +3,7 @@ import type { LogLine } from '../../domain/log-lines.js';
 import { renderLogLine } from '../../projections/read-model.js';
 import { EXIT_FAILED, EXIT_OK } from '../cli-error.js';
 import { opledgerCommand, println, printJson, type CliIo } from '../cli-io.js';
-import { cancelOperation, followFeed, observerEngine } from '../../engine/operation-access.js';
+import { cancelOperation, followFeed, observerClient } from '../../engine/operation-access.js';
 import { reads, withStore, writes, type GlobalOptions } from './with-store.js';
 
 export const operationLogsCommand = (id: string, options: GlobalOptions, io: CliIo) =>
@@ -34,12 +34,12 @@ export const operationFollowCommand = (id: string, options: GlobalOptions, io: C
   withStore(
     options,
     async (session) => {
-      const engine = observerEngine(session.stores.eventStore);
+      const client = observerClient(session.stores.eventStore);
       // Fails with OPERATION_NOT_FOUND before following a stream that will never exist.
-      await engine.getOperation(id);
+      await client.getOperation(id);
       const printLine = logPrinter(io, options.json);
       const last = await lastValueFrom(
-        followFeed(engine, id).pipe(tap((event) => event.kind === 'log' && printLine(event.line))),
+        followFeed(client, id).pipe(tap((event) => event.kind === 'log' && printLine(event.line))),
       );
       if (last.kind !== 'result') throw new Error(`the log of ${id} ended without its result`);
       const { result } = last;

@@ -63,6 +63,7 @@ export const createWorkFinder = (ctx: WorkFinderContext): (() => Promise<boolean
       if (error instanceof InvalidTransitionError) return; // another worker claimed it first
       throw error;
     }
+    ctx.log({ level: 'info', operationId: id, message: `claimed operation ${id}` });
     ctx.drive(fenced(writer), 'fresh');
   };
 

@@ -125,6 +125,12 @@ export const createWorker = async <D extends AnyOperationDefinition>(
       .then(
         () => {
           retryAfter.delete(id);
+          const s = writer.state();
+          log({
+            level: 'info',
+            operationId: id,
+            message: `operation ${id} ${s.status}${s.status === 'failed' ? ` (rollback ${s.rollback.status})` : ''}`,
+          });
         },
         (error: unknown) => {
           const why = error instanceof Error ? error.message : String(error);
