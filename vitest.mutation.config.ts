@@ -30,6 +30,8 @@ export default defineConfig({
       'test/unit/definitions.test.ts',
       'test/unit/domain-*.test.ts',
       'test/property/rollback.property.test.ts',
+      // Drives decide and fenceError through the real writer on the in-memory store.
+      'test/property/lease-model.property.test.ts',
     ],
     testTimeout: 60_000,
     sequence: { sequencer: UnitTestsFirst },
