@@ -9,7 +9,8 @@
  *   npm run bench:workers                 full sizes
  *   npm run bench:workers -- --quick      fewer operations (a loaded machine, CI)
  *   options: --only 1,2 (configurations by number, from 0), --profile DIR (workers write
- *            CPU profiles there: node --cpu-prof)
+ *            CPU profiles there: node --cpu-prof); OPLEDGER_BENCH_POOL_MAX=N sets the workers'
+ *            pool size (default 10, pg's default and the store's own)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -59,6 +60,8 @@ interface WorkerCounts {
   conflicts: number;
   reads: number;
   cpuMs: number;
+  /** Queries waiting for one of the pool's 10 connections, on average (sampled every 20 ms). */
+  poolWaiting: number;
 }
 
 const startWorker = (url: string, identity: string, concurrency: number) => {
@@ -144,7 +147,7 @@ const serverCpuMs = async (url: string): Promise<number | undefined> => {
 };
 
 /**
- * What the server's connections to the database are doing, sampled every 10 ms while the run
+ * What the server's connections to the database are doing, sampled every 20 ms while the run
  * goes on: active ones, and among them those waiting for the append's advisory lock.
  */
 const sampleActivity = (serverUrl: string, database: string) => {
@@ -165,7 +168,7 @@ const sampleActivity = (serverUrl: string, database: string) => {
       totals.otherWaits += rows.filter(
         (r) => r.wt !== null && !(r.wt === 'Lock' && r.we === 'advisory') && r.wt !== 'Client',
       ).length;
-      await sleep(10);
+      await sleep(20);
     }
     await client.end();
   })();
@@ -213,17 +216,24 @@ const runConfig = async (serverUrl: string, config: Config) => {
     ),
   );
   const requestedAfter = (performance.now() - started) / 1000;
-  // Ended operations counted at the store: cheaper than one subscription per operation.
-  const ended = async () =>
-    Number(
-      (
-        await query<{ n: string }>(
-          url,
-          "SELECT count(*) AS n FROM opledger.events WHERE type IN ('OperationSucceeded', 'OperationFailed')",
-        )
-      )[0]!.n,
+  // Ended operations counted at the store, past the last position seen (a range scan of the
+  // primary key): cheaper than one subscription per operation, and than a count of the table.
+  const watcher = new pg.Client({ connectionString: url });
+  await watcher.connect();
+  let endedSoFar = 0;
+  let seen = '0';
+  while (endedSoFar < config.operations) {
+    const { rows } = await watcher.query<{ n: string; last: string | null }>(
+      `SELECT count(*) FILTER (WHERE type IN ('OperationSucceeded', 'OperationFailed')) AS n,
+              max(global_position) AS last
+         FROM opledger.events WHERE global_position > $1`,
+      [seen],
     );
-  while ((await ended()) < config.operations) await sleep(20);
+    endedSoFar += Number(rows[0]!.n);
+    seen = rows[0]!.last ?? seen;
+    if (endedSoFar < config.operations) await sleep(50);
+  }
+  await watcher.end();
   const seconds = (performance.now() - started) / 1000;
   const serverCpuAfter = await serverCpuMs(serverUrl);
   const activeAtStore = await activity.stop();
@@ -270,6 +280,8 @@ const runConfig = async (serverUrl: string, config: Config) => {
         ? (serverCpuAfter - serverCpuBefore) / ops
         : NaN,
     ...activeAtStore,
+    /** Queries waiting for a pool connection in a worker, on average, summed over workers. */
+    poolWaiting: sum('poolWaiting'),
   };
 };
 
@@ -297,12 +309,12 @@ const main = async () => {
     );
   say(`\n${date}, ${quick ? 'quick' : 'full'} mode, ${machine}, Node ${process.version}\n`);
   say(
-    '| configuration | operations | ops/s | appends/op | conflicts/op | reads/op | append round trip (ms) | append_events time per call (ms) | store time per op (ms) | append_events busy | worker CPU per op (ms) | worker cores used | server CPU per op (ms) | backends active | waiting for the append lock | load (1 min) |',
+    '| configuration | operations | ops/s | appends/op | conflicts/op | reads/op | append round trip (ms) | append_events time per call (ms) | store time per op (ms) | append_events busy | worker CPU per op (ms) | worker cores used | server CPU per op (ms) | backends active | waiting for the append lock | queries waiting for a pool connection | load (1 min) |',
   );
-  say('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  say('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     say(
-      `| ${r.name} | ${r.operations} | ${r.opsPerSecond.toFixed(1)} | ${r.workerAppendsPerOp.toFixed(1)} | ${r.conflictsPerOp.toFixed(2)} | ${r.readsPerOp.toFixed(1)} | ${r.workerAppendMs.toFixed(2)} | ${r.storeMsPerAppend.toFixed(3)} | ${r.storeMsPerOp.toFixed(2)} | ${(r.storeBusy * 100).toFixed(0)}% | ${r.workerCpuMsPerOp.toFixed(1)} | ${r.workerCores.toFixed(2)} | ${r.serverCpuMsPerOp.toFixed(1)} | ${r.activeBackends.toFixed(2)} | ${r.waitingForAppendLock.toFixed(2)} | ${r.loadAverage.toFixed(1)} |`,
+      `| ${r.name} | ${r.operations} | ${r.opsPerSecond.toFixed(1)} | ${r.workerAppendsPerOp.toFixed(1)} | ${r.conflictsPerOp.toFixed(2)} | ${r.readsPerOp.toFixed(1)} | ${r.workerAppendMs.toFixed(2)} | ${r.storeMsPerAppend.toFixed(3)} | ${r.storeMsPerOp.toFixed(2)} | ${(r.storeBusy * 100).toFixed(0)}% | ${r.workerCpuMsPerOp.toFixed(1)} | ${r.workerCores.toFixed(2)} | ${r.serverCpuMsPerOp.toFixed(1)} | ${r.activeBackends.toFixed(2)} | ${r.waitingForAppendLock.toFixed(2)} | ${r.poolWaiting.toFixed(2)} | ${r.loadAverage.toFixed(1)} |`,
     );
   }
   const [one, sixteen, , four] = results;
