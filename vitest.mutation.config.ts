@@ -34,6 +34,8 @@ export default defineConfig({
       'test/unit/authorization-actions.test.ts',
       'test/property/next-action.property.test.ts',
       'test/property/rollback.property.test.ts',
+      // Drives decide and fenceError through the real writer on the in-memory store.
+      'test/property/lease-model.property.test.ts',
     ],
     testTimeout: 60_000,
     sequence: { sequencer: UnitTestsFirst },
