@@ -228,9 +228,7 @@ const runModel = async (
         );
         const claim = writer.execute({
           type: 'ClaimOperation',
-          worker: a.id,
-          lease: a.lease,
-          at: at(),
+          data: { worker: a.id, lease: a.lease, at: at() },
         });
         if (await tolerate(claim)) {
           a.owners.set(id, a.lease);
@@ -252,12 +250,14 @@ const runModel = async (
         );
         const takeOver = writer.execute({
           type: 'TakeOverOperation',
-          from: record.info.lease,
-          worker: a.id,
-          lease: a.lease,
-          reason: record.status === 'expired' ? 'lease_expired' : 'lease_released',
-          leaseEndedAt: record.lastRecordedAt.toISOString(),
-          at: at(),
+          data: {
+            from: record.info.lease,
+            worker: a.id,
+            lease: a.lease,
+            reason: record.status === 'expired' ? 'lease_expired' : 'lease_released',
+            leaseEndedAt: record.lastRecordedAt.toISOString(),
+            at: at(),
+          },
         });
         if (await tolerate(takeOver)) {
           outcome.takeovers++;

@@ -68,15 +68,13 @@ const rollbackFinished: OperationEvent = {
   data: { outcome: 'succeeded', notUndone: [], at },
 };
 
-const claim: OperationCommand = { type: 'ClaimOperation', worker: 'w2', lease: 'lease-2', at };
+const claim: OperationCommand = {
+  type: 'ClaimOperation',
+  data: { worker: 'w2', lease: 'lease-2', at },
+};
 const takeOver = (from: string, worker = 'w2', lease = 'lease-2'): OperationCommand => ({
   type: 'TakeOverOperation',
-  from,
-  worker,
-  lease,
-  reason: 'lease_expired',
-  leaseEndedAt: at,
-  at: later,
+  data: { from, worker, lease, reason: 'lease_expired', leaseEndedAt: at, at: later },
 });
 
 const given = (...events: OperationEvent[]) => ({

@@ -40,9 +40,9 @@ const claimedByW1 = async (store: EventStore) => {
     params: {},
   });
   const claimer = createOperationWriter(store, decode, id, await loadOperation(store, decode, id));
-  await claimer.execute({ type: 'ClaimOperation', worker: 'w1', lease: 'lease-1', at });
+  await claimer.execute({ type: 'ClaimOperation', data: { worker: 'w1', lease: 'lease-1', at } });
   const w1 = createOperationWriter(store, decode, id, claimer.snapshot(), 1);
-  await w1.execute({ type: 'StartOperation', at });
+  await w1.execute({ type: 'StartOperation', data: { at } });
   return { client, id, w1 };
 };
 
@@ -51,12 +51,14 @@ const takeOverByW2 = async (store: EventStore, id: string): Promise<OperationWri
   const taker = createOperationWriter(store, decode, id, await loadOperation(store, decode, id));
   await taker.execute({
     type: 'TakeOverOperation',
-    from: 'lease-1',
-    worker: 'w2',
-    lease: 'lease-2',
-    reason: 'lease_expired',
-    leaseEndedAt: at,
-    at,
+    data: {
+      from: 'lease-1',
+      worker: 'w2',
+      lease: 'lease-2',
+      reason: 'lease_expired',
+      leaseEndedAt: at,
+      at,
+    },
   });
   return createOperationWriter(store, decode, id, taker.snapshot(), 2);
 };
@@ -72,7 +74,7 @@ describe('the operation writer, fenced', () => {
     const before = await eventTypes(store, id);
 
     // w1 still believes it owns the operation: its append conflicts, it reads the takeover.
-    const attempt = w1.execute({ type: 'StartStep', step: 'pull', attempt: 1, at });
+    const attempt = w1.execute({ type: 'StartStep', data: { step: 'pull', attempt: 1, at } });
     await expect(attempt).rejects.toBeInstanceOf(OperationLostError);
     await expect(attempt).rejects.toMatchObject({ fence: 1, owner: { worker: 'w2', fence: 2 } });
     // And every later command too, without another try at the store.
@@ -87,7 +89,7 @@ describe('the operation writer, fenced', () => {
     const store = createInMemoryEventStore();
     const { id } = await claimedByW1(store);
     const w2 = await takeOverByW2(store, id);
-    await w2.execute({ type: 'StartStep', step: 'pull', attempt: 1, at });
+    await w2.execute({ type: 'StartStep', data: { step: 'pull', attempt: 1, at } });
     const last = (await store.readStream(operationStreamName(id))).at(-1);
     expect(last?.type).toBe('StepStarted');
     expect(last?.metadata).toMatchObject({ fence: 2 });
@@ -100,11 +102,11 @@ describe('the operation writer, fenced', () => {
     const lost = new OperationLostError(id, 1, 'lease_lost');
 
     w1.revoke(lost);
-    await expect(w1.execute({ type: 'StartStep', step: 'pull', attempt: 1, at })).rejects.toBe(
-      lost,
-    );
+    await expect(
+      w1.execute({ type: 'StartStep', data: { step: 'pull', attempt: 1, at } }),
+    ).rejects.toBe(lost);
     w1.enqueue({ type: 'WriteLog', data: logLine() });
-    await expect(w1.execute({ type: 'FailOperation', ...failure() })).rejects.toBe(lost);
+    await expect(w1.execute({ type: 'FailOperation', data: { ...failure() } })).rejects.toBe(lost);
     expect(await eventTypes(store, id)).toEqual(before);
   });
 
@@ -117,7 +119,7 @@ describe('the operation writer, fenced', () => {
     expect((await eventTypes(store, id)).at(-1)).toBe('CancellationRequested');
 
     // w1's next append conflicts with the cancel, reads it, and is still w1's: fence 1 stands.
-    await w1.execute({ type: 'FailOperation', ...failure('cancellation') });
+    await w1.execute({ type: 'FailOperation', data: { ...failure('cancellation') } });
     expect((await eventTypes(store, id)).at(-1)).toBe('OperationFailed');
     expect(w1.state().owner).toEqual({ worker: 'w1', lease: 'lease-1', fence: 1 });
   });

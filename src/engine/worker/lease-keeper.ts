@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { LeaseLostError } from '../../domain/errors.js';
 import type { EventStore } from '../../domain/event-store.js';
@@ -52,6 +53,9 @@ export const keepLease = async (o: LeaseKeeperOptions): Promise<LeaseKeeper> => 
   const take = async () => {
     lease = `${o.identity}.${leaseIds()}`;
     lost = new AbortController();
+    // Every run under the lease listens to it (and stops listening when it ends): as many as
+    // the worker's concurrency, past Node's default warning at 10.
+    setMaxListeners(0, lost.signal);
     renewedAt = clock.now().getTime();
     revision = await acquireLease(store, {
       lease,
