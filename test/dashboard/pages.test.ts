@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/server.js';
 import {
+  createClient,
+  createWorker,
   createEngine,
   createInMemoryEventStore,
   createInMemoryReadStore,
@@ -25,6 +27,16 @@ describe('the dashboard pages', () => {
   let releaseUndo!: () => void;
   const undoGate = new Promise<void>((resolve) => (releaseUndo = resolve));
   const HOSTILE = '<img src=x onerror="alert(1)">';
+  const restart = defineOperation({
+    type: 'app.restart',
+    steps: [
+      step({
+        name: 'restart',
+        kind: 'no_side_effects',
+        run: ({ log }) => log(`restarted; the app said ${HOSTILE}`),
+      }),
+    ],
+  });
   const engine = createEngine({
     store,
     operations: [
@@ -38,16 +50,7 @@ describe('the dashboard pages', () => {
         lifecycle: 'deprovision',
         steps: [step({ name: 'delete', kind: 'no_side_effects', run: () => undefined })],
       }),
-      defineOperation({
-        type: 'app.restart',
-        steps: [
-          step({
-            name: 'restart',
-            kind: 'no_side_effects',
-            run: ({ log }) => log(`restarted; the app said ${HOSTILE}`),
-          }),
-        ],
-      }),
+      restart,
       defineOperation({
         type: 'app.deploy',
         steps: [
@@ -85,6 +88,7 @@ describe('the dashboard pages', () => {
   let base: string;
   let failedDeploy: OperationResult;
   let hostileRestart: string;
+  let workerRun: string;
   let running: string;
   let runningResult: Promise<OperationResult>;
   let rollingBack: string;
@@ -121,6 +125,22 @@ describe('the dashboard pages', () => {
     const scaling = await start('app.scale', 'prod', ['app', 'web']);
     rollingBack = scaling.id;
     rollingBackResult = scaling.result;
+    // One run by a worker, for the page's 'Run by'.
+    const worker = await createWorker({
+      store,
+      operations: [restart],
+      identity: 'w-dash',
+      lease: { ttlMs: 3_000, renewEveryMs: 1_000 },
+    });
+    const byWorker = await createClient({ store, operations: [restart] }).start({
+      type: 'app.restart',
+      environment: 'workers',
+      resource: { type: 'app', handle: 'worker-run' },
+      user: 'ada@example.com',
+    });
+    workerRun = byWorker.id;
+    await byWorker.result;
+    await worker.shutdown();
     await projector.start();
     dashboard = createDashboardServer({
       store,
@@ -196,6 +216,16 @@ describe('the dashboard pages', () => {
       )
       .join('');
     expect(lines).toBe(log.text);
+  });
+
+  it('says who ran an operation: a worker with its fence, or the process that started it', async () => {
+    const page = await get(`/operations/${workerRun}`);
+    expect(page.text).toContain('<dd id="worker">w-dash <small>(fence 1)</small></dd>');
+    expect(page.text).toContain('Claimed by worker w-dash');
+    const byEngine = await get(`/operations/${failedDeploy.id}`);
+    expect(byEngine.text).toContain(
+      '<dd id="worker"><small>the process that started it</small></dd>',
+    );
   });
 
   it('offers a running operation its live log and a cancel button', async () => {

@@ -29,6 +29,12 @@ export const operationPage = ({ reads, readStore }: PageDependencies): Route<Han
     // The one sentence the engine's result gives, as `opledger run` and the live page end with.
     const verdict = ended ? toOperationResult(record.state).summary : '';
     const cancellable = op.status === 'queued' || op.status === 'running';
+    // Who runs it: a worker (its fence counts the changes of owner), or the engine that
+    // started it. The log says when and why it was taken over.
+    const owner = record.state.owner;
+    const worker = owner
+      ? markup`${owner.worker} <small>(fence ${String(owner.fence)}${owner.fence > 1 ? ', taken over' : ''})</small>`
+      : markup`<small>the process that started it</small>`;
     const resourcePath = pathOfResource(op.environment, op.resource);
     const resourceLabel = `${op.resource.type}:${op.resource.handle}`;
     const log = lines.map(
@@ -62,6 +68,7 @@ export const operationPage = ({ reads, readStore }: PageDependencies): Route<Han
 <dt>Status</dt><dd id="status" data-status="${op.status}">${op.status}</dd>
 <dt>Rollback</dt><dd id="rollback" data-rollback="${op.rollback}">${ROLLBACK_LABELS[op.rollback]}</dd>
 <dt>User</dt><dd>${op.user}</dd>
+<dt>Run by</dt><dd id="worker">${worker}</dd>
 <dt>Created</dt><dd>${time(op.createdAt)}</dd>
 <dt>Started</dt><dd id="started">${time(op.startedAt)}</dd>
 <dt>Finished</dt><dd id="finished">${time(op.finishedAt)}</dd>

@@ -153,10 +153,15 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     running.set(id, { writer, done });
   };
 
+  /** Set once the index is ready (see schedule). */
+  const finder: { pass?: () => Promise<boolean> } = {};
   // One pass at a time; events that arrive meanwhile ask for one more pass, not one each.
   let busy = false;
   let again = false;
   const schedule = () => {
+    // The index calls this while it catches up, before the finder exists: the first pass
+    // after it is ready sees everything anyway.
+    if (!finder.pass) return;
     if (stopping && !claiming && running.size === 0) return;
     if (busy) {
       again = true;
@@ -167,7 +172,7 @@ export const createWorker = async <D extends AnyOperationDefinition>(
       do {
         again = false;
         try {
-          if (await findWork()) again = true;
+          if (await finder.pass!()) again = true;
         } catch (error) {
           log({ level: 'warn', message: `could not look for work: ${String(error)}` });
         }
@@ -200,7 +205,7 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     index.stop();
     throw error;
   }
-  const findWork = createWorkFinder({
+  finder.pass = createWorkFinder({
     store,
     decode,
     clock,
