@@ -267,7 +267,12 @@ describe('migrations', () => {
       ...reads.map((s) => s.checkpoint('operations')),
     ]);
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    expect(await migrationsOf(schema)).toEqual(['event-store@1', 'read-store@1', 'read-store@2']);
+    expect(await migrationsOf(schema)).toEqual([
+      'event-store@1',
+      'read-store@1',
+      'read-store@2',
+      'read-store@3',
+    ]);
 
     // Events and read models live side by side, each store seeing the other's writes.
     await (events[0] as EventStore).append('a', [event('A')]);
