@@ -1,3 +1,4 @@
+import { at, requestedWith } from '../support/operation-history.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { decide, foldOperation, type OperationCommand } from '../../src/domain/index.js';
@@ -11,26 +12,15 @@ import { OpledgerError } from '../../src/index.js';
 // fence lets through. The mutation run (npm run mutation) checks that deleting any guard fails
 // one of them.
 
-const at = '2026-01-05T00:00:00.000Z';
 const later = '2026-01-05T00:01:00.000Z';
 
-const requested = (dispatch: 'worker' | 'engine' = 'worker'): OperationEvent => ({
-  type: 'OperationRequested',
-  data: {
-    operationId: 'op-1',
-    type: 'deploy',
-    environment: 'production',
-    resource: { type: 'app', handle: 'web' },
-    user: 'ada@example.com',
-    params: {},
-    createdAt: at,
-    steps: [
-      { name: 'pull', kind: 'undoable' },
-      { name: 'switch', kind: 'undoable' },
-    ],
-    ...(dispatch === 'worker' ? { dispatch } : {}),
-  },
-});
+const requested = (dispatch: 'worker' | 'engine' = 'worker'): OperationEvent => {
+  const request = requestedWith([
+    ['pull', 'undoable'],
+    ['switch', 'undoable'],
+  ]) as Extract<OperationEvent, { type: 'OperationRequested' }>;
+  return dispatch === 'worker' ? { ...request, data: { ...request.data, dispatch } } : request;
+};
 const claimed = (worker = 'w1', lease = 'lease-1'): OperationEvent => ({
   type: 'OperationClaimed',
   data: { worker, lease, fence: 1, at },
