@@ -1,4 +1,3 @@
-import { at, requestedWith } from '../support/operation-history.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { decide, foldOperation, type OperationCommand } from '../../src/domain/index.js';
@@ -6,6 +5,7 @@ import { OperationLostError } from '../../src/domain/errors.js';
 import type { OperationEvent } from '../../src/domain/events.js';
 import { fenceError } from '../../src/domain/ownership.js';
 import { OpledgerError } from '../../src/index.js';
+import { at, requestedWith } from '../support/operation-history.js';
 
 // The guards of ownership, one rule per test (the style of decide.test.ts): which worker may
 // claim an operation, who may take it over and with which fencing count, and which writer the
