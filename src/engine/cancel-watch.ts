@@ -29,7 +29,9 @@ export class CancelWatch {
 
   constructor(store: EventStore, writer: OperationWriter, lost?: AbortSignal) {
     this.cancelRequested = writer.state().cancelled;
-    this.forSteps = AbortSignal.any([this.controller.signal, this.lostController.signal]);
+    // One signal aborted by either, without AbortSignal.any: it costs a weak set and a
+    // dependent signal per run, which the engine's benchmark showed (a lost run aborts both).
+    this.forSteps = this.controller.signal;
     const loseWith = (this.lose = (reason: unknown) => {
       if (this.lostController.signal.aborted) return;
       // Whatever the cause, nothing more may be written: the successor owns the record now.
@@ -39,6 +41,7 @@ export class CancelWatch {
           : new OperationLostError(writer.id, writer.fence ?? 0, 'lease_lost'),
       );
       this.lostController.abort(reason);
+      if (!this.controller.signal.aborted) this.controller.abort(reason);
     });
     if (lost) {
       if (lost.aborted) loseWith(lost.reason);
