@@ -58,3 +58,43 @@ export const invalidOptionsError = (factory: string): OpledgerError =>
     'INVALID_OPTIONS',
     `${factory} needs either { path } (a file to open or create) or { database } (an open better-sqlite3 connection), not both.`,
   );
+
+/**
+ * The disk (or the file's `max_page_count`) is full: SQLite refused to grow the file. The write
+ * that hit it was rolled back whole; everything written before it is in the file. Not waited
+ * out as an outage: space does not come back by itself.
+ */
+export class StoreFullError extends OpledgerError {
+  constructor(
+    /** The database file. */
+    readonly file: string,
+    cause: unknown,
+  ) {
+    super(
+      'STORE_FULL',
+      `The SQLite file ${file} is full (SQLITE_FULL: its disk has no space left, or it reached its max_page_count); the write was rolled back whole and nothing stored before it was lost. Free space on that disk (or raise max_page_count), then call engine.recover() to finish or roll back the operations that were running.`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * A file the store opened for writing refuses writes now: its permissions, an immutable flag,
+ * or a file system remounted read-only.
+ * Unlike `ReadOnlyStoreError`, nobody asked for read-only: something changed the file.
+ */
+export class StoreFileReadOnlyError extends OpledgerError {
+  constructor(
+    /** The database file. */
+    readonly file: string,
+    /** What SQLite or the system said. */
+    reason: string,
+    cause: unknown,
+  ) {
+    super(
+      'STORE_READ_ONLY',
+      `The SQLite file ${file} refuses writes (${reason}); the write was rolled back whole and nothing stored before it was lost. Make the file, its -wal file and its folder writable again (check the permissions, \`lsattr\`, the mount), then call engine.recover() to finish or roll back the operations that were running.`,
+      { cause },
+    );
+  }
+}

@@ -5,6 +5,8 @@ export {
   ReadOnlyStoreError,
   ReadStoreClosedError,
   SchemaVersionError,
+  StoreFileReadOnlyError,
+  StoreFullError,
 } from './errors.js';
 export type { SqliteDatabase, Synchronous } from './public-types.js';
 export { isTransientSqliteError } from './transient-errors.js';

@@ -20,6 +20,7 @@ import { EVENT_STORE_COMPONENT, eventStoreMigrations } from './event-store-schem
 import { createLiveSubscriptions } from './live-subscriptions.js';
 import { openStoreConnection } from './migrations.js';
 import { isTransientSqliteError } from './transient-errors.js';
+import { fileWriteError } from './write-errors.js';
 import { writeTransaction } from './write-lock.js';
 
 export interface SqliteEventStoreOptions {
@@ -128,9 +129,11 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     isTransient: isBusy,
   });
 
+  const file = options.path ?? (db as { name?: string }).name;
+
   return {
     outage: {
-      host: options.path ?? (db as { name?: string }).name ?? 'a SQLite database',
+      host: file ?? 'a SQLite database',
       isTransient: isTransientSqliteError,
     },
     async append(
@@ -142,31 +145,37 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
       if (options.readonly) throw new ReadOnlyStoreError('event store');
       const expected = appendOptions.expectedVersion ?? 'any';
       const encoded = events.map(encodeEventData);
-      const result = await writeTransaction(db, { busyTimeoutMs, ensureOpen }, () => {
-        const last = sql.lastOfStream.get(stream);
-        const current = last?.revision ?? -1n;
-        if (!satisfiesExpectedVersion(expected, current)) {
-          throw new ConcurrencyError(stream, describeExpectedVersion(expected), current);
-        }
-        if (encoded.length === 0) {
-          return { nextExpectedRevision: current, lastPosition: last?.position ?? head() };
-        }
-        const recordedAt = now().toISOString();
-        let lastPosition = 0n;
-        encoded.forEach((e, i) => {
-          const { lastInsertRowid } = sql.insert.run(
-            stream,
-            current + 1n + BigInt(i),
-            e.type,
-            e.version,
-            e.data,
-            e.metadata,
-            recordedAt,
-          );
-          lastPosition = BigInt(lastInsertRowid);
+      let result: AppendResult;
+      try {
+        result = await writeTransaction(db, { busyTimeoutMs, ensureOpen }, () => {
+          const last = sql.lastOfStream.get(stream);
+          const current = last?.revision ?? -1n;
+          if (!satisfiesExpectedVersion(expected, current)) {
+            throw new ConcurrencyError(stream, describeExpectedVersion(expected), current);
+          }
+          if (encoded.length === 0) {
+            return { nextExpectedRevision: current, lastPosition: last?.position ?? head() };
+          }
+          const recordedAt = now().toISOString();
+          let lastPosition = 0n;
+          encoded.forEach((e, i) => {
+            const { lastInsertRowid } = sql.insert.run(
+              stream,
+              current + 1n + BigInt(i),
+              e.type,
+              e.version,
+              e.data,
+              e.metadata,
+              recordedAt,
+            );
+            lastPosition = BigInt(lastInsertRowid);
+          });
+          return { nextExpectedRevision: current + BigInt(encoded.length), lastPosition };
         });
-        return { nextExpectedRevision: current + BigInt(encoded.length), lastPosition };
-      });
+      } catch (error) {
+        // A full disk or a file that refuses writes is named, and not waited out as an outage.
+        throw fileWriteError(file, error);
+      }
       if (encoded.length > 0) live.wake();
       return result;
     },
