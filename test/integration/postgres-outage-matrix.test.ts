@@ -9,9 +9,10 @@
  * never failed (plus the outage lines), and the read model built during the run equal to a
  * rebuild.
  *
- * By default (CI): 10 operations, outages of 1 s and 2 s, two resets of each kind. With
- * OPLEDGER_OUTAGE_LONG=1 (`npm run test:outage`): 50 operations, outages of 1 s, 5 s and 30 s,
- * five resets of each kind. The seed is printed; OPLEDGER_OUTAGE_SEED=N replays a run.
+ * By default (CI): 10 operations, outages of 1 s and 2 s, a partition of 1 s (connections reset
+ * and refused), two resets of each kind. With OPLEDGER_OUTAGE_LONG=1 (`npm run test:outage`): 50
+ * operations, outages of 1 s, 5 s and 30 s, partitions of 1 s and 5 s, five resets of each kind.
+ * The seed is printed; OPLEDGER_OUTAGE_SEED=N replays a run.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,8 +43,20 @@ import { startFaultProxy, type FaultProxy, type RequestFault } from '../support/
 const LONG = process.env.OPLEDGER_OUTAGE_LONG === '1';
 const SEED = Number(process.env.OPLEDGER_OUTAGE_SEED ?? Date.now() % 2 ** 31);
 const MATRIX = LONG
-  ? { operations: 50, concurrency: 5, outagesMs: [1_000, 5_000, 30_000], resetsOfEachKind: 5 }
-  : { operations: 10, concurrency: 5, outagesMs: [1_000, 2_000], resetsOfEachKind: 2 };
+  ? {
+      operations: 50,
+      concurrency: 5,
+      outagesMs: [1_000, 5_000, 30_000],
+      refusalsMs: [1_000, 5_000],
+      resetsOfEachKind: 5,
+    }
+  : {
+      operations: 10,
+      concurrency: 5,
+      outagesMs: [1_000, 2_000],
+      refusalsMs: [1_000],
+      resetsOfEachKind: 2,
+    };
 const STEPS = ['pull', 'start', 'switch'] as const;
 const STEP_MS = 150;
 const OUTAGE_LINE = /^the event store was unreachable for \d+\.\d s; went on$/;
@@ -68,6 +81,8 @@ const seeded = (seed: number) => {
 /** A fault at one point of one operation: as step `step` runs, or as it returns. */
 type Fault =
   | { kind: 'outage'; ms: number }
+  // A partition: every open connection reset, new ones refused, for `ms`.
+  | { kind: 'refuse'; ms: number }
   | { kind: 'reset'; fault: RequestFault; on: 'any_query' | 'its_commit' };
 type Point = `${number}/${(typeof STEPS)[number]}/${'during' | 'returning'}`;
 
@@ -110,6 +125,14 @@ const outage = (ms: number): Promise<void> =>
     await sleep(ms);
     await cluster.up();
   }));
+
+/** Resets every connection and refuses new ones for `ms`, as a network partition does. */
+const refusal = async (ms: number): Promise<void> => {
+  proxy.refuse(true);
+  proxy.resetAll();
+  await sleep(ms);
+  proxy.refuse(false);
+};
 
 /**
  * Three undoable steps whose effects are journalled in `effects`; `params.fail` names a step that
@@ -158,7 +181,7 @@ const isOutageLine = (e: RecordedEvent) =>
 
 describe('the outage matrix on PostgreSQL', () => {
   it(
-    `${MATRIX.operations} operations through outages of ${MATRIX.outagesMs.map((ms) => ms / 1000).join(', ')} s and resets in queries and commits`,
+    `${MATRIX.operations} operations through outages of ${MATRIX.outagesMs.map((ms) => ms / 1000).join(', ')} s, partitions, and resets in queries and commits`,
     async () => {
       console.log(
         `outage matrix: seed ${SEED} (replay with OPLEDGER_OUTAGE_SEED=${SEED}), ${JSON.stringify(MATRIX)}`,
@@ -187,8 +210,10 @@ describe('the outage matrix on PostgreSQL', () => {
         }
       };
       for (const ms of MATRIX.outagesMs) place({ kind: 'outage', ms });
+      for (const ms of MATRIX.refusalsMs) place({ kind: 'refuse', ms });
       for (let i = 0; i < MATRIX.resetsOfEachKind; i++) {
         place({ kind: 'reset', fault: 'reset_after', on: 'any_query' });
+        place({ kind: 'reset', fault: 'reset_before', on: 'its_commit' });
         place({ kind: 'reset', fault: 'reset_after', on: 'its_commit' });
         place({ kind: 'reset', fault: 'lose_answer', on: 'its_commit' });
       }
@@ -201,11 +226,13 @@ describe('the outage matrix on PostgreSQL', () => {
         const done =
           fault.kind === 'outage'
             ? outage(fault.ms)
-            : proxy.onNextRequest(
-                fault.fault,
-                // Its commit: the append of this step's outcome (StepSucceeded), which follows.
-                fault.on === 'its_commit' ? [`operation-${id}`, 'StepSucceeded'] : undefined,
-              );
+            : fault.kind === 'refuse'
+              ? refusal(fault.ms)
+              : proxy.onNextRequest(
+                  fault.fault,
+                  // Its commit: the append of this step's outcome (StepSucceeded), which follows.
+                  fault.on === 'its_commit' ? [`operation-${id}`, 'StepSucceeded'] : undefined,
+                );
         debug('armed', point, fault);
         void done.then(() => debug('applied', point));
         applied.push({ point, fault, done });
