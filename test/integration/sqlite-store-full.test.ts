@@ -5,7 +5,8 @@
  * connection's open file; a chmod would not, since the connection keeps its open files and the
  * tests run as root). Each is a typed error naming the file, is not waited out as an outage, and
  * loses nothing acknowledged: the file, opened again, holds every event whose append was
- * answered, and recover() ends the operation.
+ * answered, and recover() ends the operation. A file already immutable when the store opens it
+ * (a restart) is opened read-only by SQLite itself, and its appends fail the same way.
  */
 import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
@@ -218,6 +219,32 @@ describe('SQLite: a file that stops taking writes during a run', () => {
 
       const reopened = await expectAllAcknowledged(path, acknowledged);
       await expectRecovered(reopened, handle.id, deploy);
+    },
+  );
+
+  it.skipIf(!immutableWorks)(
+    'already read-only when opened (a restart): SQLite opens it read-only, and appends are STORE_READ_ONLY naming the file',
+    async () => {
+      const path = join(folder, 'immutable-before.db');
+      const writer = createSqliteEventStore({ path });
+      await writer.append('s', [{ type: 'T', version: 1, data: { n: 1 } }]);
+      await writer.close();
+      chattr('+i', path);
+      try {
+        // SQLite falls back to a read-only connection by itself: reads work, writes cannot.
+        const store = createSqliteEventStore({ path });
+        expect((await store.readStream('s')).map((e) => e.data)).toEqual([{ n: 1 }]);
+        const error = await store
+          .append('s', [{ type: 'T', version: 1, data: { n: 2 } }])
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreFileReadOnlyError);
+        expect(error).toMatchObject({ code: 'STORE_READ_ONLY', file: path });
+        expect((error as Error).cause).toMatchObject({ code: 'SQLITE_READONLY' });
+        expect(isTransientSqliteError(error)).toBe(false);
+        await store.close();
+      } finally {
+        chattr('-i', path);
+      }
     },
   );
 });
