@@ -126,13 +126,15 @@ const outage = (ms: number): Promise<void> =>
     await cluster.up();
   }));
 
-/** Resets every connection and refuses new ones for `ms`, as a network partition does. */
-const refusal = async (ms: number): Promise<void> => {
-  proxy.refuse(true);
-  proxy.resetAll();
-  await sleep(ms);
-  proxy.refuse(false);
-};
+/** Resets every connection and refuses new ones for `ms`, as a partition does; never overlapping. */
+let refusals: Promise<void> = Promise.resolve();
+const refusal = (ms: number): Promise<void> =>
+  (refusals = refusals.then(async () => {
+    proxy.refuse(true);
+    proxy.resetAll();
+    await sleep(ms);
+    proxy.refuse(false);
+  }));
 
 /**
  * Three undoable steps whose effects are journalled in `effects`; `params.fail` names a step that
@@ -279,6 +281,7 @@ describe('the outage matrix on PostgreSQL', () => {
         }),
       );
       await outages;
+      await refusals;
       // Every fault planned was met, and did what it says.
       expect(applied.map((a) => a.point).sort()).toEqual([...plan.keys()].sort());
       const met = new Set<Point>();
@@ -288,6 +291,7 @@ describe('the outage matrix on PostgreSQL', () => {
       running = false;
       await projecting;
 
+      let outageLines = 0;
       const journal = await effects.journal();
       const inPlace = await effects.inPlace();
       for (let n = 0; n < MATRIX.operations; n++) {
@@ -300,6 +304,7 @@ describe('the outage matrix on PostgreSQL', () => {
 
         // The log, less the outage lines, is the reference's: nothing missing, nothing twice.
         const lines = messages(await allLines({ logs: engine.logs(id) }));
+        outageLines += lines.filter((l) => OUTAGE_LINE.test(l)).length;
         expect(
           lines.filter((l) => !OUTAGE_LINE.test(l)),
           `log of operation ${n}`,
@@ -334,6 +339,9 @@ describe('the outage matrix on PostgreSQL', () => {
             .sort(),
         ).toEqual(result.status === 'succeeded' ? [...ran].sort() : []);
       }
+
+      // The outages held operations up in the middle of their runs, and their logs say so.
+      expect(outageLines).toBeGreaterThan(0);
 
       // The read model built during the run is the one a rebuild gives.
       await projector.catchUp();
