@@ -139,9 +139,18 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
       store.outage?.isTransient(error) === true ||
       readStore.outage?.isTransient(error) === true;
     if (!down) return error;
-    const host = readStore.outage?.isTransient(error)
-      ? readStore.outage.host
-      : (store.outage?.host ?? 'its host');
+    // A raw driver error does not say whose connection it was: every store it may be from.
+    const hosts =
+      error instanceof StoreUnavailableError
+        ? [error.host]
+        : [
+            ...new Set(
+              [store.outage, readStore.outage].flatMap((o) =>
+                o?.isTransient(error) ? [o.host] : [],
+              ),
+            ),
+          ];
+    const host = hosts.join(' or ') || 'its host';
     return new HttpError(
       503,
       'STORE_UNAVAILABLE',

@@ -26,7 +26,16 @@ export const faultScript = (faults: readonly Fault[]) => {
   };
 };
 
-export type Script = ReturnType<typeof faultScript>;
+/** Where the faulty stores take each call's fault from. */
+export interface Script {
+  take(): Fault;
+}
+
+/** Every call refused while `down` is true: an outage switched on and off by a test. */
+export const switchable = () => {
+  const state = { down: false, take: (): Fault => (state.down ? 'refuse' : 'ok') };
+  return state;
+};
 
 const faulty = async <T>(script: Script, work: () => Promise<T>): Promise<T> => {
   const fault = script.take();
