@@ -3,7 +3,11 @@ import { dirname, resolve } from 'node:path';
 import { makeFolder } from '../adapters/make-folder.js';
 import { createStore, DEFAULT_STORE_URL, type Stores } from '../adapters/create-store.js';
 import { OpledgerError, PeerDependencyMissingError } from '../domain/errors.js';
-import { createProjector, type Projector } from '../projections/projector.js';
+import {
+  createProjector,
+  type Projector,
+  type ProjectorOutageOptions,
+} from '../projections/projector.js';
 import { createReadModel, type ReadModel } from '../projections/read-model.js';
 import type { Clock } from '../engine/clock.js';
 import { CliError } from './cli-error.js';
@@ -23,6 +27,11 @@ export interface StoreAccess {
   writes: boolean;
   /** Where a reader of a read-only file is told that its read models may lag. */
   warn?: (text: string) => void;
+  /**
+   * How the session's projector rides out an outage of the stores (60 s by default); the
+   * dashboard waits for none (`maxMs: 0`), answering 503 instead.
+   */
+  storeOutage?: ProjectorOutageOptions;
 }
 
 export interface StoreSession {
@@ -147,7 +156,11 @@ export const openStoreSession = async (
     await stores.close().catch(() => undefined);
     throw unreachable(url, error);
   }
-  const projector = createProjector({ store: stores.eventStore, readStore: stores.readStore });
+  const projector = createProjector({
+    store: stores.eventStore,
+    readStore: stores.readStore,
+    ...(access.storeOutage ? { storeOutage: access.storeOutage } : {}),
+  });
   const readModel = createReadModel({
     readStore: stores.readStore,
     eventStore: stores.eventStore,

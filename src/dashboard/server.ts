@@ -6,6 +6,8 @@ import { cancelOperation, followFeed, observerClient } from '../engine/operation
 import { allowAll, ensureAllowed, type Authorize } from '../domain/authorization.js';
 import type { EventStore } from '../domain/event-store.js';
 import { systemClock, type Clock } from '../engine/clock.js';
+import { DEFAULT_STORE_OUTAGE_MS, StoreUnavailableError } from '../engine/store-outage.js';
+import { causeText } from '../engine/store-unavailable.js';
 import { createReadModel, renderLogLine, type ReportRange } from '../projections/read-model.js';
 import type { ReadStore } from '../projections/read-store.js';
 import {
@@ -69,6 +71,13 @@ export type DashboardOptions = DashboardSources & {
   allowedHosts?: readonly string[];
   /** Between comments that keep an idle event stream open; 15 s by default. */
   heartbeatMs?: number;
+  /**
+   * While a store cannot be reached, requests are answered at once with a 503 and a
+   * `Retry-After` of `retryAfterSeconds` (5 by default), not held until it is back. Live log
+   * streams (`/api/operations/:id/events`) ride the outage out instead, for up to `maxMs`
+   * (60 000 by default), resuming after the last line sent.
+   */
+  storeOutage?: { retryAfterSeconds?: number; maxMs?: number };
 };
 
 export interface DashboardServer {
@@ -115,7 +124,40 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
   const allowedHosts = new Set(options.allowedHosts ?? LOOPBACK_HOSTS);
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const reads = createReadModel({ readStore, eventStore: store, authorize, clock });
-  const storeClient = observerClient(store, authorize);
+  // Requests never wait for a store that is away: they are answered with a 503 (see below).
+  const noWait = { maxMs: 0 };
+  const storeClient = observerClient(store, authorize, noWait);
+  // A live log waits, and resubscribes after the last event it got: no line lost or repeated.
+  const followClient = observerClient(store, authorize, {
+    maxMs: options.storeOutage?.maxMs ?? DEFAULT_STORE_OUTAGE_MS,
+  });
+  const retryAfter = String(options.storeOutage?.retryAfterSeconds ?? 5);
+  /** A store that cannot be reached now: a 503 the client may retry, never a 500. */
+  const unavailable = (error: unknown): unknown => {
+    const down =
+      (error as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE' ||
+      store.outage?.isTransient(error) === true ||
+      readStore.outage?.isTransient(error) === true;
+    if (!down) return error;
+    // A raw driver error does not say whose connection it was: every store it may be from.
+    const hosts =
+      error instanceof StoreUnavailableError
+        ? [error.host]
+        : [
+            ...new Set(
+              [store.outage, readStore.outage].flatMap((o) =>
+                o?.isTransient(error) ? [o.host] : [],
+              ),
+            ),
+          ];
+    const host = hosts.join(' or ') || 'its host';
+    return new HttpError(
+      503,
+      'STORE_UNAVAILABLE',
+      `The store at ${host} cannot be reached just now (${causeText(error instanceof StoreUnavailableError ? error.lastCause : error)}). Nothing is lost: try again in ${retryAfter} s, once it is back.`,
+      { 'retry-after': retryAfter },
+    );
+  };
   const streams = new Set<{ subscription: Subscription; res: ServerResponse }>();
 
   const routes: Route<Handler>[] = [];
@@ -180,7 +222,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
   });
 
   // The delivery metrics are a projection of their own, brought up to date before each read.
-  const delivery = createDeliveryMetrics({ store, readStore, authorize });
+  const delivery = createDeliveryMetrics({ store, readStore, authorize, storeOutage: noWait });
   const metricsOf = async (ctx: Context) => {
     const q = parseWith(metricsQuery, queryOf(ctx.url), 'INVALID_QUERY', 'query');
     await delivery.projection.catchUp().catch((error: unknown) => {
@@ -272,7 +314,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
       heartbeat.unref();
       const entry = {
         res,
-        subscription: followFeed(storeClient, id, actor).subscribe({
+        subscription: followFeed(followClient, id, actor).subscribe({
           next: (event) => {
             if (event.kind === 'result') send('end', event.result);
             else if (event.line.revision > after) {
@@ -281,7 +323,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
             }
           },
           error: (error: unknown) => {
-            const answer = toErrorAnswer(error);
+            const answer = toErrorAnswer(unavailable(error));
             if (answer.internal) options.onError?.(error, req);
             send('failure', answer.body);
             res.end();
@@ -325,7 +367,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
           operationId: id,
           resource: view.resource,
         });
-        sendJson(ctx.res, 202, await cancelOperation(store, id, user));
+        sendJson(ctx.res, 202, await cancelOperation(store, id, user, noWait));
       },
     },
   });
@@ -359,7 +401,7 @@ export const createDashboardServer = (options: DashboardOptions): DashboardServe
       if (handler.reads) await catchUp();
       await handler.run({ req, res, url, params, actor });
     } catch (error) {
-      const answer = toErrorAnswer(error);
+      const answer = toErrorAnswer(unavailable(error));
       if (answer.internal) options.onError?.(error, req);
       if (res.headersSent) {
         // Part of a CSV or a stream is out: cutting the connection is the only honest signal.

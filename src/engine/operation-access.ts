@@ -3,7 +3,7 @@ import type { Authorize } from '../domain/authorization.js';
 import type { EventStore } from '../domain/event-store.js';
 import type { LogLine } from '../domain/log-lines.js';
 import { systemClock } from './clock.js';
-import { createClient, type Client } from './client.js';
+import { createClient, type Client, type ClientOptions } from './client.js';
 import type { CancelOutcome } from './engine-api.js';
 import type { OperationResult } from './operation-result.js';
 import { operationStreamName } from '../domain/stream-names.js';
@@ -18,8 +18,16 @@ import { operationStreamName } from '../domain/stream-names.js';
  * engine with no definitions did this before; its `recover()` would have failed every
  * operation it found, so nothing here may hold one.)
  */
-export const observerClient = (store: EventStore, authorize?: Authorize): Client =>
-  createClient({ store, ...(authorize ? { authorize } : {}) });
+export const observerClient = (
+  store: EventStore,
+  authorize?: Authorize,
+  storeOutage?: ClientOptions['storeOutage'],
+): Client =>
+  createClient({
+    store,
+    ...(authorize ? { authorize } : {}),
+    ...(storeOutage ? { storeOutage } : {}),
+  });
 
 export type FollowEvent =
   { kind: 'log'; line: LogLine } | { kind: 'result'; result: OperationResult };
@@ -49,6 +57,7 @@ export const cancelOperation = async (
   store: EventStore,
   id: string,
   user: string,
+  storeOutage?: ClientOptions['storeOutage'],
 ): Promise<CancelOutcome> => {
   const [last] = await store.readStream(operationStreamName(id), {
     direction: 'backwards',
@@ -59,5 +68,7 @@ export const cancelOperation = async (
     ...systemClock,
     now: () => new Date(Math.max(Date.now(), Number.isNaN(lastAt) ? 0 : lastAt + 1)),
   };
-  return createClient({ store, clock }).cancel(id, { user });
+  return createClient({ store, clock, ...(storeOutage ? { storeOutage } : {}) }).cancel(id, {
+    user,
+  });
 };

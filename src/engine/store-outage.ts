@@ -41,6 +41,11 @@ export interface StoreOutageOptions {
   /** `store.outage.host` by default. */
   host?: string;
   backoff?: OutageBackoff;
+  /**
+   * What the `StoreUnavailableError` tells the caller to do once the store is back; the
+   * engine's advice (recover or let a worker take over) by default. A projector gives its own.
+   */
+  advice?: string;
   /** Least time between two 'waiting' notices; default 1 000 ms. */
   noticeEveryMs?: number;
   /**
@@ -157,7 +162,14 @@ export const withStoreOutageRetry = (
         if (delay === undefined) {
           givenUp = true;
           const since = Math.min(first, downSince ?? first);
-          const error = new StoreUnavailableError(host, ms() - since, call, cause);
+          const error = new StoreUnavailableError(
+            host,
+            ms() - since,
+            call,
+            cause,
+            'event store',
+            options.advice,
+          );
           notify({ kind: 'gave_up', host, unreachableMs: error.unreachableMs, error });
           throw error;
         }

@@ -1,8 +1,27 @@
 import { OpledgerError } from '../domain/errors.js';
 
-/** The store call that waited. */
+/** The store call that waited: an event store's, or a read store's (the projector's). */
 export type StoreCall =
-  'append' | 'readStream' | 'readAll' | 'headPosition' | 'subscribe' | 'currentTime';
+  | 'append'
+  | 'readStream'
+  | 'readAll'
+  | 'headPosition'
+  | 'subscribe'
+  | 'currentTime'
+  | ReadStoreCall;
+
+/** The read-store calls that ride out outages (see projections/read-store-outage.ts). */
+export type ReadStoreCall =
+  | 'checkpoint'
+  | 'transaction'
+  | 'reset'
+  | 'skippedEvents'
+  | 'projectionVersion'
+  | 'resetProjection'
+  | 'readModel';
+
+/** Which store stayed away: the events, or the read models a projector writes. */
+export type UnavailableStore = 'event store' | 'read store';
 
 export const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 
@@ -14,10 +33,16 @@ export const causeText = (cause: unknown): string => {
   return String(cause);
 };
 
+const ENGINE_ADVICE =
+  'Operations this process was running are left as their events say: once the store answers again, call engine.recover() (or let a worker take them over) to finish or roll them back.';
+
 /**
  * The event store stayed unreachable for longer than the outage budget. Nothing is half-written
  * (every append is whole or absent); the operations this process was running are left as their
  * events say, for `engine.recover()` (or a worker's takeover) once the store is back.
+ *
+ * A projector gives up the same way (`store` says which store stayed away): its read models
+ * stop at their checkpoint, which a later `start()` or `catchUp()` resumes from.
  */
 export class StoreUnavailableError extends OpledgerError {
   constructor(
@@ -29,10 +54,14 @@ export class StoreUnavailableError extends OpledgerError {
     readonly call: StoreCall,
     /** The last error the store gave. */
     readonly lastCause: unknown,
+    /** Which store: the event store, or a projector's read store (or events it read). */
+    readonly store: UnavailableStore = 'event store',
+    /** What the caller does once the store is back; the engine's advice by default. */
+    advice: string = ENGINE_ADVICE,
   ) {
     super(
       'STORE_UNAVAILABLE',
-      `The event store at ${host} was unreachable for ${seconds(unreachableMs)} s, longer than the outage budget (storeOutage.maxMs); last error: ${causeText(lastCause)}. Nothing was half-written. Operations this process was running are left as their events say: once the store answers again, call engine.recover() (or let a worker take them over) to finish or roll them back. Raise storeOutage.maxMs to wait longer.`,
+      `The ${store} at ${host} was unreachable for ${seconds(unreachableMs)} s, longer than the outage budget (storeOutage.maxMs); last error: ${causeText(lastCause)}. Nothing was half-written. ${advice} Raise storeOutage.maxMs to wait longer.`,
       { cause: lastCause },
     );
   }

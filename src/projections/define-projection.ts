@@ -7,6 +7,7 @@ import { eventSchemas, type DomainEvent, type EventOf, type EventType } from '..
 import type { ResourceRef } from '../domain/events.js';
 import { operationIdOfStream } from '../domain/stream-names.js';
 import { InvalidProjectionError, ProjectionHandlerError } from './projection-errors.js';
+import { withReadStoreOutageRetry } from './read-store-outage.js';
 import {
   createCheckpointedProjector,
   OPERATIONS_PROJECTION,
@@ -245,7 +246,9 @@ export const createProjection = <S>(
 ): UserProjection<S> => {
   const def = defineProjection(definition);
   const { name, version } = def;
-  const { readStore } = options;
+  // Its own reads and resets ride out outages as the projector's calls do (the projector
+  // below finds this store already wrapped and does not wrap it again).
+  const readStore = withReadStoreOutageRetry(options.readStore, options.storeOutage);
   const authorize = options.authorize ?? allowAll;
   const collections = [name, operationsCollection(name)];
   const initial = (key: string): S => {
@@ -351,20 +354,23 @@ export const createProjection = <S>(
   };
 
   let prepared = false;
-  const projector = createCheckpointedProjector(options, {
-    projection: name,
-    beginBatch,
-    forget: () => readStore.resetProjection(name, version, collections),
-    async prepare() {
-      if (prepared) return;
-      // Built with another version (or never): forget its documents and checkpoint, so that
-      // the catch-up that follows rebuilds it from the first event.
-      if ((await readStore.projectionVersion(name)) !== version) {
-        await readStore.resetProjection(name, version, collections);
-      }
-      prepared = true;
+  const projector = createCheckpointedProjector(
+    { ...options, readStore },
+    {
+      projection: name,
+      beginBatch,
+      forget: () => readStore.resetProjection(name, version, collections),
+      async prepare() {
+        if (prepared) return;
+        // Built with another version (or never): forget its documents and checkpoint, so that
+        // the catch-up that follows rebuilds it from the first event.
+        if ((await readStore.projectionVersion(name)) !== version) {
+          await readStore.resetProjection(name, version, collections);
+        }
+        prepared = true;
+      },
     },
-  });
+  );
 
   const target = (key: string) => ({
     environment: def.environmentOf?.(key) ?? '',

@@ -11,6 +11,7 @@ export {
   type ProjectorOptions,
   type SkipRequest,
 } from './projector.js';
+export { withReadStoreOutageRetry, type ProjectorOutageOptions } from './read-store-outage.js';
 export {
   createReadModel,
   renderLogLine,

@@ -3,9 +3,17 @@ import { InvalidRequestError, SkipRefusedError, StoredEventError } from '../doma
 import { createEventDecoder, type Upcaster } from '../domain/event-codec.js';
 import type { EventStore, RecordedEvent } from '../domain/event-store.js';
 import type { Decode } from '../engine/operation-stream.js';
+import { withStoreOutageRetry } from '../engine/store-outage.js';
 import { projectOperationEvent } from './project-operation-event.js';
 import { ProjectionHandlerError } from './projection-errors.js';
 import type { ReadModelTransaction, ReadStore, SkippedEvent } from './read-store.js';
+import {
+  PROJECTOR_ADVICE,
+  withReadStoreOutageRetry,
+  type ProjectorOutageOptions,
+} from './read-store-outage.js';
+
+export type { ProjectorOutageOptions };
 
 export const OPERATIONS_PROJECTION = 'operations';
 
@@ -17,6 +25,15 @@ export interface ProjectorOptions {
   batchSize?: number;
   /** Told each time the projector passes over an event an operator skipped (in a rebuild, say). */
   onSkipped?: (skip: SkippedEvent) => void;
+  /**
+   * Riding out outages of the event store and of the read store (a PostgreSQL failover or
+   * restart, dropped connections, a SQLite lock held past its timeout), as the engine's
+   * `storeOutage`: a call that fails for a transient reason is made again with backoff and
+   * jitter for up to `maxMs` (60 000 by default; 0 does not wait), then fails with a
+   * `StoreUnavailableError`. Catching up resumes from the checkpoint and a live projector's
+   * subscription from the last event it got, so no event is applied twice or skipped.
+   */
+  storeOutage?: ProjectorOutageOptions;
 }
 
 /** Who skips an event, and why; `at` defaults to now. */
@@ -116,7 +133,11 @@ export const createCheckpointedProjector = (
   spec: ProjectionSpec,
 ): Projector => {
   const name = spec.projection;
-  const { store, readStore } = options;
+  // Every call of the loop below rides out outages; a batch's transaction whose answer was lost
+  // is found committed by its checkpoint rather than applied again.
+  const outage = options.storeOutage ?? {};
+  const store = withStoreOutageRetry(options.store, { ...outage, advice: PROJECTOR_ADVICE });
+  const readStore = withReadStoreOutageRetry(options.readStore, outage);
   const batchSize = options.batchSize ?? 500;
   const decode = createEventDecoder(options.upcasters);
   let live: Subscription | undefined;

@@ -1,3 +1,4 @@
+import type { StoreOutageTraits } from '../domain/event-store.js';
 import type { LogLine } from '../domain/log-lines.js';
 import type { OperationState } from '../domain/operation.js';
 
@@ -108,6 +109,12 @@ export interface StoredDocument {
  * resource state, together with each projection's checkpoint.
  */
 export interface ReadStore {
+  /**
+   * Where the store is and which of its errors mean "unreachable now" (as an event store's): a
+   * projector rides out those (`storeOutage`), the dashboard answers them with a 503. A read
+   * store without it (the in-memory one) is never waited for.
+   */
+  readonly outage?: StoreOutageTraits;
   checkpoint(projection: string): Promise<bigint>;
   /** Runs `apply` and moves the checkpoint to `position` in one transaction. */
   transaction(

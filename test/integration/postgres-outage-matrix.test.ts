@@ -130,10 +130,9 @@ const outage = (ms: number): Promise<void> =>
 let refusals: Promise<void> = Promise.resolve();
 const refusal = (ms: number): Promise<void> =>
   (refusals = refusals.then(async () => {
-    proxy.refuse(true);
-    proxy.resetAll();
+    proxy.reset();
     await sleep(ms);
-    proxy.refuse(false);
+    await proxy.restore();
   }));
 
 /**

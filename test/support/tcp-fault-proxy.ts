@@ -22,18 +22,38 @@ export interface FaultProxy {
   /** How many answers were thrown away so. */
   readonly cut: number;
   /**
+   * The server is gone: the port stops listening (new connections are refused, ECONNREFUSED)
+   * and the open connections are reset. Until `restore()`.
+   */
+  refuse(): Promise<void>;
+  /**
+   * Every open connection is reset (ECONNRESET), and so is every new one, until `restore()`:
+   * a middlebox or a server that drops connections as they come.
+   */
+  reset(): void;
+  /**
+   * Nothing passes either way, on open connections and on new ones (accepted, never answered),
+   * until `restore()`: a network partition. What was sent meanwhile is held, and delivered at
+   * `restore()` as TCP's retransmissions would; call `reset()` first for a partition that
+   * outlived the connections (a firewall that forgot them).
+   */
+  blackHole(): void;
+  /** Back to passing everything through (listening again after `refuse()`). */
+  restore(): Promise<void>;
+  /**
    * Arms `fault` for the next request (a chunk the client sends) whose bytes contain `match`
-   * (each of them, when several; any request when omitted); resolves with the request's text once it was applied. Requests
-   * are PostgreSQL's wire messages: with prepared statements, the query text is sent once per
-   * connection, but the bound values (a stream name, an event's JSON) are in every request.
+   * (each of them, when several; any request when omitted); resolves with the request's text
+   * once it was applied. Requests are PostgreSQL's wire messages: with prepared statements, the
+   * query text is sent once per connection, but the bound values (a stream name, an event's
+   * JSON) are in every request.
    */
   onNextRequest(fault: RequestFault, match?: string | readonly string[]): Promise<string>;
-  /** Resets every open connection (RST on both sides), as a crashed middlebox would. */
-  resetAll(): number;
-  /** While on, new connections are reset as soon as they are made (a refused connection). */
-  refuse(on: boolean): void;
+  /** Connections accepted since the proxy started. */
+  readonly accepted: number;
   close(): Promise<void>;
 }
+
+type Mode = 'pass' | 'refuse' | 'reset' | 'blackhole';
 
 interface Armed {
   fault: RequestFault;
@@ -41,85 +61,130 @@ interface Armed {
   applied: (request: string) => void;
 }
 
-/** A TCP proxy between a client and a server that loses answers and resets on command. */
+interface Pair {
+  client: Socket;
+  upstream?: Socket;
+  /** The answer to lose on this connection: its request was passed on, its answer is awaited. */
+  losing?: () => void;
+  /** Held during a black hole: client to server, server to client. */
+  up: Buffer[];
+  down: Buffer[];
+}
+
+/** A TCP proxy between a client and a server that refuses, resets, black-holes or loses answers on command. */
 export const startFaultProxy = async (target: {
   host: string;
   port: number;
 }): Promise<FaultProxy> => {
   let armed = false;
   let cut = 0;
-  let refusing = false;
+  let accepted = 0;
+  let mode: Mode = 'pass';
+  const pairs = new Set<Pair>();
   const faults: Armed[] = [];
-  const sockets = new Set<Socket>();
-  const reset = (...pair: Socket[]) => {
-    for (const s of pair) if (!s.destroyed) s.resetAndDestroy();
+
+  const kill = (pair: Pair) => {
+    pairs.delete(pair);
+    // RST rather than FIN: the peer sees ECONNRESET, as when a server or a middlebox drops it.
+    for (const s of [pair.client, pair.upstream]) if (s && !s.destroyed) s.resetAndDestroy();
   };
-  const server = createServer((client) => {
-    if (refusing) {
-      client.on('error', () => undefined);
-      reset(client);
+
+  /** Passes a request on to the server, unless an armed fault matches it. */
+  const send = (pair: Pair, upstream: Socket, chunk: Buffer) => {
+    const text = chunk.toString('latin1');
+    const index = faults.findIndex((f) => f.match.every((m) => text.includes(m)));
+    if (index < 0) {
+      upstream.write(chunk);
       return;
     }
-    const upstream = connect(target.port, target.host);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
+    const [fault] = faults.splice(index, 1) as [Armed];
+    if (fault.fault === 'reset_before') {
+      kill(pair);
+      fault.applied(text);
+    } else if (fault.fault === 'reset_after') {
+      // Reset once the request is on the wire to the server, not before.
+      upstream.write(chunk, () => {
+        kill(pair);
+        fault.applied(text);
+      });
+    } else {
+      pair.losing = () => fault.applied(text);
+      upstream.write(chunk);
     }
-    // An answer to lose on this connection: the request was passed on, its answer is awaited.
-    let losing: (() => void) | undefined;
-    client.on('data', (chunk) => {
-      const text = chunk.toString('latin1');
-      const index = faults.findIndex((f) => f.match.every((m) => text.includes(m)));
-      if (index < 0) {
-        upstream.write(chunk);
+  };
+
+  const toServer = (pair: Pair, chunk: Buffer) => {
+    if (mode === 'blackhole' || !pair.upstream) pair.up.push(chunk);
+    else send(pair, pair.upstream, chunk);
+  };
+
+  const openUpstream = (pair: Pair) => {
+    const upstream = connect(target.port, target.host);
+    pair.upstream = upstream;
+    upstream.on('error', () => undefined);
+    upstream.on('data', (chunk: Buffer) => {
+      if (mode === 'blackhole') {
+        pair.down.push(chunk);
         return;
       }
-      const [fault] = faults.splice(index, 1) as [Armed];
-      if (fault.fault === 'reset_before') {
-        reset(client, upstream);
-        fault.applied(text);
-      } else if (fault.fault === 'reset_after') {
-        // Reset once the request is on the wire to the server, not before.
-        upstream.write(chunk, () => {
-          reset(client, upstream);
-          fault.applied(text);
-        });
-      } else {
-        losing = () => fault.applied(text);
-        upstream.write(chunk);
-      }
-    });
-    upstream.on('data', (chunk) => {
-      if (losing) {
-        const applied = losing;
-        losing = undefined;
-        reset(client, upstream);
+      if (pair.losing) {
+        const applied = pair.losing;
+        pair.losing = undefined;
+        kill(pair);
         applied();
         return;
       }
       if (armed) {
         armed = false;
         cut += 1;
-        client.destroy();
-        upstream.destroy();
+        kill(pair);
         return;
       }
-      client.write(chunk);
+      pair.client.write(chunk);
     });
-    client.on('close', () => upstream.destroy());
     upstream.on('close', () => {
       // The server went away before answering (a shutdown): that answer is lost all the same.
-      losing?.();
-      losing = undefined;
-      client.destroy();
+      pair.losing?.();
+      pair.losing = undefined;
+      pairs.delete(pair);
+      pair.client.destroy();
     });
+    for (const chunk of pair.up.splice(0)) send(pair, upstream, chunk);
+  };
+
+  const server = createServer((client) => {
+    accepted += 1;
+    client.on('error', () => undefined);
+    if (mode === 'reset') {
+      client.resetAndDestroy();
+      return;
+    }
+    const pair: Pair = { client, up: [], down: [] };
+    pairs.add(pair);
+    client.on('data', (chunk: Buffer) => toServer(pair, chunk));
+    client.on('close', () => {
+      pairs.delete(pair);
+      pair.upstream?.destroy();
+    });
+    // In a black hole the connection is accepted and nothing more: the server is not reached.
+    if (mode !== 'blackhole') openUpstream(pair);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  await listen(0);
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
+  const port = address.port;
+
   return {
-    port: address.port,
+    port,
     cutAfterNextAnswer: () => {
       armed = true;
     },
@@ -134,18 +199,38 @@ export const startFaultProxy = async (target: {
           applied,
         }),
       ),
-    resetAll: () => {
-      const open = [...sockets];
-      reset(...open);
-      return open.length / 2;
+    get accepted() {
+      return accepted;
     },
-    refuse: (on) => {
-      refusing = on;
+    refuse: async () => {
+      mode = 'refuse';
+      for (const pair of [...pairs]) kill(pair);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    reset: () => {
+      mode = 'reset';
+      for (const pair of [...pairs]) kill(pair);
+    },
+    blackHole: () => {
+      mode = 'blackhole';
+    },
+    restore: async () => {
+      const was = mode;
+      mode = 'pass';
+      if (was === 'refuse') await listen(port);
+      for (const pair of [...pairs]) {
+        if (!pair.upstream) openUpstream(pair);
+        else for (const chunk of pair.up.splice(0)) pair.upstream.write(chunk);
+        for (const chunk of pair.down.splice(0)) pair.client.write(chunk);
+      }
     },
     close: async () => {
-      for (const s of sockets) s.destroy();
       faults.length = 0;
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const pair of [...pairs]) kill(pair);
+      await new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+      });
     },
   };
 };

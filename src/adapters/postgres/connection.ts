@@ -145,6 +145,14 @@ export const inTransaction = async <T>(
   { begin = 'BEGIN', done }: { begin?: string; done?: () => void } = {},
 ): Promise<T> => {
   const client = await pool.connect();
+  // A checked-out client has no listener of the pool's: a connection dropped between two of its
+  // queries (a failover, a reset) would be an 'error' event nobody hears, which ends the
+  // process. Heard here, it only fails the next query, as a transient error the caller retries.
+  let dropped: Error | undefined;
+  const onDropped = (error: Error) => {
+    dropped = error;
+  };
+  client.on('error', onDropped);
   let broken: Error | undefined;
   try {
     await client.query(begin);
@@ -158,7 +166,9 @@ export const inTransaction = async <T>(
     throw error;
   } finally {
     done?.();
-    client.release(broken);
+    client.off('error', onDropped);
+    // A dropped connection never goes back to the pool.
+    client.release(broken ?? dropped);
   }
 };
 

@@ -17,6 +17,7 @@ import {
   type Queryable,
 } from './connection.js';
 import { PostgresStoreOptionsError, ReadStoreClosedError } from './errors.js';
+import { isTransientPostgresError } from './transient-errors.js';
 import type { PostgresConnection } from './public-types.js';
 import { onFirstUse, runMigrations } from './migrations.js';
 import {
@@ -67,7 +68,7 @@ export const createPostgresReadStore = (
   if (!Number.isSafeInteger(pageSize) || pageSize < 1) {
     throw new PostgresStoreOptionsError(`pageSize must be a positive integer, not ${pageSize}`);
   }
-  const { pool, end, explain } = openPool(connection);
+  const { pool, end, explain, server } = openPool(connection);
   const migrate = onFirstUse(() =>
     runMigrations(pool, schema, 'read-store', readStoreMigrations(schema)),
   );
@@ -316,6 +317,9 @@ export const createPostgresReadStore = (
   }
 
   return {
+    // The same classification as the event store's: a projector rides these out, the dashboard
+    // answers them with a 503.
+    outage: { host: server, isTransient: isTransientPostgresError },
     checkpoint: (projection) =>
       guarded(async () => {
         const [row] = await queryText(pool, sql.checkpoint, [projection]);

@@ -7,6 +7,7 @@ import type {
   SkippedEvent,
 } from '../../projections/read-store.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from './driver.js';
+import { isTransientSqliteError } from './transient-errors.js';
 import type { SqliteDatabase, Synchronous } from './public-types.js';
 import { invalidOptionsError, ReadOnlyStoreError, ReadStoreClosedError } from './errors.js';
 import { openStoreConnection } from './migrations.js';
@@ -248,6 +249,11 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
   };
 
   return {
+    // A lock held past the busy timeout is waited out by a projector, as by the engine.
+    outage: {
+      host: options.path ?? (db as { name?: string }).name ?? 'a SQLite database',
+      isTransient: isTransientSqliteError,
+    },
     checkpoint: (projection) => inTurn(() => sql.checkpoint.get(projection) ?? 0n),
 
     transaction: (projection, position, apply) =>

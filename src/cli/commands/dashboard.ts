@@ -50,6 +50,8 @@ export const dashboardCommand = async (
     command: 'dashboard',
     writes: false,
     warn: (text) => println(io.err, text),
+    // A page waits for no store: while one is away the dashboard answers 503 + Retry-After.
+    storeOutage: { maxMs: 0 },
   });
   try {
     const dashboard = createDashboardServer({

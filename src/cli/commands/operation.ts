@@ -4,6 +4,7 @@ import { renderLogLine } from '../../projections/read-model.js';
 import { EXIT_FAILED, EXIT_OK } from '../cli-error.js';
 import { opledgerCommand, println, printJson, type CliIo } from '../cli-io.js';
 import { cancelOperation, followFeed, observerClient } from '../../engine/operation-access.js';
+import { storeOutageMsOf, storeOutagePrinter } from '../store-outage-notice.js';
 import { reads, withStore, writes, type GlobalOptions } from './with-store.js';
 
 export const operationLogsCommand = (id: string, options: GlobalOptions, io: CliIo) =>
@@ -34,7 +35,13 @@ export const operationFollowCommand = (id: string, options: GlobalOptions, io: C
   withStore(
     options,
     async (session) => {
-      const client = observerClient(session.stores.eventStore);
+      // An outage of the store is waited out (saying so), and the follow resubscribes after the
+      // last event it got: every line printed once. OPLEDGER_STORE_OUTAGE_MS sets the budget.
+      const maxMs = storeOutageMsOf(io.env);
+      const client = observerClient(session.stores.eventStore, undefined, {
+        ...(maxMs === undefined ? {} : { maxMs }),
+        onOutage: storeOutagePrinter(io, options.json),
+      });
       // Fails with OPERATION_NOT_FOUND before following a stream that will never exist.
       await client.getOperation(id);
       const printLine = logPrinter(io, options.json);
