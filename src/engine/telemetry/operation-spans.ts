@@ -59,7 +59,9 @@ const RUN_EVENTS = new Set<string>([
 const seconds = (from: string | undefined, to: string | undefined): number | undefined =>
   from && to ? Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000) : undefined;
 
-const attemptKey = (step: string, attempt: number) => `${step}#${attempt}`;
+// The provider too: attempts are counted again from 1 with each provider a step fails over to.
+const attemptKey = (step: string, attempt: number, provider?: string) =>
+  `${step}#${attempt}@${provider ?? ''}`;
 
 const exceptionOf = (error: ErrorInfo) => ({
   name: error.name,
@@ -144,8 +146,9 @@ export const createOperationSpans = (
     name: string,
     step: string,
     attempt: number,
+    provider?: string,
   ): Span => {
-    const key = attemptKey(step, attempt);
+    const key = attemptKey(step, attempt, provider);
     // An attempt started by a process that is gone gets a span of its end alone.
     const span = spans.get(key) ?? child(t, name, { [ATTR.step]: step, [ATTR.attempt]: attempt });
     spans.delete(key);
@@ -170,7 +173,7 @@ export const createOperationSpans = (
       case 'StepStarted': {
         const { step, attempt, provider } = event.data;
         t.steps.set(
-          attemptKey(step, attempt),
+          attemptKey(step, attempt, provider),
           child(t, SPAN.step(step), {
             [ATTR.step]: step,
             [ATTR.attempt]: attempt,
@@ -180,15 +183,15 @@ export const createOperationSpans = (
         return;
       }
       case 'StepSucceeded': {
-        const { step, attempt } = event.data;
-        const s = endAttempt(t.steps, t, SPAN.step(step), step, attempt);
+        const { step, attempt, provider } = event.data;
+        const s = endAttempt(t.steps, t, SPAN.step(step), step, attempt, provider);
         s.setAttribute(ATTR.outcome, 'succeeded');
         s.end();
         return;
       }
       case 'StepFailed': {
         const { step, attempt, error, willRetry, failoverTo, provider } = event.data;
-        failSpan(endAttempt(t.steps, t, SPAN.step(step), step, attempt), error, {
+        failSpan(endAttempt(t.steps, t, SPAN.step(step), step, attempt, provider), error, {
           [ATTR.willRetry]: willRetry,
           ...(failoverTo ? { [ATTR.failoverTo]: failoverTo } : {}),
         });
@@ -255,8 +258,9 @@ export const createOperationSpans = (
         instruments.takeovers.add(1, { ...type, [ATTR.reason]: event.data.reason });
         break;
       case 'OperationFailed':
+        // The error travels on the `opledger.failed` event itself (a separate `exception`
+        // event would be a second span event for one event).
         span?.setAttributes(errorAttributes(event.data.error));
-        span?.recordException(exceptionOf(event.data.error));
         break;
       default:
         break;
@@ -356,6 +360,8 @@ const eventAttributes = (event: OperationEvent): Attributes => {
         [ATTR.reason]: event.data.reason,
         ...(event.data.failedStep ? { [ATTR.step]: event.data.failedStep } : {}),
         ...errorAttributes(event.data.error),
+        'exception.type': event.data.error.name,
+        'exception.message': event.data.error.message,
       };
     case 'RollbackStarted':
       return { [ATTR.reason]: event.data.reason };
