@@ -9,7 +9,7 @@ import type { Clock } from './clock.js';
 import type { OperationResult, OperationView } from './operation-result.js';
 import type { OperationRequest } from './operation-request.js';
 import type { StoreOutageOptions } from './store-outage.js';
-import type { TelemetrySetting } from './telemetry/telemetry.js';
+import type { TelemetrySetting } from './telemetry/telemetry-options.js';
 
 // The engine's public types: what `createEngine` takes and what its engine does.
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { InvalidParamsError, InvalidRequestError } from '../domain/errors.js';
 import type { StandardSchemaV1 } from '../domain/standard-schema.js';
-import type { TraceContextInput } from './telemetry/trace-context.js';
+import type { TraceContextInput } from './telemetry/telemetry-options.js';
 
 // A name of dots only ('.', '..') cannot be a segment of a URL path: browsers and proxies
 // resolve it away, so the dashboard's page of such an environment or resource would be another's.

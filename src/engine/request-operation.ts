@@ -24,7 +24,7 @@ import {
   type OperationRequest,
 } from './operation-request.js';
 import { enqueueOnResource, releaseResource } from './resource-queue-stream.js';
-import type { TraceContextInput } from './telemetry/trace-context.js';
+import type { TraceContextInput } from './telemetry/telemetry-options.js';
 
 export interface RequestDeps {
   store: EventStore;

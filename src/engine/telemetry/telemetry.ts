@@ -8,24 +8,8 @@ import type {
 } from '@opentelemetry/api';
 import { loadOtelApi, type OtelApi } from './otel-api.js';
 import { INSTRUMENTATION_SCOPE, METRIC } from './names.js';
-import { traceMetadata, type TraceContextInput } from './trace-context.js';
-
-/**
- * Where opledger records its traces and metrics (see docs/telemetry.md). Typed by shape, so that
- * code that never uses OpenTelemetry needs none of its types: an OpenTelemetry `Tracer` and
- * `Meter` fit.
- */
-export interface TelemetryOptions {
-  /** Default: the global tracer provider's tracer `opledger` (none registered: nothing recorded). */
-  tracer?: { startSpan: (...args: never[]) => unknown };
-  /** Default: the global meter provider's meter `opledger`. */
-  meter?: { createCounter: (...args: never[]) => unknown };
-  /** 'events' (default): each log line is a span event; 'off' leaves them out of traces. */
-  logLines?: 'events' | 'off';
-}
-
-/** `false` records nothing and costs nothing, whether or not `@opentelemetry/api` is installed. */
-export type TelemetrySetting = TelemetryOptions | false;
+import type { TelemetrySetting, TraceContextInput } from './telemetry-options.js';
+import { traceMetadata } from './trace-context.js';
 
 export interface Instruments {
   started: Counter;

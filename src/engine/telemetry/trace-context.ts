@@ -1,23 +1,7 @@
 import type { Context, SpanContext, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
 import type { OtelApi } from './otel-api.js';
 import { TRACEPARENT, TRACESTATE } from './names.js';
-
-/**
- * A trace context as it travels between processes: the W3C Trace Context headers, what
- * `propagation.inject` writes into a carrier (an HTTP request's headers, for one).
- */
-export interface TraceCarrier {
-  traceparent: string;
-  tracestate?: string;
-}
-
-/** An OpenTelemetry `Context` (from `context.active()`), told apart without importing the API. */
-export interface ContextLike {
-  getValue(key: symbol): unknown;
-}
-
-/** What `start({ traceContext })` takes: a carrier of the W3C headers, or a `Context`. */
-export type TraceContextInput = TraceCarrier | ContextLike;
+import type { ContextLike, TraceContextInput } from './telemetry-options.js';
 
 const setter: TextMapSetter<Record<string, string>> = {
   set: (carrier, key, value) => {
