@@ -1,7 +1,7 @@
 // A service that ships its traces and metrics with the OpenTelemetry Node SDK, and the
 // operations it runs in them (docs/telemetry.md). Run it with `npx tsx examples/telemetry.ts`
 // (after `npm run build`: it imports the package).
-import { trace } from '@opentelemetry/api';
+import { metrics, trace } from '@opentelemetry/api';
 import {
   AggregationTemporality,
   InMemoryMetricExporter,
@@ -67,6 +67,19 @@ console.log((await handle.result).status);
 // #endregion request
 
 await engine.shutdown();
+
+// #region options
+const quieter = createEngine({
+  store: createInMemoryEventStore(),
+  operations: [deploy],
+  telemetry: {
+    tracer: trace.getTracer('deployer'),
+    meter: metrics.getMeter('deployer'),
+    logLines: 'off',
+  },
+});
+// #endregion options
+await quieter.shutdown();
 // The in-memory exporters forget everything when shut down: read them before the SDK stops.
 await spanProcessor.forceFlush();
 await metricReader.forceFlush();
