@@ -177,6 +177,27 @@ describe('telemetry: where a trace comes from and what is left out', () => {
     expect(run!.parentSpanContext).toBeUndefined();
   });
 
+  it('records nothing while no provider is registered, and through one registered later', async () => {
+    const store = createInMemoryEventStore();
+    const engine = engineOn(store, [oneStep], undefined);
+    await (
+      await engine.start(request())
+    ).result;
+    const later = createRecordingTelemetry();
+    trace.setGlobalTracerProvider(later.tracerProvider);
+    try {
+      expect(later.finishedSpans()).toEqual([]);
+      const second = await engine.start(request());
+      await second.result;
+      expect(runsOf(later, second.id)).toHaveLength(1);
+      expect(
+        later.finishedSpans().every((s) => s.attributes['opledger.operation.id'] === second.id),
+      ).toBe(true);
+    } finally {
+      trace.disable();
+    }
+  });
+
   it("leaves log lines out when logLines is 'off', and records nothing when telemetry is false", async () => {
     const t = createRecordingTelemetry();
     const quiet = engineOn(createInMemoryEventStore(), [oneStep], {

@@ -30,6 +30,11 @@ export interface Telemetry {
   tracer: Tracer;
   instruments: Instruments;
   logLines: 'events' | 'off';
+  /**
+   * True while nothing would be recorded: no tracer or meter given, and no global provider
+   * registered. Checked at each append, so that a provider registered later is used from then.
+   */
+  isIdle(): boolean;
   /** The metadata that carries a request's trace context (the active one when omitted). */
   traceMetadata(input: TraceContextInput | undefined): Record<string, string> | undefined;
 }
@@ -88,7 +93,17 @@ export const createTelemetry = (setting: TelemetrySetting | undefined): Telemetr
   const tracer =
     (options.tracer as Tracer | undefined) ?? api.trace.getTracer(INSTRUMENTATION_SCOPE);
   let instruments: Instruments | undefined;
+  // The API's own no-op tracer provider: what the global proxy delegates to until an SDK is
+  // registered. The metrics API has no proxy; its no-op provider is told by its class.
+  const noopTracers = new api.ProxyTracerProvider().getDelegate();
+  const given = options.tracer !== undefined || options.meter !== undefined;
   return {
+    isIdle: () =>
+      !given &&
+      (
+        api.trace.getTracerProvider() as InstanceType<OtelApi['ProxyTracerProvider']>
+      ).getDelegate() === noopTracers &&
+      api.metrics.getMeterProvider().constructor.name === 'NoopMeterProvider',
     api,
     tracer,
     // Made at the first thing to count, not here: the metrics API has no proxy that follows a
