@@ -32,6 +32,7 @@ const option = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i < 0 ? fallback : Number(process.argv[i + 1]);
 };
+const say = (line: string) => void process.stdout.write(`${line}\n`);
 const rounds = option('--rounds', 5);
 const operations = option('--operations', 2000);
 
@@ -106,21 +107,19 @@ for (let r = 0; r < rounds; r++) {
 if (spans.getFinishedSpans().length === 0) throw new Error('the SDK mode recorded nothing');
 
 const off = median(results.get('off')!.map((x) => x.cpuUsPerOp));
-console.log(
+say(
   `${new Date().toISOString()}, ${cpus()[0]?.model ?? '?'} x${cpus().length}, Node ${process.version}, load ${loadavg()
     .map((l) => l.toFixed(1))
     .join(' / ')}`,
 );
-console.log(`${rounds} rounds of ${operations} operations (3 steps each) per mode\n`);
-console.log(
-  '| telemetry | operations/s, median (min - max) | CPU per operation, median | vs off |',
-);
-console.log('| --- | ---: | ---: | ---: |');
+say(`${rounds} rounds of ${operations} operations (3 steps each) per mode\n`);
+say('| telemetry | operations/s, median (min - max) | CPU per operation, median | vs off |');
+say('| --- | ---: | ---: | ---: |');
 for (const name of names) {
   const rs = results.get(name)!;
   const ops = rs.map((x) => x.opsPerSecond);
   const cpu = median(rs.map((x) => x.cpuUsPerOp));
-  console.log(
+  say(
     `| ${name} | ${median(ops).toFixed(0)} (${Math.min(...ops).toFixed(0)} - ${Math.max(...ops).toFixed(0)}) | ${cpu.toFixed(0)} µs | ${(cpu / off).toFixed(2)}x |`,
   );
 }
