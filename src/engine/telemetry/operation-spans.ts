@@ -324,7 +324,9 @@ export const createOperationSpans = (
           }
           if (!t) return;
           if (fresh && role === 'engine') tracked.set(id, t);
-          if (span) {
+          // Two appends that raced to start the run (a cancel beside the start): the first to
+          // land is the run; the other's span is dropped unended, so never exported.
+          if (span && !t.span) {
             const wasQueued = t.state.status === 'queued';
             t.span = span;
             t.context = api.trace.setSpan(t.parent ?? api.ROOT_CONTEXT, span);
