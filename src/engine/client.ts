@@ -30,6 +30,8 @@ import {
   type Decode,
 } from './operation-stream.js';
 import { requestOperation } from './request-operation.js';
+import { createTelemetry } from './telemetry/telemetry.js';
+import { withTelemetry } from './telemetry/with-telemetry.js';
 
 /** Marks a promise as handled for Node while its caller still sees the rejection. */
 export const quiet = <T>(promise: Promise<T>): Promise<T> => {
@@ -52,6 +54,11 @@ export interface ClientOptions<D extends AnyOperationDefinition = AnyOperationDe
   authorize?: Authorize;
   /** How long its store calls wait out an outage (see `EngineOptions.storeOutage`). */
   storeOutage?: EngineOptions['storeOutage'];
+  /**
+   * Where it counts its requests (`opledger.operations.queued`) and which trace each request
+   * carries to the worker that runs it (see `EngineOptions.telemetry`).
+   */
+  telemetry?: EngineOptions['telemetry'];
 }
 
 /**
@@ -176,7 +183,13 @@ export const createClient = <D extends AnyOperationDefinition = AnyOperationDefi
   options: ClientOptions<D>,
 ): Client<D> => {
   // Its calls ride out store outages, as an engine's do (see store-outage.ts).
-  const store = withStoreOutageRetry(options.store, options.storeOutage);
+  const telemetry = createTelemetry(options.telemetry);
+  const store = withTelemetry(
+    withStoreOutageRetry(options.store, options.storeOutage),
+    telemetry,
+    'client',
+    createEventDecoder(options.upcasters),
+  );
   const core = createClientCore({ ...options, store });
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? createTimeOrderedIds(clock);
@@ -193,6 +206,7 @@ export const createClient = <D extends AnyOperationDefinition = AnyOperationDefi
         ids,
         now: core.now,
         placing,
+        ...(telemetry ? { traceMetadata: telemetry.traceMetadata } : {}),
       },
       raw,
       { dispatch: 'worker' },

@@ -9,6 +9,7 @@ import type { Clock } from './clock.js';
 import type { OperationResult, OperationView } from './operation-result.js';
 import type { OperationRequest } from './operation-request.js';
 import type { StoreOutageOptions } from './store-outage.js';
+import type { TelemetrySetting } from './telemetry/telemetry-options.js';
 
 // The engine's public types: what `createEngine` takes and what its engine does.
 
@@ -68,6 +69,18 @@ export interface EngineOptions<D extends AnyOperationDefinition = AnyOperationDe
    * ```
    */
   storeOutage?: Pick<StoreOutageOptions, 'maxMs' | 'onOutage' | 'clock' | 'random'>;
+  /**
+   * OpenTelemetry traces and metrics (docs/telemetry.md): a span per operation run, a child span
+   * per step attempt and per undo, and the `opledger.*` metrics. By default the global tracer
+   * and meter named `opledger`, when `@opentelemetry/api` is installed (nothing is recorded
+   * while no provider is registered); `false` turns it off.
+   *
+   * @example
+   * ```ts
+   * createEngine({ store, operations, telemetry: { tracer: trace.getTracer('deployer') } });
+   * ```
+   */
+  telemetry?: TelemetrySetting;
 }
 
 export interface OperationHandle {

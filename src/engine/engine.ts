@@ -1,4 +1,5 @@
 import { EngineClosedError } from '../domain/errors.js';
+import { createEventDecoder } from '../domain/event-codec.js';
 import { systemClock } from './clock.js';
 import { createClientCore, definitionsByType, quiet } from './client.js';
 import { createTimeOrderedIds } from './ids.js';
@@ -8,6 +9,8 @@ import { recoverOperations } from './recover.js';
 import { recordOutageInOperationLog } from './outage-log.js';
 import { withStoreOutageRetry } from './store-outage.js';
 import { requestOperation } from './request-operation.js';
+import { createTelemetry } from './telemetry/telemetry.js';
+import { withTelemetry } from './telemetry/with-telemetry.js';
 import { driveOperation } from './run-operation.js';
 import type { OperationRequest } from './operation-request.js';
 import type {
@@ -45,10 +48,16 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
   options: EngineOptions<D>,
 ): TypedEngine<D> => {
   // Every call the engine makes rides out store outages (see store-outage.ts).
-  const store = withStoreOutageRetry(options.store, {
-    ...options.storeOutage,
-    recordOutage: recordOutageInOperationLog,
-  });
+  const telemetry = createTelemetry(options.telemetry);
+  const store = withTelemetry(
+    withStoreOutageRetry(options.store, {
+      ...options.storeOutage,
+      recordOutage: recordOutageInOperationLog,
+    }),
+    telemetry,
+    'engine',
+    createEventDecoder(options.upcasters),
+  );
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? createTimeOrderedIds(clock);
   const core = createClientCore({ ...options, store });
@@ -81,7 +90,16 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
   const start = async (raw: OperationRequest): Promise<OperationHandle> => {
     if (closed) throw new EngineClosedError();
     const requested = await requestOperation(
-      { store, decode, definitions, upcasters: options.upcasters ?? [], ids, now, placing },
+      {
+        store,
+        decode,
+        definitions,
+        upcasters: options.upcasters ?? [],
+        ids,
+        now,
+        placing,
+        ...(telemetry ? { traceMetadata: telemetry.traceMetadata } : {}),
+      },
       raw,
     );
     if (requested.kind === 'existing') return core.handle(requested.id, result(requested.id));

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidParamsError, InvalidRequestError } from '../domain/errors.js';
 import type { StandardSchemaV1 } from '../domain/standard-schema.js';
+import type { TraceContextInput } from './telemetry/telemetry-options.js';
 
 // A name of dots only ('.', '..') cannot be a segment of a URL path: browsers and proxies
 // resolve it away, so the dashboard's page of such an environment or resource would be another's.
@@ -16,6 +17,12 @@ const requestSchema = z.object({
   user: z.string().min(1),
   params: z.record(z.string(), z.unknown()).default({}),
   idempotencyKey: z.string().min(1).optional(),
+  /**
+   * The trace this request belongs to (an OpenTelemetry `Context`, or its W3C headers
+   * `{ traceparent, tracestate? }`): the run of the operation continues it, in whichever
+   * process runs it. Default: the active context. See docs/telemetry.md.
+   */
+  traceContext: z.custom<TraceContextInput>((v) => typeof v === 'object' && v !== null).optional(),
 });
 
 export type OperationRequest = z.input<typeof requestSchema>;

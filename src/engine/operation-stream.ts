@@ -59,7 +59,10 @@ export interface OperationWriter {
    * Decides and appends, one command at a time in call order. On a concurrency conflict (a
    * cancel written by another process) it reads the stream again and decides again.
    */
-  execute(command: OperationCommand): Promise<OperationEvent[]>;
+  execute(
+    command: OperationCommand,
+    options?: { metadata?: Record<string, unknown> },
+  ): Promise<OperationEvent[]>;
   /** Queues a command without waiting; its failure is raised by the next `execute`. */
   enqueue(command: OperationCommand): void;
   refresh(): Promise<OperationState>;
@@ -106,7 +109,10 @@ export const createOperationWriter = (
     return state;
   };
 
-  const apply = async (command: OperationCommand): Promise<OperationEvent[]> => {
+  const apply = async (
+    command: OperationCommand,
+    metadata: Record<string, unknown> | undefined,
+  ): Promise<OperationEvent[]> => {
     for (let attempt = 0; ; attempt++) {
       if (revoked) throw revoked;
       // A takeover raised the fence: it was read after a conflict, and nothing more is ours.
@@ -119,6 +125,7 @@ export const createOperationWriter = (
       try {
         // A worker's appends carry its fence: an audit can show nobody wrote after a takeover.
         const encoded = events.map(encodeEvent);
+        if (metadata) for (const e of encoded) e.metadata = { ...e.metadata, ...metadata };
         if (fence !== undefined) for (const e of encoded) e.metadata = { ...e.metadata, fence };
         const result = await store.append(stream, encoded, {
           expectedVersion: revision < 0n ? 'no_stream' : revision,
@@ -134,8 +141,11 @@ export const createOperationWriter = (
     }
   };
 
-  const run = (command: OperationCommand): Promise<OperationEvent[]> => {
-    const result = chain.then(() => apply(command));
+  const run = (
+    command: OperationCommand,
+    metadata?: Record<string, unknown>,
+  ): Promise<OperationEvent[]> => {
+    const result = chain.then(() => apply(command, metadata));
     chain = result.catch(() => undefined);
     return result;
   };
@@ -149,8 +159,8 @@ export const createOperationWriter = (
     },
     state: () => state,
     lastPosition: () => lastPosition,
-    execute: async (command) => {
-      const events = await run(command);
+    execute: async (command, options) => {
+      const events = await run(command, options?.metadata);
       if (deferred !== undefined) {
         const error = deferred;
         deferred = undefined;

@@ -24,6 +24,7 @@ import {
   type OperationRequest,
 } from './operation-request.js';
 import { enqueueOnResource, releaseResource } from './resource-queue-stream.js';
+import type { TraceContextInput } from './telemetry/telemetry-options.js';
 
 export interface RequestDeps {
   store: EventStore;
@@ -34,6 +35,8 @@ export interface RequestDeps {
   now: () => string;
   /** Operations whose request has taken their place and not yet been written or launched. */
   placing: Set<string>;
+  /** The metadata that carries the request's trace context; absent without telemetry. */
+  traceMetadata?: (input: TraceContextInput | undefined) => Record<string, string> | undefined;
 }
 
 /** What a request led to: a new operation to run, or one its idempotency key already names. */
@@ -60,6 +63,8 @@ export const requestOperation = async (
 ): Promise<Requested> => {
   const { store, decode, definitions, now } = deps;
   const request = parseOperationRequest(raw);
+  // The caller's context, before any of ours is entered.
+  const metadata = deps.traceMetadata?.(request.traceContext);
   const definition = definitions.get(request.type);
   if (!definition) throw new UnknownOperationTypeError(request.type, [...definitions.keys()]);
   if (dispatch === 'worker' && definition.sensitive && definition.sensitive.length > 0) {
@@ -131,22 +136,25 @@ export const requestOperation = async (
   try {
     await enqueueOnResource(store, queue, id, createdAt);
     try {
-      await writer.execute({
-        type: 'RequestOperation',
-        data: {
-          operationId: id,
-          type: request.type,
-          environment: request.environment,
-          resource: request.resource,
-          user: request.user,
-          params: redact.params(params),
-          createdAt,
-          steps: planned.map((s) => ({ name: s.name, kind: s.kind })),
-          ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
-          ...(definition.lifecycle ? { lifecycle: definition.lifecycle } : {}),
-          ...(dispatch ? { dispatch } : {}),
+      await writer.execute(
+        {
+          type: 'RequestOperation',
+          data: {
+            operationId: id,
+            type: request.type,
+            environment: request.environment,
+            resource: request.resource,
+            user: request.user,
+            params: redact.params(params),
+            createdAt,
+            steps: planned.map((s) => ({ name: s.name, kind: s.kind })),
+            ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
+            ...(definition.lifecycle ? { lifecycle: definition.lifecycle } : {}),
+            ...(dispatch ? { dispatch } : {}),
+          },
         },
-      });
+        metadata ? { metadata } : undefined,
+      );
       written = true;
     } catch (error) {
       if (error instanceof InvalidTransitionError) {

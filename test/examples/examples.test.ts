@@ -18,6 +18,7 @@ describe('examples', () => {
       'local-zero-downtime.ts',
       'property-of-a-deploy.ts',
       'quick-start.ts',
+      'telemetry.ts',
       'test-your-steps.ts',
       'time-in-deploys.ts',
       'worker-operations.ts',
@@ -65,6 +66,23 @@ describe('examples', () => {
       "broken undo caught: the rollback reported 'succeeded' but the world is not what it was before the operation",
     );
     expect(stdout).toContain('smallest fault plan: {"failAt":3}');
+  });
+
+  it('telemetry wires the Node SDK: the deploy continues the request trace, with its spans and metrics', async () => {
+    const { stdout } = await run(tsx, ['examples/telemetry.ts'], { cwd: root });
+    const lines = stdout.trim().split('\n');
+    expect(lines.slice(0, 2)).toEqual([
+      'succeeded',
+      'opledger deploy continues POST /apps/web/deploys: true',
+    ]);
+    expect(lines.slice(2, 5).sort()).toEqual([
+      '  step pull image (docker.io): failed',
+      '  step pull image (quay.io): succeeded',
+      '  step start (-): succeeded',
+    ]);
+    expect(lines[5]).toBe('  events: opledger.started, opledger.failover, opledger.succeeded');
+    expect(lines[6]).toContain('opledger.operations.ended');
+    expect(lines[6]).toContain('opledger.steps.failed_over');
   });
 
   it('quick-start (the README) undoes start and names the migration it could not undo', async () => {

@@ -9,6 +9,8 @@ import type { OperationWriter } from '../operation-stream.js';
 import { recordOutageInOperationLog } from '../outage-log.js';
 import { driveOperation } from '../run-operation.js';
 import { withStoreOutageRetry } from '../store-outage.js';
+import { createTelemetry } from '../telemetry/telemetry.js';
+import { withTelemetry } from '../telemetry/with-telemetry.js';
 import { createWorkFinder } from './find-work.js';
 import { keepLease, type LeaseKeeper } from './lease-keeper.js';
 import { createWorkIndex } from './work-index.js';
@@ -33,6 +35,8 @@ export interface WorkerOptions<D extends AnyOperationDefinition = AnyOperationDe
   upcasters?: readonly Upcaster[];
   /** How long its store calls wait out an outage (see `EngineOptions.storeOutage`). */
   storeOutage?: EngineOptions['storeOutage'];
+  /** Its traces and metrics, leases and takeovers included (see `EngineOptions.telemetry`). */
+  telemetry?: EngineOptions['telemetry'];
   /** Where the worker tells what only it knows (a lost operation, a takeover it could not do). */
   log?: (entry: WorkerLogEntry) => void;
 }
@@ -80,10 +84,15 @@ export const createWorker = async <D extends AnyOperationDefinition>(
   options: WorkerOptions<D>,
 ): Promise<Worker> => {
   // Its calls ride out store outages; the operation log says how long one lasted.
-  const store = withStoreOutageRetry(options.store, {
-    ...options.storeOutage,
-    recordOutage: recordOutageInOperationLog,
-  });
+  const store = withTelemetry(
+    withStoreOutageRetry(options.store, {
+      ...options.storeOutage,
+      recordOutage: recordOutageInOperationLog,
+    }),
+    createTelemetry(options.telemetry),
+    'worker',
+    createEventDecoder(options.upcasters),
+  );
   const clock = options.clock ?? systemClock;
   const decode = createEventDecoder(options.upcasters);
   const definitions = definitionsByType(options.operations);

@@ -1,0 +1,77 @@
+import type { EventStore } from '../../domain/event-store.js';
+import { leaseOfStream, operationIdOfStream } from '../../domain/stream-names.js';
+import type { Decode } from '../operation-stream.js';
+import { ATTR } from './names.js';
+import { createOperationSpans, type TelemetryRole } from './operation-spans.js';
+import type { Telemetry } from './telemetry.js';
+
+/**
+ * The store as the engine, a worker or a client uses it, with one observer of what it appends:
+ * the spans and metrics of docs/telemetry.md come from the events this process appends, once
+ * they have landed, so that traces show what the events say and nothing else. Telemetry never
+ * fails an append: a fault of its own drops what it was recording, and the append goes on.
+ */
+export const withTelemetry = (
+  store: EventStore,
+  telemetry: Telemetry | undefined,
+  role: TelemetryRole,
+  decode: Decode,
+): EventStore => {
+  if (!telemetry) return store;
+  const spans = createOperationSpans(telemetry, role, store, decode);
+  /** The lease each worker identity of this process holds, for the leases gauge. */
+  const leases = new Map<string, string>();
+
+  const countLeases: EventStore['append'] = async (stream, events, options) => {
+    const result = await store.append(stream, events, options);
+    try {
+      for (const e of events) {
+        const data = e.data as { worker?: string; lease?: string };
+        if (e.type === 'WorkerLeaseAcquired' && data.worker && data.lease) {
+          // A worker that lost its lease takes a new one: still one lease held.
+          if (!leases.has(data.worker))
+            telemetry.instruments.leases.add(1, { [ATTR.worker]: data.worker });
+          leases.set(data.worker, data.lease);
+        } else if (e.type === 'WorkerLeaseReleased') {
+          for (const [worker, lease] of leases) {
+            if (leaseOfStream(stream) === lease) {
+              leases.delete(worker);
+              telemetry.instruments.leases.add(-1, { [ATTR.worker]: worker });
+            }
+          }
+        }
+      }
+    } catch {
+      // Telemetry must not fail an append that landed.
+    }
+    return result;
+  };
+
+  return {
+    ...(store.outage ? { outage: store.outage } : {}),
+    append: async (stream, events, options) => {
+      const id = operationIdOfStream(stream);
+      // Nothing would be recorded: the append costs what it costs without telemetry.
+      if (telemetry.isIdle()) return store.append(stream, events, options);
+      if (id === undefined) {
+        return role === 'worker'
+          ? countLeases(stream, events, options)
+          : store.append(stream, events, options);
+      }
+      const prepared = await spans.prepare(id, events).catch(() => undefined);
+      const result = await store.append(stream, prepared?.events ?? events, options);
+      try {
+        prepared?.landed();
+      } catch {
+        // Telemetry must not fail an append that landed.
+      }
+      return result;
+    },
+    readStream: (stream, readOptions) => store.readStream(stream, readOptions),
+    readAll: (readOptions) => store.readAll(readOptions),
+    headPosition: () => store.headPosition(),
+    ...(store.currentTime ? { currentTime: () => store.currentTime!() } : {}),
+    subscribe: (subscribeOptions) => store.subscribe(subscribeOptions),
+    close: () => store.close(),
+  };
+};
