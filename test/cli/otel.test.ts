@@ -1,7 +1,10 @@
+import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, spawnCli, tempWorkdir, watchOutput } from './run-cli.js';
+import { CLI, runCli, spawnCli, tempWorkdir, watchOutput } from './run-cli.js';
 
 /**
  * `--otel` as an operator uses it: the built CLI exports to an OTLP/HTTP receiver, a server of
@@ -269,5 +272,57 @@ describe('--otel elsewhere', () => {
     const span = spanNamed('opledger demo');
     expect(span.attributes['process.exit.code']).toBe(130);
     expect(span.span.status).toMatchObject({ code: STATUS_ERROR, message: 'exit code 130' });
+  }, 60_000);
+});
+
+describe('--otel in a project without OpenTelemetry', () => {
+  // The built CLI beside opledger's run-time dependencies only, as in a project that installed
+  // opledger and none of its optional peers.
+  const project = tempWorkdir('otel-missing');
+  afterAll(() => project.remove());
+  const modules = join(import.meta.dirname, '..', '..', 'node_modules');
+  const cli = join(project.dir, 'dist', 'cli', 'main.js');
+  beforeAll(() => {
+    cpSync(join(CLI, '..', '..'), join(project.dir, 'dist'), { recursive: true });
+    writeFileSync(join(project.dir, 'package.json'), '{ "type": "module" }');
+    mkdirSync(join(project.dir, 'node_modules'));
+    for (const name of ['commander', 'csv-stringify', 'fp-ts', 'immer', 'rxjs', 'zod']) {
+      symlinkSync(join(modules, name), join(project.dir, 'node_modules', name));
+    }
+  });
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, ...args, '--store', 'memory:'], {
+        cwd: project.dir,
+        env: { PATH: process.env.PATH, ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  const install =
+    'npm install @opentelemetry/api@^1.9.0 @opentelemetry/sdk-trace-node@^2.12.0 @opentelemetry/sdk-metrics@^2.12.0 @opentelemetry/resources@^2.12.0 @opentelemetry/exporter-trace-otlp-http@^0.223.0 @opentelemetry/exporter-metrics-otlp-http@^0.223.0';
+  const provision = ['run', 'environment.provision', '--env', 'e', '--resource', 'environment:e'];
+
+  it('stops before running anything, naming every package to install', async () => {
+    const flagged = await run([...provision, '--otel']);
+    expect(flagged.code).toBe(1);
+    expect(flagged.stderr).toMatch(/^Error: --otel turns on the OpenTelemetry export/);
+    expect(flagged.stderr).toContain(install);
+    expect(flagged.stderr).not.toMatch(/Operation \S+ started/);
+
+    const byEnv = await run(provision, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint });
+    expect(byEnv.code).toBe(1);
+    expect(byEnv.stderr).toContain(install);
+    expect(byEnv.stderr).toContain('or set OTEL_SDK_DISABLED=true to run without telemetry');
+    expect(received).toEqual([]);
+  }, 60_000);
+
+  it('runs as before without --otel', async () => {
+    const plain = await run([...provision, '--speed', 'max']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/Operation environment\.provision \S+ on environment e succeeded/);
   }, 60_000);
 });
