@@ -1,4 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  CLI_TRACER_NAME,
   loadTelemetryPackages,
   TELEMETRY_PACKAGES,
   TelemetryPackagesMissingError,
@@ -141,5 +144,70 @@ describe('when the CLI exports telemetry', () => {
       ),
     ).rejects.toBeInstanceOf(TelemetryPackagesMissingError);
     expect(ran).toBe(false);
+  });
+});
+
+describe('the command span', () => {
+  it('is the parent of the spans the engine starts while the command runs, across awaits and timers, and is exported at shutdown', async () => {
+    const bodies: {
+      resourceSpans: {
+        scopeSpans: {
+          scope: { name: string };
+          spans: { name: string; traceId: string; spanId: string; parentSpanId?: string }[];
+        }[];
+      }[];
+    }[] = [];
+    const server = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c: Buffer) => (raw += c.toString()));
+      req.on('end', () => {
+        if (req.url === '/v1/traces') bodies.push(JSON.parse(raw) as (typeof bodies)[number]);
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // The exporters read process.env, as in the CLI's process.
+    const saved = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+    process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+    try {
+      const code = await withCliTelemetry(
+        io(),
+        { otel: true, version: '0' },
+        { name: 'opledger demo', command: 'demo' },
+        async () => {
+          // What the engine does: the global tracer, no option, spans started later on.
+          const { trace } = await import('@opentelemetry/api');
+          const tracer = trace.getTracer('opledger');
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          tracer.startSpan('operation app.deploy').end();
+          await Promise.resolve();
+          tracer.startActiveSpan('operation app.scale', (span) => {
+            tracer.startSpan('step scale').end();
+            span.end();
+          });
+          return 0;
+        },
+      );
+      expect(code).toBe(0);
+    } finally {
+      if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+      else process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = saved;
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const spans = bodies.flatMap((b) =>
+      b.resourceSpans.flatMap((r) =>
+        r.scopeSpans.flatMap((s) => s.spans.map((span) => ({ ...span, scope: s.scope.name }))),
+      ),
+    );
+    const byName = new Map(spans.map((s) => [s.name, s]));
+    const root = byName.get('opledger demo');
+    expect(root?.scope).toBe(CLI_TRACER_NAME);
+    for (const name of ['operation app.deploy', 'operation app.scale']) {
+      expect(byName.get(name), name).toMatchObject({
+        traceId: root?.traceId,
+        parentSpanId: root?.spanId,
+      });
+    }
+    expect(byName.get('step scale')?.parentSpanId).toBe(byName.get('operation app.scale')?.spanId);
   });
 });
