@@ -36,6 +36,7 @@ import {
 import { CLOUDS_FOLDER } from './simulated-world.js';
 import { catalogOperations } from './catalog-operations.js';
 import { createSimulatedCloud } from '../adapters/infrastructure/index.js';
+import { withCliTelemetry, type CommandSpan } from './telemetry.js';
 
 /** The types `opledger run` takes, for help and for the hint on an unknown one. */
 const CATALOG_TYPES = catalogOperations(createSimulatedCloud({ seed: 1 })).map((d) => d.type);
@@ -43,6 +44,10 @@ const CATALOG_TYPES = catalogOperations(createSimulatedCloud({ seed: 1 })).map((
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 const DEFAULT_USER = 'cli@opledger.local';
+
+interface OtelOption {
+  otel?: boolean;
+}
 
 /**
  * The `opledger` program: its commands set `exitCode` when they finish. Exposed so that tests
@@ -87,6 +92,18 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
       exitCode = await run(argument, options<O>(args));
     };
 
+  // run, demo and worker run an engine: with --otel their operations are traced and measured.
+  const otelOption = () =>
+    new Option(
+      '--otel',
+      'export traces and metrics over OTLP/HTTP, configured by the OTEL_* variables (on when OTEL_EXPORTER_OTLP_ENDPOINT is set)',
+    );
+  const traced = (
+    o: OtelOption,
+    span: CommandSpan | undefined,
+    run: () => Promise<number>,
+  ): Promise<number> => withCliTelemetry(io, { otel: o.otel, version: VERSION }, span, run);
+
   const cloudOption = new Option(
     '--cloud <file>',
     `the simulated cloud's state file (default ${CLOUDS_FOLDER}/ENV.json)`,
@@ -104,7 +121,12 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
       'run on real processes of this machine: Node.js servers behind an HTTP proxy under load, a PostgreSQL server',
     )
     .addOption(cloudOption)
-    .action(action<DemoOptions>((o) => demoCommand(o, io)));
+    .addOption(otelOption())
+    .action(
+      action<DemoOptions & OtelOption>((o) =>
+        traced(o, { name: 'opledger demo', command: 'demo' }, () => demoCommand(o, io)),
+      ),
+    );
 
   program
     .command('run')
@@ -123,7 +145,23 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .option('--speed <n>', "virtual ms per real ms, or 'max'", DEFAULT_RUN_SPEED)
     .option('--idempotency-key <key>', 'start it at most once for this key')
     .addOption(cloudOption)
-    .action(actionOn<RunOptions>((type, o) => runCommand(type, o, io)));
+    .addOption(otelOption())
+    .action(
+      actionOn<RunOptions & OtelOption>((type, o) =>
+        traced(
+          o,
+          {
+            name: `opledger run ${type}`,
+            command: 'run',
+            attributes: {
+              'opledger.operation.type': type,
+              'opledger.operation.environment': o.env,
+            },
+          },
+          () => runCommand(type, o, io),
+        ),
+      ),
+    );
 
   program
     .command('operations')
@@ -212,7 +250,14 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
       'on SIGTERM or SIGINT, how long running operations may finish before they are cancelled and rolled back',
       DEFAULT_GRACE_MS,
     )
-    .action(action<WorkerCommandOptions>((o) => workerCommand(o, io)));
+    .addOption(otelOption())
+    // No span around a worker: each operation it runs continues the trace of the request that
+    // asked for it (stored with the request), not one span as long as the worker's life.
+    .action(
+      action<WorkerCommandOptions & OtelOption>((o) =>
+        traced(o, undefined, () => workerCommand(o, io)),
+      ),
+    );
 
   program
     .command('workers')

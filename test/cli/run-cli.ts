@@ -26,6 +26,10 @@ const environment = (extra: CliOptions['env'] = {}) => {
   for (const key of ['OPLEDGER_STORE', 'OPLEDGER_CLOUD', 'OPLEDGER_READ_STORE', 'npm_command']) {
     if (!(key in extra)) delete env[key];
   }
+  // Nor a developer's OpenTelemetry settings: OTEL_EXPORTER_OTLP_ENDPOINT turns the export on.
+  for (const key of Object.keys(env)) {
+    if (/^(OTEL_|TRACEPARENT$|TRACESTATE$)/.test(key) && !(key in extra)) delete env[key];
+  }
   return env as NodeJS.ProcessEnv;
 };
 

@@ -118,8 +118,10 @@ describe('code blocks in the docs', () => {
         const command = commands.get(cli[1] ?? '');
         expect(command, `'${cli[1]}' is an opledger command`).toBeDefined();
         const known = [...globalFlags, ...(command?.options.map((o) => o.long) ?? [])];
-        // Synopsis lines write optional flags in brackets: `[--param k=v ...]`.
-        const flags = cli.map((w) => w.replace(/^\[+/, '')).filter((w) => /^--[a-z]/.test(w));
+        // Synopsis lines write optional flags in brackets: `[--param k=v ...]`, `[--otel]`.
+        const flags = cli
+          .map((w) => w.replace(/^\[+/, '').replace(/\]+$/, ''))
+          .filter((w) => /^--[a-z]/.test(w));
         for (const flag of flags) {
           expect(known, `${cli[1]} takes ${flag}`).toContain(flag);
         }
