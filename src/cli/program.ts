@@ -100,6 +100,10 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .option('--speed <n>', "virtual ms per real ms, or 'max'", DEFAULT_DEMO_SPEED)
     .option('--out <file>', 'where to write the activity report CSV')
     .option(
+      '--no-history',
+      'on a first run, leave out the six weeks of past operations written for the delivery metrics',
+    )
+    .option(
       '--local',
       'run on real processes of this machine: Node.js servers behind an HTTP proxy under load, a PostgreSQL server',
     )
