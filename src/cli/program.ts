@@ -185,6 +185,7 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .option('--from <date>', 'start of the range (UTC date or instant; default 30 days ago)')
     .option('--to <date>', 'end of the range, exclusive')
     .option('--out <file>', 'write the table as CSV to a file')
+    .option('--weekly', 'week by week (ISO weeks, UTC): lead time per type over time, and the rest')
     .action(action<MetricsOptions>((o) => metricsCommand(o, io)));
 
   program
