@@ -100,6 +100,9 @@ export interface CloudLock {
   release(): void;
 }
 
+/** The lock file of a cloud file (see lockCloud). */
+export const lockFileOf = (path: string): string => `${path}.lock`;
+
 /**
  * Takes `${path}.lock` for this process. A lock left by a dead process is taken over (by
  * renaming it, so that of two processes taking it over at once only one wins) and the
@@ -110,7 +113,7 @@ export const lockCloud = (
   what = 'the simulated cloud',
   elsewhere = 'pass another --cloud FILE',
 ): CloudLock => {
-  const lock = `${path}.lock`;
+  const lock = lockFileOf(path);
   makeFolder(dirname(path));
   let abandoned: string[] = [];
   for (let attempt = 0; attempt < 5; attempt++) {

@@ -117,6 +117,10 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .option('--speed <n>', "virtual ms per real ms, or 'max'", DEFAULT_DEMO_SPEED)
     .option('--out <file>', 'where to write the activity report CSV')
     .option(
+      '--no-history',
+      'on a first run, leave out the six weeks of past operations written for the delivery metrics',
+    )
+    .option(
       '--local',
       'run on real processes of this machine: Node.js servers behind an HTTP proxy under load, a PostgreSQL server',
     )
@@ -219,6 +223,7 @@ export const createProgram = (io: CliIo): { program: Command; exitCode(): number
     .option('--from <date>', 'start of the range (UTC date or instant; default 30 days ago)')
     .option('--to <date>', 'end of the range, exclusive')
     .option('--out <file>', 'write the table as CSV to a file')
+    .option('--weekly', 'week by week (ISO weeks, UTC): lead time per type over time, and the rest')
     .action(action<MetricsOptions>((o) => metricsCommand(o, io)));
 
   program

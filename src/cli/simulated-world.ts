@@ -18,6 +18,12 @@ export interface WorldOptions {
   cloudFile?: string;
   /** Virtual ms per real ms; Infinity runs without waiting. */
   speed: number;
+  /**
+   * Runs in the past from this time (or from just after the cloud's saved time, if later),
+   * without holding virtual time to the wall clock: how the demo writes weeks of history
+   * before its present. Without it, virtual time starts now.
+   */
+  start?: Date;
   faults?: readonly FaultSpec[];
   store: EventStore;
   /** Hears when the store is waited for and when it is back (createEngine's storeOutage). */
@@ -69,8 +75,18 @@ export const openSimulatedWorld = (options: WorldOptions): SimulatedWorld => {
   try {
     const saved = loadCloud(cloudFile);
     // Virtual time never goes back nor repeats: ids of later runs sort after earlier ones.
-    const start = new Date(Math.max(Date.now(), saved ? Date.parse(saved.now) + 1 : 0));
-    const clock = createSimulationClock({ start, speed: options.speed, floor: Date.now });
+    const after = saved ? Date.parse(saved.now) + 1 : 0;
+    const clock = options.start
+      ? // Nothing else writes to a past no one is watching: no wall-clock floor is needed.
+        createSimulationClock({
+          start: new Date(Math.max(options.start.getTime(), after)),
+          speed: options.speed,
+        })
+      : createSimulationClock({
+          start: new Date(Math.max(Date.now(), after)),
+          speed: options.speed,
+          floor: Date.now,
+        });
     const seed = saved?.seed ?? 1;
     const cloud = createSimulatedCloud({
       seed,

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { markup, type Html } from './html.js';
+import { markup, path, query, type Html } from './html.js';
 import { sendBody } from './http.js';
 
 export interface Crumb {
@@ -13,7 +13,40 @@ export interface PageOptions {
   crumbs?: Crumb[];
   /** `data-*` attributes of the body, read by the page's script. */
   data?: Record<string, string>;
+  /** The environment (and app) the page is about: the header links to their views. */
+  section?: Section;
 }
+
+export type SectionView = 'overview' | 'activity' | 'reports' | 'metrics' | 'app-metrics';
+
+export interface Section {
+  environment: string;
+  /** An app's page, or a page of one of its operations: its own Metrics are linked too. */
+  app?: string;
+  /** The view the page is, marked as current. */
+  current?: SectionView;
+}
+
+/**
+ * The views of an environment, on every page about it, so that its Metrics (and an app's) are
+ * one click away from anywhere, not only from the environment's page.
+ */
+const sectionNav = ({ environment, app, current }: Section): Html => {
+  const base = path`/environments/${environment}`;
+  const views: [SectionView, string, string][] = [
+    ['overview', 'Overview', base],
+    ['activity', 'Activity', `${base}/activity`],
+    ['reports', 'Activity Reports', `${base}/activity-reports`],
+    ['metrics', 'Metrics', `${base}/metrics`],
+  ];
+  if (app !== undefined)
+    views.push(['app-metrics', `Metrics of ${app}`, `${base}/metrics${query({ app })}`]);
+  const items = views.map(
+    ([view, label, href]) =>
+      markup`<li><a id="nav-${view}" href="${href}"${view === current ? markup` aria-current="page"` : ''}>${label}</a></li>`,
+  );
+  return markup`<nav id="section-nav" class="tabs" aria-label="${environment}"><ul>${items}</ul></nav>`;
+};
 
 export const layout = (options: PageOptions, main: Html): Html => {
   const crumbs: Crumb[] = [{ label: 'Environments', href: '/' }, ...(options.crumbs ?? [])];
@@ -38,6 +71,7 @@ export const layout = (options: PageOptions, main: Html): Html => {
 <header>
 <a class="brand" href="/">opledger</a>
 <nav aria-label="breadcrumbs"><ol>${trail}</ol></nav>
+${options.section ? sectionNav(options.section) : ''}
 </header>
 <main>
 ${main}

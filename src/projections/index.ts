@@ -67,6 +67,10 @@ export {
   deliveryMetricsRows,
   METRICS_COLUMNS,
   type MetricsRow,
+  weeklyDeliveryMetricsCsv,
+  weeklyDeliveryMetricsRows,
+  WEEKLY_METRICS_COLUMNS,
+  type WeeklyMetricsRow,
 } from './metrics-table.js';
 export { ProjectionHandlerError, InvalidProjectionError } from './projection-errors.js';
 export { isoWeekOf, isoWeekRange, InvalidWeekError } from './iso-week.js';

@@ -1,6 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
 import { neutraliseFormula } from './activity-report.js';
-import type { DeliveryMetrics, Percentiles } from './delivery-metrics.js';
+import type { DeliveryMetrics, Percentiles, WeeklyDeliveryMetrics } from './delivery-metrics.js';
 
 /** One line of the metrics table: a metric, what it is about (a type, a step...), its value. */
 export interface MetricsRow {
@@ -81,4 +81,51 @@ export const deliveryMetricsCsv = (m: DeliveryMetrics): string =>
   stringify(
     deliveryMetricsRows(m).map((r) => METRICS_COLUMNS.map((c) => neutraliseFormula(r[c]))),
     { header: true, columns: [...METRICS_COLUMNS], record_delimiter: 'windows' },
+  );
+
+/** One line of the weekly metrics table: a line of `deliveryMetricsRows` and its ISO week. */
+export interface WeeklyMetricsRow extends MetricsRow {
+  week: string;
+}
+
+export const WEEKLY_METRICS_COLUMNS = ['week', ...METRICS_COLUMNS] as const;
+
+/**
+ * The metrics week by week as one flat table (`opledger metrics --weekly`): the rows of each
+ * week's `deliveryMetricsRows`, oldest week first, so lead time per type over time (and every
+ * other metric) can be charted in a spreadsheet.
+ *
+ * @example
+ * ```ts
+ * import { weeklyDeliveryMetricsRows } from 'opledger/projections';
+ *
+ * for (const row of weeklyDeliveryMetricsRows(await delivery.weekly(query))) {
+ *   if (row.metric === 'lead_time_p50_seconds') console.log(row.week, row.about, row.value);
+ * }
+ * ```
+ */
+export const weeklyDeliveryMetricsRows = (
+  weeks: readonly WeeklyDeliveryMetrics[],
+): WeeklyMetricsRow[] =>
+  weeks.flatMap(({ week, metrics }) =>
+    deliveryMetricsRows(metrics).map((row) => ({ week, ...row })),
+  );
+
+/**
+ * The weekly metrics table as RFC 4180 CSV with a header row (`week,metric,about,value`),
+ * formula-like cells neutralised as in `deliveryMetricsCsv`.
+ *
+ * @example
+ * ```ts
+ * import { weeklyDeliveryMetricsCsv } from 'opledger/projections';
+ *
+ * await writeFile('metrics-weekly.csv', weeklyDeliveryMetricsCsv(await delivery.weekly(query)));
+ * ```
+ */
+export const weeklyDeliveryMetricsCsv = (weeks: readonly WeeklyDeliveryMetrics[]): string =>
+  stringify(
+    weeklyDeliveryMetricsRows(weeks).map((r) =>
+      WEEKLY_METRICS_COLUMNS.map((c) => neutraliseFormula(r[c])),
+    ),
+    { header: true, columns: [...WEEKLY_METRICS_COLUMNS], record_delimiter: 'windows' },
   );

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PAST_OPERATIONS } from '../../src/cli/commands/demo-history.js';
 import { useTestDatabase } from '../support/postgres-database.js';
 import { runCli, spawnCli, tempWorkdir, watchOutput } from './run-cli.js';
 
@@ -278,7 +279,8 @@ describe('the CLI on PostgreSQL', () => {
     expect(demo.stderr).toBe('');
     expect(demo.code).toBe(0);
     const listed = await runCli(['operations', '--env', 'demo', '--json'], { cwd: work.dir, env });
-    expect((JSON.parse(listed.stdout) as { total: number }).total).toBe(9);
+    // The nine scenes, after the history the first run in an environment writes.
+    expect((JSON.parse(listed.stdout) as { total: number }).total).toBe(9 + PAST_OPERATIONS.length);
     const report = await runCli(['activity-reports', '--env', 'demo'], { cwd: work.dir, env });
     expect(report.stdout).toMatch(/^WEEK +FROM +TO +OPERATIONS\n\d{4}-W\d\d .* 9$/m);
   }, 60_000);

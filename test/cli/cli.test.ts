@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTIVITY_REPORT_COLUMNS } from '../../src/projections/index.js';
+import {
+  HISTORY_WEEKS,
+  historyStart,
+  PAST_OPERATIONS,
+} from '../../src/cli/commands/demo-history.js';
+import { ACTIVITY_REPORT_COLUMNS, isoWeekOf } from '../../src/projections/index.js';
 import { runCli, tempWorkdir, type CliRun } from './run-cli.js';
 
 const packageVersion = (
@@ -19,6 +24,7 @@ interface OperationJson {
   cancelled: boolean;
   resource: { type: string; handle: string };
   notUndone: { step: string; reason: string }[];
+  createdAt: string;
 }
 
 describe('opledger CLI: the demo and the read commands on the default SQLite store', () => {
@@ -58,7 +64,9 @@ describe('opledger CLI: the demo and the read commands on the default SQLite sto
   });
 
   it('lists the operations of the demo with their outcomes', () => {
-    const types = operations.map((o) => o.type).reverse();
+    // The nine scenes of this run are the newest operations; its history comes before them.
+    const scenes = operations.slice(0, 9);
+    const types = scenes.map((o) => o.type).reverse();
     expect(types).toEqual([
       'environment.provision',
       'app.provision',
@@ -70,7 +78,7 @@ describe('opledger CLI: the demo and the read commands on the default SQLite sto
       'app.deploy',
       'app.deprovision',
     ]);
-    const outcomes = operations
+    const outcomes = scenes
       .map((o) => `${o.status}/${o.rollback}${o.cancelled ? '/cancelled' : ''}`)
       .reverse();
     expect(outcomes).toEqual([
@@ -84,6 +92,36 @@ describe('opledger CLI: the demo and the read commands on the default SQLite sto
       'failed/succeeded/cancelled',
       'succeeded/none',
     ]);
+  });
+
+  it('writes, on its first run in the environment, six weeks of history before this week', () => {
+    const history = operations.slice(9).reverse();
+    expect(history).toHaveLength(PAST_OPERATIONS.length);
+    // Oldest first, on the apps of the history, each ended as planned.
+    expect(history.map((o) => [o.type, o.resource.handle])).toEqual(
+      PAST_OPERATIONS.map((p) => [p.type, p.handle ?? 'demo']),
+    );
+    expect(
+      history.map((o) =>
+        o.cancelled ? 'cancelled' : o.status === 'succeeded' ? o.status : 'failed',
+      ),
+    ).toEqual(PAST_OPERATIONS.map((p) => p.outcome));
+    // In the six ISO weeks before the demo's week, at the planned times.
+    // Seconds before the first scene (its environment.provision), which runs at the present.
+    const start = historyStart(new Date(operations[8]?.createdAt ?? ''));
+    const weekOfDemo = start.getTime() + HISTORY_WEEKS * 7 * 86_400_000;
+    for (const op of history) {
+      expect(Date.parse(op.createdAt)).toBeGreaterThanOrEqual(start.getTime());
+      expect(Date.parse(op.createdAt)).toBeLessThan(weekOfDemo);
+    }
+    expect(history[0]?.createdAt).toBe(new Date(start.getTime() + 9 * 3_600_000).toISOString());
+    const weeks = new Set(history.map((o) => isoWeekOf(o.createdAt)));
+    expect(weeks.size).toBe(HISTORY_WEEKS);
+    expect(demo.stdout).toMatch(
+      /^-> 31 operations from \d{4}-\d\d-\d\d: 26 succeeded, 4 failed, 1 cancelled$/m,
+    );
+    // The history comes before the scenes, which start from the present.
+    expect(demo.stdout.indexOf('== History')).toBeLessThan(demo.stdout.indexOf('== 1. '));
   });
 
   it('prints the operations as a table by default', async () => {
@@ -172,7 +210,11 @@ describe('opledger CLI: the demo and the read commands on the default SQLite sto
     const again = await cli('demo');
     expect(again.code).toBe(0);
     const listed = await cli('operations', '--env', 'demo', '--json');
-    expect((JSON.parse(listed.stdout) as { total: number }).total).toBe(18);
+    // Nine more scenes; the environment has a history already, so none is written again.
+    expect((JSON.parse(listed.stdout) as { total: number }).total).toBe(
+      18 + PAST_OPERATIONS.length,
+    );
+    expect(again.stdout).not.toContain('== History');
   }, 60_000);
 
   describe('errors say what was wrong and what to do, with exit code 2 for bad input', () => {

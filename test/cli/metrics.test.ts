@@ -48,6 +48,9 @@ describe('opledger metrics', () => {
     clock.advance(20 * MIN);
     await run('web', { minutes: 2 });
     await run('api', { minutes: 6, fail: true });
+    // The next ISO week (2026-W11), for --weekly: one deploy of web taking 3 minutes.
+    clock.advance(7 * 24 * 60 * MIN);
+    await run('web', { minutes: 3 });
     await stores.close();
   });
   afterAll(() => work.remove());
@@ -89,6 +92,41 @@ describe('opledger metrics', () => {
       about: 'app.deploy',
       value: '600',
     });
+  });
+
+  it('prints lead time per type week by week (--weekly), as a table, JSON and CSV', async () => {
+    const weeks = ['--from', '2026-03-02', '--to', '2026-03-16', '--weekly'];
+    const json = await cli('metrics', '--env', 'production', ...weeks, '--json');
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as {
+      week: string;
+      metrics: { leadTime: Record<string, { count: number; p50Ms?: number; p95Ms?: number }> };
+    }[];
+    // W10: 2, 4, 6 and 10 minutes, nearest-rank p50 4 and p95 10; W11: the one of 3 minutes.
+    expect(parsed.map((w) => [w.week, w.metrics.leadTime['app.deploy']])).toEqual([
+      ['2026-W10', { count: 4, p50Ms: 4 * MIN, p95Ms: 10 * MIN }],
+      ['2026-W11', { count: 1, p50Ms: 3 * MIN, p95Ms: 3 * MIN }],
+    ]);
+    const table = await cli('metrics', '--env', 'production', ...weeks);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^WEEK +METRIC +ABOUT +VALUE$/m);
+    expect(table.stdout).toMatch(/^2026-W10\s+lead_time_p95_seconds\s+app\.deploy\s+600$/m);
+    expect(table.stdout).toMatch(/^2026-W11\s+lead_time_p50_seconds\s+app\.deploy\s+180$/m);
+    const out = join(work.dir, 'reports', 'weekly.csv');
+    expect((await cli('metrics', '--env', 'production', ...weeks, '--out', out)).code).toBe(0);
+    const text = readFileSync(out, 'utf8');
+    expect(text.split('\r\n')[0]).toBe('week,metric,about,value');
+    const rows = parse(text, { columns: true }) as Record<string, string>[];
+    expect(rows).toContainEqual({
+      week: '2026-W11',
+      metric: 'lead_time_p95_seconds',
+      about: 'app.deploy',
+      value: '180',
+    });
+    expect(rows.filter((r) => r.metric === 'deploys')).toEqual([
+      { week: '2026-W10', metric: 'deploys', about: '', value: '2' },
+      { week: '2026-W11', metric: 'deploys', about: '', value: '1' },
+    ]);
   });
 
   it('refuses half a range', async () => {

@@ -538,33 +538,148 @@ describe('the dashboard in headless Chromium', () => {
     for (const op of all.items) expect(ranged.bytes.toString('utf8')).toContain(op.id);
   }, 120_000);
 
-  it("draws the demo's delivery metrics as SVG charts with their numbers", async () => {
-    const page = await newPage();
-    await open(page, `/environments/${ENV}`);
-    await clickThrough(
-      page,
-      page.locator('#metrics-link'),
-      (u) => u.pathname === `/environments/${ENV}/metrics`,
-    );
+  /** The marks of a chart (bars of some height, points) and the numbers of its table. */
+  const chartOf = async (page: Page, id: string) => {
+    const chart = page.locator(`figure.chart#${id}`);
+    // A bar carries its <title>; the legend's swatches do not.
+    const bar = chart.locator('svg > rect').filter({ has: chart.page().locator('title') });
+    const bars = (await attributes(bar, 'height')).map(Number).filter((h) => h > 0).length;
+    const points = await chart.locator('svg circle').count();
+    const rows: string[][] = [];
+    for (const row of await chart.locator('table.chart-data tbody tr').all()) {
+      rows.push((await row.locator('td').allTextContents()).map((t) => t.trim()));
+    }
+    return { chart, bars, points, rows };
+  };
+
+  /** Every chart has its title, both axis labels and its table. */
+  const expectAccessibleCharts = async (page: Page) => {
     const charts = page.locator('figure.chart');
-    expect(await charts.count()).toBe(4);
+    expect(await charts.count()).toBe(5);
     for (const chart of await charts.all()) {
       const id = await chart.getAttribute('id');
       expect(await chart.locator('svg[role="img"]').getAttribute('aria-labelledby')).toBe(
         `${id}-title`,
       );
+      expect(await chart.locator(`svg title#${id}-title`).count()).toBe(1);
       expect(await chart.locator('svg text.x-label').count()).toBe(1);
       expect(await chart.locator('svg text.y-label').count()).toBe(1);
       expect(await chart.locator('table.chart-data caption').count()).toBe(1);
     }
-    // The demo deployed: some week of the deploys chart has a bar, and its table says so.
-    const deploys = page.locator('figure#deploys-per-week');
-    const heights = (await attributes(deploys.locator('rect[height]'), 'height')).map(Number);
-    expect(heights.some((h) => h > 0)).toBe(true);
-    const counts = await deploys.locator('tbody td').allTextContents();
-    expect(counts.map(Number).some((n) => n > 0)).toBe(true);
+  };
+
+  /** The range the page charts, from its CSV link, for the CLI to compute the same. */
+  const rangeOfPage = async (page: Page) => {
+    const href = (await page.locator('#metrics-csv').getAttribute('href')) ?? '';
+    const url = new URL(href, base);
+    return { from: url.searchParams.get('from') ?? '', to: url.searchParams.get('to') ?? '' };
+  };
+
+  interface MetricsJson {
+    deploymentFrequency: { deploys: number };
+    changeFailureRate: { deploys: number; failed: number };
+    timeToRestore: { restored: number };
+  }
+
+  it("draws the demo's weeks of delivery metrics as SVG charts, the numbers the CLI computes", async () => {
+    const page = await newPage();
+    // The Metrics are one click away from any page of the environment: here, its Activity.
+    await open(page, `/environments/${ENV}/activity`);
+    await clickThrough(
+      page,
+      page.locator('#nav-metrics'),
+      (u) => u.pathname === `/environments/${ENV}/metrics` && u.search === '',
+    );
+    await expectAccessibleCharts(page);
+    const { from, to } = await rangeOfPage(page);
+    const cli = await workspace.json<MetricsJson>(
+      'metrics',
+      '--env',
+      ENV,
+      '--from',
+      from,
+      '--to',
+      to,
+    );
+
+    // Deploys per week, stacked by outcome: a bar in each of the history's six weeks at least,
+    // the table summing to what the CLI counts over the same range.
+    const deploys = await chartOf(page, 'deploys-per-week');
+    const weeksWithDeploys = deploys.rows.filter(([ok, failed]) => Number(ok) + Number(failed) > 0);
+    expect(weeksWithDeploys.length).toBeGreaterThanOrEqual(6);
+    expect(deploys.bars).toBe(deploys.rows.flat().filter((cell) => Number(cell) > 0).length);
+    expect(deploys.rows.reduce((n, [ok]) => n + Number(ok), 0)).toBe(
+      cli.deploymentFrequency.deploys,
+    );
+    expect(deploys.rows.reduce((n, [, failed]) => n + Number(failed), 0)).toBe(
+      cli.changeFailureRate.failed,
+    );
+    expect(cli.changeFailureRate.failed).toBeGreaterThan(0);
+
+    // Lead time week by week: a point per number in its table, in six weeks at least.
+    const lead = await chartOf(page, 'lead-time-per-week');
+    const leadNumbers = lead.rows.flat().filter((cell) => cell !== '–');
+    expect(lead.points).toBe(leadNumbers.length);
+    expect(
+      lead.rows.filter((row) => row.some((cell) => cell !== '–')).length,
+    ).toBeGreaterThanOrEqual(6);
+    // Change failure rate and time to restore: points where the table has numbers, some of
+    // them above zero (the history fails and restores deploys in several weeks).
+    const rate = await chartOf(page, 'change-failure-rate');
+    expect(rate.points).toBe(rate.rows.flat().filter((cell) => cell !== '–').length);
+    expect(rate.rows.flat().filter((cell) => parseFloat(cell) > 0).length).toBeGreaterThanOrEqual(
+      3,
+    );
+    const restore = await chartOf(page, 'time-to-restore');
+    const restored = restore.rows.flat().filter((cell) => cell !== '–');
+    expect(restore.points).toBe(restored.length);
+    expect(restored.length).toBeGreaterThanOrEqual(3);
+    expect(cli.timeToRestore.restored).toBeGreaterThanOrEqual(restored.length);
     await screenshot(page, 'metrics');
-  });
+  }, 60_000);
+
+  it("draws an app's delivery metrics, linked from the app's page", async () => {
+    const page = await newPage();
+    await open(page, `/environments/${ENV}/apps/shop`);
+    await clickThrough(
+      page,
+      page.locator('#nav-app-metrics'),
+      (u) => u.pathname === `/environments/${ENV}/metrics` && u.search === '?app=shop',
+    );
+    expect(await page.locator('#nav-app-metrics').getAttribute('aria-current')).toBe('page');
+    await expectAccessibleCharts(page);
+    const { from, to } = await rangeOfPage(page);
+    const cli = await workspace.json<MetricsJson>(
+      'metrics',
+      '--env',
+      ENV,
+      '--app',
+      'shop',
+      '--from',
+      from,
+      '--to',
+      to,
+    );
+    const deploys = await chartOf(page, 'deploys-per-week');
+    expect(deploys.bars).toBeGreaterThan(0);
+    expect(deploys.rows.reduce((n, [ok]) => n + Number(ok), 0)).toBe(
+      cli.deploymentFrequency.deploys,
+    );
+    expect(deploys.rows.reduce((n, [, failed]) => n + Number(failed), 0)).toBe(
+      cli.changeFailureRate.failed,
+    );
+    const lead = await chartOf(page, 'lead-time-per-week');
+    expect(lead.points).toBeGreaterThan(0);
+    // The CSV of the page's table downloads from its link.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.locator('#metrics-csv').click(),
+    ]);
+    const csv = readFileSync((await download.path()) ?? '', 'utf8');
+    expect(csv.split('\r\n')[0]).toBe('metric,about,value');
+    expect(csv).toContain(`\r\ndeploys,,${cli.deploymentFrequency.deploys}\r\n`);
+    await screenshot(page, 'metrics-app');
+  }, 60_000);
 
   it('has saved a screenshot of each view under test-results/dashboard/', () => {
     expect(readdirSync(SCREENSHOTS).sort()).toEqual(
@@ -578,6 +693,7 @@ describe('the dashboard in headless Chromium', () => {
         'environments',
         'error',
         'metrics',
+        'metrics-app',
         'operation',
         'operation-live',
         'operation-rolled-back',

@@ -65,13 +65,19 @@ describe('the dashboard Metrics page', () => {
   });
   afterAll(() => dashboard.close());
 
-  it('draws the four charts, each with a title, axis labels and its numbers in a table', async () => {
+  it('draws the five charts, each with a title, axis labels and its numbers in a table', async () => {
     const page = await call(base, '/environments/production/metrics');
     expect(page.status).toBe(200);
     expect(page.headers['content-security-policy']).toContain("style-src 'self'");
     const svgs = page.text.match(/<svg role="img"/g) ?? [];
-    expect(svgs).toHaveLength(4);
-    for (const id of ['deploys-per-week', 'lead-time', 'change-failure-rate', 'time-to-restore']) {
+    expect(svgs).toHaveLength(5);
+    for (const id of [
+      'deploys-per-week',
+      'lead-time',
+      'lead-time-per-week',
+      'change-failure-rate',
+      'time-to-restore',
+    ]) {
       expect(page.text).toContain(`<figure class="chart" id="${id}">`);
       expect(page.text).toContain(`aria-labelledby="${id}-title"`);
     }
@@ -89,7 +95,33 @@ describe('the dashboard Metrics page', () => {
       /<th scope="row">W10<\/th><td>2<\/td><\/tr>[\s\S]*<\/table>\s*<\/figure>\s*$/m,
     );
     // Bars: a rect per category and series, each named.
-    expect(page.text).toContain('<title>W10, failed: 1</title>');
+    expect(page.text).toContain('<title>W10, failed: 1</title>'); // A week without deploys has no rate (a gap, '–'), not 0%.
+    expect(page.text).toMatch(
+      /<caption>Change failure rate per week<\/caption>[\s\S]*?<th scope="row">W09<\/th><td>–<\/td>/,
+    );
+  });
+
+  it('charts lead time per operation type week by week, p50 and p95, with its table', async () => {
+    const page = await call(base, '/environments/production/metrics');
+    const figure = /<figure class="chart" id="lead-time-per-week">[\s\S]*?<\/figure>/.exec(
+      page.text,
+    )?.[0];
+    expect(figure).toBeDefined();
+    expect(figure).toContain(
+      '<title id="lead-time-per-week-title">Lead time per operation type, week by week (p50 and p95)</title>',
+    );
+    expect(figure).toContain(
+      '<th scope="col">app.deploy p50</th><th scope="col">app.deploy p95</th>',
+    );
+    // W10: web's deploys took 4, 10 and 2 minutes: nearest-rank p50 4, p95 10. W11: api's 6.
+    expect(figure).toContain('<tr><th scope="row">W10</th><td>4</td><td>10</td></tr>');
+    expect(figure).toContain('<tr><th scope="row">W11</th><td>6</td><td>6</td></tr>');
+    expect(figure).toContain('<tr><th scope="row">W09</th><td>–</td><td>–</td></tr>');
+    // A point per week with a value, named; a line through consecutive weeks; p95 dashed.
+    expect(figure).toContain('<title>W10, app.deploy p95: 10</title></circle>');
+    expect(figure?.match(/<circle /g)).toHaveLength(4);
+    expect(figure?.match(/<polyline [^>]*stroke-dasharray="5 3"/g)).toHaveLength(1);
+    expect(figure?.match(/<polyline /g)).toHaveLength(2);
   });
 
   it('narrows to one app, asks authorize, and refuses an unknown query', async () => {
@@ -136,5 +168,38 @@ describe('the dashboard Metrics page', () => {
   it('is linked from the environment page', async () => {
     const env = await call(base, '/environments/production');
     expect(env.text).toContain('href="/environments/production/metrics"');
+  });
+
+  it("links the environment's Metrics from every page about it, and an app's from its pages", async () => {
+    const operations = await call(base, '/api/environments/production/operations');
+    const [op] = operations.json<{ items: { id: string; resource: { handle: string } }[] }>().items;
+    const nav = (html: string) =>
+      /<nav id="section-nav" class="tabs" aria-label="production">[\s\S]*?<\/nav>/.exec(html)?.[0];
+    const pages: [string, string | undefined, string | undefined][] = [
+      ['/environments/production', undefined, 'overview'],
+      ['/environments/production/activity', undefined, 'activity'],
+      ['/environments/production/activity-reports', undefined, 'reports'],
+      ['/environments/production/metrics', undefined, 'metrics'],
+      ['/environments/production/metrics?app=web', 'web', 'app-metrics'],
+      ['/environments/production/apps/web', 'web', undefined],
+      [`/operations/${op?.id}`, op?.resource.handle, undefined],
+    ];
+    for (const [url, app, current] of pages) {
+      const page = await call(base, url);
+      expect(page.status, url).toBe(200);
+      const links = nav(page.text);
+      expect(links, url).toContain('<a id="nav-metrics" href="/environments/production/metrics"');
+      if (app) {
+        expect(links, url).toContain(
+          `<a id="nav-app-metrics" href="/environments/production/metrics?app=${app}"`,
+        );
+      } else {
+        expect(links, url).not.toContain('nav-app-metrics');
+      }
+      const marked = links?.match(/id="nav-([a-z-]+)"[^>]*aria-current="page"/g) ?? [];
+      expect(marked, url).toEqual(current ? [expect.stringContaining(`nav-${current}"`)] : []);
+    }
+    // Not on the pages above any environment.
+    expect(nav((await call(base, '/')).text)).toBeUndefined();
   });
 });

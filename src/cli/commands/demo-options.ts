@@ -10,6 +10,11 @@ export interface DemoOptions extends GlobalOptions {
   speed: string;
   cloud?: string;
   out?: string;
+  /**
+   * false (`--no-history`): leave out the weeks of past operations that the first run in an
+   * environment writes for the delivery metrics.
+   */
+  history?: boolean;
   /** Real processes on this machine instead of the simulated cloud. */
   local?: boolean;
 }

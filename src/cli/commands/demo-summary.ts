@@ -81,6 +81,7 @@ export const summarise = async (
   if (failed) println(io.out, `  ${cli} operation:logs ${failed.id}${storeFlag}`);
   println(io.out, `  ${cli} activity-reports --env ${options.env}${storeFlag}`);
   println(io.out, `  ${cli} activity-report --env ${options.env} --week ${week}${storeFlag}`);
+  println(io.out, `  ${cli} metrics --env ${options.env}${storeFlag}`);
   println(io.out, `  ${cli} run app.provision --env ${options.env} --resource app:api${storeFlag}`);
   return EXIT_OK;
 };

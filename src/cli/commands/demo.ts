@@ -3,14 +3,15 @@ import type { OperationResult } from '../../engine/operation-result.js';
 import { ENVIRONMENT_RESOURCE } from '../../domain/stream-names.js';
 import { CliError } from '../cli-error.js';
 import { opledgerCommand, println, type CliIo } from '../cli-io.js';
-import { openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
-import { displayUrl, openStoreSession } from '../store-session.js';
+import { cloudFileOf, openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
+import { displayUrl, openStoreSession, type StoreSession } from '../store-session.js';
 import { onStopSignals, startAndFollow } from '../follow-operation.js';
 import { parseSpeed } from './run.js';
 import { checkScene, succeeded, summarise } from './demo-summary.js';
 import { localDemoCommand } from './demo-local.js';
 import { paramsFromResource, placementDefaults } from '../catalog-operations.js';
 import type { DemoOptions } from './demo-options.js';
+import { writeDemoHistory } from './demo-history.js';
 
 export type { DemoOptions };
 
@@ -179,6 +180,16 @@ const runScene = async (
 };
 
 /**
+ * The store has never seen the environment (not even deprovisioned): a history written in its
+ * past cannot come after operations of an earlier lifetime.
+ */
+const isNewEnvironment = async (session: StoreSession, environment: string) => {
+  await session.catchUp();
+  const known = await session.readModel.environments();
+  return !known.some((e) => e.name === environment);
+};
+
+/**
  * The main job: an environment with an app and a database on the simulated cloud, and the
  * operations that show what opledger does, each log streamed live as it runs.
  */
@@ -192,6 +203,27 @@ export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<numb
   const speed = parseSpeed(options.speed);
   const session = await openStoreSession(options, { command: 'demo', writes: true });
   try {
+    println(
+      io.out,
+      `opledger demo: store ${displayUrl(session.url)}, simulated cloud ${relative(process.cwd(), cloudFileOf(options.env, options.cloud))}`,
+    );
+    // The first run in an environment writes its past weeks (for the Metrics); later runs
+    // add to the history they find, as virtual time never goes back.
+    if (options.history !== false && (await isNewEnvironment(session, options.env))) {
+      const history = await writeDemoHistory(
+        {
+          env: options.env,
+          user: options.user,
+          store: session.stores.eventStore,
+          ...(options.cloud ? { cloud: options.cloud } : {}),
+        },
+        io,
+      );
+      if (history.stopped) {
+        println(io.err, 'The demo was stopped; run it again to go on.');
+        return 130;
+      }
+    }
     const world = openSimulatedWorld({
       environment: options.env,
       store: session.stores.eventStore,
@@ -209,10 +241,6 @@ export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<numb
       leave: () => world.abandon(),
     });
     try {
-      println(
-        io.out,
-        `opledger demo: store ${displayUrl(session.url)}, simulated cloud ${relative(process.cwd(), world.cloudFile)}`,
-      );
       for (const recovered of await world.recoverAbandoned()) {
         println(io.out, `Recovered an operation an interrupted run left: ${recovered.summary}`);
       }

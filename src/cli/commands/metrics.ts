@@ -2,7 +2,12 @@ import { writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { makeFolder } from '../../adapters/make-folder.js';
 import { createDeliveryMetrics } from '../../projections/delivery-metrics.js';
-import { deliveryMetricsCsv, deliveryMetricsRows } from '../../projections/metrics-table.js';
+import {
+  deliveryMetricsCsv,
+  deliveryMetricsRows,
+  weeklyDeliveryMetricsCsv,
+  weeklyDeliveryMetricsRows,
+} from '../../projections/metrics-table.js';
 import { CliError, EXIT_OK } from '../cli-error.js';
 import { println, printJson, type CliIo } from '../cli-io.js';
 import { formatTable } from '../render.js';
@@ -15,6 +20,8 @@ export interface MetricsOptions extends GlobalOptions {
   to?: string;
   /** Write the table as CSV to this file. */
   out?: string;
+  /** Week by week (ISO weeks, UTC): a `week` column in the table and CSV, an array in JSON. */
+  weekly?: boolean;
 }
 
 const DAY = 86_400_000;
@@ -44,11 +51,40 @@ export const metricsCommand = (options: MetricsOptions, io: CliIo) =>
       const delivery = createDeliveryMetrics({ store, readStore });
       // A read-only file is read as it is: its delivery documents may lag its events.
       if (!session.readOnly) await delivery.projection.catchUp();
-      const metrics = await delivery.metrics({
+      const query = {
         environment: options.env,
         ...(options.app !== undefined ? { app: options.app } : {}),
         ...rangeOf(options, new Date()),
-      });
+      };
+      const scope = `${options.env}${options.app ? ` (app ${options.app})` : ''}`;
+      if (options.weekly) {
+        const weeks = await delivery.weekly(query);
+        if (options.out) {
+          makeFolder(dirname(options.out));
+          await writeFile(options.out, weeklyDeliveryMetricsCsv(weeks));
+          println(io.err, `Wrote the weekly delivery metrics of ${options.env} to ${options.out}`);
+          return EXIT_OK;
+        }
+        if (options.json) {
+          printJson(io.out, weeks);
+          return EXIT_OK;
+        }
+        println(io.out, `Delivery metrics of ${scope} week by week, ${weeks.length} ISO weeks`);
+        println(
+          io.out,
+          formatTable(
+            ['WEEK', 'METRIC', 'ABOUT', 'VALUE'],
+            weeklyDeliveryMetricsRows(weeks).map((r) => [
+              r.week,
+              r.metric,
+              r.about,
+              r.value || '-',
+            ]),
+          ),
+        );
+        return EXIT_OK;
+      }
+      const metrics = await delivery.metrics(query);
       if (options.out) {
         makeFolder(dirname(options.out));
         await writeFile(options.out, deliveryMetricsCsv(metrics));
@@ -59,10 +95,7 @@ export const metricsCommand = (options: MetricsOptions, io: CliIo) =>
         printJson(io.out, metrics);
         return EXIT_OK;
       }
-      println(
-        io.out,
-        `Delivery metrics of ${options.env}${options.app ? ` (app ${options.app})` : ''}, ${metrics.from} to ${metrics.to}`,
-      );
+      println(io.out, `Delivery metrics of ${scope}, ${metrics.from} to ${metrics.to}`);
       println(
         io.out,
         formatTable(

@@ -52,6 +52,7 @@ export const activityPage = ({ reads }: PageDependencies): Route<Handler> =>
       {
         title: `Activity of ${of ?? environment}`,
         crumbs: envCrumbs(environment, { label: 'Activity' }),
+        section: { environment, current: 'activity' },
       },
       markup`<h1>Activity${of && markup` of <code>${of}</code>`}</h1>
 <form id="filters" method="get" action="${base}">

@@ -70,7 +70,11 @@ ${deletedNote(deleted.deprovisionedAt)}`,
         markup`<li data-resource="${r.type}:${r.handle}"><a href="${activityPath(environment, r)}">${r.type}:${r.handle}</a>${deletedBadge(r.deleted)}</li>`,
     );
     return layout(
-      { title: environment, crumbs: envCrumbs(environment) },
+      {
+        title: environment,
+        crumbs: envCrumbs(environment),
+        section: { environment, current: 'overview' },
+      },
       markup`<h1>${environment}</h1>
 <nav class="actions">
 <a id="activity-link" class="button" href="${activityPath(environment)}">Activity</a>
@@ -110,6 +114,7 @@ ${others.length > 0 && markup`<section><h2>Other resources</h2><ul class="others
         {
           title: `${type} ${handle} in ${environment}`,
           crumbs: envCrumbs(environment, { label: `${type} ${handle}` }),
+          section: { environment, ...(type === 'app' ? { app: handle } : {}) },
         },
         markup`<h1>${type === 'app' ? 'App' : 'Database'} ${handle}${deletedBadge(resource.status === 'deprovisioned')}</h1>
 <dl id="resource">

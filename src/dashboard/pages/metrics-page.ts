@@ -5,12 +5,23 @@ import { markup, path, query } from '../html.js';
 import { param, type Handler } from '../handler.js';
 import { layout } from '../layout.js';
 import type { Route } from '../router.js';
-import { barChart } from '../svg-charts.js';
+import { barChart, lineChart, type LineSeries } from '../svg-charts.js';
 import { pageRoute, type PageDependencies } from './page.js';
 import { envCrumbs } from './parts.js';
 
 const WEEKS = 12;
 const MINUTE = 60_000;
+/** A colour per operation type, in turn (p50 solid, p95 dashed in the same colour). */
+const PALETTE = [
+  '#1565c0',
+  '#2e7d32',
+  '#c62828',
+  '#6a1b9a',
+  '#ef6c00',
+  '#00838f',
+  '#5d4037',
+  '#ad1457',
+];
 const minutes = (ms: number) => `${Math.round((ms / MINUTE) * 10) / 10} min`;
 
 /**
@@ -83,35 +94,61 @@ export const metricsPage = (
           },
         ],
       }),
-      barChart({
+      lineChart({
+        id: 'lead-time-per-week',
+        title: 'Lead time per operation type, week by week (p50 and p95)',
+        xLabel: 'ISO week',
+        yLabel: 'minutes',
+        categories: weeks,
+        format: (v) => String(Math.round(v * 10) / 10),
+        series: types.flatMap((type, k): LineSeries[] => {
+          const color = PALETTE[k % PALETTE.length]!;
+          const of = (p: 'p50Ms' | 'p95Ms') =>
+            weekly.map((w) => {
+              const ms = w.metrics.leadTime[type]?.[p];
+              return ms === undefined ? undefined : ms / MINUTE;
+            });
+          return [
+            { name: `${type} p50`, color, values: of('p50Ms') },
+            { name: `${type} p95`, color, dashed: true, values: of('p95Ms') },
+          ];
+        }),
+      }),
+      // Lines with gaps: a week without deploys has no rate, and one without a restore no
+      // time to restore, which a bar of 0 would misread as perfect.
+      lineChart({
         id: 'change-failure-rate',
         title: 'Change failure rate per week',
         xLabel: 'ISO week',
         yLabel: 'percent of deploys',
         categories: weeks,
-        stacked: false,
         format: (v) => `${Math.round(v)}%`,
         series: [
           {
             name: 'change failure rate',
             color: '#ef6c00',
-            values: weekly.map((w) => (w.metrics.changeFailureRate.rate ?? 0) * 100),
+            values: weekly.map((w) => {
+              const rate = w.metrics.changeFailureRate.rate;
+              return rate === undefined ? undefined : rate * 100;
+            }),
           },
         ],
       }),
-      barChart({
+      lineChart({
         id: 'time-to-restore',
         title: 'Time to restore per week (median)',
         xLabel: 'ISO week',
         yLabel: 'minutes',
         categories: weeks,
-        stacked: false,
         format: (v) => String(Math.round(v * 10) / 10),
         series: [
           {
             name: 'time to restore (p50)',
             color: '#6a1b9a',
-            values: weekly.map((w) => (w.metrics.timeToRestore.p50Ms ?? 0) / MINUTE),
+            values: weekly.map((w) => {
+              const ms = w.metrics.timeToRestore.p50Ms;
+              return ms === undefined ? undefined : ms / MINUTE;
+            }),
           },
         ],
       }),
@@ -121,6 +158,9 @@ export const metricsPage = (
       {
         title: `Delivery metrics of ${environment}${app ? ` (${app})` : ''}`,
         crumbs: envCrumbs(environment, { label: 'Metrics' }),
+        section: app
+          ? { environment, app, current: 'app-metrics' }
+          : { environment, current: 'metrics' },
       },
       markup`<h1>Delivery metrics${app ? markup` of <code>${app}</code>` : ''}</h1>
 <p>The last ${WEEKS} ISO weeks (UTC), from ${from.slice(0, 10)} to ${to.slice(0, 10)} (exclusive); each metric is defined in opledger's docs/metrics.md.</p>

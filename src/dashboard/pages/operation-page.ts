@@ -54,6 +54,10 @@ export const operationPage = ({ reads, readStore }: PageDependencies): Route<Han
           { label: 'Activity', href: activityPath(op.environment) },
           { label: op.id },
         ),
+        section: {
+          environment: op.environment,
+          ...(op.resource.type === 'app' ? { app: op.resource.handle } : {}),
+        },
         data: {
           'operation-id': op.id,
           'operation-type': op.type,

@@ -34,6 +34,7 @@ export const reportsPage = ({ reads, clock }: PageDependencies): Route<Handler> 
       {
         title: `Activity Reports of ${environment}`,
         crumbs: envCrumbs(environment, { label: 'Activity Reports' }),
+        section: { environment, current: 'reports' },
       },
       markup`<h1>Activity Reports</h1>
 <p>One report per ISO week (UTC, Monday to Monday); a week's report is posted once the week is over.</p>
