@@ -5,6 +5,7 @@ import type { EventStore, RecordedEvent } from '../domain/event-store.js';
 import type { Decode } from '../engine/operation-stream.js';
 import { projectOperationEvent } from './project-operation-event.js';
 import { ProjectionHandlerError } from './projection-errors.js';
+import { createReadModelBatch } from './read-model-batch.js';
 import type { ReadModelTransaction, ReadStore, SkippedEvent } from './read-store.js';
 
 export const OPERATIONS_PROJECTION = 'operations';
@@ -78,10 +79,13 @@ export interface Projector {
 export const createProjector = (options: ProjectorOptions): Projector =>
   createCheckpointedProjector(options, {
     projection: OPERATIONS_PROJECTION,
-    beginBatch: (tx, decode) => ({
-      apply: (event) => projectOperationEvent(tx, event, decode),
-      end: async () => undefined,
-    }),
+    beginBatch: (tx, decode) => {
+      const batch = createReadModelBatch(tx);
+      return {
+        apply: (event) => projectOperationEvent(batch.tx, event, decode),
+        end: () => batch.flush(),
+      };
+    },
     forget: () => options.readStore.reset(OPERATIONS_PROJECTION),
   });
 
