@@ -9,9 +9,20 @@ import type {
 /** A batch's view of the read model, and the writes it has put off until the batch ends. */
 export interface ReadModelBatch {
   readonly tx: ReadModelTransaction;
+  /**
+   * The operation's record when the batch already holds it (undefined: it has none), without a
+   * promise; `MISS` when it must be read through `tx`.
+   */
+  cachedOperation(id: string): OperationRecord | undefined | typeof MISS;
+  /** putOperation and putLogLine without a promise: both only change the batch's memory. */
+  setOperation(record: OperationRecord): void;
+  addLogLine(line: LogLine): void;
   /** Writes what the batch changed, each record once; call before the checkpoint moves. */
   flush(): Promise<void>;
 }
+
+/** What `cachedOperation` answers for a record the batch has not read yet. */
+export const MISS: unique symbol = Symbol('not in the batch');
 
 const resourceKey = (environment: string, type: string, handle: string) =>
   `${environment}\u0000${type}\u0000${handle}`;
@@ -93,5 +104,14 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
     getDocument: (collection, key) => tx.getDocument(collection, key),
     putDocument: (collection, key, json) => tx.putDocument(collection, key, json),
   };
-  return { tx: cached, flush };
+  return {
+    tx: cached,
+    flush,
+    cachedOperation: (id) => (operations.has(id) ? operations.get(id) : MISS),
+    setOperation: (record) => {
+      operations.set(record.id, record);
+      dirtyOperations.add(record.id);
+    },
+    addLogLine: (line) => void lines.push(line),
+  };
 };
