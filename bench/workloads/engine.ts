@@ -145,8 +145,18 @@ export const runEngine = async (o: EngineOptions, rec: Recorder): Promise<void> 
     for (const c of inRunOrder(contestants, o.run + index)) {
       const h = open(c);
       forceGc();
+      const cpuBefore = process.cpuUsage();
       const { latencies, seconds } = await drive(h, o.sizes.operations, phase.inFlight);
+      const cpu = process.cpuUsage(cpuBefore);
       await h.close();
+      // CPU time beside wall-clock: on a shared machine it says what an operation itself costs.
+      rec.set(
+        phase.table,
+        c,
+        'CPU per operation',
+        (cpu.user + cpu.system) / o.sizes.operations,
+        'µs',
+      );
       rec.set(phase.table, c, 'operations/s', o.sizes.operations / seconds, 'ops/s');
       rec.set(phase.table, c, 'p50 latency', percentile(latencies, 50), 'ms');
       rec.set(phase.table, c, 'p99 latency', percentile(latencies, 99), 'ms');

@@ -46,31 +46,41 @@ export const encodeEvent = (event: DomainEvent): EventData => {
  * for await (const recorded of store.readStream('operation-op-1')) console.log(decode(recorded).type);
  * ```
  */
+// At module level, not a closure made for every event decoded: a rebuild decodes every event of
+// the store, and the closure was a measurable share of it (bench/RESULTS.md, rebuild profile).
+const storedEventError = (
+  recorded: RecordedEvent,
+  code: 'UNKNOWN_EVENT_TYPE' | 'INVALID_STORED_EVENT',
+  problem: string,
+  kind?: StoredEventProblem,
+) =>
+  new StoredEventError(
+    code,
+    recorded.streamName,
+    recorded.globalPosition,
+    recorded.streamRevision,
+    problem,
+    kind,
+  );
+
 export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
   // The user's upcasters may replace a built-in one for the same type and version.
   const byKey = new Map(
     [...builtInUpcasters, ...upcasters].map((u) => [`${u.type}@${u.fromVersion}`, u]),
   );
   return (recorded: RecordedEvent): DomainEvent => {
-    const fail = (
-      code: 'UNKNOWN_EVENT_TYPE' | 'INVALID_STORED_EVENT',
-      problem: string,
-      kind?: StoredEventProblem,
-    ) =>
-      new StoredEventError(
-        code,
-        recorded.streamName,
-        recorded.globalPosition,
-        recorded.streamRevision,
-        problem,
-        kind,
-      );
     const schema = schemaOf(recorded.type);
-    if (!schema) throw fail('UNKNOWN_EVENT_TYPE', `unknown event type '${recorded.type}'`);
+    if (!schema)
+      throw storedEventError(
+        recorded,
+        'UNKNOWN_EVENT_TYPE',
+        `unknown event type '${recorded.type}'`,
+      );
     const current = eventVersions[recorded.type as EventType];
     let { version, data } = recorded;
     if (!Number.isSafeInteger(version)) {
-      throw fail(
+      throw storedEventError(
+        recorded,
         'INVALID_STORED_EVENT',
         `'${recorded.type}' has no valid version (${String(version)})`,
       );
@@ -78,7 +88,8 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
     while (version < current) {
       const upcaster = byKey.get(`${recorded.type}@${version}`);
       if (!upcaster) {
-        throw fail(
+        throw storedEventError(
+          recorded,
           'INVALID_STORED_EVENT',
           `'${recorded.type}' is at version ${version}, current is ${current}, and no upcaster handles version ${version}`,
           'old_version',
@@ -87,7 +98,8 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
       try {
         data = upcaster.upcast(data);
       } catch (error) {
-        throw fail(
+        throw storedEventError(
+          recorded,
           'INVALID_STORED_EVENT',
           `the upcaster of '${recorded.type}' from version ${version} failed: ${error instanceof Error ? error.message : String(error)}`,
           'schema_mismatch',
@@ -96,7 +108,8 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
       version += 1;
     }
     if (version > current) {
-      throw fail(
+      throw storedEventError(
+        recorded,
         'INVALID_STORED_EVENT',
         `'${recorded.type}' is at version ${version}, newer than this code's ${current}`,
         'newer_version',
@@ -104,7 +117,8 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
     }
     const parsed = schema.safeParse(data);
     if (!parsed.success) {
-      throw fail(
+      throw storedEventError(
+        recorded,
         'INVALID_STORED_EVENT',
         `'${recorded.type}' ${formatIssues(parsed.error)}`,
         'schema_mismatch',

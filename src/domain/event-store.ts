@@ -33,6 +33,13 @@ export interface AppendResult {
   lastPosition: bigint;
 }
 
+/** One stream's part of an atomic append to several streams (`appendToStreams`). */
+export interface StreamWrite {
+  stream: string;
+  events: readonly EventData[];
+  expectedVersion?: ExpectedVersion;
+}
+
 export interface ReadStreamOptions {
   /** Revision to start from (inclusive); defaults to the first (forwards) or last (backwards). */
   from?: bigint;
@@ -76,6 +83,25 @@ export interface EventStore {
     events: readonly EventData[],
     options?: AppendOptions,
   ): Promise<AppendResult>;
+  /**
+   * Appends to several streams as one unit: either every write is stored, in the order given
+   * (their global positions follow that order), or none is. Each write's expected version is
+   * checked against the stream as the earlier writes of the same call left it; one that does
+   * not hold fails the whole call with a ConcurrencyError. Results are one per write, in order.
+   * Optional: only stores with transactions across streams have it (memory, SQLite,
+   * PostgreSQL); callers keep a path of single appends for the others.
+   *
+   * @example
+   * ```ts
+   * if (store.appendToStreams) {
+   *   await store.appendToStreams([
+   *     { stream: 'queue-1', events: [entry] },
+   *     { stream: 'operation-1', events: [requested], expectedVersion: 'no_stream' },
+   *   ]);
+   * }
+   * ```
+   */
+  appendToStreams?(writes: readonly StreamWrite[]): Promise<AppendResult[]>;
   /** The stream's events; an empty array when the stream does not exist. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;

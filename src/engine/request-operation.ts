@@ -1,3 +1,5 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { transition, type OperationCommand } from '../domain/decide.js';
 import type { Upcaster } from '../domain/event-codec.js';
 import { encodeEvent } from '../domain/event-codec.js';
 import {
@@ -11,7 +13,12 @@ import type { EventStore } from '../domain/event-store.js';
 import type { IdempotencyEvent } from '../domain/events.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
 import { createRedactor } from '../domain/redaction.js';
-import { idempotencyStreamName, resourceStreamName } from '../domain/stream-names.js';
+import { initialState } from '../domain/operation.js';
+import {
+  idempotencyStreamName,
+  operationStreamName,
+  resourceStreamName,
+} from '../domain/stream-names.js';
 import {
   createOperationWriter,
   loadOperation,
@@ -23,7 +30,7 @@ import {
   validatedParams,
   type OperationRequest,
 } from './operation-request.js';
-import { enqueueOnResource, releaseResource } from './resource-queue-stream.js';
+import { enqueueOnResource, queueEntry, releaseResource } from './resource-queue-stream.js';
 import type { TraceContextInput } from './telemetry/telemetry-options.js';
 
 export interface RequestDeps {
@@ -122,56 +129,129 @@ export const requestOperation = async (
     throw new InvalidRequestError(`no step of operation '${request.type}' applies to these params`);
   }
   const redact = createRedactor(definition.sensitive, params);
-  const writer = createOperationWriter(store, decode, id);
   const createdAt = now();
-  // The request's place in its resource's queue is taken first, by one append: the store's
-  // order of these appends is the request order, the same for every process. The operation
-  // is written after it, so an operation anyone can see already has its place and no later
-  // request can get ahead of it. (A retry of an idempotency key whose first request died
-  // between the two writes appends a second entry, which the queue ignores: the first place
-  // holds, unless recover() or a worker has dropped it.)
+  // The request's place in its resource's queue is taken first: the store's order of places
+  // is the request order, the same for every process. The operation is written with it or
+  // after it, so an operation anyone can see already has its place.
   const queue = resourceStreamName(request.environment, request.resource);
+  const command: OperationCommand = {
+    type: 'RequestOperation',
+    data: {
+      operationId: id,
+      type: request.type,
+      environment: request.environment,
+      resource: request.resource,
+      user: request.user,
+      params: redact.params(params),
+      createdAt,
+      steps: planned.map((s) => ({ name: s.name, kind: s.kind })),
+      ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
+      ...(definition.lifecycle ? { lifecycle: definition.lifecycle } : {}),
+      ...(dispatch ? { dispatch } : {}),
+    },
+  };
   deps.placing.add(id);
   let written = false;
   try {
-    await enqueueOnResource(store, queue, id, createdAt);
+    let writer: OperationWriter;
     try {
-      await writer.execute(
-        {
-          type: 'RequestOperation',
-          data: {
-            operationId: id,
-            type: request.type,
-            environment: request.environment,
-            resource: request.resource,
-            user: request.user,
-            params: redact.params(params),
-            createdAt,
-            steps: planned.map((s) => ({ name: s.name, kind: s.kind })),
-            ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
-            ...(definition.lifecycle ? { lifecycle: definition.lifecycle } : {}),
-            ...(dispatch ? { dispatch } : {}),
-          },
-        },
-        metadata ? { metadata } : undefined,
-      );
+      writer =
+        (await placeAndRecordAtomically(deps, queue, id, createdAt, command, metadata)) ??
+        (await placeThenRecord(deps, queue, id, createdAt, command, metadata));
       written = true;
     } catch (error) {
-      if (error instanceof InvalidTransitionError) {
-        // Two processes raced on one idempotency key and both wrote this id: the other won.
-        if (request.idempotencyKey) return { kind: 'existing', id };
-        // Another operation has this id (an id generator that repeats): the place is its own.
-        throw error;
+      // Two processes raced on one idempotency key and both wrote this id: the other won.
+      // (Without a key, another operation has this id, an id generator that repeats: the
+      // refusal is raised, and the place, if one was taken, is that operation's.)
+      if (error instanceof InvalidTransitionError && request.idempotencyKey) {
+        return { kind: 'existing', id };
       }
-      // An operation that was not written must not hold up the ones behind its place: give
-      // it back. If the store fails that too, recover() or a worker drops it, as after a crash.
-      await releaseResource(store, decode, queue, id, now()).catch(() => undefined);
       throw error;
     }
     return { kind: 'new', writer, params };
   } finally {
     // The engine keeps the place marked until it has launched the operation.
     if (!written || dispatch) deps.placing.delete(id);
+  }
+};
+
+/**
+ * The request's place and its operation's first event in one transaction, on a store that has
+ * `appendToStreams`: one commit instead of two, and no crash can leave a place without its
+ * operation. The place comes first in the transaction, so the store's order of places is still
+ * the request order. Undefined on a store without it.
+ */
+const placeAndRecordAtomically = async (
+  deps: RequestDeps,
+  queue: string,
+  id: string,
+  createdAt: string,
+  command: OperationCommand,
+  metadata: Record<string, unknown> | undefined,
+): Promise<OperationWriter | undefined> => {
+  const { store, decode } = deps;
+  if (!store.appendToStreams) return undefined;
+  const decided = transition(command, initialState());
+  if (E.isLeft(decided)) throw decided.left;
+  const { events, state } = decided.right;
+  try {
+    const [, recorded] = await store.appendToStreams([
+      { stream: queue, events: [queueEntry(id, createdAt)], expectedVersion: 'any' },
+      {
+        stream: operationStreamName(id),
+        // The request's trace context, as the writer would add it (see operation-stream.ts).
+        events: events.map((e) => {
+          const encoded = encodeEvent(e);
+          return metadata
+            ? { ...encoded, metadata: { ...encoded.metadata, ...metadata } }
+            : encoded;
+        }),
+        expectedVersion: 'no_stream',
+      },
+    ]);
+    return createOperationWriter(store, decode, id, {
+      state,
+      revision: recorded!.nextExpectedRevision,
+      lastPosition: recorded!.lastPosition,
+    });
+  } catch (error) {
+    if (!(error instanceof ConcurrencyError)) throw error;
+    // The operation's stream exists already, and nothing of this request was written: the
+    // request is refused as the domain refuses it on that stream (InvalidTransitionError).
+    const existing = await loadOperation(store, decode, id);
+    const refused = transition(command, existing.state);
+    throw E.isLeft(refused) ? refused.left : error;
+  }
+};
+
+/**
+ * On a store without transactions across streams: the place is taken first, by one append,
+ * so that an operation anyone can see already has its place and no later request can get
+ * ahead of it. (A retry of an idempotency key whose first request died between the two writes
+ * appends a second entry, which the queue ignores: the first place holds, unless recover() or
+ * a worker has dropped it.)
+ */
+const placeThenRecord = async (
+  deps: RequestDeps,
+  queue: string,
+  id: string,
+  createdAt: string,
+  command: OperationCommand,
+  metadata: Record<string, unknown> | undefined,
+): Promise<OperationWriter> => {
+  const { store, decode, now } = deps;
+  const writer = createOperationWriter(store, decode, id);
+  await enqueueOnResource(store, queue, id, createdAt);
+  try {
+    await writer.execute(command, metadata ? { metadata } : undefined);
+    return writer;
+  } catch (error) {
+    if (!(error instanceof InvalidTransitionError)) {
+      // An operation that was not written must not hold up the ones behind its place: give
+      // it back. If the store fails that too, recover() or a worker drops it, as after a crash.
+      await releaseResource(store, decode, queue, id, now()).catch(() => undefined);
+    }
+    throw error;
   }
 };
 

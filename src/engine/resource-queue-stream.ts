@@ -1,7 +1,7 @@
 import { filter, firstValueFrom } from 'rxjs';
 import { ConcurrencyError } from '../domain/errors.js';
 import { encodeEvent } from '../domain/event-codec.js';
-import type { EventStore } from '../domain/event-store.js';
+import type { EventData, EventStore } from '../domain/event-store.js';
 import type { ResourceEvent } from '../domain/events.js';
 import {
   evolveResourceQueue,
@@ -187,18 +187,17 @@ const append = (
     expectedVersion: expected === 'any' ? 'any' : expected < 0n ? 'no_stream' : expected,
   });
 
+/** A request's place in its resource's queue: appended with no expected version (blind). */
+export const queueEntry = (operationId: string, at: string): EventData =>
+  encodeEvent({ type: 'ResourceOperationQueued', data: { operationId, at } });
+
 export const enqueueOnResource = async (
   store: EventStore,
   stream: string,
   operationId: string,
   at: string,
 ): Promise<void> => {
-  await append(
-    store,
-    stream,
-    { type: 'ResourceOperationQueued', data: { operationId, at } },
-    'any',
-  );
+  await store.append(stream, [queueEntry(operationId, at)], { expectedVersion: 'any' });
 };
 
 export const releaseResource = async (

@@ -4,8 +4,9 @@ import { createEventDecoder, type Upcaster } from '../domain/event-codec.js';
 import type { EventStore, RecordedEvent } from '../domain/event-store.js';
 import type { Decode } from '../engine/operation-stream.js';
 import { withStoreOutageRetry } from '../engine/store-outage.js';
-import { projectOperationEvent } from './project-operation-event.js';
+import { projectOperationEventInBatch } from './project-operation-event.js';
 import { ProjectionHandlerError } from './projection-errors.js';
+import { createReadModelBatch } from './read-model-batch.js';
 import type { ReadModelTransaction, ReadStore, SkippedEvent } from './read-store.js';
 import {
   PROJECTOR_ADVICE,
@@ -95,16 +96,20 @@ export interface Projector {
 export const createProjector = (options: ProjectorOptions): Projector =>
   createCheckpointedProjector(options, {
     projection: OPERATIONS_PROJECTION,
-    beginBatch: (tx, decode) => ({
-      apply: (event) => projectOperationEvent(tx, event, decode),
-      end: async () => undefined,
-    }),
+    beginBatch: (tx, decode) => {
+      const batch = createReadModelBatch(tx);
+      return {
+        apply: (event) => projectOperationEventInBatch(batch, event, decode),
+        end: () => batch.flush(),
+      };
+    },
     forget: () => options.readStore.reset(OPERATIONS_PROJECTION),
   });
 
 /** One batch of a projection, inside its read-store transaction. */
 export interface ProjectionBatch {
-  apply(event: RecordedEvent): Promise<void>;
+  /** Undefined when the event was applied at once (no promise: see projectOperationEventInBatch). */
+  apply(event: RecordedEvent): Promise<void> | undefined;
   /** Called once every event of the batch is applied, before the checkpoint moves. */
   end(): Promise<void>;
 }
@@ -183,7 +188,8 @@ export const createCheckpointedProjector = (
         const batch = spec.beginBatch(tx, decode);
         for (const event of fresh) {
           if (skips.has(event.globalPosition)) continue;
-          await batch.apply(event);
+          const pending = batch.apply(event);
+          if (pending) await pending;
         }
         await batch.end();
       });

@@ -35,6 +35,12 @@ export interface EventStoreContractOptions {
    * first position change; every ordering and equality check stays.
    */
   positions?: 'dense' | 'increasing';
+  /**
+   * Whether the store has `appendToStreams` (an atomic append to several streams). When true,
+   * the store must have it and passes its part of the contract; when false, it must not
+   * pretend to (callers then take the path of single appends).
+   */
+  appendToStreams?: boolean;
 }
 
 /** How long a test waits for a subscription to deliver something before failing loudly. */
@@ -1176,6 +1182,189 @@ export const describeEventStoreContract = (
         expect(read?.recordedAt.getTime()).not.toBe(0);
         first.subscription.unsubscribe();
         second.subscription.unsubscribe();
+      });
+    });
+
+    describe('appendToStreams (atomic append to several streams)', () => {
+      it(`is ${options.appendToStreams ? '' : 'not '}offered by this store`, async () => {
+        // A store that is used (some create their tables on first use) and then asked.
+        await store.headPosition();
+        expect(typeof store.appendToStreams).toBe(
+          options.appendToStreams ? 'function' : 'undefined',
+        );
+      });
+
+      const atomic = (s: EventStore) => {
+        if (!s.appendToStreams) throw new Error('this store has no appendToStreams');
+        return s.appendToStreams.bind(s);
+      };
+
+      describe.runIf(Boolean(options.appendToStreams))('when offered', () => {
+        it('writes every stream in the order given, one result per write', async () => {
+          await store.append('b', [event('B0')]);
+          const results = await atomic(store)([
+            { stream: 'a', events: [event('A0'), event('A1')], expectedVersion: 'no_stream' },
+            { stream: 'b', events: [event('B1')], expectedVersion: 0n },
+            { stream: 'c', events: [event('C0')] },
+          ]);
+          const all = await store.readAll();
+          expect(types(all)).toEqual(['B0', 'A0', 'A1', 'B1', 'C0']);
+          expectStrictlyIncreasing(positions(all));
+          expect(results.map((r) => r.nextExpectedRevision)).toEqual([1n, 1n, 0n]);
+          expect(results.map((r) => r.lastPosition)).toEqual([
+            nth(all, 2).globalPosition,
+            nth(all, 3).globalPosition,
+            nth(all, 4).globalPosition,
+          ]);
+          expect(revisions(await store.readStream('b'))).toEqual([0n, 1n]);
+          expect(await store.headPosition()).toBe(nth(all, 4).globalPosition);
+        });
+
+        it('checks each expected version against the earlier writes of the same call', async () => {
+          const results = await atomic(store)([
+            { stream: 'a', events: [event('A0')], expectedVersion: 'no_stream' },
+            { stream: 'a', events: [event('A1')], expectedVersion: 0n },
+            { stream: 'a', events: [], expectedVersion: 'stream_exists' },
+          ]);
+          expect(results.map((r) => r.nextExpectedRevision)).toEqual([0n, 1n, 1n]);
+          expect(types(await store.readStream('a'))).toEqual(['A0', 'A1']);
+        });
+
+        it('stores nothing when one write conflicts, and says which', async () => {
+          await store.append('b', [event('B0')]);
+          const head = await store.headPosition();
+          await expectConcurrencyError(
+            atomic(store)([
+              { stream: 'a', events: [event('A0')], expectedVersion: 'no_stream' },
+              { stream: 'b', events: [event('B1')], expectedVersion: 'no_stream' },
+              { stream: 'c', events: [event('C0')] },
+            ]),
+            'b',
+            0n,
+          );
+          expect(types(await store.readAll())).toEqual(['B0']);
+          expect(await store.readStream('a')).toEqual([]);
+          expect(await store.headPosition()).toBe(head);
+          // The store goes on as if the call had never been made.
+          const next = await store.append('a', [event('A0')], { expectedVersion: 'no_stream' });
+          expect(next.nextExpectedRevision).toBe(0n);
+          if (dense) expect(next.lastPosition).toBe(head + 1n);
+        });
+
+        it('delivers the writes to subscribers in order, with nothing of a refused call', async () => {
+          const live = record(store.subscribe());
+          await atomic(store)([
+            { stream: 'q', events: [event('Q0')] },
+            { stream: 'o', events: [event('O0'), event('O1')] },
+          ]);
+          await atomic(store)([
+            { stream: 'q', events: [event('Q1')] },
+            { stream: 'o', events: [event('O9')], expectedVersion: 0n },
+          ]).catch(() => undefined);
+          await store.append('z', [event('Z0')]);
+          await live.untilCount(4);
+          await settle();
+          expect(types(live.events)).toEqual(['Q0', 'O0', 'O1', 'Z0']);
+          live.subscription.unsubscribe();
+        });
+
+        it('lets exactly one of many racing calls claim a stream, and the losers write nothing', async () => {
+          const racers = 12;
+          const outcomes = await Promise.allSettled(
+            Array.from({ length: racers }, (_, i) =>
+              atomic(store)([
+                { stream: `queue`, events: [event(`Q${i}`)] },
+                { stream: 'claim', events: [event(`C${i}`)], expectedVersion: 'no_stream' },
+                { stream: `own-${i}`, events: [event(`O${i}`)] },
+              ]),
+            ),
+          );
+          const winners = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []));
+          expect(winners).toHaveLength(1);
+          for (const o of outcomes) {
+            if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(ConcurrencyError);
+          }
+          const w = nth(winners, 0);
+          expect(types(await store.readAll())).toEqual([`Q${w}`, `C${w}`, `O${w}`]);
+        });
+
+        it('fails with StoreClosedError once closed', async () => {
+          await store.close();
+          await expectStoreClosed(atomic(store)([{ stream: 'a', events: [event('A0')] }]));
+        });
+
+        it('property: every call is all or none, against a model of expected versions', async () => {
+          const expectedArb = fc.oneof(
+            fc.constantFrom<ExpectedVersion>('any', 'no_stream', 'stream_exists'),
+            fc.integer({ min: -1, max: 3 }).map((n) => BigInt(n)),
+          );
+          const writeArb = fc.record({
+            stream: fc.constantFrom('s1', 's2', 's3'),
+            count: fc.integer({ min: 0, max: 2 }),
+            expectedVersion: expectedArb,
+          });
+          await fc.assert(
+            fc.asyncProperty(
+              fc.array(fc.array(writeArb, { minLength: 1, maxLength: 4 }), {
+                minLength: 1,
+                maxLength: 6,
+              }),
+              async (calls) =>
+                withFreshStore(async (s) => {
+                  const model = new Map<string, string[]>();
+                  const log: string[] = [];
+                  for (const [c, call] of calls.entries()) {
+                    const trial = new Map(
+                      [...model].map(([k, v]): [string, string[]] => [k, [...v]]),
+                    );
+                    const added: string[] = [];
+                    let ok = true;
+                    for (const [w, write] of call.entries()) {
+                      const current = BigInt((trial.get(write.stream) ?? []).length) - 1n;
+                      const e = write.expectedVersion;
+                      const accepted =
+                        e === 'any' ||
+                        (e === 'no_stream' && current === -1n) ||
+                        (e === 'stream_exists' && current !== -1n) ||
+                        (typeof e === 'bigint' && e === current);
+                      if (!accepted) {
+                        ok = false;
+                        break;
+                      }
+                      const names = Array.from(
+                        { length: write.count },
+                        (_, i) => `E${c}.${w}.${i}`,
+                      );
+                      trial.set(write.stream, [...(trial.get(write.stream) ?? []), ...names]);
+                      added.push(...names);
+                    }
+                    const attempt = atomic(s)(
+                      call.map((w, wi) => ({
+                        stream: w.stream,
+                        events: Array.from({ length: w.count }, (_, i) =>
+                          event(`E${c}.${wi}.${i}`),
+                        ),
+                        expectedVersion: w.expectedVersion,
+                      })),
+                    );
+                    if (ok) {
+                      await attempt;
+                      model.clear();
+                      for (const [k, v] of trial) model.set(k, v);
+                      log.push(...added);
+                    } else {
+                      await expect(attempt).rejects.toBeInstanceOf(ConcurrencyError);
+                    }
+                  }
+                  expect(types(await s.readAll())).toEqual(log);
+                  for (const [stream, names] of model) {
+                    expect(types(await s.readStream(stream))).toEqual(names);
+                  }
+                }),
+            ),
+            { numRuns: 25 },
+          );
+        });
       });
     });
 

@@ -1,4 +1,6 @@
 import { createInMemoryEventStore } from '../../src/adapters/memory/index.js';
 import { describeEventStoreContract } from './event-store-contract.js';
 
-describeEventStoreContract('in-memory', async () => ({ store: createInMemoryEventStore() }));
+describeEventStoreContract('in-memory', async () => ({ store: createInMemoryEventStore() }), {
+  appendToStreams: true,
+});

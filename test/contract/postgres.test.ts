@@ -17,13 +17,17 @@ afterAll(() => pool.end());
 // drawn from a sequence): so a store gets a schema no other open store uses, emptied after.
 const emptied: string[] = [];
 
-describeEventStoreContract('postgres', async () => {
-  const schema = emptied.pop() ?? database.uniqueSchema('contract');
-  return {
-    store: createPostgresEventStore({ pool }, { schema }),
-    teardown: async () => {
-      await pool.query(`DELETE FROM "${schema}".events`);
-      emptied.push(schema);
-    },
-  };
-});
+describeEventStoreContract(
+  'postgres',
+  async () => {
+    const schema = emptied.pop() ?? database.uniqueSchema('contract');
+    return {
+      store: createPostgresEventStore({ pool }, { schema }),
+      teardown: async () => {
+        await pool.query(`DELETE FROM "${schema}".events`);
+        emptied.push(schema);
+      },
+    };
+  },
+  { appendToStreams: true },
+);

@@ -43,7 +43,11 @@ const queueOf = async (store: EventStore) => {
   return state;
 };
 
-/** An engine over `store` whose appends of OperationRequested go through `hook` first. */
+/**
+ * An engine over `store` whose appends of OperationRequested go through `hook` first. The store
+ * it sees has no appendToStreams (like EventStoreDB's), so that a request is the two appends
+ * these tests look between.
+ */
 const engineWithHook = (
   store: EventStore,
   operations: Parameters<typeof createEngine>[0]['operations'],
@@ -53,6 +57,7 @@ const engineWithHook = (
   createEngine({
     store: {
       ...store,
+      appendToStreams: undefined,
       append: async (stream, events, options) => {
         if (events.some((e) => e.type === 'OperationRequested')) await hook();
         return store.append(stream, events, options);
@@ -62,6 +67,84 @@ const engineWithHook = (
     clock: createVirtualClock(),
     ids,
   });
+
+describe('request order on a store with appendToStreams: place and operation in one write', () => {
+  it('writes the place and the operation together, the place first, and nothing else', async () => {
+    const inner = createInMemoryEventStore();
+    const calls: string[][] = [];
+    const store: EventStore = {
+      ...inner,
+      append: (stream, events, options) => {
+        calls.push([stream]);
+        return inner.append(stream, events, options);
+      },
+      appendToStreams: (writes) => {
+        calls.push(writes.map((w) => w.stream));
+        return inner.appendToStreams!(writes);
+      },
+    };
+    const engine = createEngine({
+      store,
+      operations: [journalled([])],
+      clock: createVirtualClock(),
+      ids: createSequentialIds('op-'),
+    });
+    const handle = await engine.start(request());
+    expect(calls[0]).toEqual([WEB, `operation-${handle.id}`]);
+    const all = await inner.readAll();
+    expect(all.slice(0, 2).map((e) => [e.streamName, e.type])).toEqual([
+      [WEB, 'ResourceOperationQueued'],
+      [`operation-${handle.id}`, 'OperationRequested'],
+    ]);
+    expect((await handle.result).status).toBe('succeeded');
+  });
+
+  it('leaves no place behind when the write fails, so nothing needs giving back', async () => {
+    const inner = createInMemoryEventStore();
+    let fail = true;
+    const journal: string[] = [];
+    const store: EventStore = {
+      ...inner,
+      appendToStreams: async (writes) => {
+        if (fail) {
+          fail = false;
+          throw new Error('the store is down');
+        }
+        return inner.appendToStreams!(writes);
+      },
+    };
+    const engine = createEngine({
+      store,
+      operations: [journalled(journal)],
+      clock: createVirtualClock(),
+      ids: createSequentialIds('op-'),
+    });
+    await expect(engine.start(request())).rejects.toThrow('the store is down');
+    expect(await inner.readAll()).toEqual([]);
+    const next = await engine.start(request());
+    expect((await next.result).status).toBe('succeeded');
+    expect(journal).toEqual([next.id]);
+  });
+
+  it('refuses an id that is another operation’s, writing no place for it', async () => {
+    const store = createInMemoryEventStore();
+    const gates = new Map([['same', createGate()]]);
+    const engine = createEngine({
+      store,
+      operations: [journalled([], gates)],
+      clock: createVirtualClock(),
+      ids: () => 'same',
+    });
+    const first = await engine.start(request());
+    await expect(engine.start(request())).rejects.toBeInstanceOf(InvalidTransitionError);
+    const places = (await store.readStream(WEB)).filter(
+      (e) => e.type === 'ResourceOperationQueued',
+    );
+    expect(places).toHaveLength(1);
+    gates.get('same')!.open();
+    expect((await first.result).status).toBe('succeeded');
+  });
+});
 
 describe('request order: the place a start() takes in its resource queue', () => {
   it('reads queues the previous version wrote (operation first, then its place; a crash between left none) and keeps their order', async () => {

@@ -9,7 +9,9 @@ import {
   type EventStore,
   type ReadAllOptions,
   type ReadStreamOptions,
+  type ExpectedVersion,
   type RecordedEvent,
+  type StreamWrite,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
 import { frozenCopy } from './frozen-copy.js';
@@ -76,30 +78,29 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
     queueMicrotask(runPumps);
   };
 
-  return {
-    async append(
-      stream: string,
-      events: readonly EventData[],
-      appendOptions: AppendOptions = {},
-    ): Promise<AppendResult> {
-      ensureOpen();
+  /**
+   * Checks and copies every write before storing any (a conflict or a value that cannot be
+   * copied stores nothing), then stores them in order. Each write is checked against its
+   * stream as the earlier writes of the same call leave it.
+   */
+  const store = (
+    writes: ReadonlyArray<{
+      stream: string;
+      events: readonly EventData[];
+      expected: ExpectedVersion;
+    }>,
+  ): AppendResult[] => {
+    const pending = new Map<string, bigint>();
+    let next = all.length;
+    // Stored events are never handed out (readers get copies with their own Date), so this
+    // Date is shared by the batch.
+    const recordedAt = Object.freeze(new Date(now().getTime()));
+    const prepared = writes.map(({ stream, events, expected }) => {
       const existing = streams.get(stream);
-      const current = BigInt(existing?.length ?? 0) - 1n;
-      const expected = appendOptions.expectedVersion ?? 'any';
+      const current = pending.get(stream) ?? BigInt(existing?.length ?? 0) - 1n;
       if (!satisfiesExpectedVersion(expected, current)) {
         throw new ConcurrencyError(stream, describeExpectedVersion(expected), current);
       }
-      if (events.length === 0) {
-        return {
-          nextExpectedRevision: current,
-          lastPosition: existing?.at(-1)?.globalPosition ?? BigInt(all.length),
-        };
-      }
-      // Stored events are never handed out (readers get copies with their own Date), so this
-      // Date is shared by the batch.
-      const recordedAt = Object.freeze(new Date(now().getTime()));
-      // Every copy is made before anything is stored: a value that cannot be copied fails the
-      // append as a whole.
       const recorded = events.map((e, i) =>
         Object.freeze<RecordedEvent>({
           type: e.type,
@@ -108,21 +109,58 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
           ...(e.metadata ? { metadata: frozenCopy(e.metadata) } : {}),
           streamName: stream,
           streamRevision: current + 1n + BigInt(i),
-          globalPosition: BigInt(all.length + i + 1),
+          globalPosition: BigInt(next + i + 1),
           recordedAt,
         }),
       );
+      next += recorded.length;
+      pending.set(stream, current + BigInt(recorded.length));
+      return { stream, current, recorded };
+    });
+    const results = prepared.map(({ stream, current, recorded }): AppendResult => {
+      const last = recorded.at(-1);
+      if (!last) {
+        return {
+          nextExpectedRevision: current,
+          lastPosition: streams.get(stream)?.at(-1)?.globalPosition ?? BigInt(all.length),
+        };
+      }
       // The store owns its arrays and only ever hands out copies of them: appending in place
       // keeps an append O(events appended) instead of O(stream length).
-      const own = existing ?? [];
-      if (!existing) streams.set(stream, own);
+      let own = streams.get(stream);
+      if (!own) streams.set(stream, (own = []));
       for (const r of recorded) {
         all.push(r);
         own.push(r);
       }
-      wake();
-      const last = recorded[recorded.length - 1] as RecordedEvent;
       return { nextExpectedRevision: last.streamRevision, lastPosition: last.globalPosition };
+    });
+    if (prepared.some((p) => p.recorded.length > 0)) wake();
+    return results;
+  };
+
+  return {
+    async append(
+      stream: string,
+      events: readonly EventData[],
+      appendOptions: AppendOptions = {},
+    ): Promise<AppendResult> {
+      ensureOpen();
+      const [result] = store([
+        { stream, events, expected: appendOptions.expectedVersion ?? 'any' },
+      ]);
+      return result!;
+    },
+
+    async appendToStreams(writes: readonly StreamWrite[]): Promise<AppendResult[]> {
+      ensureOpen();
+      return store(
+        writes.map((w) => ({
+          stream: w.stream,
+          events: w.events,
+          expected: w.expectedVersion ?? 'any',
+        })),
+      );
     },
 
     async readStream(

@@ -10,14 +10,17 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StreamWrite,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
 import {
   DEFAULT_SCHEMA,
+  inTransaction,
   openPool,
   queryText,
   quoteIdentifier,
   requiredText,
+  type Queryable,
 } from './connection.js';
 import { decodeEventRow, encodeEvents, EVENT_COLUMNS } from './event-rows.js';
 import { eventStoreMigrations, notificationChannel } from './event-store-schema.js';
@@ -133,18 +136,19 @@ export const createPostgresEventStore = (
     head: () => guarded(readHead),
   });
 
-  const append = async (
+  /** One stream's append on `db`: the pool (its own transaction) or a transaction's client. */
+  const appendOn = async (
+    db: Queryable,
     stream: string,
     events: readonly EventData[],
     expected: ExpectedVersion,
   ): Promise<AppendResult> => {
     const payload = encodeEvents(events);
-    if (pendingHeads.size > 0) await Promise.allSettled([...pendingHeads]);
     const [kind, revision] = expectedParameters(expected);
     let row;
     try {
       [row] = await queryText(
-        pool,
+        db,
         `SELECT out_appended AS appended, out_revision AS revision, out_position AS position
            FROM ${s}.append_events($1, $2, $3, $4::jsonb)`,
         [stream, kind, revision, payload],
@@ -171,10 +175,35 @@ export const createPostgresEventStore = (
     if (row?.appended !== 't') {
       throw new ConcurrencyError(stream, describeExpectedVersion(expected), actual);
     }
-    const lastPosition = BigInt(requiredText(row, 'position'));
+    return { nextExpectedRevision: actual, lastPosition: BigInt(requiredText(row, 'position')) };
+  };
+
+  const append = async (
+    stream: string,
+    events: readonly EventData[],
+    expected: ExpectedVersion,
+  ): Promise<AppendResult> => {
+    if (pendingHeads.size > 0) await Promise.allSettled([...pendingHeads]);
+    const result = await appendOn(pool, stream, events, expected);
     // Local subscribers need not wait for the notification to come back from the server.
-    if (events.length > 0) feed.wakeAll(lastPosition);
-    return { nextExpectedRevision: actual, lastPosition };
+    if (events.length > 0) feed.wakeAll(result.lastPosition);
+    return result;
+  };
+
+  // append_events takes the append lock for its transaction; called again in the same one it
+  // already holds it, and each call sees the rows the earlier ones inserted.
+  const appendToStreams = async (writes: readonly StreamWrite[]): Promise<AppendResult[]> => {
+    if (pendingHeads.size > 0) await Promise.allSettled([...pendingHeads]);
+    const results = await inTransaction(pool, async (client) => {
+      const out: AppendResult[] = [];
+      for (const w of writes) {
+        out.push(await appendOn(client, w.stream, w.events, w.expectedVersion ?? 'any'));
+      }
+      return out;
+    });
+    const head = results.reduce((max, r) => (r.lastPosition > max ? r.lastPosition : max), 0n);
+    if (writes.some((w) => w.events.length > 0)) feed.wakeAll(head);
+    return results;
   };
 
   const readStream = async (
@@ -270,6 +299,8 @@ export const createPostgresEventStore = (
     outage: { host: server, isTransient: isTransientPostgresError },
     append: (stream, events, appendOptions: AppendOptions = {}) =>
       guarded(() => append(stream, events, appendOptions.expectedVersion ?? 'any')),
+
+    appendToStreams: (writes) => guarded(() => appendToStreams(writes)),
 
     readStream: (stream, readOptions = {}) => guarded(() => readStream(stream, readOptions)),
 

@@ -1,8 +1,6 @@
 import type { Observable } from 'rxjs';
-import { ConcurrencyError, StoreClosedError } from '../../domain/errors.js';
+import { StoreClosedError } from '../../domain/errors.js';
 import {
-  describeExpectedVersion,
-  satisfiesExpectedVersion,
   type AppendOptions,
   type AppendResult,
   type EventData,
@@ -10,6 +8,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StreamWrite,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, isBusy } from './driver.js';
@@ -17,11 +16,11 @@ import type { SqliteDatabase, Synchronous } from './public-types.js';
 import { invalidOptionsError, ReadOnlyStoreError } from './errors.js';
 import { encodeEventData, toRecordedEvent, type EventRow } from './event-rows.js';
 import { EVENT_STORE_COMPONENT, eventStoreMigrations } from './event-store-schema.js';
+import { createGroupCommit } from './group-commit.js';
 import { createLiveSubscriptions } from './live-subscriptions.js';
 import { openStoreConnection } from './migrations.js';
 import { isTransientSqliteError } from './transient-errors.js';
 import { fileWriteError } from './write-errors.js';
-import { writeTransaction } from './write-lock.js';
 
 export interface SqliteEventStoreOptions {
   /** The database file, created with its folder on first use; ':memory:' for a private one. */
@@ -65,7 +64,8 @@ const limitOf = (maxCount: number | undefined): number =>
 /**
  * The embedded default store: one SQLite file, shared safely by several processes. Appends
  * take SQLite's write lock (BEGIN IMMEDIATE), so the expected-version check and the insert see
- * the same state in every process; subscriptions poll the file.
+ * the same state in every process; the appends of one process that are ready at the same time
+ * share one transaction and its fsync (group-commit.ts); subscriptions poll the file.
  */
 export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventStore => {
   if ((options.path === undefined) === (options.database === undefined)) {
@@ -82,16 +82,6 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
 
   const columns = 'position, stream, revision, type, version, data, metadata, recorded_at';
   const sql = {
-    lastOfStream: db
-      .prepare<[string], { revision: bigint; position: bigint }>(
-        'SELECT revision, position FROM opledger_events WHERE stream = ? ORDER BY revision DESC LIMIT 1',
-      )
-      .safeIntegers(true),
-    insert: db
-      .prepare<[string, bigint, string, number, string, string | null, string]>(
-        'INSERT INTO opledger_events (stream, revision, type, version, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      )
-      .safeIntegers(true),
     head: db
       .prepare<[], bigint>('SELECT COALESCE(MAX(position), 0) FROM opledger_events')
       .pluck()
@@ -114,8 +104,14 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
   };
 
   let closed = false;
+  let closing: Promise<void> | undefined;
   const ensureOpen = () => {
     if (closed) throw new StoreClosedError();
+  };
+  // Appends are refused from the moment close() is called; those already queued still commit.
+  const ensureAccepting = () => {
+    if (closed || closing) throw new StoreClosedError();
+    if (options.readonly) throw new ReadOnlyStoreError('event store');
   };
   const head = () => sql.head.get() ?? 0n;
 
@@ -130,6 +126,13 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
   });
 
   const file = options.path ?? (db as { name?: string }).name;
+  const commits = createGroupCommit({
+    db,
+    busyTimeoutMs,
+    ensureOpen,
+    now,
+    onCommitted: () => live.wake(),
+  });
 
   return {
     outage: {
@@ -141,43 +144,29 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
       events: readonly EventData[],
       appendOptions: AppendOptions = {},
     ): Promise<AppendResult> {
-      ensureOpen();
-      if (options.readonly) throw new ReadOnlyStoreError('event store');
-      const expected = appendOptions.expectedVersion ?? 'any';
-      const encoded = events.map(encodeEventData);
-      let result: AppendResult;
-      try {
-        result = await writeTransaction(db, { busyTimeoutMs, ensureOpen }, () => {
-          const last = sql.lastOfStream.get(stream);
-          const current = last?.revision ?? -1n;
-          if (!satisfiesExpectedVersion(expected, current)) {
-            throw new ConcurrencyError(stream, describeExpectedVersion(expected), current);
-          }
-          if (encoded.length === 0) {
-            return { nextExpectedRevision: current, lastPosition: last?.position ?? head() };
-          }
-          const recordedAt = now().toISOString();
-          let lastPosition = 0n;
-          encoded.forEach((e, i) => {
-            const { lastInsertRowid } = sql.insert.run(
-              stream,
-              current + 1n + BigInt(i),
-              e.type,
-              e.version,
-              e.data,
-              e.metadata,
-              recordedAt,
-            );
-            lastPosition = BigInt(lastInsertRowid);
-          });
-          return { nextExpectedRevision: current + BigInt(encoded.length), lastPosition };
-        });
-      } catch (error) {
+      ensureAccepting();
+      const write = {
+        stream,
+        events: events.map(encodeEventData),
+        expected: appendOptions.expectedVersion ?? 'any',
+      };
+      const [result] = await commits.submit([write]).catch((error: unknown) => {
         // A full disk or a file that refuses writes is named, and not waited out as an outage.
         throw fileWriteError(file, error);
-      }
-      if (encoded.length > 0) live.wake();
-      return result;
+      });
+      return result!;
+    },
+
+    async appendToStreams(writes: readonly StreamWrite[]): Promise<AppendResult[]> {
+      ensureAccepting();
+      const encoded = writes.map((w) => ({
+        stream: w.stream,
+        events: w.events.map(encodeEventData),
+        expected: w.expectedVersion ?? 'any',
+      }));
+      return commits.submit(encoded).catch((error: unknown) => {
+        throw fileWriteError(file, error);
+      });
     },
 
     async readStream(
@@ -215,11 +204,13 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
       return live.observe(subscribeOptions.after ?? 0n);
     },
 
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
-      live.closeAll();
-      if (owned) db.close();
+    close(): Promise<void> {
+      closing ??= commits.drain().then(() => {
+        closed = true;
+        live.closeAll();
+        if (owned) db.close();
+      });
+      return closing;
     },
   };
 };
