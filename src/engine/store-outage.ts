@@ -306,6 +306,10 @@ export const withStoreOutageRetry = (
       };
     });
 
+  // No appendToStreams here, on purpose: a retried atomic append whose answer was lost could
+  // not yet be told apart from another writer's (append's `landed` check is per stream), so a
+  // store behind this decorator offers only `append`, and the engine writes a request and its
+  // queue place as two appends, each retried safely.
   return {
     outage: { host, isTransient },
     append,

@@ -67,6 +67,35 @@ export const withTelemetry = (
       }
       return result;
     },
+    ...(store.appendToStreams
+      ? {
+          appendToStreams: async (writes) => {
+            const appendToStreams = store.appendToStreams!.bind(store);
+            if (telemetry.isIdle()) return appendToStreams(writes);
+            // The same observer as append's, for each operation stream of the atomic append (a
+            // request written with its queue place).
+            const prepared = await Promise.all(
+              writes.map((w) => {
+                const id = operationIdOfStream(w.stream);
+                return id === undefined
+                  ? undefined
+                  : spans.prepare(id, w.events).catch(() => undefined);
+              }),
+            );
+            const results = await appendToStreams(
+              writes.map((w, i) => (prepared[i] ? { ...w, events: prepared[i].events } : w)),
+            );
+            for (const p of prepared) {
+              try {
+                p?.landed();
+              } catch {
+                // Telemetry must not fail an append that landed.
+              }
+            }
+            return results;
+          },
+        }
+      : {}),
     readStream: (stream, readOptions) => store.readStream(stream, readOptions),
     readAll: (readOptions) => store.readAll(readOptions),
     headPosition: () => store.headPosition(),
