@@ -84,10 +84,11 @@ export interface WorkIndex {
   /** Resolves once the index has read the store's work events up to where the store was then. */
   readonly ready: Promise<void>;
   /**
-   * The operation as its stream holds it, when the index has seen every event of the stream so
-   * far (an operation only requested, typically): a claim can append at that revision without
-   * reading the stream first. If another worker wrote meanwhile, the append is refused and the
-   * claimer reads the stream then. Undefined when some event was left out (a cancellation, say).
+   * The operation folded up to the last revision the index saw, when it saw every event of the
+   * stream up to there (an operation only requested, typically): a claim can append at that
+   * revision without reading the stream first. Anything written after it (by another worker, or
+   * an event the index leaves out) makes that append conflict, and the claimer reads the stream
+   * then. Undefined when an event before it was left out (a cancellation, say).
    */
   claimable(id: string): LoadedOperation | undefined;
   /** The global position read up to. */
