@@ -38,6 +38,8 @@ export interface PostgresEventStoreOptions {
 }
 
 const DEFAULT_POLL_INTERVAL_MS = 250;
+/** How long a subscriber with `types` gathers wake-ups before it reads (see `subscribe`). */
+const FILTERED_WAKE_GATHER_MS = 5;
 /** Events a subscriber reads per query while catching up. */
 const SUBSCRIPTION_PAGE = 256;
 
@@ -258,10 +260,21 @@ export const createPostgresEventStore = (
         }
       };
 
+      // A wake-up cannot tell an append's types: a filtered subscriber that read at each one
+      // would send a query per append in the store, most of them finding nothing. Its wake-ups
+      // are gathered for a few milliseconds into one read instead.
+      let gathering: NodeJS.Timeout | undefined;
       const wake: Wake = (hint) => {
         if (hint !== undefined && hint > known) known = hint;
         if (cursor === undefined || (hint !== undefined && cursor >= hint)) return;
-        void pump();
+        if (types === undefined) {
+          void pump();
+          return;
+        }
+        gathering ??= setTimeout(() => {
+          gathering = undefined;
+          void pump();
+        }, FILTERED_WAKE_GATHER_MS);
       };
       const complete = () => subscriber.complete();
       completers.add(complete);
@@ -286,6 +299,7 @@ export const createPostgresEventStore = (
       }
 
       return () => {
+        if (gathering) clearTimeout(gathering);
         completers.delete(complete);
         removeWake();
       };
