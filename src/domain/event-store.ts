@@ -50,7 +50,10 @@ export interface ReadStreamOptions {
 export interface ReadAllOptions {
   /** Global position to read after (exclusive); 0n, the default, reads from the start. */
   after?: bigint;
+  /** At most this many events (of `types`, when given). */
   maxCount?: number;
+  /** Only events of these types (every event when absent); see `SubscribeOptions.types`. */
+  types?: readonly string[];
 }
 
 export interface SubscribeOptions {
@@ -59,7 +62,31 @@ export interface SubscribeOptions {
    * or 'end' to receive only events appended from now on.
    */
   after?: bigint | 'end';
+  /**
+   * Only events of these types, still in global order (every event when absent). A reader
+   * that needs a few kinds of event, such as a worker's index of claimable work, leaves the
+   * others at the store instead of receiving and decoding them: PostgreSQL and SQLite filter
+   * in SQL. An empty list selects nothing.
+   */
+  types?: readonly string[];
 }
+
+/**
+ * Whether `event` is one a read with `types` returns: for adapters that filter in code.
+ *
+ * @example
+ * ```ts
+ * const keep = ofTypes(['OperationRequested']);
+ * events.filter(keep);
+ * ```
+ */
+export const ofTypes = <E extends { type: string } = RecordedEvent>(
+  types: readonly string[] | undefined,
+): ((event: E) => boolean) => {
+  if (types === undefined) return () => true;
+  const set = new Set(types);
+  return (event) => set.has(event.type);
+};
 
 /**
  * What a store says about its own failures, so that an engine can ride out an outage of it

@@ -275,7 +275,7 @@ export const withStoreOutageRetry = (
       let inner: { unsubscribe(): void } | undefined;
       let stopped = false;
       const open = () => {
-        inner = store.subscribe({ after }).subscribe({
+        inner = store.subscribe({ ...subscribeOptions, after }).subscribe({
           next: (event) => {
             if (r.failing) {
               succeeded();

@@ -839,6 +839,115 @@ export const describeEventStoreContract = (
       });
     });
 
+    describe('types (reading only some kinds of event)', () => {
+      const kept = ['Keep', 'Fence'];
+      const isKept = (e: RecordedEvent) => kept.includes(e.type);
+
+      it('readAll with types returns exactly the events of those types, paged by maxCount', async () => {
+        for (let i = 0; i < 12; i++) {
+          await store.append(`s-${i % 3}`, [event(i % 3 === 0 ? 'Keep' : 'Skip', { i })]);
+        }
+        await store.append('s-0', [event('Skip'), event('Keep', { i: 12 }), event('Skip')]);
+        const all = await store.readAll();
+        const wanted = all.filter(isKept);
+        expect(wanted).toHaveLength(5);
+        expect(await store.readAll({ types: kept })).toEqual(wanted);
+        expect(await store.readAll({ types: [] })).toEqual([]);
+        expect(await store.readAll({ types: ['Keep', 'Skip'] })).toEqual(all);
+        const third = nth(all, 2).globalPosition;
+        expect(await store.readAll({ after: third, types: kept })).toEqual(
+          wanted.filter((e) => e.globalPosition > third),
+        );
+        for (const pageSize of [1, 2, 4]) {
+          const pages: RecordedEvent[] = [];
+          let after = 0n;
+          for (;;) {
+            const page = await store.readAll({ after, maxCount: pageSize, types: kept });
+            expect(page.length).toBeLessThanOrEqual(pageSize);
+            pages.push(...page);
+            if (page.length < pageSize) break;
+            after = nth(page, page.length - 1).globalPosition;
+          }
+          expect(pages).toEqual(wanted);
+        }
+      });
+
+      it('subscribe with types delivers only those, caught up then live, across runs of others', async () => {
+        await store.append('a', [event('Skip'), event('Keep', { n: 0 }), event('Skip')]);
+        const recording = record(store.subscribe({ types: kept }));
+        await recording.untilCount(1);
+        // Long runs of left-out events between kept ones: none may be lost behind them.
+        for (let n = 1; n <= 4; n++) {
+          for (let k = 0; k < n * 3; k++) await store.append(`b-${k % 2}`, [event('Skip')]);
+          await store.append('a', [event('Keep', { n })]);
+          await recording.untilCount(n + 1);
+        }
+        const fence = await appendFence(store);
+        await recording.untilPosition(fence);
+        expect(recording.events).toEqual(await store.readAll({ types: kept }));
+        expect(recording.events.every(isKept)).toBe(true);
+        recording.subscription.unsubscribe();
+      });
+
+      it('subscribe with types misses nothing while writers race (catch-up then live)', async () => {
+        await store.append('w-0', [event('Keep'), event('Skip')]);
+        const recording = record(store.subscribe({ after: 0n, types: kept }));
+        await Promise.all(
+          Array.from({ length: 6 }, async (_, w) => {
+            for (let i = 0; i < 8; i++) {
+              await store.append(`w-${w}`, [event((w + i) % 3 === 0 ? 'Keep' : 'Skip', { w, i })]);
+            }
+          }),
+        );
+        const fence = await appendFence(store);
+        await recording.untilPosition(fence);
+        const wanted = await store.readAll({ types: kept });
+        expect(recording.events).toEqual(wanted);
+        expect(recording.events.length).toBeGreaterThan(16);
+        recording.subscription.unsubscribe();
+      });
+
+      it('property: subscribe({ after, types }) is readAll({ after }) filtered by type', async () => {
+        const opArb = fc.record({
+          stream: fc.constantFrom('a', 'b', 'c'),
+          types: fc.array(fc.constantFrom('T1', 'T2', 'T3'), { minLength: 1, maxLength: 3 }),
+        });
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(opArb, { maxLength: 10 }),
+            fc.array(opArb, { maxLength: 10 }),
+            fc.subarray(['T1', 'T2', 'T3']),
+            fc.nat({ max: 12 }),
+            async (before, after, chosen, skip) => {
+              await withFreshStore(async (s) => {
+                for (const op of before)
+                  await s.append(
+                    op.stream,
+                    op.types.map((t) => event(t)),
+                  );
+                const old = await s.readAll();
+                const from = skip < old.length ? nth(old, skip).globalPosition : 0n;
+                const wanted = [...chosen, 'Fence'];
+                const recording = record(s.subscribe({ after: from, types: wanted }));
+                for (const op of after)
+                  await s.append(
+                    op.stream,
+                    op.types.map((t) => event(t)),
+                  );
+                const fence = await appendFence(s);
+                await recording.untilPosition(fence);
+                const all = await s.readAll({ after: from });
+                expect(recording.events).toEqual(all.filter((e) => wanted.includes(e.type)));
+                expect(await s.readAll({ after: from, types: wanted })).toEqual(recording.events);
+                recording.subscription.unsubscribe();
+              });
+            },
+          ),
+          { numRuns: 25 },
+        );
+      });
+    });
+
     describe('subscribe', () => {
       it('catches up from the start, then delivers live events', async () => {
         await store.append('a', [event('A0'), event('A1')]);

@@ -1,4 +1,4 @@
-import { Observable } from 'rxjs';
+import { filter, Observable } from 'rxjs';
 import {
   ConcurrencyError,
   InvalidEventError,
@@ -8,6 +8,7 @@ import {
 } from '../../domain/errors.js';
 import {
   describeExpectedVersion,
+  ofTypes,
   satisfiesExpectedVersion,
   type AppendOptions,
   type AppendResult,
@@ -332,7 +333,7 @@ export const createEventStoreDbEventStore = (
     return events;
   };
 
-  const readAll = async ({ after = 0n, maxCount }: ReadAllOptions = {}): Promise<
+  const readAll = async ({ after = 0n, maxCount, types }: ReadAllOptions = {}): Promise<
     RecordedEvent[]
   > => {
     ensureOpen();
@@ -341,12 +342,16 @@ export const createEventStoreDbEventStore = (
     const floor = after > scope.floor ? after : scope.floor;
     const { client, pkg } = await connect();
     const events: RecordedEvent[] = [];
+    // Filtered here: the contract's `types`, without the server's own filter language.
+    const keep = ofTypes(types);
     try {
       for await (const resolved of scanAll(client, pkg, { from: floor })) {
         const streamName = scope.streamNameOf(resolved);
         // Reads from a position include it; `after` does not.
         if (streamName === undefined || (positionOf(resolved) ?? 0n) <= floor) continue;
-        events.push(decodeEvent(resolved, streamName));
+        const event = decodeEvent(resolved, streamName);
+        if (!keep(event)) continue;
+        events.push(event);
         if (events.length >= limit) break;
       }
     } catch (error) {
@@ -355,7 +360,12 @@ export const createEventStoreDbEventStore = (
     return events;
   };
 
-  const subscribe = ({ after = 0n }: SubscribeOptions = {}): Observable<RecordedEvent> =>
+  const subscribe = ({ after = 0n, types }: SubscribeOptions = {}): Observable<RecordedEvent> =>
+    types === undefined
+      ? subscribeToAll(after)
+      : subscribeToAll(after).pipe(filter(ofTypes(types)));
+
+  const subscribeToAll = (after: bigint | 'end'): Observable<RecordedEvent> =>
     new Observable<RecordedEvent>((subscriber) => {
       if (closed) {
         subscriber.error(new StoreClosedError());

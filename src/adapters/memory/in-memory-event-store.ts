@@ -2,6 +2,7 @@ import { Observable } from 'rxjs';
 import { ConcurrencyError, StoreClosedError } from '../../domain/errors.js';
 import {
   describeExpectedVersion,
+  ofTypes,
   satisfiesExpectedVersion,
   type AppendOptions,
   type AppendResult,
@@ -187,7 +188,16 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       ensureOpen();
       const start = Number(readOptions.after ?? 0n);
       const max = readOptions.maxCount ?? Infinity;
-      return all.slice(start, max === Infinity ? undefined : start + max).map(withOwnDate);
+      if (readOptions.types === undefined) {
+        return all.slice(start, max === Infinity ? undefined : start + max).map(withOwnDate);
+      }
+      const keep = ofTypes(readOptions.types);
+      const out: RecordedEvent[] = [];
+      for (let i = start; i < all.length && out.length < max; i++) {
+        const event = all[i] as RecordedEvent;
+        if (keep(event)) out.push(withOwnDate(event));
+      }
+      return out;
     },
 
     async headPosition(): Promise<bigint> {
@@ -208,13 +218,15 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
         }
         const after = subscribeOptions.after ?? 0n;
         let cursor = after === 'end' ? all.length : Number(after);
+        const keep = ofTypes(subscribeOptions.types);
         let delivering = false;
         const pump = () => {
           if (delivering || subscriber.closed) return;
           delivering = true;
           try {
             while (cursor < all.length && !subscriber.closed) {
-              subscriber.next(withOwnDate(all[cursor++] as RecordedEvent));
+              const event = all[cursor++] as RecordedEvent;
+              if (keep(event)) subscriber.next(withOwnDate(event));
             }
           } finally {
             delivering = false;

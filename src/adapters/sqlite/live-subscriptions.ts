@@ -12,12 +12,15 @@ export interface LiveSubscriptionsOptions<Row> {
   readAfter: (position: bigint, limit: number) => Row[];
   /** May throw for a malformed row: the subscriber then gets every event before it, then the error. */
   toEvent: (row: Row) => RecordedEvent;
+  /** A row's global position, read without decoding it: skipped rows still move the cursor. */
+  positionOf: (row: Row) => bigint;
   /** Errors worth retrying at the next poll (a lock held elsewhere) rather than failing on. */
   isTransient: (error: unknown) => boolean;
 }
 
-export interface LiveSubscriptions {
-  observe(after: bigint | 'end'): Observable<RecordedEvent>;
+export interface LiveSubscriptions<Row> {
+  /** `keep` leaves out rows before they are decoded (a subscription to some types only). */
+  observe(after: bigint | 'end', keep?: (row: Row) => boolean): Observable<RecordedEvent>;
   /** Something was appended through this store: deliver it now rather than at the next poll. */
   wake(): void;
   /** Completes every subscription and stops polling. */
@@ -39,7 +42,7 @@ interface Feed {
  */
 export const createLiveSubscriptions = <Row>(
   options: LiveSubscriptionsOptions<Row>,
-): LiveSubscriptions => {
+): LiveSubscriptions<Row> => {
   const feeds = new Set<Feed>();
   let timer: NodeJS.Timeout | undefined;
 
@@ -68,7 +71,7 @@ export const createLiveSubscriptions = <Row>(
     }
   };
 
-  const observe = (after: bigint | 'end') =>
+  const observe = (after: bigint | 'end', keep?: (row: Row) => boolean) =>
     new Observable<RecordedEvent>((subscriber) => {
       if (options.isClosed()) {
         subscriber.error(new StoreClosedError());
@@ -96,6 +99,10 @@ export const createLiveSubscriptions = <Row>(
         }
         for (const row of rows) {
           if (subscriber.closed) return;
+          if (keep && !keep(row)) {
+            cursor = options.positionOf(row);
+            continue;
+          }
           let event: RecordedEvent;
           try {
             event = options.toEvent(row);

@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import { StoreClosedError } from '../../domain/errors.js';
 import {
+  ofTypes,
   type AppendOptions,
   type AppendResult,
   type EventData,
@@ -101,6 +102,13 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
         `SELECT ${columns} FROM opledger_events WHERE position > ? ORDER BY position LIMIT ?`,
       )
       .safeIntegers(true),
+    // The types as a JSON array: one prepared statement for any number of them.
+    afterOfTypes: db
+      .prepare<[bigint, string, number], EventRow>(
+        `SELECT ${columns} FROM opledger_events
+          WHERE position > ? AND type IN (SELECT value FROM json_each(?)) ORDER BY position LIMIT ?`,
+      )
+      .safeIntegers(true),
   };
 
   let closed = false;
@@ -122,6 +130,7 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     head,
     readAfter: (position, limit) => sql.after.all(int64(position), limit),
     toEvent: toRecordedEvent,
+    positionOf: (row) => row.position,
     isTransient: isBusy,
   });
 
@@ -184,9 +193,13 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
 
     async readAll(readOptions: ReadAllOptions = {}): Promise<RecordedEvent[]> {
       ensureOpen();
-      return sql.after
-        .all(int64(readOptions.after ?? 0n), limitOf(readOptions.maxCount))
-        .map(toRecordedEvent);
+      const after = int64(readOptions.after ?? 0n);
+      const limit = limitOf(readOptions.maxCount);
+      const rows =
+        readOptions.types === undefined
+          ? sql.after.all(after, limit)
+          : sql.afterOfTypes.all(after, JSON.stringify(readOptions.types), limit);
+      return rows.map(toRecordedEvent);
     },
 
     async headPosition(): Promise<bigint> {
@@ -201,7 +214,10 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     },
 
     subscribe(subscribeOptions: SubscribeOptions = {}): Observable<RecordedEvent> {
-      return live.observe(subscribeOptions.after ?? 0n);
+      const { types } = subscribeOptions;
+      // Live pages are read whole and filtered here: the cursor must pass the rows left out.
+      const keep = types === undefined ? undefined : ofTypes<EventRow>(types);
+      return live.observe(subscribeOptions.after ?? 0n, keep);
     },
 
     close(): Promise<void> {

@@ -26,15 +26,52 @@ export interface WorkFinderContext {
   index: WorkIndex;
   ttlMs: number;
   renewEveryMs: number;
-  /** Whether the worker may take one more operation. */
-  hasRoom: () => boolean;
+  /** How many more operations the worker may take now (0 when it stopped claiming). */
+  room: () => number;
   isRunning: (id: string) => boolean;
   /** Not resumed before this time: its own run failed for a reason other than losing it. */
   retryAfter: ReadonlyMap<string, number>;
   /** Runs an operation this worker now owns (`writer` carries its fence). */
   drive: (writer: OperationWriter, mode: 'fresh' | 'takeover') => void;
   log: (entry: WorkerLogEntry) => void;
+  /** In [0, 1): the order in which it tries the oldest heads when other workers race it. */
+  random?: () => number;
 }
+
+/** Workers whose lease is live, this one included. */
+const liveLeases = (records: Iterable<LeaseRecord>): number => {
+  let n = 0;
+  for (const record of records) if (record.status === 'live') n++;
+  return n;
+};
+
+/**
+ * Shuffles the `room x liveWorkers` oldest heads in place, when more than one worker is live. Workers that
+ * all try the oldest head first race for one claim and all but one lose it (a read and a
+ * conflict each); in their own random order they mostly claim different ones. Request order
+ * holds for the fleet a window at a time: the window is what all live workers together have
+ * room for, so none of the heads after it is claimed before those in it are taken or tried.
+ * Each resource's own queue still runs oldest first: only its head is ever a candidate.
+ *
+ * @example
+ * ```ts
+ * spreadOldest(heads, 16, 4, Math.random); // the 64 oldest heads, in a random order
+ * ```
+ */
+export const spreadOldest = <T>(
+  heads: T[],
+  room: number,
+  liveWorkers: number,
+  random: () => number,
+): void => {
+  // One worker alone claims in request order: it races nobody.
+  if (liveWorkers < 2) return;
+  const n = Math.min(heads.length, room * liveWorkers);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [heads[i], heads[j]] = [heads[j]!, heads[i]!];
+  }
+};
 
 /**
  * One pass of a worker looking for work, in this order: leases past their time to live are
@@ -45,6 +82,8 @@ export interface WorkFinderContext {
  */
 export const createWorkFinder = (ctx: WorkFinderContext): (() => Promise<boolean>) => {
   const { store, decode, clock, identity, definitions, index } = ctx;
+  const hasRoom = () => ctx.room() > 0;
+  const random = ctx.random ?? Math.random;
   const now = () => clock.now().toISOString();
   const reportedMissing = new Set<string>();
 
@@ -52,7 +91,9 @@ export const createWorkFinder = (ctx: WorkFinderContext): (() => Promise<boolean
     createOperationWriter(store, decode, claim.id, claim.snapshot(), claim.state().owner?.fence);
 
   const claim = async (id: string) => {
-    const loaded = await loadOperation(store, decode, id);
+    // A stream the index has whole needs no read: a stale one makes the append fail, and the
+    // writer reads it then.
+    const loaded = index.claimable(id) ?? (await loadOperation(store, decode, id));
     const writer = createOperationWriter(store, decode, id, loaded);
     try {
       await writer.execute({
@@ -151,7 +192,7 @@ export const createWorkFinder = (ctx: WorkFinderContext): (() => Promise<boolean
     const checkedAt = clock.now().getTime();
 
     for (const state of [...index.operations.values()]) {
-      if (!ctx.hasRoom()) break;
+      if (!hasRoom()) break;
       if (ctx.isRunning(state.id) || !state.owner) continue;
       if ((ctx.retryAfter.get(state.id) ?? 0) > checkedAt) continue;
       if (state.owner.lease === lease) {
@@ -187,8 +228,9 @@ export const createWorkFinder = (ctx: WorkFinderContext): (() => Promise<boolean
       }
     }
     heads.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
+    spreadOldest(heads, ctx.room(), liveLeases(index.leases.values()), random);
     for (const { id } of heads) {
-      if (!ctx.hasRoom()) break;
+      if (!hasRoom()) break;
       // Many claims take a while under load: a lease that ends meanwhile is not kept waiting.
       if (clock.now().getTime() - checkedAt > ctx.renewEveryMs / 2) return true;
       if (!ctx.isRunning(id)) await claim(id);

@@ -224,7 +224,7 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     index,
     ttlMs,
     renewEveryMs,
-    hasRoom: () => claiming && running.size < concurrency,
+    room: () => (claiming ? Math.max(0, concurrency - running.size) : 0),
     isRunning: (id) => running.has(id),
     retryAfter,
     drive,
