@@ -8,6 +8,7 @@ import { recoverOperations } from './recover.js';
 import { recordOutageInOperationLog } from './outage-log.js';
 import { withStoreOutageRetry } from './store-outage.js';
 import { requestOperation } from './request-operation.js';
+import { StreamWatch } from './cancel-watch.js';
 import { driveOperation } from './run-operation.js';
 import type { OperationRequest } from './operation-request.js';
 import type {
@@ -58,6 +59,7 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
   /** Operations whose start() has taken their place and not yet launched them. */
   const placing = new Set<string>();
   let closed = false;
+  const streams = new StreamWatch(store);
 
   const launch = (
     writer: OperationWriter,
@@ -68,7 +70,7 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
     if (existing) return existing;
     const definition = definitions.get(writer.state().type);
     const result = quiet(
-      driveOperation({ store, decode, clock }, { writer, definition, params, mode })
+      driveOperation({ store, decode, clock, streams }, { writer, definition, params, mode })
         .then(toOperationResult)
         .finally(() => running.delete(writer.id)),
     );

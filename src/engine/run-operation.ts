@@ -17,7 +17,7 @@ import { hasEnded, stepOutputs, type OperationState } from '../domain/operation.
 import { createRedactor, type Redactor } from '../domain/redaction.js';
 import { operationStreamName, resourceStreamName } from '../domain/stream-names.js';
 import type { Step, StepLog } from '../domain/step.js';
-import { CancelWatch } from './cancel-watch.js';
+import { CancelWatch, type StreamWatch } from './cancel-watch.js';
 import type { Clock } from './clock.js';
 import type { Decode, OperationWriter } from './operation-stream.js';
 import { acquireResource, releaseResource } from './resource-queue-stream.js';
@@ -28,6 +28,8 @@ export interface RunnerDeps {
   store: EventStore;
   decode: Decode;
   clock: Clock;
+  /** The engine's (or worker's) one subscription for the cancel watches of its runs. */
+  streams?: StreamWatch;
 }
 
 export interface RunInput {
@@ -75,7 +77,7 @@ export const driveOperation = async (
         },
       });
 
-  const watch = new CancelWatch(store, writer, input.lost);
+  const watch = new CancelWatch(store, writer, input.lost, deps.streams);
 
   // Staged: the verdict goes in one append with what follows it (the rollback's start), or
   // is flushed before the resource is released.

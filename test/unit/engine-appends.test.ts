@@ -1,3 +1,4 @@
+import { Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
   createInMemoryEventStore,
@@ -24,6 +25,12 @@ const countingStore = () => {
 };
 
 const noop = () => undefined;
+
+const deferred = () => {
+  let resolve: () => void = noop;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+};
 
 /** The engine benchmark's operation: five steps of every kind that do nothing. */
 const fiveSteps = defineOperation({
@@ -103,5 +110,68 @@ describe('the engine appends events decided together in one append (issue 17)', 
     const handle = await engine.start(request());
     expect((await handle.result).status).toBe('succeeded');
     expect(seen).toEqual([['StepStarted:a'], ['StepStarted:b'], ['StepStarted:c']]);
+  });
+});
+
+describe('one cancel watch per engine (issue 17)', () => {
+  it('keeps one store subscription for eight operations in flight, and a cancel reaches only its own', async () => {
+    const inner = createInMemoryEventStore();
+    let open = 0;
+    let peak = 0;
+    const store: EventStore = {
+      ...inner,
+      subscribe: (options) => {
+        const source = inner.subscribe(options);
+        return new Observable((subscriber) => {
+          peak = Math.max(peak, ++open);
+          const inside = source.subscribe(subscriber);
+          return () => {
+            open--;
+            inside.unsubscribe();
+          };
+        });
+      },
+    };
+    const gate = deferred();
+    let started = 0;
+    const everyStarted = deferred();
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({
+          name: 'wait',
+          run: async (ctx: StepContext) => {
+            if (++started === 8) everyStarted.resolve();
+            await Promise.race([
+              gate.promise,
+              new Promise((_, reject) =>
+                ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+              ),
+            ]);
+          },
+          undo: noop,
+        }),
+      ],
+    });
+    const { engine } = setup([op], { store });
+    const handles = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        engine.start(request({ resource: { type: 'app', handle: `app-${i}` } })),
+      ),
+    );
+    await everyStarted.promise;
+    await engine.cancel(handles[3]!.id, { user: 'bob@example.com' });
+    const cancelled = await handles[3]!.result;
+    gate.resolve();
+    const results = await Promise.all(handles.map((h) => h.result));
+    expect(cancelled).toMatchObject({ status: 'failed', cancelled: true });
+    expect(results.map((r) => r.status)).toEqual([
+      ...Array(3).fill('succeeded'),
+      'failed',
+      ...Array(4).fill('succeeded'),
+    ]);
+    // One per operation in flight before issue 17.
+    expect(peak).toBe(1);
+    expect(open).toBe(0);
   });
 });
