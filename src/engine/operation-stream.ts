@@ -262,11 +262,32 @@ export const createOperationWriter = (
       }
     })());
 
-  const push = (command: OperationCommand, kind: Pending['kind']): Promise<OperationEvent[]> => {
+  /** Decides `command` on the state the pending ones lead to (a refusal throws) and queues it. */
+  const push = (
+    command: OperationCommand,
+    kind: Pending['kind'],
+    resolve: Pending['resolve'],
+    reject: Pending['reject'],
+  ): void => {
     const { events, state: after } = decideOn(command, tentative());
-    return new Promise<OperationEvent[]>((resolve, reject) => {
-      queue.push({ command, events, after, kind, resolve, reject });
+    queue.push({ command, events, after, kind, resolve, reject });
+  };
+  const pushAndWait = (command: OperationCommand): Promise<OperationEvent[]> => {
+    let refusal: unknown;
+    let refused = false;
+    const written = new Promise<OperationEvent[]>((resolve, reject) => {
+      try {
+        push(command, 'execute', resolve, reject);
+      } catch (error) {
+        refused = true;
+        refusal = error;
+      }
     });
+    if (refused) throw refusal;
+    return written;
+  };
+  const keepError = (error: unknown) => {
+    deferred ??= error;
   };
 
   const raiseDeferred = () => {
@@ -288,12 +309,12 @@ export const createOperationWriter = (
     execute: async (command) => {
       let written: Promise<OperationEvent[]>;
       try {
-        written = push(command, 'execute');
+        written = pushAndWait(command);
       } catch (error) {
         // Refused on what is still to be appended: decide once more on what was appended.
         if (queue.length === 0 && !busy) throw error;
         await pump();
-        written = push(command, 'execute');
+        written = pushAndWait(command);
       }
       void pump();
       let events: OperationEvent[];
@@ -308,16 +329,12 @@ export const createOperationWriter = (
       return events;
     },
     enqueue: (command) => {
-      let written: Promise<OperationEvent[]>;
       try {
-        written = push(command, 'enqueue');
+        push(command, 'enqueue', ignore, keepError);
       } catch (error) {
-        deferred ??= error;
+        keepError(error);
         return;
       }
-      written.catch((error: unknown) => {
-        deferred ??= error;
-      });
       // Once this turn ends: the lines a step logs together share an append.
       if (!scheduled) {
         scheduled = true;
@@ -327,9 +344,8 @@ export const createOperationWriter = (
         });
       }
     },
-    stage: (command) => {
-      push(command, 'stage').catch(ignore);
-    },
+    // No promise: a staged command's refusal is kept for the next `execute` (see redecide).
+    stage: (command) => push(command, 'stage', ignore, ignore),
     flush: async () => {
       if (queue.length > 0 || busy) await pump();
       raiseDeferred();
