@@ -1,11 +1,84 @@
-import { filter, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import { OperationCancelledError, OperationLostError } from '../domain/errors.js';
-import type { EventStore } from '../domain/event-store.js';
+import type { EventStore, RecordedEvent } from '../domain/event-store.js';
 import { operationStreamName } from '../domain/stream-names.js';
 import type { OperationWriter } from './operation-stream.js';
 
 /** For what nothing may interrupt: non-interruptible steps and undos of an engine's operation. */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
+type Listener = (recorded: RecordedEvent) => void;
+
+/**
+ * One store subscription for every operation an engine (or a worker) runs, handing each event
+ * to the watches of its stream: one subscription per running operation delivered (and copied)
+ * every event of the store once per operation in flight. Subscribed while anything is watched.
+ *
+ * @example
+ * ```ts
+ * const streams = new StreamWatch(store);
+ * const stop = streams.watch('operation-op-1', 41n, (r) => console.log(r.type));
+ * stop();
+ * ```
+ */
+export class StreamWatch {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private count = 0;
+  private subscription: Subscription | undefined;
+  /** Events at or before this position were delivered (or skipped) by the subscription. */
+  private cursor = 0n;
+
+  constructor(private readonly store: EventStore) {}
+
+  /**
+   * Calls `listener` with the events of `stream` after `after` (a global position), until the
+   * returned function is called. Events up to where the shared subscription already was are
+   * read from the stream (`fromRevision` on), so none is missed; one may come twice.
+   */
+  watch(stream: string, after: bigint, fromRevision: bigint, listener: Listener): () => void {
+    let stopped = false;
+    const own: Listener = (r) => {
+      if (!stopped && r.globalPosition > after) listener(r);
+    };
+    let set = this.listeners.get(stream);
+    if (!set) this.listeners.set(stream, (set = new Set()));
+    set.add(own);
+    this.count++;
+    if (!this.subscription) {
+      this.cursor = after;
+      this.subscription = this.store.subscribe({ after }).subscribe({
+        next: (r) => {
+          this.cursor = r.globalPosition;
+          const watching = this.listeners.get(r.streamName);
+          if (watching) for (const l of watching) l(r);
+        },
+        // A store that fails for good leaves the watches deaf, as one subscription each did;
+        // the next watch subscribes again.
+        error: () => {
+          this.subscription = undefined;
+        },
+      });
+    } else if (this.cursor > after) {
+      // What the subscription passed before this watch began: read it from the stream.
+      this.store
+        .readStream(stream, fromRevision >= 0n ? { from: fromRevision } : undefined)
+        .then((recorded) => {
+          for (const r of recorded) own(r);
+        })
+        .catch(() => undefined);
+    }
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      set.delete(own);
+      if (set.size === 0) this.listeners.delete(stream);
+      if (--this.count === 0) {
+        this.subscription?.unsubscribe();
+        this.subscription = undefined;
+      }
+    };
+  }
+}
 
 /**
  * Watches one operation's stream for a cancel and for a takeover, as one object owning the
@@ -19,19 +92,21 @@ export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 export class CancelWatch {
   private readonly controller = new AbortController();
   private readonly lostController = new AbortController();
-  private readonly forSteps: AbortSignal;
   private interruptible = true;
   private cancelRequested: boolean;
-  private readonly subscription: Subscription;
+  private readonly unwatch: () => void;
   /** Aborts everything: the run found out (by a refused append) that it lost the operation. */
   readonly lose: (reason: unknown) => void;
   private readonly unwatchLost: () => void = () => undefined;
 
-  constructor(store: EventStore, writer: OperationWriter, lost?: AbortSignal) {
+  /** `streams`: the engine's (or worker's) shared subscription; without one, a watch of its own. */
+  constructor(
+    store: EventStore,
+    writer: OperationWriter,
+    lost?: AbortSignal,
+    streams: StreamWatch = new StreamWatch(store),
+  ) {
     this.cancelRequested = writer.state().cancelled;
-    // One signal aborted by either, without AbortSignal.any: it costs a weak set and a
-    // dependent signal per run, which the engine's benchmark showed (a lost run aborts both).
-    this.forSteps = this.controller.signal;
     const loseWith = (this.lose = (reason: unknown) => {
       if (this.lostController.signal.aborted) return;
       // Whatever the cause, nothing more may be written: the successor owns the record now.
@@ -52,27 +127,26 @@ export class CancelWatch {
         this.unwatchLost = () => lost.removeEventListener('abort', onLost);
       }
     }
-    const stream = operationStreamName(writer.id);
-    this.subscription = store
-      .subscribe({ after: writer.lastPosition() })
-      .pipe(filter((r) => r.streamName === stream))
-      .subscribe({
-        next: (r) => {
-          if (r.type === 'OperationTakenOver' && writer.fence !== undefined) {
-            const { worker, fence } = r.data as { worker: string; fence: number };
-            if (fence > writer.fence) {
-              loseWith(new OperationLostError(writer.id, writer.fence, { worker, fence }));
-            }
-            return;
+    const { revision, lastPosition } = writer.snapshot();
+    this.unwatch = streams.watch(
+      operationStreamName(writer.id),
+      lastPosition,
+      revision + 1n,
+      (r) => {
+        if (r.type === 'OperationTakenOver' && writer.fence !== undefined) {
+          const { worker, fence } = r.data as { worker: string; fence: number };
+          if (fence > writer.fence) {
+            loseWith(new OperationLostError(writer.id, writer.fence, { worker, fence }));
           }
-          if (r.type !== 'CancellationRequested') return;
-          this.cancelRequested = true;
-          if (this.interruptible) {
-            this.controller.abort(new OperationCancelledError(writer.id));
-          }
-        },
-        error: () => undefined,
-      });
+          return;
+        }
+        if (r.type !== 'CancellationRequested') return;
+        this.cancelRequested = true;
+        if (this.interruptible) {
+          this.controller.abort(new OperationCancelledError(writer.id));
+        }
+      },
+    );
   }
 
   /** Whether a cancel was seen: in the state it started from, on the stream, or by `request`. */
@@ -92,7 +166,7 @@ export class CancelWatch {
 
   /** Aborted by a cancel or by losing the operation: for waits between attempts. */
   get signal(): AbortSignal {
-    return this.forSteps;
+    return this.controller.signal;
   }
 
   /** Aborted only by losing the operation: what undos and non-interruptible steps get. */
@@ -103,7 +177,7 @@ export class CancelWatch {
   /** The signal a step's run gets: only a lost operation aborts a non-interruptible one. */
   enterStep(interruptible: boolean): AbortSignal {
     this.interruptible = interruptible;
-    return interruptible ? this.forSteps : this.lostController.signal;
+    return interruptible ? this.controller.signal : this.lostController.signal;
   }
 
   leaveStep(): void {
@@ -112,6 +186,6 @@ export class CancelWatch {
 
   stop(): void {
     this.unwatchLost();
-    this.subscription.unsubscribe();
+    this.unwatch();
   }
 }

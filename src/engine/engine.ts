@@ -11,6 +11,7 @@ import { withStoreOutageRetry } from './store-outage.js';
 import { requestOperation } from './request-operation.js';
 import { createTelemetry } from './telemetry/telemetry.js';
 import { withTelemetry } from './telemetry/with-telemetry.js';
+import { StreamWatch } from './cancel-watch.js';
 import { driveOperation } from './run-operation.js';
 import type { OperationRequest } from './operation-request.js';
 import type {
@@ -67,6 +68,7 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
   /** Operations whose start() has taken their place and not yet launched them. */
   const placing = new Set<string>();
   let closed = false;
+  const streams = new StreamWatch(store);
 
   const launch = (
     writer: OperationWriter,
@@ -77,7 +79,7 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
     if (existing) return existing;
     const definition = definitions.get(writer.state().type);
     const result = quiet(
-      driveOperation({ store, decode, clock }, { writer, definition, params, mode })
+      driveOperation({ store, decode, clock, streams }, { writer, definition, params, mode })
         .then(toOperationResult)
         .finally(() => running.delete(writer.id)),
     );

@@ -53,18 +53,35 @@ export const loadOperation = async (
 
 export interface OperationWriter {
   readonly id: string;
+  /**
+   * The state the commands given so far lead to, staged ones included: what the engine decides
+   * its next action from. Equal to the stream's once nothing is waiting to be appended.
+   */
   state(): OperationState;
+  /** The global position of the last event of this stream that is durable. */
   lastPosition(): bigint;
   /**
-   * Decides and appends, one command at a time in call order. On a concurrency conflict (a
-   * cancel written by another process) it reads the stream again and decides again.
+   * Decides and appends, in call order, together with every command staged or enqueued before
+   * it (one append); resolves once its events are durable. On a concurrency conflict (a cancel
+   * written by another process) it reads what was appended since and decides again. When a
+   * staged command was refused on that second decision, its error is the one raised.
    */
   execute(
     command: OperationCommand,
     options?: { metadata?: Record<string, unknown> },
   ): Promise<OperationEvent[]>;
-  /** Queues a command without waiting; its failure is raised by the next `execute`. */
+  /** Queues a command and appends it soon, without waiting; its failure is raised by the next `execute`. */
   enqueue(command: OperationCommand): void;
+  /**
+   * Decides a command now (a refusal is thrown at once) and keeps its events for the next
+   * append: for an event decided together with the next one (a step's success with the next
+   * step's start), so the two cost one append. Nothing staged may be relied on as durable
+   * before an `execute` or `flush` after it resolved.
+   */
+  stage(command: OperationCommand): void;
+  /** Appends whatever is staged or enqueued; resolves once it is durable. */
+  flush(): Promise<void>;
+  /** Reads what was appended after what this writer knows (a tail, not the whole stream). */
   refresh(): Promise<OperationState>;
   /** The fencing count this writer appends under; undefined for an engine's own operation. */
   readonly fence: number | undefined;
@@ -91,6 +108,27 @@ const orThrow = <A>(id: string, decision: E.Either<OpledgerError, A>): A =>
     }),
   );
 
+/** A command decided and waiting for its append. */
+interface Pending {
+  command: OperationCommand;
+  events: OperationEvent[];
+  /** The state after its events (and every pending one before it). */
+  after: OperationState;
+  kind: 'execute' | 'enqueue' | 'stage';
+  /** Metadata for its events (the request's trace context). */
+  metadata?: Record<string, unknown>;
+  resolve: (events: OperationEvent[]) => void;
+  reject: (error: unknown) => void;
+}
+
+const ignore = () => undefined;
+
+/**
+ * The operation's writer: it decides each command against the state the commands before it
+ * lead to and appends their events in call order. Commands that wait while an append is in
+ * flight, and commands staged to go with the next one, share one append: the events and their
+ * order in the stream are those of one append per command, only the number of appends drops.
+ */
 export const createOperationWriter = (
   store: EventStore,
   decode: Decode,
@@ -98,85 +136,248 @@ export const createOperationWriter = (
   loaded: LoadedOperation = { state: initialState(), revision: -1n, lastPosition: 0n },
   fence?: number,
 ): OperationWriter => {
-  let { state, revision, lastPosition } = loaded;
+  // What the stream holds, as far as this writer knows.
+  let { state: durable, revision, lastPosition } = loaded;
   let revoked: OperationLostError | undefined;
-  let chain: Promise<unknown> = Promise.resolve();
   let deferred: unknown;
+  let queue: Pending[] = [];
+  /** The append or read in flight, if any: the next one waits for it. */
+  let busy: Promise<void> | undefined;
+  let readers: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  let scheduled = false;
   const stream = operationStreamName(id);
 
-  const refresh = async () => {
-    ({ state, revision, lastPosition } = await loadOperation(store, decode, id));
-    return state;
+  const tentative = (): OperationState => queue.at(-1)?.after ?? durable;
+
+  /** Refused if the writer lost the operation, else the command's events and state after. */
+  const decideOn = (command: OperationCommand, state: OperationState) => {
+    if (revoked) throw revoked;
+    // A takeover raised the fence: it was read after a conflict, and nothing more is ours.
+    if (state.status !== 'none') {
+      const lost = fenceError(state, fence);
+      if (lost) throw (revoked = lost);
+    }
+    return orThrow(id, transition(command, state));
   };
 
-  const apply = async (
-    command: OperationCommand,
-    metadata: Record<string, unknown> | undefined,
-  ): Promise<OperationEvent[]> => {
-    for (let attempt = 0; ; attempt++) {
-      if (revoked) throw revoked;
-      // A takeover raised the fence: it was read after a conflict, and nothing more is ours.
-      if (state.status !== 'none') {
-        const lost = fenceError(state, fence);
-        if (lost) throw (revoked = lost);
-      }
-      const { events, state: after } = orThrow(id, transition(command, state));
-      if (events.length === 0) return events;
+  /** Folds what was appended after `revision` (streams only grow: the tail is enough). */
+  const readTail = async () => {
+    const recorded = await store.readStream(
+      stream,
+      revision >= 0n ? { from: revision + 1n } : undefined,
+    );
+    for (const r of recorded) durable = evolve(durable, decodeOperationEvent(decode, r));
+    const last = recorded.at(-1);
+    if (last) {
+      revision = last.streamRevision;
+      lastPosition = last.globalPosition;
+    }
+  };
+
+  /**
+   * Decides `batch` again from the durable state, after a conflict: a command now refused is
+   * rejected (a staged one's error is kept for the next `execute`), the others go on.
+   */
+  const redecide = (batch: Pending[]): Pending[] => {
+    const kept: Pending[] = [];
+    let state = durable;
+    for (const p of batch) {
       try {
-        // A worker's appends carry its fence: an audit can show nobody wrote after a takeover.
-        const encoded = events.map(encodeEvent);
-        if (metadata) for (const e of encoded) e.metadata = { ...e.metadata, ...metadata };
-        if (fence !== undefined) for (const e of encoded) e.metadata = { ...e.metadata, fence };
-        const result = await store.append(stream, encoded, {
-          expectedVersion: revision < 0n ? 'no_stream' : revision,
-        });
-        state = after;
-        revision = result.nextExpectedRevision;
-        lastPosition = result.lastPosition;
-        return events;
+        const { events, state: after } = decideOn(p.command, state);
+        p.events = events;
+        p.after = state = after;
+        kept.push(p);
       } catch (error) {
-        if (!(error instanceof ConcurrencyError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-        await refresh();
+        if (p.kind === 'stage') deferred ??= error;
+        p.reject(error);
+      }
+    }
+    return kept;
+  };
+
+  /** Appends every pending command in one append, after a conflict again; never rejects. */
+  const appendPending = async (): Promise<void> => {
+    let batch = queue;
+    queue = [];
+    for (let attempt = 0; batch.length > 0; attempt++) {
+      const events = batch.flatMap((p) => p.events);
+      try {
+        if (revoked) throw revoked;
+        if (events.length > 0) {
+          // A worker's appends carry its fence: an audit can show nobody wrote after a takeover.
+          const encoded = batch.flatMap((p) =>
+            p.events.map((event) => {
+              const e = encodeEvent(event);
+              if (p.metadata) e.metadata = { ...e.metadata, ...p.metadata };
+              return e;
+            }),
+          );
+          if (fence !== undefined) for (const e of encoded) e.metadata = { ...e.metadata, fence };
+          const result = await store.append(stream, encoded, {
+            expectedVersion: revision < 0n ? 'no_stream' : revision,
+          });
+          revision = result.nextExpectedRevision;
+          lastPosition = result.lastPosition;
+        }
+        durable = (batch.at(-1) as Pending).after;
+        for (const p of batch) p.resolve(p.events);
+        return;
+      } catch (error) {
+        let failure = error;
+        if (error instanceof ConcurrencyError && attempt < MAX_CONFLICT_RETRIES) {
+          try {
+            await readTail();
+            // Commands given meanwhile were decided on a state that no longer holds either.
+            batch = redecide([...batch, ...queue]);
+            queue = [];
+            continue;
+          } catch (readError) {
+            failure = readError;
+          }
+        }
+        for (const p of batch) p.reject(failure);
+        // What was decided after the failed commands assumed their events: decide it again.
+        queue = redecide(queue);
+        return;
       }
     }
   };
 
-  const run = (
+  /**
+   * The writer's one worker: appends what is pending, then reads the tail for those waiting on
+   * `refresh`, until neither is left. One at a time, so `revision` is never read while an
+   * append or a read may change it.
+   */
+  const pump = (): Promise<void> =>
+    (busy ??= (async () => {
+      try {
+        for (;;) {
+          if (queue.length > 0) {
+            await appendPending();
+            continue;
+          }
+          if (readers.length === 0) break;
+          const waiting = readers;
+          readers = [];
+          try {
+            await readTail();
+            // Commands given during the read were decided on a state without its events.
+            queue = redecide(queue);
+            for (const r of waiting) r.resolve();
+          } catch (error) {
+            for (const r of waiting) r.reject(error);
+          }
+        }
+      } finally {
+        busy = undefined;
+      }
+    })());
+
+  /** Decides `command` on the state the pending ones lead to (a refusal throws) and queues it. */
+  const push = (
+    command: OperationCommand,
+    kind: Pending['kind'],
+    resolve: Pending['resolve'],
+    reject: Pending['reject'],
+    metadata?: Record<string, unknown>,
+  ): void => {
+    const { events, state: after } = decideOn(command, tentative());
+    queue.push({
+      command,
+      events,
+      after,
+      kind,
+      resolve,
+      reject,
+      ...(metadata ? { metadata } : {}),
+    });
+  };
+  const pushAndWait = (
     command: OperationCommand,
     metadata?: Record<string, unknown>,
   ): Promise<OperationEvent[]> => {
-    const result = chain.then(() => apply(command, metadata));
-    chain = result.catch(() => undefined);
-    return result;
+    let refusal: unknown;
+    let refused = false;
+    const written = new Promise<OperationEvent[]>((resolve, reject) => {
+      try {
+        push(command, 'execute', resolve, reject, metadata);
+      } catch (error) {
+        refused = true;
+        refusal = error;
+      }
+    });
+    if (refused) throw refusal;
+    return written;
+  };
+  const keepError = (error: unknown) => {
+    deferred ??= error;
+  };
+
+  const raiseDeferred = () => {
+    if (deferred === undefined) return;
+    const error = deferred;
+    deferred = undefined;
+    throw error;
   };
 
   return {
     id,
     fence,
-    snapshot: () => ({ state, revision, lastPosition }),
+    snapshot: () => ({ state: durable, revision, lastPosition }),
     revoke: (error) => {
       revoked ??= error;
     },
-    state: () => state,
+    state: tentative,
     lastPosition: () => lastPosition,
     execute: async (command, options) => {
-      const events = await run(command, options?.metadata);
-      if (deferred !== undefined) {
-        const error = deferred;
-        deferred = undefined;
+      let written: Promise<OperationEvent[]>;
+      try {
+        written = pushAndWait(command, options?.metadata);
+      } catch (error) {
+        // Refused on what is still to be appended: decide once more on what was appended.
+        if (queue.length === 0 && !busy) throw error;
+        await pump();
+        written = pushAndWait(command, options?.metadata);
+      }
+      void pump();
+      let events: OperationEvent[];
+      try {
+        events = await written;
+      } catch (error) {
+        // The first refusal of the batch is the cause: a staged command before this one.
+        raiseDeferred();
         throw error;
       }
+      raiseDeferred();
       return events;
     },
     enqueue: (command) => {
-      run(command).catch((error: unknown) => {
-        deferred ??= error;
-      });
+      try {
+        push(command, 'enqueue', ignore, keepError);
+      } catch (error) {
+        keepError(error);
+        return;
+      }
+      // Once this turn ends: the lines a step logs together share an append.
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(() => {
+          scheduled = false;
+          void pump();
+        });
+      }
     },
-    refresh: () => {
-      const result = chain.then(refresh);
-      chain = result.catch(() => undefined);
-      return result;
+    // No promise: a staged command's refusal is kept for the next `execute` (see redecide).
+    stage: (command) => push(command, 'stage', ignore, ignore),
+    flush: async () => {
+      if (queue.length > 0 || busy) await pump();
+      raiseDeferred();
+    },
+    refresh: async () => {
+      const read = new Promise<void>((resolve, reject) => readers.push({ resolve, reject }));
+      void pump();
+      await read;
+      return tentative();
     },
   };
 };

@@ -17,7 +17,7 @@ import { hasEnded, stepOutputs, type OperationState } from '../domain/operation.
 import { createRedactor, type Redactor } from '../domain/redaction.js';
 import { operationStreamName, resourceStreamName } from '../domain/stream-names.js';
 import type { Step, StepLog } from '../domain/step.js';
-import { CancelWatch } from './cancel-watch.js';
+import { CancelWatch, type StreamWatch } from './cancel-watch.js';
 import type { Clock } from './clock.js';
 import type { Decode, OperationWriter } from './operation-stream.js';
 import { acquireResource, releaseResource } from './resource-queue-stream.js';
@@ -28,6 +28,8 @@ export interface RunnerDeps {
   store: EventStore;
   decode: Decode;
   clock: Clock;
+  /** The engine's (or worker's) one subscription for the cancel watches of its runs. */
+  streams?: StreamWatch;
 }
 
 export interface RunInput {
@@ -75,10 +77,12 @@ export const driveOperation = async (
         },
       });
 
-  const watch = new CancelWatch(store, writer, input.lost);
+  const watch = new CancelWatch(store, writer, input.lost, deps.streams);
 
+  // Staged: the verdict goes in one append with what follows it (the rollback's start), or
+  // is flushed before the resource is released.
   const fail = (failure: ForwardFailure) =>
-    writer.execute(failOperation(writer.state(), failure, now()));
+    writer.stage(failOperation(writer.state(), failure, now()));
 
   /** Performs `action`, a step attempt, and returns what the domain says comes next. */
   const perform = async (
@@ -115,7 +119,10 @@ export const driveOperation = async (
     });
     if (outcome.kind === 'succeeded') {
       const { output, at } = outcome;
-      await writer.execute({
+      // Staged, not awaited: the success goes in one append with what comes next (the next
+      // step's start, the operation's end or its failure). Nothing runs before that append is
+      // durable, as the next step runs only once its start is.
+      writer.stage({
         type: 'CompleteStep',
         data: {
           step: step.name,
@@ -137,7 +144,11 @@ export const driveOperation = async (
     // Heartbeat details are written only here, with the failure: a heartbeat itself writes nothing.
     const heartbeat =
       outcome.heartbeat === undefined ? {} : { heartbeat: redact.value(outcome.heartbeat) };
-    await writer.execute({ type: 'FailStep', data: { ...data, ...heartbeat } });
+    const failed = { type: 'FailStep' as const, data: { ...data, ...heartbeat } };
+    // Before a wait the failure is made durable; otherwise it goes with what comes next (the
+    // next attempt's start, or the operation's failure and its rollback's start).
+    if (next.kind === 'wait') await writer.execute(failed);
+    else writer.stage(failed);
     return next;
   };
 
@@ -203,26 +214,28 @@ export const driveOperation = async (
       if (acquired === 'stopped') watch.request();
       try {
         if (watch.requested) throw new OperationCancelledError(writer.id);
-        await writer.execute({ type: 'StartOperation', data: { at: now() } });
+        // Staged: appended with the first step's start (or the verdict), in one append.
+        writer.stage({ type: 'StartOperation', data: { at: now() } });
       } catch (error) {
         if (!(error instanceof OperationCancelledError)) throw error;
-        await fail({ kind: 'fail', reason: 'cancellation', error: toErrorInfo(error) });
+        fail({ kind: 'fail', reason: 'cancellation', error: toErrorInfo(error) });
       }
     }
 
     const state = writer.state();
     if (state.status === 'running' && !state.failure) {
       if (mode !== 'fresh' || !definition) {
-        await fail(recovered(state, mode === 'takeover' ? 'worker_lost' : 'recovery'));
+        fail(recovered(state, mode === 'takeover' ? 'worker_lost' : 'recovery'));
       } else {
         const failure = await runForward(definition);
-        if (failure) await fail(failure);
+        if (failure) fail(failure);
       }
     }
 
     const after = writer.state();
     if (after.failure?.rollbackRequired && after.rollback.status === 'none') {
-      await writer.execute({ type: 'StartRollback', data: { at: now() } });
+      // Staged: appended with the first undo's start, before that undo runs, or the verdict.
+      writer.stage({ type: 'StartRollback', data: { at: now() } });
     }
     if (writer.state().rollback.status === 'in_progress') {
       await runRollback({
@@ -237,6 +250,8 @@ export const driveOperation = async (
       });
     }
 
+    // Whatever is still staged is durable before anything is done on the strength of it.
+    await writer.flush();
     if (hasEnded(writer.state())) {
       await releaseResource(store, decode, resourceStream, writer.id, now());
     }

@@ -29,16 +29,17 @@ export const runRollback = async (ctx: RollbackContext): Promise<void> => {
   for (;;) {
     const action = nextRollbackAction(writer.state(), definition);
     if (action.kind === 'finish') break;
+    // What runs no undo is staged: appended with the next undo's start or the verdict.
     if (action.kind === 'report') {
-      await writer.execute({ type: 'ReportNotUndoable', data: { step: action.step, at: now() } });
+      writer.stage({ type: 'ReportNotUndoable', data: { step: action.step, at: now() } });
       continue;
     }
     if (action.kind === 'missing_undo') {
-      await writer.execute({
+      writer.stage({
         type: 'StartUndo',
         data: { step: action.step, attempt: 1, at: now() },
       });
-      await writer.execute({
+      writer.stage({
         type: 'FailUndo',
         data: { step: action.step, attempt: 1, willRetry: false, at: now(), error: action.error },
       });
@@ -61,7 +62,8 @@ export const runRollback = async (ctx: RollbackContext): Promise<void> => {
           signal: ctx.signal ?? NEVER_ABORTED,
           fence: writer.fence ?? 0,
         });
-        await writer.execute({
+        // Staged: appended with the next undo's start (before that undo runs) or the verdict.
+        writer.stage({
           type: 'CompleteUndo',
           data: { step: step.name, attempt, at: now() },
         });
@@ -69,8 +71,8 @@ export const runRollback = async (ctx: RollbackContext): Promise<void> => {
       } catch (failure) {
         const error = redact.error(toErrorInfo(failure));
         const then = afterUndoFailed(step, attempt, error);
-        await writer.execute({
-          type: 'FailUndo',
+        const failed = {
+          type: 'FailUndo' as const,
           data: {
             step: step.name,
             attempt,
@@ -79,8 +81,13 @@ export const runRollback = async (ctx: RollbackContext): Promise<void> => {
             at: now(),
             ...(then.willRetry ? { retryInMs: then.retryInMs } : {}),
           },
-        });
-        if (!then.willRetry) break;
+        };
+        // A retry waits: the failure is durable before the wait, not after it.
+        if (!then.willRetry) {
+          writer.stage(failed);
+          break;
+        }
+        await writer.execute(failed);
         await clock.sleep(then.retryInMs);
       }
     }

@@ -7,6 +7,7 @@ import { definitionsByType } from '../client.js';
 import type { AnyOperationDefinition, EngineOptions } from '../engine-api.js';
 import type { OperationWriter } from '../operation-stream.js';
 import { recordOutageInOperationLog } from '../outage-log.js';
+import { StreamWatch } from '../cancel-watch.js';
 import { driveOperation } from '../run-operation.js';
 import { withStoreOutageRetry } from '../store-outage.js';
 import { createTelemetry } from '../telemetry/telemetry.js';
@@ -95,6 +96,8 @@ export const createWorker = async <D extends AnyOperationDefinition>(
   );
   const clock = options.clock ?? systemClock;
   const decode = createEventDecoder(options.upcasters);
+  // One subscription for the cancel watches of every operation this worker runs.
+  const streams = new StreamWatch(store);
   const definitions = definitionsByType(options.operations);
   const concurrency = positive('concurrency', options.concurrency ?? 8);
   const ttlMs = positive('lease.ttlMs', options.lease?.ttlMs ?? 15_000);
@@ -128,7 +131,7 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     // The lease this run is under: a later lease (after a loss) is not this run's.
     const lost = keeper.signal();
     const done = driveOperation(
-      { store, decode, clock },
+      { store, decode, clock, streams },
       { writer, definition, params: writer.state().params, mode, lost },
     )
       .then(

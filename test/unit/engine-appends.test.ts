@@ -1,0 +1,177 @@
+import { Observable } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import {
+  createInMemoryEventStore,
+  defineOperation,
+  step,
+  type EventStore,
+  type StepContext,
+} from '../../src/index.js';
+import { operationStreamName } from '../../src/domain/stream-names.js';
+import { eventTypes, request, setup } from '../support/fixtures.js';
+
+/** A memory store that records each append: its stream and the types of its events. */
+const countingStore = () => {
+  const inner = createInMemoryEventStore();
+  const appends: { stream: string; types: string[] }[] = [];
+  const store: EventStore = {
+    ...inner,
+    append: (stream, events, options) => {
+      appends.push({ stream, types: events.map((e) => e.type) });
+      return inner.append(stream, events, options);
+    },
+  };
+  return { store, inner, appends };
+};
+
+const noop = () => undefined;
+
+const deferred = () => {
+  let resolve: () => void = noop;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+};
+
+/** The engine benchmark's operation: five steps of every kind that do nothing. */
+const fiveSteps = defineOperation({
+  type: 'deploy',
+  steps: [
+    step({ name: 'validate', kind: 'no_side_effects', run: noop }),
+    step({ name: 'pull image', run: noop, undo: noop }),
+    step({ name: 'start', run: noop, undo: noop }),
+    step({ name: 'switch traffic', run: noop, undo: noop }),
+    step({ name: 'clean up', kind: 'irreversible', run: noop }),
+  ],
+});
+
+describe('the engine appends events decided together in one append (issue 17)', () => {
+  it('writes a five-step operation in 6 appends on its stream, 10 in all, with the same events in the same order', async () => {
+    const { store, inner, appends } = countingStore();
+    const { engine } = setup([fiveSteps], { store });
+    const handle = await engine.start(request());
+    expect((await handle.result).status).toBe('succeeded');
+
+    const own = appends.filter((a) => a.stream === operationStreamName(handle.id));
+    // Before issue 17 this was 12 appends on the operation's stream and 16 in all.
+    expect(own.map((a) => a.types)).toEqual([
+      ['OperationRequested'],
+      ['OperationStarted', 'StepStarted'],
+      ['StepSucceeded', 'StepStarted'],
+      ['StepSucceeded', 'StepStarted'],
+      ['StepSucceeded', 'StepStarted'],
+      ['StepSucceeded', 'StepStarted'],
+      ['StepSucceeded', 'OperationSucceeded'],
+    ]);
+    // The request, its queue entry, taking and releasing the resource: 4 more.
+    expect(appends.length).toBeLessThanOrEqual(11);
+    expect(await eventTypes(inner, handle.id)).toEqual(own.flatMap((a) => a.types));
+  });
+
+  it('rolls back with one append per undo: the failure with the first, the verdict with the last', async () => {
+    const { store, appends } = countingStore();
+    const failing = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({ name: 'a', run: noop, undo: noop }),
+        step({ name: 'b', kind: 'irreversible', run: noop }),
+        step({ name: 'c', run: noop, undo: noop }),
+        step({
+          name: 'd',
+          kind: 'no_side_effects',
+          run: () => {
+            throw new Error('503');
+          },
+        }),
+      ],
+    });
+    const { engine } = setup([failing], { store });
+    const handle = await engine.start(request());
+    expect(await handle.result).toMatchObject({ status: 'failed', rollback: 'failed' });
+    const own = appends.filter((a) => a.stream === operationStreamName(handle.id));
+    expect(own.slice(5).map((a) => a.types)).toEqual([
+      ['StepFailed', 'OperationFailed', 'RollbackStarted', 'StepUndoStarted'],
+      ['StepUndone', 'StepNotUndoable', 'StepUndoStarted'],
+      ['StepUndone', 'RollbackFinished'],
+    ]);
+  });
+
+  it('never runs a step before its start is in the store (write-ahead)', async () => {
+    const { store, inner } = countingStore();
+    const seen: string[][] = [];
+    const look = async (ctx: StepContext) => {
+      const recorded = await inner.readStream(operationStreamName(ctx.operationId));
+      seen.push(recorded.slice(-1).map((r) => `${r.type}:${(r.data as { step: string }).step}`));
+    };
+    const op = defineOperation({
+      type: 'deploy',
+      steps: ['a', 'b', 'c'].map((name) => step({ name, run: look, undo: noop })),
+    });
+    const { engine } = setup([op], { store });
+    const handle = await engine.start(request());
+    expect((await handle.result).status).toBe('succeeded');
+    expect(seen).toEqual([['StepStarted:a'], ['StepStarted:b'], ['StepStarted:c']]);
+  });
+});
+
+describe('one cancel watch per engine (issue 17)', () => {
+  it('keeps one store subscription for eight operations in flight, and a cancel reaches only its own', async () => {
+    const inner = createInMemoryEventStore();
+    let open = 0;
+    let peak = 0;
+    const store: EventStore = {
+      ...inner,
+      subscribe: (options) => {
+        const source = inner.subscribe(options);
+        return new Observable((subscriber) => {
+          peak = Math.max(peak, ++open);
+          const inside = source.subscribe(subscriber);
+          return () => {
+            open--;
+            inside.unsubscribe();
+          };
+        });
+      },
+    };
+    const gate = deferred();
+    let started = 0;
+    const everyStarted = deferred();
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({
+          name: 'wait',
+          run: async (ctx: StepContext) => {
+            if (++started === 8) everyStarted.resolve();
+            await Promise.race([
+              gate.promise,
+              new Promise((_, reject) =>
+                ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+              ),
+            ]);
+          },
+          undo: noop,
+        }),
+      ],
+    });
+    const { engine } = setup([op], { store });
+    const handles = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        engine.start(request({ resource: { type: 'app', handle: `app-${i}` } })),
+      ),
+    );
+    await everyStarted.promise;
+    await engine.cancel(handles[3]!.id, { user: 'bob@example.com' });
+    const cancelled = await handles[3]!.result;
+    gate.resolve();
+    const results = await Promise.all(handles.map((h) => h.result));
+    expect(cancelled).toMatchObject({ status: 'failed', cancelled: true });
+    expect(results.map((r) => r.status)).toEqual([
+      ...Array(3).fill('succeeded'),
+      'failed',
+      ...Array(4).fill('succeeded'),
+    ]);
+    // One per operation in flight before issue 17.
+    expect(peak).toBe(1);
+    expect(open).toBe(0);
+  });
+});
