@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { StepTimeoutError } from '../../src/domain/errors.js';
+import { createInMemoryEventStore } from '../../src/adapters/memory/index.js';
+import {
+  LeaseLostError,
+  MissingDefinitionError,
+  StepTimeoutError,
+} from '../../src/domain/errors.js';
+import { storeTime } from '../../src/domain/event-store.js';
 import type { OperationEvent } from '../../src/domain/events.js';
 import { toLogLine } from '../../src/domain/log-lines.js';
 import { recovered } from '../../src/domain/next-action.js';
@@ -219,5 +225,34 @@ describe('evolve: heartbeat details handed to the next attempt', () => {
     );
     expect(state.steps.pull?.status).toBe('pending');
     expect(state.steps.pull).not.toHaveProperty('heartbeat');
+  });
+});
+
+describe('the errors workers raise carry their codes', () => {
+  it('given a lost lease, then LEASE_LOST naming the lease', () => {
+    const e = new LeaseLostError('web-1.a', 'it expired');
+    expect(e.code).toBe('LEASE_LOST');
+    expect(e.lease).toBe('web-1.a');
+  });
+
+  it('given an operation of a type the worker has no definition for, then MISSING_DEFINITION', () => {
+    const e = new MissingDefinitionError('op-1', 'deploy', []);
+    expect(e.code).toBe('MISSING_DEFINITION');
+    expect(e.operationType).toBe('deploy');
+  });
+});
+
+describe('storeTime: the store clock when there is one', () => {
+  const store = createInMemoryEventStore();
+  it('given a store with currentTime, then its time, not the fallback', async () => {
+    const at = new Date('2026-01-05T00:00:00.000Z');
+    const clocked = { ...store, currentTime: async () => at };
+    expect(await storeTime(clocked, () => new Date(0))).toBe(at);
+  });
+
+  it('given a store without one, then the fallback', async () => {
+    const fallback = new Date('2026-02-01T00:00:00.000Z');
+    const { currentTime: _none, ...plain } = store;
+    expect(await storeTime(plain, () => fallback)).toBe(fallback);
   });
 });
