@@ -251,10 +251,12 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
       for (let attempt = 1; ; attempt++) {
         const index = pick(o.workers);
         const target = workers[index]!;
+        // Out of the kills from now on: a target killed while it waits for its next step would
+        // never say it (under load, the kill loop often came first).
+        pausedIndex = index;
         const seen = target.messages.length;
         const stepMsg = await target.said('step', (m) => target.messages.indexOf(m) >= seen);
         target.signal('SIGSTOP');
-        pausedIndex = index;
         const lease = String(target.messages.find((m) => m.kind === 'lease')?.lease);
         const op = String(stepMsg.op);
         const giveUpAt = Date.now() + 4 * o.ttlMs + 2_000;
