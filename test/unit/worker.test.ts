@@ -51,7 +51,15 @@ describe('workers on one store', () => {
     const { log, deploy } = recording();
     const workers: Worker[] = await Promise.all(
       ['w1', 'w2'].map((identity) =>
-        createWorker({ store, operations: [deploy], identity, concurrency: 4, lease: fast }),
+        // A lease that cannot expire during the run: the test is about claims and order, and a
+        // 300 ms lease ran out on a loaded machine (a takeover, fence 2) now and then.
+        createWorker({
+          store,
+          operations: [deploy],
+          identity,
+          concurrency: 4,
+          lease: { ttlMs: 30_000, renewEveryMs: fast.renewEveryMs },
+        }),
       ),
     );
     const client = createClient({ store, operations: [deploy] });
