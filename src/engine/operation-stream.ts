@@ -147,7 +147,12 @@ export const createOperationWriter = (
   let scheduled = false;
   const stream = operationStreamName(id);
 
-  const tentative = (): OperationState => queue.at(-1)?.after ?? durable;
+  /** The commands of the append in flight, if any: decided, not yet durable. */
+  let sending: Pending[] = [];
+  // The commands in flight count as given: a state read while a step's success is being
+  // appended must show the step succeeded, not still running (a rollback planned on that would
+  // take the step's outcome as unknown).
+  const tentative = (): OperationState => queue.at(-1)?.after ?? sending.at(-1)?.after ?? durable;
 
   /** Refused if the writer lost the operation, else the command's events and state after. */
   const decideOn = (command: OperationCommand, state: OperationState) => {
@@ -200,6 +205,7 @@ export const createOperationWriter = (
     let batch = queue;
     queue = [];
     for (let attempt = 0; batch.length > 0; attempt++) {
+      sending = batch;
       const events = batch.flatMap((p) => p.events);
       try {
         if (revoked) throw revoked;
@@ -220,6 +226,7 @@ export const createOperationWriter = (
           lastPosition = result.lastPosition;
         }
         durable = (batch.at(-1) as Pending).after;
+        sending = [];
         for (const p of batch) p.resolve(p.events);
         return;
       } catch (error) {
@@ -235,6 +242,7 @@ export const createOperationWriter = (
             failure = readError;
           }
         }
+        sending = [];
         for (const p of batch) p.reject(failure);
         // What was decided after the failed commands assumed their events: decide it again.
         queue = redecide(queue);
