@@ -184,12 +184,8 @@ export const createClient = <D extends AnyOperationDefinition = AnyOperationDefi
 ): Client<D> => {
   // Its calls ride out store outages, as an engine's do (see store-outage.ts).
   const telemetry = createTelemetry(options.telemetry);
-  const store = withTelemetry(
-    withStoreOutageRetry(options.store, options.storeOutage),
-    telemetry,
-    'client',
-    createEventDecoder(options.upcasters),
-  );
+  const riding = withStoreOutageRetry(options.store, options.storeOutage);
+  const store = withTelemetry(riding, telemetry, 'client', createEventDecoder(options.upcasters));
   const core = createClientCore({ ...options, store });
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? createTimeOrderedIds(clock);
@@ -200,6 +196,7 @@ export const createClient = <D extends AnyOperationDefinition = AnyOperationDefi
     const requested = await requestOperation(
       {
         store,
+        admitStore: riding,
         decode: core.decode,
         definitions,
         upcasters: options.upcasters ?? [],

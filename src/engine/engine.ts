@@ -50,15 +50,11 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
 ): TypedEngine<D> => {
   // Every call the engine makes rides out store outages (see store-outage.ts).
   const telemetry = createTelemetry(options.telemetry);
-  const store = withTelemetry(
-    withStoreOutageRetry(options.store, {
-      ...options.storeOutage,
-      recordOutage: recordOutageInOperationLog,
-    }),
-    telemetry,
-    'engine',
-    createEventDecoder(options.upcasters),
-  );
+  const riding = withStoreOutageRetry(options.store, {
+    ...options.storeOutage,
+    recordOutage: recordOutageInOperationLog,
+  });
+  const store = withTelemetry(riding, telemetry, 'engine', createEventDecoder(options.upcasters));
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? createTimeOrderedIds(clock);
   const core = createClientCore({ ...options, store });
@@ -94,6 +90,7 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
     const requested = await requestOperation(
       {
         store,
+        admitStore: riding,
         decode,
         definitions,
         upcasters: options.upcasters ?? [],

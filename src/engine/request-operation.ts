@@ -35,6 +35,11 @@ import type { TraceContextInput } from './telemetry/telemetry-options.js';
 
 export interface RequestDeps {
   store: EventStore;
+  /**
+   * The store an operation's `admit` sees: the one given, riding out outages, without the
+   * engine's telemetry observer (which only watches appends). Defaults to `store`.
+   */
+  admitStore?: EventStore;
   decode: Decode;
   definitions: ReadonlyMap<string, OperationDefinition>;
   upcasters: readonly Upcaster[];
@@ -97,7 +102,7 @@ export const requestOperation = async (
       resource: request.resource,
       user: request.user,
       params,
-      store,
+      store: deps.admitStore ?? store,
       upcasters: deps.upcasters,
     });
   }
