@@ -312,7 +312,11 @@ describe('Ctrl-C under npx (docs/cli.md, exit codes)', () => {
     expect(viaNpx.stderr).toMatch(/SIGINT: stopping/);
 
     const installed = await interrupt(join(work.dir, 'node_modules', '.bin', 'opledger'), []);
-    expect(installed.stderr).toMatch(/was cancelled by .* Rollback succeeded/);
+    // Cancelled where the signal found it: rolled back, or before its first change (the test is
+    // about who reports the signal, not about how far the provision got).
+    expect(installed.stderr).toMatch(
+      /was cancelled by .* (Rollback succeeded|Nothing needed rolling back)/,
+    );
     expect(installed).toMatchObject({ code: 1, signal: null });
   }, 60_000);
 });
