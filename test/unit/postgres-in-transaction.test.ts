@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Pool, PoolClient } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { inTransaction } from '../../src/adapters/postgres/connection.js';
@@ -5,16 +6,17 @@ import { inTransaction } from '../../src/adapters/postgres/connection.js';
 /** A pool of one client that records what it is asked, and fails the statements named. */
 const fakePool = (failing: readonly string[] = []) => {
   const calls: string[] = [];
-  const client = {
+  // An emitter like pg's client: inTransaction listens for a connection dropped under it.
+  const client = Object.assign(new EventEmitter(), {
     query: async (text: string) => {
       calls.push(text);
       if (failing.includes(text)) throw new Error(`${text} failed`);
       return { rows: [] };
     },
     release: (broken?: Error) => calls.push(`release(${broken?.message ?? ''})`),
-  };
+  });
   const pool = { connect: async () => client } as unknown as Pool;
-  return { pool, calls };
+  return { pool, calls, client };
 };
 
 describe('inTransaction (the PostgreSQL migrations and read store)', () => {
@@ -45,5 +47,15 @@ describe('inTransaction (the PostgreSQL migrations and read store)', () => {
       'UPDATE failed',
     );
     expect(calls.at(-1)).toBe('release(ROLLBACK failed)');
+  });
+
+  it('given the connection dropped during the work, then the client is closed, not pooled, and nothing listens to it after', async () => {
+    const { pool, calls, client } = fakePool();
+    await inTransaction(pool, async (c) => {
+      client.emit('error', new Error('Connection terminated unexpectedly'));
+      await c.query('UPDATE');
+    });
+    expect(calls.at(-1)).toBe('release(Connection terminated unexpectedly)');
+    expect(client.listenerCount('error')).toBe(0);
   });
 });
