@@ -31,6 +31,70 @@ const BOTTOM = 64;
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
+/** What the bar and the line chart draw alike around their marks. */
+interface ChartFrame<S extends { name: string }> {
+  spec: {
+    id: string;
+    title: string;
+    xLabel: string;
+    yLabel: string;
+    categories: readonly string[];
+    series: readonly S[];
+  };
+  /** The SVG's height (a line chart's legend may take more rows). */
+  height: number;
+  /** Where a value stands on the plot. */
+  y: (value: number) => number;
+  max: number;
+  format: (value: number) => string;
+  /** Where a category's label stands. */
+  labelX: (index: number) => number;
+  /** The bars or the lines, drawn between the axes and the category labels. */
+  marks: readonly Html[];
+  legend: readonly Html[];
+  /** A series' value for a category, as the data table shows it. */
+  cell: (series: S, index: number) => string;
+}
+
+/**
+ * The figure of a chart: the SVG with its title, value ticks, axes, the marks, category and
+ * axis labels and legend, then the numbers behind it in a table for assistive technology.
+ */
+const chartFigure = <S extends { name: string }>(f: ChartFrame<S>): Html => {
+  const { spec, height, y } = f;
+  const plotW = WIDTH - LEFT - RIGHT;
+  const plotH = HEIGHT - TOP - BOTTOM;
+  const ticks = [0, f.max / 2, f.max].map(
+    (v) =>
+      markup`<text x="${LEFT - 6}" y="${round(y(v) + 4)}" text-anchor="end" font-size="11">${f.format(v)}</text><line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${round(y(v))}" y2="${round(y(v))}" stroke="#ddd"/>`,
+  );
+  const labels = spec.categories.map(
+    (c, i) =>
+      markup`<text x="${round(f.labelX(i))}" y="${TOP + plotH + 14}" text-anchor="middle" font-size="10">${c}</text>`,
+  );
+  const rows = spec.categories.map(
+    (c, i) =>
+      markup`<tr><th scope="row">${c}</th>${spec.series.map((s) => markup`<td>${f.cell(s, i)}</td>`)}</tr>`,
+  );
+  return markup`<figure class="chart" id="${spec.id}">
+<svg role="img" aria-labelledby="${spec.id}-title" viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" xmlns="http://www.w3.org/2000/svg">
+<title id="${spec.id}-title">${spec.title}</title>
+${ticks}
+<line x1="${LEFT}" x2="${LEFT}" y1="${TOP}" y2="${TOP + plotH}" stroke="#333"/>
+<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${TOP + plotH}" y2="${TOP + plotH}" stroke="#333"/>
+${f.marks}
+${labels}
+<text class="x-label" x="${LEFT + plotW / 2}" y="${TOP + plotH + 32}" text-anchor="middle" font-size="12">${spec.xLabel}</text>
+<text class="y-label" x="${-(TOP + plotH / 2)}" y="14" transform="rotate(-90)" text-anchor="middle" font-size="12">${spec.yLabel}</text>
+${f.legend}
+</svg>
+<table class="chart-data"><caption>${spec.title}</caption>
+<thead><tr><th scope="col">${spec.xLabel}</th>${spec.series.map((s) => markup`<th scope="col">${s.name}</th>`)}</tr></thead>
+<tbody>${rows}</tbody>
+</table>
+</figure>`;
+};
+
 /**
  * A bar chart drawn on the server as SVG (no script in the browser), with what assistive
  * technology needs: a title, axis labels, and the numbers behind it in a table.
@@ -60,39 +124,22 @@ export const barChart = (spec: BarChartSpec): Html => {
       return markup`<rect x="${round(x)}" y="${round(top)}" width="${round(width)}" height="${round(bottom - top)}" fill="${s.color}"><title>${category}, ${s.name}: ${format(value)}</title></rect>`;
     });
   });
-  const ticks = [0, max / 2, max].map(
-    (v) =>
-      markup`<text x="${LEFT - 6}" y="${round(y(v) + 4)}" text-anchor="end" font-size="11">${format(v)}</text><line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${round(y(v))}" y2="${round(y(v))}" stroke="#ddd"/>`,
-  );
-  const labels = categories.map(
-    (c, i) =>
-      markup`<text x="${round(LEFT + (i + 0.5) * band)}" y="${TOP + plotH + 14}" text-anchor="middle" font-size="10">${c}</text>`,
-  );
+  const labelX = (i: number) => LEFT + (i + 0.5) * band;
   const legend = series.map(
     (s, k) =>
       markup`<rect x="${LEFT + k * 140}" y="${HEIGHT - 16}" width="10" height="10" fill="${s.color}"/><text x="${LEFT + k * 140 + 14}" y="${HEIGHT - 7}" font-size="11">${s.name}</text>`,
   );
-  const rows = categories.map(
-    (c, i) =>
-      markup`<tr><th scope="row">${c}</th>${series.map((s) => markup`<td>${format(s.values[i] ?? 0)}</td>`)}</tr>`,
-  );
-  return markup`<figure class="chart" id="${spec.id}">
-<svg role="img" aria-labelledby="${spec.id}-title" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" xmlns="http://www.w3.org/2000/svg">
-<title id="${spec.id}-title">${spec.title}</title>
-${ticks}
-<line x1="${LEFT}" x2="${LEFT}" y1="${TOP}" y2="${TOP + plotH}" stroke="#333"/>
-<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${TOP + plotH}" y2="${TOP + plotH}" stroke="#333"/>
-${bars}
-${labels}
-<text class="x-label" x="${LEFT + plotW / 2}" y="${TOP + plotH + 32}" text-anchor="middle" font-size="12">${spec.xLabel}</text>
-<text class="y-label" x="${-(TOP + plotH / 2)}" y="14" transform="rotate(-90)" text-anchor="middle" font-size="12">${spec.yLabel}</text>
-${legend}
-</svg>
-<table class="chart-data"><caption>${spec.title}</caption>
-<thead><tr><th scope="col">${spec.xLabel}</th>${series.map((s) => markup`<th scope="col">${s.name}</th>`)}</tr></thead>
-<tbody>${rows}</tbody>
-</table>
-</figure>`;
+  return chartFigure({
+    spec,
+    height: HEIGHT,
+    y,
+    max,
+    format,
+    labelX,
+    marks: bars,
+    legend,
+    cell: (s, i) => format(s.values[i] ?? 0),
+  });
 };
 
 /** One line of a line chart: a value per category, or none (a gap in the line). */
@@ -164,42 +211,24 @@ export const lineChart = (spec: LineChartSpec): Html => {
         ),
     ];
   });
-  const ticks = [0, max / 2, max].map(
-    (v) =>
-      markup`<text x="${LEFT - 6}" y="${round(y(v) + 4)}" text-anchor="end" font-size="11">${format(v)}</text><line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${round(y(v))}" y2="${round(y(v))}" stroke="#ddd"/>`,
-  );
-  const labels = categories.map(
-    (c, i) =>
-      markup`<text x="${round(x(i))}" y="${TOP + plotH + 14}" text-anchor="middle" font-size="10">${c}</text>`,
-  );
   const legend = series.map((s, k) => {
     const lx = LEFT + (k % perRow) * LEGEND_ITEM;
     const ly = HEIGHT - 16 + Math.floor(k / perRow) * LEGEND_ROW;
     const dash = s.dashed ? markup` stroke-dasharray="5 3"` : '';
     return markup`<line x1="${lx}" x2="${lx + 16}" y1="${ly + 5}" y2="${ly + 5}" stroke="${s.color}" stroke-width="2"${dash}/><text x="${lx + 20}" y="${ly + 9}" font-size="11">${s.name}</text>`;
   });
-  const rows = categories.map(
-    (c, i) =>
-      markup`<tr><th scope="row">${c}</th>${series.map((s) => {
-        const v = s.values[i];
-        return markup`<td>${v === undefined ? '–' : format(v)}</td>`;
-      })}</tr>`,
-  );
-  return markup`<figure class="chart" id="${spec.id}">
-<svg role="img" aria-labelledby="${spec.id}-title" viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" xmlns="http://www.w3.org/2000/svg">
-<title id="${spec.id}-title">${spec.title}</title>
-${ticks}
-<line x1="${LEFT}" x2="${LEFT}" y1="${TOP}" y2="${TOP + plotH}" stroke="#333"/>
-<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${TOP + plotH}" y2="${TOP + plotH}" stroke="#333"/>
-${lines}
-${labels}
-<text class="x-label" x="${LEFT + plotW / 2}" y="${TOP + plotH + 32}" text-anchor="middle" font-size="12">${spec.xLabel}</text>
-<text class="y-label" x="${-(TOP + plotH / 2)}" y="14" transform="rotate(-90)" text-anchor="middle" font-size="12">${spec.yLabel}</text>
-${legend}
-</svg>
-<table class="chart-data"><caption>${spec.title}</caption>
-<thead><tr><th scope="col">${spec.xLabel}</th>${series.map((s) => markup`<th scope="col">${s.name}</th>`)}</tr></thead>
-<tbody>${rows}</tbody>
-</table>
-</figure>`;
+  return chartFigure({
+    spec,
+    height,
+    y,
+    max,
+    format,
+    labelX: x,
+    marks: lines,
+    legend,
+    cell: (s, i) => {
+      const v = s.values[i];
+      return v === undefined ? '–' : format(v);
+    },
+  });
 };

@@ -10,7 +10,7 @@ import {
   type OpledgerError,
 } from '../domain/errors.js';
 import { encodeEvent } from '../domain/event-codec.js';
-import type { EventStore, RecordedEvent } from '../domain/event-store.js';
+import type { EventData, EventStore, RecordedEvent } from '../domain/event-store.js';
 import { isOperationEvent, type DomainEvent, type OperationEvent } from '../domain/events.js';
 import { evolve, hasEnded, initialState, type OperationState } from '../domain/operation.js';
 import { fenceError } from '../domain/ownership.js';
@@ -31,6 +31,28 @@ export const decodeOperationEvent = (decode: Decode, recorded: RecordedEvent): O
     );
   }
   return event;
+};
+
+/**
+ * An operation event as it is stored: encoded, with the metadata its command came with (the
+ * request's trace context) and, from a worker, its fence: an audit can show nobody wrote after
+ * a takeover. The writer stores its events this way, and so does a request written atomically
+ * with its queue place (request-operation.ts), so that both carry the same metadata.
+ *
+ * @example
+ * ```ts
+ * const stored = encodeOperationEvent(event, { traceparent }, writer.fence);
+ * ```
+ */
+export const encodeOperationEvent = (
+  event: OperationEvent,
+  metadata?: Record<string, unknown>,
+  fence?: number,
+): EventData => {
+  const e = encodeEvent(event);
+  if (metadata) e.metadata = { ...e.metadata, ...metadata };
+  if (fence !== undefined) e.metadata = { ...e.metadata, fence };
+  return e;
 };
 
 export interface LoadedOperation {
@@ -210,15 +232,9 @@ export const createOperationWriter = (
       try {
         if (revoked) throw revoked;
         if (events.length > 0) {
-          // A worker's appends carry its fence: an audit can show nobody wrote after a takeover.
           const encoded = batch.flatMap((p) =>
-            p.events.map((event) => {
-              const e = encodeEvent(event);
-              if (p.metadata) e.metadata = { ...e.metadata, ...p.metadata };
-              return e;
-            }),
+            p.events.map((event) => encodeOperationEvent(event, p.metadata, fence)),
           );
-          if (fence !== undefined) for (const e of encoded) e.metadata = { ...e.metadata, fence };
           const result = await store.append(stream, encoded, {
             expectedVersion: revision < 0n ? 'no_stream' : revision,
           });

@@ -21,6 +21,7 @@ import {
 } from '../domain/stream-names.js';
 import {
   createOperationWriter,
+  encodeOperationEvent,
   loadOperation,
   type Decode,
   type OperationWriter,
@@ -204,13 +205,8 @@ const placeAndRecordAtomically = async (
       { stream: queue, events: [queueEntry(id, createdAt)], expectedVersion: 'any' },
       {
         stream: operationStreamName(id),
-        // The request's trace context, as the writer would add it (see operation-stream.ts).
-        events: events.map((e) => {
-          const encoded = encodeEvent(e);
-          return metadata
-            ? { ...encoded, metadata: { ...encoded.metadata, ...metadata } }
-            : encoded;
-        }),
+        // The request's trace context, as the writer would add it.
+        events: events.map((e) => encodeOperationEvent(e, metadata)),
         expectedVersion: 'no_stream',
       },
     ]);

@@ -5,9 +5,8 @@ import type { OperationResult } from '../../engine/operation-result.js';
 import { isoWeekOf, isoWeekRange } from '../../projections/iso-week.js';
 import { println, type CliIo } from '../cli-io.js';
 import { lockFileOf } from '../cloud-file.js';
-import { onStopSignals } from '../follow-operation.js';
 import { cloudFileOf, openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
-import { checkScene } from './demo-summary.js';
+import { runScenes } from './demo-scenes.js';
 
 /** How many ISO weeks before the current one the demo's history covers. */
 export const HISTORY_WEEKS = 6;
@@ -211,22 +210,16 @@ export const writeDemoHistory = async (
     start,
     ...(options.cloud ? { cloudFile: options.cloud } : {}),
   });
-  const results: OperationResult[] = [];
-  let current: string | undefined;
-  let stopped = false;
-  const removeHandlers = onStopSignals(io, {
-    stop: () => {
-      stopped = true;
-      if (current) void world.engine.cancel(current, { user: options.user }).catch(() => {});
-    },
-    leave: () => world.abandon(),
-  });
-  try {
-    for (const op of PAST_OPERATIONS) {
-      if (stopped) break;
+  const { results, stopped } = await runScenes(world, io, options.user, {
+    scenes: PAST_OPERATIONS,
+    expected: (op) => ({
+      title: `history: ${op.type} ${op.handle ?? options.env} (${op.outcome})`,
+      expect: (r) => outcomeOf(r) === op.outcome,
+    }),
+    run: async (op, _, started) => {
       const at = timeOf(start, op);
       // A cloud already past this time (an earlier run's) cannot go back to it.
-      if (at <= world.clock.now().getTime()) continue;
+      if (at <= world.clock.now().getTime()) return undefined;
       await world.clock.sleep(at - world.clock.now().getTime());
       const params: Record<string, unknown> = op.handle
         ? { app: op.handle, ...op.params }
@@ -241,7 +234,7 @@ export const writeDemoHistory = async (
         user: options.user,
         params,
       });
-      current = handle.id;
+      started(handle.id);
       world.track(handle.id);
       if (op.cancelAfterMs !== undefined) {
         const id = handle.id;
@@ -252,17 +245,10 @@ export const writeDemoHistory = async (
       const result = await handle.result;
       world.cloud.faults.clear();
       world.save();
-      results.push(result);
       println(io.out, line(result, op, at, options.env));
-      if (!stopped) {
-        const title = `history: ${op.type} ${op.handle ?? options.env} (${op.outcome})`;
-        checkScene({ title, expect: (r) => outcomeOf(r) === op.outcome }, result, io);
-      }
-    }
-  } finally {
-    removeHandlers();
-    await world.close();
-  }
+      return result;
+    },
+  });
   const failed = results.filter((r) => outcomeOf(r) === 'failed').length;
   const cancelled = results.filter((r) => outcomeOf(r) === 'cancelled').length;
   println(

@@ -5,9 +5,10 @@ import { CliError } from '../cli-error.js';
 import { opledgerCommand, println, type CliIo } from '../cli-io.js';
 import { cloudFileOf, openSimulatedWorld, type SimulatedWorld } from '../simulated-world.js';
 import { displayUrl, openStoreSession, type StoreSession } from '../store-session.js';
-import { onStopSignals, startAndFollow } from '../follow-operation.js';
+import { startAndFollow } from '../follow-operation.js';
 import { parseSpeed } from './run.js';
-import { checkScene, succeeded, summarise } from './demo-summary.js';
+import { succeeded, summarise } from './demo-summary.js';
+import { runScenes } from './demo-scenes.js';
 import { localDemoCommand } from './demo-local.js';
 import { paramsFromResource, placementDefaults } from '../catalog-operations.js';
 import type { DemoOptions } from './demo-options.js';
@@ -230,31 +231,16 @@ export const demoCommand = async (options: DemoOptions, io: CliIo): Promise<numb
       speed,
       ...(options.cloud ? { cloudFile: options.cloud } : {}),
     });
-    const results: OperationResult[] = [];
-    let current: string | undefined;
-    let stopped = false;
-    const removeHandlers = onStopSignals(io, {
-      stop: () => {
-        stopped = true;
-        if (current) void world.engine.cancel(current, { user: options.user }).catch(() => {});
+    const { results, stopped } = await runScenes(world, io, options.user, {
+      before: async () => {
+        for (const recovered of await world.recoverAbandoned()) {
+          println(io.out, `Recovered an operation an interrupted run left: ${recovered.summary}`);
+        }
       },
-      leave: () => world.abandon(),
+      scenes: scenes(options.env),
+      expected: (scene) => scene,
+      run: (scene, i, started) => runScene(scene, i + 1, world, options, io, started),
     });
-    try {
-      for (const recovered of await world.recoverAbandoned()) {
-        println(io.out, `Recovered an operation an interrupted run left: ${recovered.summary}`);
-      }
-      for (const [i, scene] of scenes(options.env).entries()) {
-        if (stopped) break;
-        const result = await runScene(scene, i + 1, world, options, io, (id) => (current = id));
-        results.push(result);
-        // A scene a stop signal cancelled ends as cancelled, not as the scene shows.
-        if (!stopped) checkScene(scene, result, io);
-      }
-    } finally {
-      removeHandlers();
-      await world.close();
-    }
     if (stopped) {
       println(io.err, 'The demo was stopped; run it again to start over.');
       return 130;

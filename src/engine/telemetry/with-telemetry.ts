@@ -1,4 +1,4 @@
-import type { EventStore } from '../../domain/event-store.js';
+import type { EventStore, StreamWrite } from '../../domain/event-store.js';
 import { leaseOfStream, operationIdOfStream } from '../../domain/stream-names.js';
 import type { Decode } from '../operation-stream.js';
 import { ATTR } from './names.js';
@@ -47,6 +47,34 @@ export const withTelemetry = (
     return result;
   };
 
+  /**
+   * A write observed: the events of each operation stream it writes prepared (spans begun,
+   * trace metadata added), the write made with them, then each told it landed. A stream that is
+   * not an operation's, or whose preparing failed, is written as given.
+   */
+  const observed = async <R>(
+    writes: readonly StreamWrite[],
+    write: (prepared: StreamWrite[]) => Promise<R>,
+  ): Promise<R> => {
+    const prepared = await Promise.all(
+      writes.map((w) => {
+        const id = operationIdOfStream(w.stream);
+        return id === undefined ? undefined : spans.prepare(id, w.events).catch(() => undefined);
+      }),
+    );
+    const result = await write(
+      writes.map((w, i) => (prepared[i] ? { ...w, events: prepared[i].events } : w)),
+    );
+    for (const p of prepared) {
+      try {
+        p?.landed();
+      } catch {
+        // Telemetry must not fail an append that landed.
+      }
+    }
+    return result;
+  };
+
   return {
     ...(store.outage ? { outage: store.outage } : {}),
     append: async (stream, events, options) => {
@@ -58,14 +86,9 @@ export const withTelemetry = (
           ? countLeases(stream, events, options)
           : store.append(stream, events, options);
       }
-      const prepared = await spans.prepare(id, events).catch(() => undefined);
-      const result = await store.append(stream, prepared?.events ?? events, options);
-      try {
-        prepared?.landed();
-      } catch {
-        // Telemetry must not fail an append that landed.
-      }
-      return result;
+      return observed([{ stream, events }], ([write]) =>
+        store.append(stream, write!.events, options),
+      );
     },
     ...(store.appendToStreams
       ? {
@@ -74,25 +97,7 @@ export const withTelemetry = (
             if (telemetry.isIdle()) return appendToStreams(writes);
             // The same observer as append's, for each operation stream of the atomic append (a
             // request written with its queue place).
-            const prepared = await Promise.all(
-              writes.map((w) => {
-                const id = operationIdOfStream(w.stream);
-                return id === undefined
-                  ? undefined
-                  : spans.prepare(id, w.events).catch(() => undefined);
-              }),
-            );
-            const results = await appendToStreams(
-              writes.map((w, i) => (prepared[i] ? { ...w, events: prepared[i].events } : w)),
-            );
-            for (const p of prepared) {
-              try {
-                p?.landed();
-              } catch {
-                // Telemetry must not fail an append that landed.
-              }
-            }
-            return results;
+            return observed(writes, appendToStreams);
           },
         }
       : {}),
