@@ -21,3 +21,27 @@ export interface PostgresPool {
  * so a caller's pool needs room for at least one more.
  */
 export type PostgresConnection = { connectionString: string } | { pool: PostgresPool };
+
+/**
+ * How the pool a PostgreSQL store opens from a `connectionString` guards against a server that
+ * stops answering without closing its connections (a failover whose old primary vanished, a
+ * network partition): each is a number of milliseconds, `Infinity` for none. Not for a pool
+ * you pass in: set `connectionTimeoutMillis`, `keepAlive` and `keepAliveInitialDelayMillis` on
+ * it yourself.
+ */
+export interface PostgresTimeoutOptions {
+  /**
+   * Longest wait to open a connection, or for a free one of the pool; default 10 000. Past it
+   * the call fails as unreachable (`STORE_UNREACHABLE`), a transient error.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Longest time the server may stay silent while a call waits for its answer; default 30 000.
+   * Past it the connection is closed and the call fails with `STORE_TIMEOUT`, a transient
+   * error. Silence, not duration: a long read whose rows keep coming is never cut, and idle
+   * connections (the live feed's LISTEN) are not watched.
+   */
+  queryTimeoutMs?: number;
+  /** Idle time before TCP keepalive probes start on each connection; default 10 000. */
+  keepAliveDelayMs?: number;
+}
