@@ -218,6 +218,42 @@ describe('a store call when the server is black-holed', () => {
     expect(notices.at(-1)?.kind).toBe('recovered');
   });
 
+  // A frozen server process keeps its TCP connection up (the kernel still acknowledges), so
+  // no keepalive can tell: only the silence can. Its signals need a cluster on this machine.
+  it.skipIf(Boolean(process.env.OPLEDGER_TEST_POSTGRES_URL))(
+    'a server process frozen (SIGSTOP) under a call is left, and the call goes on on a new connection',
+    async () => {
+      const schema = db.uniqueSchema('bh');
+      const direct = storeOn(db.url, schema);
+      await direct.append('counted-frozen', [event(1)]);
+      const app = `opledger_frozen_${schema}`;
+      const url = new URL(db.url);
+      url.searchParams.set('application_name', app);
+      const notices: StoreOutageNotice[] = [];
+      const store = withStoreOutageRetry(storeOn(url.toString(), schema, TIMEOUTS), {
+        maxMs: 30_000,
+        onOutage: (n) => notices.push(n),
+      });
+      await store.headPosition();
+      const pids = (
+        await db.query<{ pid: number }>(
+          'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+          [app],
+        )
+      ).map((r) => r.pid);
+      expect(pids.length).toBeGreaterThan(0);
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      try {
+        expect(await store.readStream('counted-frozen')).toEqual(
+          await direct.readStream('counted-frozen'),
+        );
+      } finally {
+        for (const pid of pids) process.kill(pid, 'SIGCONT');
+      }
+      expect(timedOut(notices)).toBe(true);
+    },
+  );
+
   it.each(['any', 'exact'] as const)(
     'an append (expected version %s) whose answer the black hole held, committed, is not appended twice',
     async (kind) => {
