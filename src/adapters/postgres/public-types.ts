@@ -28,18 +28,26 @@ export type PostgresConnection = { connectionString: string } | { pool: Postgres
  * network partition): each is a number of milliseconds, `Infinity` for none. Not for a pool
  * you pass in: set `connectionTimeoutMillis`, `keepAlive` and `keepAliveInitialDelayMillis` on
  * it yourself.
+ *
+ * @example
+ * ```ts
+ * // A read store whose projections run statements that may keep the server silent 2 minutes.
+ * createPostgresReadStore({ connectionString }, { queryTimeoutMs: 120_000 });
+ * ```
  */
 export interface PostgresTimeoutOptions {
   /**
    * Longest wait to open a connection, or for a free one of the pool; default 10 000. Past it
-   * the call fails as unreachable (`STORE_UNREACHABLE`), a transient error.
+   * the call fails as unreachable (`STORE_UNREACHABLE`), or with pg's `timeout exceeded when
+   * trying to connect` when the pool had no free connection: both transient errors.
    */
   connectTimeoutMs?: number;
   /**
    * Longest time the server may stay silent while a call waits for its answer; default 30 000.
    * Past it the connection is closed and the call fails with `STORE_TIMEOUT`, a transient
-   * error. Silence, not duration: a long read whose rows keep coming is never cut, and idle
-   * connections (the live feed's LISTEN) are not watched.
+   * error. Silence, not duration: a long read whose rows keep coming is not cut, and idle
+   * connections (the live feed's LISTEN) are not watched. A statement that keeps the server
+   * silent longer (waiting that long for a lock) needs a larger value.
    */
   queryTimeoutMs?: number;
   /** Idle time before TCP keepalive probes start on each connection; default 10 000. */
