@@ -117,10 +117,10 @@ export const openPool = (
  *
  * Keepalive alone cannot do it: probes are sent only on a connection with nothing unacknowledged
  * in flight, and a black-holed request is retransmitted for up to 15 minutes first. pg's own
- * `query_timeout` cannot either: it bounds a query's whole duration (a long read streaming rows
- * would be cut) and leaves the connection open, its late answer to be read as the next query's.
- * The socket's inactivity timer counts silence instead, and idle connections (pooled, or LISTENing
- * for the live feed) are left alone: there the timer's event finds no call waiting and is ignored.
+ * `query_timeout` is not it either: it bounds a query's whole duration (a long read streaming
+ * rows would be cut), and does not close the connection it gave up on. The socket's inactivity
+ * timer counts silence instead, and idle connections (pooled, or LISTENing for the live feed)
+ * are left alone: there the timer's event finds no call waiting and is ignored.
  */
 const closeWhenSilent = (pool: Pool, silenceMs: number, server: string) => {
   pool.on('connect', (client) => {
