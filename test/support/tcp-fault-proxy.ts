@@ -7,8 +7,13 @@ import { createServer, connect, type Socket } from 'node:net';
  *   server runs it: in the middle of a query, or of a commit (it may or may not commit).
  * - `lose_answer`: the request is passed on, and the server's answer to it is thrown away and
  *   the connection reset: the server finished (committed) and the client never hears of it.
+ * - `black_hole_before`: the proxy black-holes everything (as `blackHole()`) as the request
+ *   comes: it is held, not passed on, while the client waits for its answer.
+ * - `black_hole_after`: the request is passed on, then everything is black-holed: the server
+ *   runs it (an append commits), its answer is held, and the client hears nothing.
  */
-export type RequestFault = 'reset_before' | 'reset_after' | 'lose_answer';
+export type RequestFault =
+  'reset_before' | 'reset_after' | 'lose_answer' | 'black_hole_before' | 'black_hole_after';
 
 export interface FaultProxy {
   /** The port to connect to instead of the server's. */
@@ -38,6 +43,12 @@ export interface FaultProxy {
    * outlived the connections (a firewall that forgot them).
    */
   blackHole(): void;
+  /**
+   * Nothing passes any more on the connections open now, while new ones go through: the old
+   * primary of a failover vanished without a reset, and the name leads to the new one. Until
+   * `restore()` (which delivers what was held) or `reset()`.
+   */
+  partitionOpen(): void;
   /** Back to passing everything through (listening again after `refuse()`). */
   restore(): Promise<void>;
   /**
@@ -66,6 +77,8 @@ interface Pair {
   upstream?: Socket;
   /** The answer to lose on this connection: its request was passed on, its answer is awaited. */
   losing?: () => void;
+  /** Partitioned by `partitionOpen()`: nothing passes on this connection. */
+  holed?: boolean;
   /** Held during a black hole: client to server, server to client. */
   up: Buffer[];
   down: Buffer[];
@@ -101,6 +114,15 @@ export const startFaultProxy = async (target: {
     if (fault.fault === 'reset_before') {
       kill(pair);
       fault.applied(text);
+    } else if (fault.fault === 'black_hole_before') {
+      mode = 'blackhole';
+      pair.up.push(chunk);
+      fault.applied(text);
+    } else if (fault.fault === 'black_hole_after') {
+      // Black-holed as the request leaves, before the server can answer it.
+      upstream.write(chunk);
+      mode = 'blackhole';
+      fault.applied(text);
     } else if (fault.fault === 'reset_after') {
       // Reset once the request is on the wire to the server, not before.
       upstream.write(chunk, () => {
@@ -114,7 +136,7 @@ export const startFaultProxy = async (target: {
   };
 
   const toServer = (pair: Pair, chunk: Buffer) => {
-    if (mode === 'blackhole' || !pair.upstream) pair.up.push(chunk);
+    if (mode === 'blackhole' || pair.holed || !pair.upstream) pair.up.push(chunk);
     else send(pair, pair.upstream, chunk);
   };
 
@@ -123,7 +145,7 @@ export const startFaultProxy = async (target: {
     pair.upstream = upstream;
     upstream.on('error', () => undefined);
     upstream.on('data', (chunk: Buffer) => {
-      if (mode === 'blackhole') {
+      if (mode === 'blackhole' || pair.holed) {
         pair.down.push(chunk);
         return;
       }
@@ -214,11 +236,15 @@ export const startFaultProxy = async (target: {
     blackHole: () => {
       mode = 'blackhole';
     },
+    partitionOpen: () => {
+      for (const pair of pairs) pair.holed = true;
+    },
     restore: async () => {
       const was = mode;
       mode = 'pass';
       if (was === 'refuse') await listen(port);
       for (const pair of [...pairs]) {
+        pair.holed = false;
         if (!pair.upstream) openUpstream(pair);
         else for (const chunk of pair.up.splice(0)) pair.upstream.write(chunk);
         for (const chunk of pair.down.splice(0)) pair.client.write(chunk);

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
 import type PgModule from 'pg';
+import type { Socket } from 'node:net';
 import type { CustomTypesConfig, Pool, PoolClient } from 'pg';
 import { requirePeer } from '../peer-dependency.js';
-import { PostgresStoreOptionsError, PostgresUnreachableError } from './errors.js';
-import type { PostgresConnection } from './public-types.js';
+import {
+  PostgresQueryTimeoutError,
+  PostgresStoreOptionsError,
+  PostgresUnreachableError,
+} from './errors.js';
+import type { PostgresConnection, PostgresTimeoutOptions } from './public-types.js';
 
 // Loaded when a store opens its pool rather than imported: pg is an optional peer dependency,
 // so importing opledger (or this adapter, or createStore) must work where it is not installed.
@@ -29,8 +34,59 @@ export interface PoolHandle {
   server: string;
 }
 
-export const openPool = (connection: PostgresConnection): PoolHandle => {
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+export const DEFAULT_KEEPALIVE_DELAY_MS = 10_000;
+
+// Node's timers hold at most 2^31 - 1 ms; a larger delay would fire after 1 ms instead.
+const MAX_TIMER_MS = 2_147_483_647;
+
+const TIMEOUT_NAMES = ['connectTimeoutMs', 'queryTimeoutMs', 'keepAliveDelayMs'] as const;
+
+const checkedTimeout = (name: string, value: number | undefined, fallback: number): number => {
+  if (value === undefined) return fallback;
+  if (value === Infinity) return value;
+  if (typeof value !== 'number' || !(value > 0) || value > MAX_TIMER_MS) {
+    throw new PostgresStoreOptionsError(
+      `${name} must be a positive number of milliseconds up to ${MAX_TIMER_MS}, or Infinity for none; not ${String(value)}`,
+    );
+  }
+  return value;
+};
+
+/**
+ * Opens the store's pool, or takes the caller's. A pool opened here gets `timeouts` (see
+ * PostgresTimeoutOptions): without them a black-holed connection holds a call for as long as
+ * TCP takes to give up, minutes, and the outage budget never gets to run.
+ */
+export const openPool = (
+  connection: PostgresConnection,
+  timeouts: PostgresTimeoutOptions = {},
+): PoolHandle => {
+  const given = TIMEOUT_NAMES.filter((name) => timeouts[name] !== undefined);
+  const connectMs = checkedTimeout(
+    'connectTimeoutMs',
+    timeouts.connectTimeoutMs,
+    DEFAULT_CONNECT_TIMEOUT_MS,
+  );
+  const silenceMs = checkedTimeout(
+    'queryTimeoutMs',
+    timeouts.queryTimeoutMs,
+    DEFAULT_QUERY_TIMEOUT_MS,
+  );
+  const keepAliveMs = checkedTimeout(
+    'keepAliveDelayMs',
+    timeouts.keepAliveDelayMs,
+    DEFAULT_KEEPALIVE_DELAY_MS,
+  );
   if ('pool' in connection) {
+    // The caller's pool is configured by the caller: its connections may carry the caller's own
+    // statements, which no timeout of ours should cut.
+    if (given.length > 0) {
+      throw new PostgresStoreOptionsError(
+        `${given.join(', ')} apply to the pool the store opens from a connectionString; on a pool you pass in, set connectionTimeoutMillis, keepAlive and keepAliveInitialDelayMillis yourself`,
+      );
+    }
     // The public option is a structural type (see public-types.ts); at run time it is a pg.Pool.
     const pool = connection.pool as unknown as Pool;
     const server = serverOfPool(pool);
@@ -40,12 +96,56 @@ export const openPool = (connection: PostgresConnection): PoolHandle => {
     throw new PostgresStoreOptionsError('connectionString is empty');
   }
   const pg = loadPg();
-  const pool = new pg.Pool({ connectionString: connection.connectionString });
+  const pool = new pg.Pool({
+    connectionString: connection.connectionString,
+    // pg: 0 is no timeout. It bounds a connection's opening and a wait for a free client alike.
+    connectionTimeoutMillis: connectMs === Infinity ? 0 : connectMs,
+    keepAlive: keepAliveMs !== Infinity,
+    ...(keepAliveMs === Infinity ? {} : { keepAliveInitialDelayMillis: keepAliveMs }),
+  });
   // The server may drop an idle connection (restart, idle timeout): without a listener that
   // would crash the process, while the next query simply opens a new connection.
   pool.on('error', () => undefined);
   const server = serverOfUrl(connection.connectionString);
+  if (silenceMs !== Infinity) closeWhenSilent(pool, silenceMs, server);
   return { pool, end: () => pool.end(), explain: explainWith(server), server };
+};
+
+/**
+ * Closes a connection of `pool` whose server stays silent for `silenceMs` while a call waits for
+ * its answer, failing that call (and any queued behind it) with a PostgresQueryTimeoutError.
+ *
+ * Keepalive alone cannot do it: probes are sent only on a connection with nothing unacknowledged
+ * in flight, and a black-holed request is retransmitted for up to 15 minutes first. pg's own
+ * `query_timeout` is not it either: it bounds a query's whole duration (a long read streaming
+ * rows would be cut), and does not close the connection it gave up on. The socket's inactivity
+ * timer counts silence instead, and idle connections (pooled, or LISTENing for the live feed)
+ * are left alone: there the timer's event finds no call waiting and is ignored.
+ */
+const closeWhenSilent = (pool: Pool, silenceMs: number, server: string) => {
+  pool.on('connect', (client) => {
+    // Set once the connection is open (after TLS too): the stream pg reads and writes.
+    const socket = (client as unknown as { connection?: { stream?: Socket } }).connection?.stream;
+    if (!socket || typeof socket.setTimeout !== 'function') return;
+    socket.setTimeout(silenceMs);
+    socket.on('timeout', () => {
+      if (waitingForServer(client))
+        socket.destroy(new PostgresQueryTimeoutError(server, silenceMs));
+    });
+  });
+};
+
+/** Whether a call on `client` waits for the server: pg's query queue (8.x internals). */
+const waitingForServer = (client: PoolClient): boolean => {
+  const c = client as unknown as {
+    _getActiveQuery?: () => unknown;
+    activeQuery?: unknown;
+    _queryQueue?: unknown[];
+    queryQueue?: unknown[];
+  };
+  // pg >= 8.12 deprecates `activeQuery` (reading it prints a warning) for `_getActiveQuery()`.
+  const active = typeof c._getActiveQuery === 'function' ? c._getActiveQuery() : c.activeQuery;
+  return (active ?? null) !== null || (c._queryQueue ?? c.queryQueue ?? []).length > 0;
 };
 
 /** host:port/database of a connection URL, for messages: never its user or password. */

@@ -49,3 +49,23 @@ export class PostgresUnreachableError extends OpledgerError {
     );
   }
 }
+
+/**
+ * The server sent nothing for `silenceMs` while a call waited for its answer: the connection is
+ * taken for black-holed (a failover whose old primary vanished without a reset, a partition)
+ * and closed, never pooled again. Transient: the outage budget retries the call on a new
+ * connection. Whether a write it carried was committed is unknown; the engine's appends find
+ * out before they try again (see withStoreOutageRetry).
+ */
+export class PostgresQueryTimeoutError extends OpledgerError {
+  constructor(
+    /** host:port/database, without user or password. */
+    readonly server: string,
+    readonly silenceMs: number,
+  ) {
+    super(
+      'STORE_TIMEOUT',
+      `The PostgreSQL server at ${server} sent nothing for ${silenceMs} ms while a call waited for its answer (queryTimeoutMs): the connection was closed. A network partition or a failover is the usual cause; a statement that is legitimately silent longer needs a larger queryTimeoutMs.`,
+    );
+  }
+}

@@ -1,5 +1,6 @@
-export type { PostgresConnection, PostgresPool } from './public-types.js';
+export type { PostgresConnection, PostgresPool, PostgresTimeoutOptions } from './public-types.js';
 export {
+  PostgresQueryTimeoutError,
   PostgresSchemaTooNewError,
   PostgresStoreOptionsError,
   PostgresUnreachableError,

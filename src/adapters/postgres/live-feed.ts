@@ -17,8 +17,11 @@ export interface LiveFeedOptions {
   pool: Pool;
   channel: string;
   pollIntervalMs: number;
-  /** The store's head position, polled so that a lost notification never loses an event. */
-  head: () => Promise<bigint>;
+  /**
+   * The store's head position read on `db`, polled so that a lost notification never loses an
+   * event. The poll runs on the listening connection while there is one: see `poll`.
+   */
+  head: (db: Pool | PoolClient) => Promise<bigint>;
 }
 
 const parseHint = (payload: string | undefined): bigint | undefined => {
@@ -35,6 +38,13 @@ const parseHint = (payload: string | undefined): bigint | undefined => {
  * A notification only says "read again": subscribers always read the table, so nothing depends
  * on notifications arriving. The listening connection and the timer exist only while someone
  * is subscribed, so an idle store keeps no handle open.
+ *
+ * The poll reads the head on the listening connection itself, so that it also checks that
+ * connection: one that was black-holed (its server gone without a reset, a partition) would
+ * otherwise sit idle, hearing nothing, for as long as TCP keepalive takes to notice. The
+ * pool's silence timeout (queryTimeoutMs) closes it under the poll, and the next tick listens
+ * again on a new connection; subscribers read from their own cursor, so nothing is lost or
+ * repeated across the change.
  */
 export const createLiveFeed = (options: LiveFeedOptions): LiveFeed => {
   const { pool, channel, pollIntervalMs } = options;
@@ -102,7 +112,7 @@ export const createLiveFeed = (options: LiveFeedOptions): LiveFeed => {
     if (polling) return;
     polling = true;
     try {
-      wakeAll(await options.head());
+      wakeAll(await options.head(listener ?? pool));
     } catch {
       // A failed poll is retried at the next tick; subscribers' own reads report real errors.
     } finally {

@@ -28,9 +28,9 @@ import { createLiveFeed, type Wake } from './live-feed.js';
 import { onFirstUse, runMigrations } from './migrations.js';
 import { PostgresStoreOptionsError } from './errors.js';
 import { isTransientPostgresError } from './transient-errors.js';
-import type { PostgresConnection } from './public-types.js';
+import type { PostgresConnection, PostgresTimeoutOptions } from './public-types.js';
 
-export interface PostgresEventStoreOptions {
+export interface PostgresEventStoreOptions extends PostgresTimeoutOptions {
   /** Schema holding the events table (created on first use); defaults to `opledger`. */
   schema?: string;
   /**
@@ -79,7 +79,7 @@ export const createPostgresEventStore = (
       `pollIntervalMs must be a positive number of milliseconds, not ${pollIntervalMs}`,
     );
   }
-  const { pool, end, explain, server } = openPool(connection);
+  const { pool, end, explain, server } = openPool(connection, options);
   const migrate = onFirstUse(() =>
     runMigrations(pool, schema, 'event-store', eventStoreMigrations(schema)),
   );
@@ -101,9 +101,9 @@ export const createPostgresEventStore = (
     }
   };
 
-  const readHead = async (): Promise<bigint> => {
+  const readHead = async (db: Queryable = pool): Promise<bigint> => {
     const [row] = await queryText(
-      pool,
+      db,
       `SELECT coalesce(max(global_position), 0) AS head FROM ${s}.events`,
       [],
       { prepared: true },
@@ -148,7 +148,7 @@ export const createPostgresEventStore = (
     pool,
     channel: notificationChannel(schema),
     pollIntervalMs,
-    head: () => guarded(readHead),
+    head: (db) => guarded(() => readHead(db)),
   });
 
   /** One stream's append on `db`: the pool (its own transaction) or a transaction's client. */
@@ -312,7 +312,7 @@ export const createPostgresEventStore = (
       if (cursor === undefined) {
         // "From now on" must include every append this store starts after subscribe() returns:
         // those appends wait until the head is known (see `append`).
-        const head = guarded(readHead).then(
+        const head = guarded(() => readHead()).then(
           (position) => {
             cursor = position;
             void pump();
@@ -346,7 +346,7 @@ export const createPostgresEventStore = (
     readAll: ({ after = 0n, maxCount, types }: ReadAllOptions = {}) =>
       guarded(() => readAfter(after, limitOf(maxCount), types)),
 
-    headPosition: () => guarded(readHead),
+    headPosition: () => guarded(() => readHead()),
 
     // clock_timestamp(), as the append function stamps recorded_at with: leases compare the two.
     currentTime: () =>

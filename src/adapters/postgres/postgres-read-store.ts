@@ -18,7 +18,7 @@ import {
 } from './connection.js';
 import { PostgresStoreOptionsError, ReadStoreClosedError } from './errors.js';
 import { isTransientPostgresError } from './transient-errors.js';
-import type { PostgresConnection } from './public-types.js';
+import type { PostgresConnection, PostgresTimeoutOptions } from './public-types.js';
 import { onFirstUse, runMigrations } from './migrations.js';
 import {
   decodeEnvironment,
@@ -38,7 +38,7 @@ import {
   resourceValues,
 } from '../read-store-values.js';
 
-export interface PostgresReadStoreOptions {
+export interface PostgresReadStoreOptions extends PostgresTimeoutOptions {
   /**
    * Schema holding the read-model tables (created on first use); defaults to `opledger`, the
    * event store's default, so that events, read models and checkpoints share one database.
@@ -68,7 +68,7 @@ export const createPostgresReadStore = (
   if (!Number.isSafeInteger(pageSize) || pageSize < 1) {
     throw new PostgresStoreOptionsError(`pageSize must be a positive integer, not ${pageSize}`);
   }
-  const { pool, end, explain, server } = openPool(connection);
+  const { pool, end, explain, server } = openPool(connection, options);
   const migrate = onFirstUse(() =>
     runMigrations(pool, schema, 'read-store', readStoreMigrations(schema)),
   );

@@ -1,6 +1,6 @@
 import { StoreClosedError } from '../../domain/errors.js';
 import { isUnreachable } from './connection.js';
-import { PostgresUnreachableError } from './errors.js';
+import { PostgresQueryTimeoutError, PostgresUnreachableError } from './errors.js';
 
 // Every PostgreSQL failure that says "the server cannot be reached now" rather than "this call
 // is wrong", in one place: the engine waits these out (createEngine's storeOutage).
@@ -44,6 +44,8 @@ export const isTransientPostgresError = (error: unknown): boolean => {
   if (typeof error !== 'object' || error === null) return false;
   if (error instanceof StoreClosedError) return false;
   if (error instanceof PostgresUnreachableError || isUnreachable(error)) return true;
+  // A connection closed because the server stayed silent (queryTimeoutMs): a black hole.
+  if (error instanceof PostgresQueryTimeoutError) return true;
   if (error instanceof AggregateError && error.errors.some(isTransientPostgresError)) return true;
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (typeof code === 'string') {
