@@ -47,53 +47,68 @@ export const withTelemetry = (
     return result;
   };
 
-  return {
-    ...(store.outage ? { outage: store.outage } : {}),
-    append: async (stream, events, options) => {
-      const id = operationIdOfStream(stream);
-      // Nothing would be recorded: the append costs what it costs without telemetry.
-      if (telemetry.isIdle()) return store.append(stream, events, options);
-      if (id === undefined) {
-        return role === 'worker'
-          ? countLeases(stream, events, options)
-          : store.append(stream, events, options);
-      }
-      const prepared = await spans.prepare(id, events).catch(() => undefined);
-      const result = await store.append(stream, prepared?.events ?? events, options);
+  /**
+   * Whether an append to `stream` passes by untouched: nothing would be recorded, and it is not
+   * an operation that was being recorded when the providers went away (that one is followed to
+   * its end). The common case, no provider ever registered, is a few property reads: no stream
+   * name parsed, no event looked at, no promise of ours.
+   */
+  const passesBy = (stream: string): boolean =>
+    telemetry.isIdle() && (!spans.followsAny() || !spans.follows(operationIdOfStream(stream)));
+
+  const observe: EventStore['append'] = async (stream, events, options) => {
+    const id = operationIdOfStream(stream);
+    if (id === undefined) {
+      return role === 'worker'
+        ? countLeases(stream, events, options)
+        : store.append(stream, events, options);
+    }
+    const prepared = await spans.prepare(id, events).catch(() => undefined);
+    const result = await store.append(stream, prepared?.events ?? events, options);
+    try {
+      prepared?.landed();
+    } catch {
+      // Telemetry must not fail an append that landed.
+    }
+    return result;
+  };
+
+  const observeAll = async (
+    writes: Parameters<NonNullable<EventStore['appendToStreams']>>[0],
+  ): ReturnType<NonNullable<EventStore['appendToStreams']>> => {
+    const appendToStreams = store.appendToStreams!.bind(store);
+    // The same observer as append's, for each operation stream of the atomic append (a
+    // request written with its queue place).
+    const prepared = await Promise.all(
+      writes.map((w) => {
+        const id = operationIdOfStream(w.stream);
+        return id === undefined ? undefined : spans.prepare(id, w.events).catch(() => undefined);
+      }),
+    );
+    const results = await appendToStreams(
+      writes.map((w, i) => (prepared[i] ? { ...w, events: prepared[i].events } : w)),
+    );
+    for (const p of prepared) {
       try {
-        prepared?.landed();
+        p?.landed();
       } catch {
         // Telemetry must not fail an append that landed.
       }
-      return result;
-    },
+    }
+    return results;
+  };
+
+  return {
+    ...(store.outage ? { outage: store.outage } : {}),
+    // Not async: an append that passes by returns the store's own promise.
+    append: (stream, events, options) =>
+      passesBy(stream) ? store.append(stream, events, options) : observe(stream, events, options),
     ...(store.appendToStreams
       ? {
-          appendToStreams: async (writes) => {
-            const appendToStreams = store.appendToStreams!.bind(store);
-            if (telemetry.isIdle()) return appendToStreams(writes);
-            // The same observer as append's, for each operation stream of the atomic append (a
-            // request written with its queue place).
-            const prepared = await Promise.all(
-              writes.map((w) => {
-                const id = operationIdOfStream(w.stream);
-                return id === undefined
-                  ? undefined
-                  : spans.prepare(id, w.events).catch(() => undefined);
-              }),
-            );
-            const results = await appendToStreams(
-              writes.map((w, i) => (prepared[i] ? { ...w, events: prepared[i].events } : w)),
-            );
-            for (const p of prepared) {
-              try {
-                p?.landed();
-              } catch {
-                // Telemetry must not fail an append that landed.
-              }
-            }
-            return results;
-          },
+          appendToStreams: (writes) =>
+            writes.every((w) => passesBy(w.stream))
+              ? store.appendToStreams!(writes)
+              : observeAll(writes),
         }
       : {}),
     readStream: (stream, readOptions) => store.readStream(stream, readOptions),
