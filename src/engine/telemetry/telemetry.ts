@@ -87,9 +87,9 @@ const instrumentsOf = (meter: Meter): Instruments => ({
 /**
  * The telemetry an engine, worker or client records through, or undefined when there is none to
  * record: `telemetry: false`, or `@opentelemetry/api` not installed. With the API and no provider
- * registered, the global tracer and meter are the API's no-ops. A tracer provider registered
- * later (as the CLI's `--otel` does) is used from then on, the API's global tracer follows it; a
- * meter provider must be registered before the first operation is requested or run.
+ * registered, nothing is called (see `isIdle`). A tracer provider registered later (as the CLI's
+ * `--otel` does) is used for the runs that start from then on; a meter provider must be
+ * registered no later than the tracer provider (the instruments are made at the first count).
  */
 export const createTelemetry = (setting: TelemetrySetting | undefined): Telemetry | undefined => {
   if (setting === false) return undefined;
