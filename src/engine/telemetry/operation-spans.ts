@@ -1,4 +1,4 @@
-import type { Context, Link, Span, SpanContext } from '@opentelemetry/api';
+import type { Context, Link, Span, SpanContext, Tracer } from '@opentelemetry/api';
 import type { ErrorInfo, OperationEvent } from '../../domain/events.js';
 import type { EventData, EventStore } from '../../domain/event-store.js';
 import { evolve, hasEnded, initialState, type OperationState } from '../../domain/operation.js';
@@ -25,6 +25,8 @@ interface Tracked {
   /** The span of an earlier run (a process that died, a worker that lost its lease). */
   previousRun?: SpanContext;
   span?: Span;
+  /** The tracer of the run's span, for its children: the provider of when the run started. */
+  tracer?: Tracer;
   context?: Context;
   steps: Map<string, Span>;
   undos: Map<string, Span>;
@@ -85,7 +87,7 @@ export const createOperationSpans = (
   store: EventStore,
   decode: Decode,
 ) => {
-  const { api, tracer } = telemetry;
+  const { api } = telemetry;
   const tracked = new Map<string, Tracked>();
   const runs = role !== 'client';
 
@@ -119,7 +121,7 @@ export const createOperationSpans = (
     [ATTR.resource]: s.resource.handle,
   });
 
-  const startRun = (t: Tracked): Span => {
+  const startRun = (t: Tracked, tracer: Tracer): Span => {
     const links: Link[] = t.previousRun ? [{ context: t.previousRun }] : [];
     const resumed = t.state.status === 'running' || t.state.status === 'failed';
     return tracer.startSpan(
@@ -134,7 +136,7 @@ export const createOperationSpans = (
   };
 
   const child = (t: Tracked, name: string, attributes: Attributes): Span =>
-    tracer.startSpan(
+    (t.tracer ?? telemetry.tracer).startSpan(
       name,
       { attributes: { [ATTR.operationId]: t.state.id, ...attributes } },
       t.context,
@@ -289,15 +291,24 @@ export const createOperationSpans = (
   };
 
   return {
+    /**
+     * Whether `id` is being recorded here (requested or run): it is followed to its end, even if
+     * the providers are taken away in the meantime, so that its span ends and it is not kept.
+     */
+    follows: (id: string | undefined): boolean => id !== undefined && tracked.has(id),
+    /** Whether any operation is being followed: none, and an idle append need not look. */
+    followsAny: (): boolean => tracked.size > 0,
     /** Before an append to `id`'s stream: starts the run's span when this append starts it. */
     prepare: async (id: string, events: readonly EventData[]): Promise<PreparedAppend> => {
       let t = tracked.get(id);
       const fresh = t === undefined;
       if (!t && runs && events.some((e) => RUN_EVENTS.has(e.type))) t = await load(id);
       let span: Span | undefined;
+      let tracer: Tracer | undefined;
       let sent = events;
       if (t && runs && !t.span && events.some((e) => e.type !== 'OperationRequested')) {
-        span = startRun(t);
+        tracer = telemetry.tracer;
+        span = startRun(t, tracer);
         const context = span.spanContext();
         if (api.trace.isSpanContextValid(context)) {
           const [first, ...rest] = events;
@@ -329,6 +340,7 @@ export const createOperationSpans = (
           if (span && !t.span) {
             const wasQueued = t.state.status === 'queued';
             t.span = span;
+            if (tracer) t.tracer = tracer;
             t.context = api.trace.setSpan(t.parent ?? api.ROOT_CONTEXT, span);
             telemetry.instruments.running.add(1, { [ATTR.type]: t.state.type });
             if (wasQueued) telemetry.instruments.queued.add(-1, { [ATTR.type]: t.state.type });

@@ -27,12 +27,18 @@ export interface Instruments {
 
 export interface Telemetry {
   api: OtelApi;
-  tracer: Tracer;
+  /**
+   * The tracer given, or the global provider's tracer `opledger` as it is now: read at the start
+   * of each run, whose spans then all come from it, so that a provider registered (or replaced)
+   * after the engine was created records the runs that start after it.
+   */
+  readonly tracer: Tracer;
   instruments: Instruments;
   logLines: 'events' | 'off';
   /**
    * True while nothing would be recorded: no tracer or meter given, and no global provider
-   * registered. Checked at each append, so that a provider registered later is used from then.
+   * registered. Checked at each append (a few property reads, no allocation), so that a provider
+   * registered later is used from then.
    */
   isIdle(): boolean;
   /** The metadata that carries a request's trace context (the active one when omitted). */
@@ -81,17 +87,16 @@ const instrumentsOf = (meter: Meter): Instruments => ({
 /**
  * The telemetry an engine, worker or client records through, or undefined when there is none to
  * record: `telemetry: false`, or `@opentelemetry/api` not installed. With the API and no provider
- * registered, the global tracer and meter are the API's no-ops. A tracer provider registered
- * later (as the CLI's `--otel` does) is used from then on, the API's global tracer follows it; a
- * meter provider must be registered before the first operation is requested or run.
+ * registered, nothing is called (see `isIdle`). A tracer provider registered later (as the CLI's
+ * `--otel` does) is used for the runs that start from then on; a meter provider must be
+ * registered no later than the tracer provider (the instruments are made at the first count).
  */
 export const createTelemetry = (setting: TelemetrySetting | undefined): Telemetry | undefined => {
   if (setting === false) return undefined;
   const api = loadOtelApi();
   if (!api) return undefined;
   const options = setting ?? {};
-  const tracer =
-    (options.tracer as Tracer | undefined) ?? api.trace.getTracer(INSTRUMENTATION_SCOPE);
+  const givenTracer = options.tracer as Tracer | undefined;
   let instruments: Instruments | undefined;
   // The API's own no-op tracer provider: what the global proxy delegates to until an SDK is
   // registered. The metrics API has no proxy; its no-op provider is told by its class.
@@ -105,7 +110,12 @@ export const createTelemetry = (setting: TelemetrySetting | undefined): Telemetr
       ).getDelegate() === noopTracers &&
       api.metrics.getMeterProvider().constructor.name === 'NoopMeterProvider',
     api,
-    tracer,
+    // Not one tracer taken here: the API's global tracer proxy binds itself to the first
+    // provider it delegates to, and would keep recording there after `trace.disable()` and the
+    // registration of another.
+    get tracer() {
+      return givenTracer ?? api.trace.getTracer(INSTRUMENTATION_SCOPE);
+    },
     // Made at the first thing to count, not here: the metrics API has no proxy that follows a
     // meter provider registered later, so a service that registers it after creating its
     // engine (or the CLI, after parsing its flags) still gets its metrics.

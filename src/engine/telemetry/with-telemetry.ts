@@ -48,6 +48,15 @@ export const withTelemetry = (
   };
 
   /**
+   * Whether an append to `stream` passes by untouched: nothing would be recorded, and it is not
+   * an operation that was being recorded when the providers went away (that one is followed to
+   * its end). The common case, no provider ever registered, is a few property reads: no stream
+   * name parsed, no event looked at, no promise of ours.
+   */
+  const passesBy = (stream: string): boolean =>
+    telemetry.isIdle() && (!spans.followsAny() || !spans.follows(operationIdOfStream(stream)));
+
+  /**
    * A write observed: the events of each operation stream it writes prepared (spans begun,
    * trace metadata added), the write made with them, then each told it landed. A stream that is
    * not an operation's, or whose preparing failed, is written as given.
@@ -75,29 +84,31 @@ export const withTelemetry = (
     return result;
   };
 
+  const observe: EventStore['append'] = (stream, events, options) => {
+    if (operationIdOfStream(stream) === undefined) {
+      return role === 'worker'
+        ? countLeases(stream, events, options)
+        : store.append(stream, events, options);
+    }
+    return observed([{ stream, events }], ([write]) =>
+      store.append(stream, write!.events, options),
+    );
+  };
+
   return {
     ...(store.outage ? { outage: store.outage } : {}),
-    append: async (stream, events, options) => {
-      const id = operationIdOfStream(stream);
-      // Nothing would be recorded: the append costs what it costs without telemetry.
-      if (telemetry.isIdle()) return store.append(stream, events, options);
-      if (id === undefined) {
-        return role === 'worker'
-          ? countLeases(stream, events, options)
-          : store.append(stream, events, options);
-      }
-      return observed([{ stream, events }], ([write]) =>
-        store.append(stream, write!.events, options),
-      );
-    },
+    // Not async: an append that passes by returns the store's own promise.
+    append: (stream, events, options) =>
+      passesBy(stream) ? store.append(stream, events, options) : observe(stream, events, options),
     ...(store.appendToStreams
       ? {
-          appendToStreams: async (writes) => {
+          appendToStreams: (writes) => {
             const appendToStreams = store.appendToStreams!.bind(store);
-            if (telemetry.isIdle()) return appendToStreams(writes);
             // The same observer as append's, for each operation stream of the atomic append (a
             // request written with its queue place).
-            return observed(writes, appendToStreams);
+            return writes.every((w) => passesBy(w.stream))
+              ? appendToStreams(writes)
+              : observed(writes, appendToStreams);
           },
         }
       : {}),
