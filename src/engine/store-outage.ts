@@ -26,6 +26,13 @@ import {
 
 export { AppendOutcomeUnknownError, StoreUnavailableError, type StoreCall, type StoreOutageNotice };
 
+/** One call's budget and backoff, shared by the reads it makes to find out whether it landed. */
+interface Retrier {
+  readonly waitedMs: number;
+  readonly failing: boolean;
+  wait(cause: unknown): Promise<void>;
+}
+
 /** An expected version that only one place in the stream satisfies. */
 const isExact = (expected: ExpectedVersion): boolean =>
   typeof expected === 'bigint' || expected === 'no_stream';
@@ -146,7 +153,7 @@ export const withStoreOutageRetry = (
   };
 
   /** One call's failures: waits before the next attempt, or throws once the budget is spent. */
-  const retrier = (call: StoreCall) => {
+  const retrier = (call: StoreCall): Retrier => {
     // The time of the first attempt: an attempt that hangs until it fails (a connect timeout,
     // SQLite's busy timeout) is part of the time the store was unreachable.
     const started = ms();
@@ -196,8 +203,12 @@ export const withStoreOutageRetry = (
     };
   };
 
-  const retried = async <T>(call: StoreCall, work: () => Promise<T>): Promise<T> => {
-    const r = retrier(call);
+  /** `work` until it goes through, on the budget of `r` (a call's own, by default). */
+  const retried = async <T>(
+    call: StoreCall,
+    work: () => Promise<T>,
+    r: Retrier = retrier(call),
+  ): Promise<T> => {
     for (;;) {
       try {
         const value = await work();
@@ -210,19 +221,23 @@ export const withStoreOutageRetry = (
     }
   };
 
-  const readRetried = (stream: string, readOptions?: ReadStreamOptions) =>
-    retried('readStream', () => store.readStream(stream, readOptions));
+  const readRetried = (stream: string, readOptions?: ReadStreamOptions, r?: Retrier) =>
+    retried('readStream', () => store.readStream(stream, readOptions), r);
 
-  /** Whether one of the batches sent (whose answers were lost) is in the stream. */
+  /**
+   * Whether one of the batches sent (whose answers were lost) is in the stream. Its reads wait
+   * out an outage on the budget of `r` when given: that of the write that looks for itself.
+   */
   const landed = async (
     stream: string,
     expected: ExpectedVersion,
     sent: readonly (readonly EventData[])[],
+    r?: Retrier,
   ): Promise<AppendResult | undefined> => {
     const longest = Math.max(...sent.map((b) => b.length));
     if (typeof expected === 'bigint' || expected === 'no_stream') {
       const from = expected === 'no_stream' ? 0n : expected + 1n;
-      const recorded = await readRetried(stream, { from, maxCount: longest });
+      const recorded = await readRetried(stream, { from, maxCount: longest }, r);
       for (const batch of sent) {
         const found = findBatch(recorded, batch, 'start');
         if (found) return found;
@@ -230,10 +245,11 @@ export const withStoreOutageRetry = (
       return undefined;
     }
     const tail = (
-      await readRetried(stream, {
-        direction: 'backwards',
-        maxCount: LANDED_SEARCH_WINDOW + longest,
-      })
+      await readRetried(
+        stream,
+        { direction: 'backwards', maxCount: LANDED_SEARCH_WINDOW + longest },
+        r,
+      )
     ).reverse();
     for (const batch of sent) {
       const found = findBatch(tail, batch, 'anywhere');
@@ -250,31 +266,36 @@ export const withStoreOutageRetry = (
    */
   const landedWrites = async (
     writes: readonly StreamWrite[],
+    r: Retrier,
   ): Promise<AppendResult[] | undefined> => {
     const found: (AppendResult | undefined)[] = [];
     for (const w of writes) {
       const expected = w.expectedVersion ?? 'any';
-      const result = w.events.length > 0 ? await landed(w.stream, expected, [w.events]) : undefined;
+      const result =
+        w.events.length > 0 ? await landed(w.stream, expected, [w.events], r) : undefined;
       if (!result && w.events.length > 0 && isExact(expected)) return undefined;
       found.push(result);
     }
     const parts = writes.flatMap((w, i) => (w.events.length > 0 ? [i] : []));
     const missing = parts.filter((i) => !found[i]);
     if (missing.length === parts.length) return undefined;
+    const unknown = (notFound: readonly number[]) =>
+      new AppendOutcomeUnknownError(
+        writes.map((w) => w.stream),
+        notFound.map((i) => writes[i]!.stream),
+      );
+    if (missing.length > 0) throw unknown(missing);
     // The store gives a write's events positions in the order of its writes: parts found out
     // of that order are not all ours.
     const inOrder = parts.every(
-      (i, k) => k === 0 || found[parts[k - 1]!]!.lastPosition < (found[i]?.lastPosition ?? 0n),
+      (i, k) => k === 0 || found[parts[k - 1]!]!.lastPosition < found[i]!.lastPosition,
     );
-    if (missing.length > 0 || !inOrder) {
-      throw new AppendOutcomeUnknownError(
-        writes.map((w) => w.stream),
-        (missing.length > 0 ? missing : parts).map((i) => writes[i]!.stream),
-      );
+    if (!inOrder) throw unknown(parts);
+    const results: AppendResult[] = [];
+    for (const [i, result] of found.entries()) {
+      results.push(result ?? (await emptyWriteResult(writes, found, i, r)));
     }
-    return Promise.all(
-      writes.map(async (w, i) => found[i] ?? (await emptyWriteResult(writes, found, i))),
-    );
+    return results;
   };
 
   /**
@@ -285,22 +306,27 @@ export const withStoreOutageRetry = (
     writes: readonly StreamWrite[],
     found: readonly (AppendResult | undefined)[],
     index: number,
+    r: Retrier,
   ): Promise<AppendResult> => {
     for (let j = index - 1; j >= 0; j--) {
       const earlier = found[j];
       if (earlier && writes[j]!.stream === writes[index]!.stream) return earlier;
     }
     const expected = writes[index]!.expectedVersion;
-    const [last] = await readRetried(writes[index]!.stream, {
-      direction: 'backwards',
-      maxCount: 1,
-      ...(typeof expected === 'bigint' ? { from: expected } : {}),
-    });
+    const [last] = await readRetried(
+      writes[index]!.stream,
+      {
+        direction: 'backwards',
+        maxCount: 1,
+        ...(typeof expected === 'bigint' ? { from: expected } : {}),
+      },
+      r,
+    );
     return last
       ? { nextExpectedRevision: last.streamRevision, lastPosition: last.globalPosition }
       : {
           nextExpectedRevision: -1n,
-          lastPosition: await retried('headPosition', () => store.headPosition()),
+          lastPosition: await retried('headPosition', () => store.headPosition(), r),
         };
   };
 
@@ -313,7 +339,7 @@ export const withStoreOutageRetry = (
     const writesEvents = writes.some((w) => w.events.length > 0);
     for (;;) {
       if (unanswered && writesEvents) {
-        const found = await landedWrites(writes);
+        const found = await landedWrites(writes, r);
         if (found) return found;
       }
       try {
@@ -324,7 +350,7 @@ export const withStoreOutageRetry = (
         if (error instanceof ConcurrencyError && unanswered && writesEvents) {
           // Refused because an attempt committed after the check above (its commit was still
           // on its way), or because another writer wrote meanwhile?
-          const found = await landedWrites(writes);
+          const found = await landedWrites(writes, r);
           if (found) return found;
           throw error;
         }
