@@ -102,7 +102,7 @@ describe('appendToStreams through the outage decorator (property)', () => {
                 const d = e.data as { write: number; part: number };
                 return d.write === w && d.part === p;
               });
-            const counts = writes.map((wr, i) => {
+            const counts = writes.map((wr) => {
               const p = (wr.events[0]?.data as { part: number } | undefined)?.part;
               return p === undefined ? undefined : ofPart(p).length / wr.events.length;
             });
