@@ -186,6 +186,7 @@ describe('appendToStreams behind the outage decorator', () => {
       { stream: 'log', events: [event('line 1')] },
     ]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AppendOutcomeUnknownError);
+    expect((error as Error).name).toBe('AppendOutcomeUnknownError');
     expect(error).toMatchObject({
       code: 'APPEND_OUTCOME_UNKNOWN',
       streams: ['queue', 'log'],
