@@ -21,7 +21,6 @@ export type { Worker, WorkerOptions, WorkerLogEntry } from './engine/worker/work
 export { listWorkers, type WorkerView } from './engine/worker/list-workers.js';
 export type { Clock } from './engine/clock.js';
 export {
-  AppendOutcomeUnknownError,
   StoreUnavailableError,
   type StoreCall,
   type StoreOutageNotice,

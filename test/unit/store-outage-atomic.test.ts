@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  AppendOutcomeUnknownError,
   ConcurrencyError,
   createInMemoryEventStore,
   StoreUnavailableError,
@@ -8,7 +7,7 @@ import {
   type EventStore,
 } from '../../src/index.js';
 import type { StreamWrite } from '../../src/domain/event-store.js';
-import { withStoreOutageRetry } from '../../src/engine/index.js';
+import { AppendOutcomeUnknownError, withStoreOutageRetry } from '../../src/engine/index.js';
 import { createVirtualClock } from '../../src/testing/index.js';
 import { faultScript, faultyEventStore, type Fault } from '../support/faulty-stores.js';
 import { createOutageStore } from '../support/outage-store.js';
