@@ -8,6 +8,7 @@
 export { systemClock, type Clock } from './clock.js';
 export { createTimeOrderedIds } from './ids.js';
 export {
+  AppendOutcomeUnknownError,
   withStoreOutageRetry,
   type StoreCall,
   type StoreOutageNotice,

@@ -8,6 +8,7 @@ import type {
   ExpectedVersion,
   ReadStreamOptions,
   RecordedEvent,
+  StreamWrite,
 } from '../domain/event-store.js';
 import {
   DEFAULT_OUTAGE_BACKOFF,
@@ -17,12 +18,24 @@ import {
 import { systemClock, type Clock } from './clock.js';
 import { findBatch, LANDED_SEARCH_WINDOW } from './append-landed.js';
 import {
+  AppendOutcomeUnknownError,
   StoreUnavailableError,
   type StoreCall,
   type StoreOutageNotice,
 } from './store-unavailable.js';
 
-export { StoreUnavailableError, type StoreCall, type StoreOutageNotice };
+export { AppendOutcomeUnknownError, StoreUnavailableError, type StoreCall, type StoreOutageNotice };
+
+/** One call's budget and backoff, shared by the reads it makes to find out whether it landed. */
+interface Retrier {
+  readonly waitedMs: number;
+  readonly failing: boolean;
+  wait(cause: unknown): Promise<void>;
+}
+
+/** An expected version that only one place in the stream satisfies. */
+const isExact = (expected: ExpectedVersion): boolean =>
+  typeof expected === 'bigint' || expected === 'no_stream';
 
 /** The outage budget when `storeOutage.maxMs` is not given: a managed failover fits in it. */
 export const DEFAULT_STORE_OUTAGE_MS = 60_000;
@@ -49,7 +62,7 @@ export interface StoreOutageOptions {
   /** Least time between two 'waiting' notices; default 1 000 ms. */
   noticeEveryMs?: number;
   /**
-   * Events to record first in the append that goes through after a call waited
+   * Events to record first in the `append` that goes through after a call waited
    * `unreachableMs` (the engine writes a line in the operation's log); none when it returns
    * undefined. Called for each attempt after the first failure.
    */
@@ -75,6 +88,14 @@ export interface StoreOutageOptions {
  * `ConcurrencyError`. With `expectedVersion: 'any'` it looks for the events sent among the
  * stream's last 200 before each new attempt (engine events carry ids and times, so equal
  * events are the same events).
+ *
+ * A store with `appendToStreams` keeps it behind the decorator, with the same care: after a
+ * failure whose outcome is unknown, the decorator finds out whether the whole write landed or
+ * none of it did (the store commits it whole or not at all), looking for each stream's part as
+ * `append` looks for its own, before it writes again or returns what the write returned. A
+ * part with an expected revision that is not right after it proves the write did not land;
+ * every part found, in the order written, proves it did. What proves neither (parts found and
+ * parts not) fails with an `AppendOutcomeUnknownError`, never with a second write.
  *
  * Live subscriptions are subscribed again after the last event delivered.
  *
@@ -132,7 +153,7 @@ export const withStoreOutageRetry = (
   };
 
   /** One call's failures: waits before the next attempt, or throws once the budget is spent. */
-  const retrier = (call: StoreCall) => {
+  const retrier = (call: StoreCall): Retrier => {
     // The time of the first attempt: an attempt that hangs until it fails (a connect timeout,
     // SQLite's busy timeout) is part of the time the store was unreachable.
     const started = ms();
@@ -182,8 +203,12 @@ export const withStoreOutageRetry = (
     };
   };
 
-  const retried = async <T>(call: StoreCall, work: () => Promise<T>): Promise<T> => {
-    const r = retrier(call);
+  /** `work` until it goes through, on the budget of `r` (a call's own, by default). */
+  const retried = async <T>(
+    call: StoreCall,
+    work: () => Promise<T>,
+    r: Retrier = retrier(call),
+  ): Promise<T> => {
     for (;;) {
       try {
         const value = await work();
@@ -196,19 +221,23 @@ export const withStoreOutageRetry = (
     }
   };
 
-  const readRetried = (stream: string, readOptions?: ReadStreamOptions) =>
-    retried('readStream', () => store.readStream(stream, readOptions));
+  const readRetried = (stream: string, readOptions?: ReadStreamOptions, r?: Retrier) =>
+    retried('readStream', () => store.readStream(stream, readOptions), r);
 
-  /** Whether one of the batches sent (whose answers were lost) is in the stream. */
+  /**
+   * Whether one of the batches sent (whose answers were lost) is in the stream. Its reads wait
+   * out an outage on the budget of `r` when given: that of the write that looks for itself.
+   */
   const landed = async (
     stream: string,
     expected: ExpectedVersion,
     sent: readonly (readonly EventData[])[],
+    r?: Retrier,
   ): Promise<AppendResult | undefined> => {
     const longest = Math.max(...sent.map((b) => b.length));
     if (typeof expected === 'bigint' || expected === 'no_stream') {
       const from = expected === 'no_stream' ? 0n : expected + 1n;
-      const recorded = await readRetried(stream, { from, maxCount: longest });
+      const recorded = await readRetried(stream, { from, maxCount: longest }, r);
       for (const batch of sent) {
         const found = findBatch(recorded, batch, 'start');
         if (found) return found;
@@ -216,10 +245,11 @@ export const withStoreOutageRetry = (
       return undefined;
     }
     const tail = (
-      await readRetried(stream, {
-        direction: 'backwards',
-        maxCount: LANDED_SEARCH_WINDOW + longest,
-      })
+      await readRetried(
+        stream,
+        { direction: 'backwards', maxCount: LANDED_SEARCH_WINDOW + longest },
+        r,
+      )
     ).reverse();
     for (const batch of sent) {
       const found = findBatch(tail, batch, 'anywhere');
@@ -228,13 +258,116 @@ export const withStoreOutageRetry = (
     return undefined;
   };
 
+  /**
+   * Whether an atomic write whose answer was lost is in the store: its results, or undefined
+   * when none of it is there. Every attempt sent the same writes, so each part is looked for
+   * as one batch, with `landed`. A part with an exact expectation ends the search when it is
+   * not right after that revision: ours would be there, so nothing of the write landed.
+   */
+  const landedWrites = async (
+    writes: readonly StreamWrite[],
+    r: Retrier,
+  ): Promise<AppendResult[] | undefined> => {
+    const found: (AppendResult | undefined)[] = [];
+    for (const w of writes) {
+      const expected = w.expectedVersion ?? 'any';
+      const result =
+        w.events.length > 0 ? await landed(w.stream, expected, [w.events], r) : undefined;
+      if (!result && w.events.length > 0 && isExact(expected)) return undefined;
+      found.push(result);
+    }
+    const parts = writes.flatMap((w, i) => (w.events.length > 0 ? [i] : []));
+    const missing = parts.filter((i) => !found[i]);
+    if (missing.length === parts.length) return undefined;
+    const unknown = (notFound: readonly number[]) =>
+      new AppendOutcomeUnknownError(
+        writes.map((w) => w.stream),
+        notFound.map((i) => writes[i]!.stream),
+      );
+    if (missing.length > 0) throw unknown(missing);
+    // The store gives a write's events positions in the order of its writes: parts found out
+    // of that order are not all ours.
+    const inOrder = parts.every(
+      (i, k) => k === 0 || found[parts[k - 1]!]!.lastPosition < found[i]!.lastPosition,
+    );
+    if (!inOrder) throw unknown(parts);
+    const results: AppendResult[] = [];
+    for (const [i, result] of found.entries()) {
+      results.push(result ?? (await emptyWriteResult(writes, found, i, r)));
+    }
+    return results;
+  };
+
+  /**
+   * The result of a part with no events (it only checked its stream's revision) of a write
+   * that landed: the result of an earlier part on the same stream, else the stream as read now.
+   */
+  const emptyWriteResult = async (
+    writes: readonly StreamWrite[],
+    found: readonly (AppendResult | undefined)[],
+    index: number,
+    r: Retrier,
+  ): Promise<AppendResult> => {
+    for (let j = index - 1; j >= 0; j--) {
+      const earlier = found[j];
+      if (earlier && writes[j]!.stream === writes[index]!.stream) return earlier;
+    }
+    const expected = writes[index]!.expectedVersion;
+    const [last] = await readRetried(
+      writes[index]!.stream,
+      {
+        direction: 'backwards',
+        maxCount: 1,
+        ...(typeof expected === 'bigint' ? { from: expected } : {}),
+      },
+      r,
+    );
+    return last
+      ? { nextExpectedRevision: last.streamRevision, lastPosition: last.globalPosition }
+      : {
+          nextExpectedRevision: -1n,
+          lastPosition: await retried('headPosition', () => store.headPosition(), r),
+        };
+  };
+
+  const appendToStreams = async (writes: readonly StreamWrite[]): Promise<AppendResult[]> => {
+    const r = retrier('appendToStreams');
+    // Whether an attempt failed after it may have reached the store. Every attempt sends the
+    // same writes: no outage line is added to them (`recordOutage` writes it in an operation
+    // stream that exists, and the engine's atomic write is the one that creates it).
+    let unanswered = false;
+    const writesEvents = writes.some((w) => w.events.length > 0);
+    for (;;) {
+      if (unanswered && writesEvents) {
+        const found = await landedWrites(writes, r);
+        if (found) return found;
+      }
+      try {
+        const results = await store.appendToStreams!(writes);
+        succeeded();
+        return results;
+      } catch (error) {
+        if (error instanceof ConcurrencyError && unanswered && writesEvents) {
+          // Refused because an attempt committed after the check above (its commit was still
+          // on its way), or because another writer wrote meanwhile?
+          const found = await landedWrites(writes, r);
+          if (found) return found;
+          throw error;
+        }
+        if (!isTransient(error)) throw error;
+        unanswered = true;
+        await r.wait(error);
+      }
+    }
+  };
+
   const append = async (
     stream: string,
     events: readonly EventData[],
     appendOptions: AppendOptions = {},
   ): Promise<AppendResult> => {
     const expected = appendOptions.expectedVersion ?? 'any';
-    const exact = typeof expected === 'bigint' || expected === 'no_stream';
+    const exact = isExact(expected);
     const r = retrier('append');
     // Batches whose answer was lost: any of them may have been committed.
     const unanswered: EventData[][] = [];
@@ -306,13 +439,12 @@ export const withStoreOutageRetry = (
       };
     });
 
-  // No appendToStreams here, on purpose: a retried atomic append whose answer was lost could
-  // not yet be told apart from another writer's (append's `landed` check is per stream), so a
-  // store behind this decorator offers only `append`, and the engine writes a request and its
-  // queue place as two appends, each retried safely.
   return {
     outage: { host, isTransient },
     append,
+    // Offered when the store offers it: the engine then writes a request and its queue place
+    // in one commit (request-operation.ts), on SQLite and PostgreSQL too.
+    ...(store.appendToStreams ? { appendToStreams } : {}),
     readStream: (stream, readOptions) => readRetried(stream, readOptions),
     readAll: (readOptions) => retried('readAll', () => store.readAll(readOptions)),
     headPosition: () => retried('headPosition', () => store.headPosition()),

@@ -3,6 +3,7 @@ import { OpledgerError } from '../domain/errors.js';
 /** The store call that waited: an event store's, or a read store's (the projector's). */
 export type StoreCall =
   | 'append'
+  | 'appendToStreams'
   | 'readStream'
   | 'readAll'
   | 'headPosition'
@@ -63,6 +64,28 @@ export class StoreUnavailableError extends OpledgerError {
       'STORE_UNAVAILABLE',
       `The ${store} at ${host} was unreachable for ${seconds(unreachableMs)} s, longer than the outage budget (storeOutage.maxMs); last error: ${causeText(lastCause)}. Nothing was half-written. ${advice} Raise storeOutage.maxMs to wait longer.`,
       { cause: lastCause },
+    );
+  }
+}
+
+/**
+ * An atomic append to several streams (`appendToStreams`) lost its answer, and what the streams
+ * hold now proves neither that it was committed nor that it was not: some of its parts were
+ * found and others not, where the store commits all of them or none. It happens only when more
+ * events than the search window (200) were appended to a part's stream since, or when another
+ * writer appended the very same events with no expected revision. Nothing was written twice:
+ * read the streams named to see whether the write is there before writing it again.
+ */
+export class AppendOutcomeUnknownError extends OpledgerError {
+  constructor(
+    /** The streams of the write, in order. */
+    readonly streams: readonly string[],
+    /** The streams where its events were not found. */
+    readonly notFound: readonly string[],
+  ) {
+    super(
+      'APPEND_OUTCOME_UNKNOWN',
+      `An atomic append to ${streams.map((s) => `'${s}'`).join(', ')} lost its answer, and whether it was committed cannot be told: its events were found in some of these streams but not in ${notFound.map((s) => `'${s}'`).join(', ')}. It was not written again; read those streams before writing it again.`,
     );
   }
 }

@@ -281,9 +281,10 @@ const queueOf = async (stores: Stores, handle: string) => {
 };
 
 /**
- * Processes are killed (SIGKILL) between the two writes of a start(): their places are taken,
- * their operations not written. A retry of an idempotency key keeps its place; recover() drops
- * the other one, and the operations behind it run.
+ * Processes are killed (SIGKILL) between the two writes of a start() on a store without
+ * appendToStreams (the worker hides it: SQLite and PostgreSQL write both in one commit): their
+ * places are taken, their operations not written. A retry of an idempotency key keeps its
+ * place; recover() drops the other one, and the operations behind it run.
  */
 export const killBetweenWrites = (url: string, handle: string) =>
   withWorkers(async (spawnOne, journal) => {

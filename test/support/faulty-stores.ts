@@ -1,5 +1,6 @@
 import { Observable } from 'rxjs';
 import type { EventStore, ReadStore } from '../../src/index.js';
+import type { StreamWrite } from '../../src/domain/event-store.js';
 
 /**
  * What one store call meets: `ok`; `refuse` (it fails before reaching the store, as a refused
@@ -53,6 +54,13 @@ const faulty = async <T>(script: Script, work: () => Promise<T>): Promise<T> => 
 export const faultyEventStore = (inner: EventStore, script: Script): EventStore => ({
   outage: { host: 'faulty:5432/events', isTransient: isConnectionError },
   append: (stream, events, options) => faulty(script, () => inner.append(stream, events, options)),
+  // Offered as the inner store offers it; one fault for the whole atomic write.
+  ...(inner.appendToStreams
+    ? {
+        appendToStreams: (writes: readonly StreamWrite[]) =>
+          faulty(script, () => inner.appendToStreams!(writes)),
+      }
+    : {}),
   readStream: (stream, options) => faulty(script, () => inner.readStream(stream, options)),
   readAll: (options) => faulty(script, () => inner.readAll(options)),
   headPosition: () => faulty(script, () => inner.headPosition()),

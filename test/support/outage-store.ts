@@ -12,7 +12,10 @@ export const isRefusedOrReset = (error: unknown): boolean =>
 export interface OutageStore extends EventStore {
   /** Every call fails with a refused connection until the clock reaches now + `ms`. */
   downFor(ms: number): void;
-  /** The next `n` appends are committed, then fail as if the answer was lost (ECONNRESET). */
+  /**
+   * The next `n` appends (`append` or `appendToStreams`) are committed, then fail as if the
+   * answer was lost (ECONNRESET).
+   */
   loseAnswers(n: number): void;
   /** Calls of each kind made to the inner store, failed ones included. */
   readonly calls: Record<string, number>;
@@ -28,6 +31,13 @@ export const createOutageStore = (inner: EventStore, clock: VirtualClock): Outag
   const calls: Record<string, number> = {};
   const live = new Set<(error: unknown) => void>();
   const down = () => clock.now().getTime() < downUntil;
+  const answer = <T>(result: T): T => {
+    if (lostAnswers > 0) {
+      lostAnswers -= 1;
+      throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    }
+    return result;
+  };
   const call = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
     calls[name] = (calls[name] ?? 0) + 1;
     if (down()) throw refused();
@@ -44,14 +54,14 @@ export const createOutageStore = (inner: EventStore, clock: VirtualClock): Outag
       lostAnswers = n;
     },
     append: (stream, events, options) =>
-      call('append', async () => {
-        const result = await inner.append(stream, events, options);
-        if (lostAnswers > 0) {
-          lostAnswers -= 1;
-          throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+      call('append', async () => answer(await inner.append(stream, events, options))),
+    // Offered as the inner store offers it.
+    ...(inner.appendToStreams
+      ? {
+          appendToStreams: (writes: Parameters<NonNullable<EventStore['appendToStreams']>>[0]) =>
+            call('appendToStreams', async () => answer(await inner.appendToStreams!(writes))),
         }
-        return result;
-      }),
+      : {}),
     readStream: (stream, options) => call('readStream', () => inner.readStream(stream, options)),
     readAll: (options) => call('readAll', () => inner.readAll(options)),
     headPosition: () => call('headPosition', () => inner.headPosition()),
