@@ -90,11 +90,13 @@ const admit = (
  * if (decision._tag === 'Right') await append(decision.right); // else decision.left is the error
  * ```
  */
-export const decide = (command: OperationCommand, state: OperationState): Decision =>
-  pipe(
-    admit(command, state),
-    E.flatMap((admitted) => rules(admitted, state)),
-  );
+export const decide = (command: OperationCommand, state: OperationState): Decision => {
+  // Not `pipe(admit(...), E.flatMap(...))`: fp-ts's flatMap accepts both argument orders, and
+  // telling them apart copies its arguments on every call, 5% of an engine operation in a
+  // profile (every command is decided once, and again after a conflict).
+  const admitted = admit(command, state);
+  return E.isLeft(admitted) ? admitted : rules(admitted.right, state);
+};
 
 /** What a command leads to: the events to append and the state after them. */
 export interface Transition {

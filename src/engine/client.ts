@@ -5,7 +5,7 @@ import { createEventDecoder, type Upcaster } from '../domain/event-codec.js';
 import type { EventStore } from '../domain/event-store.js';
 import { toLogLine, type LogLine } from '../domain/log-lines.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
-import { systemClock, type Clock } from './clock.js';
+import { isoNow, systemClock, type Clock } from './clock.js';
 import { withStoreOutageRetry } from './store-outage.js';
 import type {
   AnyOperationDefinition,
@@ -103,7 +103,7 @@ export const createClientCore = (options: {
   const clock = options.clock ?? systemClock;
   const decode = createEventDecoder(options.upcasters);
   const authorize = options.authorize ?? allowAll;
-  const now = () => clock.now().toISOString();
+  const now = isoNow(clock);
 
   const follow = (id: string): Observable<LogLine> =>
     followOperation(store, decode, id).pipe(

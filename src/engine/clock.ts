@@ -58,3 +58,35 @@ export const startTimer = (clock: Clock, ms: number, fire: () => void): (() => v
   clock.sleep(ms, controller.signal).then(fire, () => undefined);
   return () => controller.abort();
 };
+
+const formatters = new WeakMap<Pick<Clock, 'now'>, () => string>();
+
+/**
+ * `clock.now()` as an ISO 8601 string, formatted once per millisecond: every event the engine
+ * records carries one, about twenty per five-step operation, and `toISOString` was 5% of an
+ * operation in a profile. One formatter per clock, shared by every run on it, so operations
+ * that follow each other within a millisecond share the string too.
+ *
+ * @example
+ * const now = isoNow(systemClock);
+ * now(); // '2026-03-02T09:00:01.000Z'
+ */
+export const isoNow = (clock: Pick<Clock, 'now'>): (() => string) => {
+  let format = formatters.get(clock);
+  if (!format) {
+    let lastMs = Number.NaN;
+    let last = '';
+    format = () => {
+      const date = clock.now();
+      const ms = date.getTime();
+      // An invalid Date (NaN) never equals the last: toISOString throws for it, as before.
+      if (ms !== lastMs) {
+        last = date.toISOString();
+        lastMs = ms;
+      }
+      return last;
+    };
+    formatters.set(clock, format);
+  }
+  return format;
+};

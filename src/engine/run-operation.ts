@@ -18,7 +18,7 @@ import { createRedactor, type Redactor } from '../domain/redaction.js';
 import { operationStreamName, resourceStreamName } from '../domain/stream-names.js';
 import type { Step, StepLog } from '../domain/step.js';
 import { CancelWatch, type StreamWatch } from './cancel-watch.js';
-import type { Clock } from './clock.js';
+import { isoNow, type Clock } from './clock.js';
 import type { Decode, OperationWriter } from './operation-stream.js';
 import { acquireResource, releaseResource } from './resource-queue-stream.js';
 import { runRollback } from './run-rollback.js';
@@ -59,7 +59,7 @@ export const driveOperation = async (
 ): Promise<OperationState> => {
   const { store, decode, clock } = deps;
   const { writer, definition, mode } = input;
-  const now = () => clock.now().toISOString();
+  const now = isoNow(clock);
   const initial = writer.state();
   const resourceStream = resourceStreamName(initial.environment, initial.resource);
   const redact: Redactor = createRedactor(definition?.sensitive ?? [], input.params);

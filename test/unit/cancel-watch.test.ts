@@ -1,0 +1,101 @@
+import { describe, expect, it, vi } from 'vitest';
+import { createInMemoryEventStore } from '../../src/adapters/memory/index.js';
+import { OperationCancelledError, OperationLostError } from '../../src/domain/errors.js';
+import type { RecordedEvent } from '../../src/domain/event-store.js';
+import { initialState } from '../../src/domain/operation.js';
+import { CancelWatch, type StreamWatch } from '../../src/engine/cancel-watch.js';
+import type { OperationWriter } from '../../src/engine/operation-stream.js';
+
+/** A watch whose stream events are handed to it by the test, in the order it chooses. */
+const setUp = (fence?: number) => {
+  let deliver: (r: RecordedEvent) => void = () => undefined;
+  const streams = {
+    watch: (_stream: string, _after: bigint, _from: bigint, listener: typeof deliver) => {
+      deliver = listener;
+      return () => undefined;
+    },
+  } as unknown as StreamWatch;
+  const revoke = vi.fn();
+  const writer = {
+    id: 'op-1',
+    fence,
+    state: () => initialState(),
+    snapshot: () => ({ state: initialState(), revision: 0n, lastPosition: 1n }),
+    revoke,
+  } as unknown as OperationWriter;
+  const lost = new AbortController();
+  const watch = new CancelWatch(createInMemoryEventStore(), writer, lost.signal, streams);
+  const event = (type: string, data: unknown = {}): RecordedEvent => ({
+    type,
+    version: 1,
+    data,
+    streamName: 'operation-op-1',
+    streamRevision: 1n,
+    globalPosition: 2n,
+    recordedAt: new Date(0),
+  });
+  return {
+    watch,
+    lost,
+    revoke,
+    cancel: () => deliver(event('CancellationRequested')),
+    takeOver: (fence: number) => deliver(event('OperationTakenOver', { worker: 'w-2', fence })),
+  };
+};
+
+describe('CancelWatch: signals made when first read', () => {
+  it('a signal first read after a cancel is already aborted by it; the lost signal is not', () => {
+    const { watch, cancel } = setUp();
+    watch.enterStep(true);
+    cancel();
+    expect(watch.requested).toBe(true);
+    expect(watch.stepAborted(true)?.reason).toBeInstanceOf(OperationCancelledError);
+    const signal = watch.stepSignal(true);
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBeInstanceOf(OperationCancelledError);
+    expect(watch.signal).toBe(signal);
+    expect(watch.lostSignal.aborted).toBe(false);
+    expect(watch.stepAborted(false)).toBeUndefined();
+  });
+
+  it('a cancel during a non-interruptible step aborts nothing, read before or after', () => {
+    const { watch, cancel } = setUp();
+    watch.enterStep(false);
+    cancel();
+    watch.leaveStep();
+    expect(watch.requested).toBe(true);
+    expect(watch.stepAborted(true)).toBeUndefined();
+    expect(watch.signal.aborted).toBe(false);
+  });
+
+  it('a signal read before the cancel gets its abort event, once, with the first reason', () => {
+    const { watch, cancel, lost } = setUp();
+    const onAbort = vi.fn();
+    watch.signal.addEventListener('abort', onAbort);
+    cancel();
+    lost.abort(new Error('lease lost'));
+    expect(onAbort).toHaveBeenCalledTimes(1);
+    expect(watch.signal.reason).toBeInstanceOf(OperationCancelledError);
+    expect(watch.lostSignal.reason).toEqual(new Error('lease lost'));
+  });
+
+  it('losing the operation aborts both signals, made before or after, and revokes the writer', () => {
+    const { watch, lost, revoke } = setUp(1);
+    const reason = new Error('lease lost');
+    lost.abort(reason);
+    expect(watch.lost).toBe(true);
+    expect(revoke).toHaveBeenCalledWith(expect.any(OperationLostError));
+    expect(watch.stepAborted(false)?.reason).toBe(reason);
+    expect(watch.lostSignal.reason).toBe(reason);
+    expect(watch.signal.reason).toBe(reason);
+  });
+
+  it('a takeover seen on the stream aborts a signal first read after it', () => {
+    const { watch, takeOver, revoke } = setUp(1);
+    takeOver(2);
+    expect(watch.lost).toBe(true);
+    expect(revoke).toHaveBeenCalledWith(expect.any(OperationLostError));
+    expect(watch.lostSignal.reason).toBeInstanceOf(OperationLostError);
+    expect(watch.stepSignal(true).reason).toBeInstanceOf(OperationLostError);
+  });
+});
