@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteEventStore } from '../../src/adapters/sqlite/index.js';
 import { ConcurrencyError } from '../../src/domain/errors.js';
-import type { EventStore, RecordedEvent } from '../../src/domain/event-store.js';
+import type { AppendResult, EventStore, RecordedEvent } from '../../src/domain/event-store.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
@@ -66,6 +66,69 @@ describe('SQLite group commit', () => {
     expect(together.map((r) => r.lastPosition)).toEqual(together.map((_, i) => BigInt(i + 2)));
     const all = await store.readAll();
     expect(all.slice(1, 41).map((e) => e.type)).toEqual(together.map((_, i) => `T${i}`));
+  });
+
+  // A flag a setImmediate sets: still false when an append resolves means that append did not
+  // wait for the event loop's next turn (the batch of a group commit is cut at that turn).
+  const turnWatch = () => {
+    let turned = false;
+    setImmediate(() => (turned = true));
+    return () => turned;
+  };
+
+  it("commits a lone writer's appends at once, without waiting for the turn a batch waits for", async () => {
+    dir = await mkdtemp(join(tmpdir(), 'opledger-group-commit-'));
+    store = createSqliteEventStore({ path: join(dir, 'events.db') });
+    for (let i = 0; i < 5; i++) {
+      const turned = turnWatch();
+      const result = await store.append('a', [event(`A${i}`)], {
+        expectedVersion: i === 0 ? 'no_stream' : BigInt(i - 1),
+      });
+      expect(result.nextExpectedRevision).toBe(BigInt(i));
+      expect(turned(), `append ${i} waited for the next turn`).toBe(false);
+    }
+  });
+
+  it('goes back to committing at once when appends stop coming together', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'opledger-group-commit-'));
+    store = createSqliteEventStore({ path: join(dir, 'events.db') });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => store!.append(`s-${i}`, [event('T')])));
+    // The first append after a batch may wait for its turn (it finds out it came alone)...
+    await store.append('a', [event('A0')]);
+    // ...and the next ones commit at once.
+    const turned = turnWatch();
+    await store.append('a', [event('A1')]);
+    expect(turned()).toBe(false);
+  });
+
+  it('gathers the appends that timers firing together make, after the first one', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'opledger-group-commit-'));
+    const path = join(dir, 'events.db');
+    store = createSqliteEventStore({ path });
+    await store.append('warm-up', [event('W')]);
+    const beforeOne = walFrames(path);
+    await store.append('one', [event('O')]);
+    const oneCommit = walFrames(path) - beforeOne;
+
+    // Eight timers of one delay, set together, fire in one turn: as the steps of operations in
+    // flight end. Each makes its append from a callback of its own.
+    const before = walFrames(path);
+    const acks = await new Promise<Promise<AppendResult>[]>((resolve) => {
+      const made: Promise<AppendResult>[] = [];
+      for (let i = 0; i < 8; i++) {
+        setTimeout(() => {
+          made.push(store!.append(`t-${i}`, [event(`T${i}`)]));
+          if (made.length === 8) resolve(made);
+        }, 5);
+      }
+    });
+    const results = await Promise.all(acks);
+    const frames = walFrames(path) - before;
+
+    // The first commits at once, the seven others in one batch: two commits, not eight.
+    expect(oneCommit).toBeGreaterThan(0);
+    expect(frames).toBeLessThanOrEqual(2 * oneCommit);
+    expect(results.map((r) => r.lastPosition)).toEqual(results.map((_, i) => BigInt(i + 3)));
   });
 
   it('fails only the append whose expected version does not hold, not the rest of its batch', async () => {
