@@ -55,13 +55,6 @@ const MAX_APPENDS_PER_COMMIT = 256;
  * a batch runs inside its own savepoint, so that one append's conflict rolls back that append
  * only. No caller is answered before COMMIT returns; a failed COMMIT fails the whole batch,
  * none of which is then durable.
- *
- * A lone writer does not wait for that turn to end: an append commits at once when nothing is
- * queued or committing, the last batch gathered no company, and no other callback of this turn
- * has committed at once already (the same writer going on in the same burst of microtasks
- * may). Appends that arrive while that commit is in flight, or from later callbacks of the same
- * turn (the timers of steps in flight, which fire together), wait for the batch as before; a
- * batch of more than one append keeps the next appends batching until one comes alone.
  */
 export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
   const { db, now } = options;
@@ -88,11 +81,6 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
   const queue: Pending[] = [];
   let scheduled = false;
   let flushing = false;
-  /** The last batch gathered at the end of a turn held more than one append. */
-  let contended = false;
-  /** An append committed at once in this turn of the event loop / in this burst of microtasks. */
-  let turnCommittedAtOnce = false;
-  let burstCommittedAtOnce = false;
   let drained: Array<() => void> = [];
 
   const applyWrites = (writes: readonly EncodedWrite[]): AppendResult[] => {
@@ -144,7 +132,7 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
     });
   };
 
-  const flush = async (gathered: boolean) => {
+  const flush = async () => {
     scheduled = false;
     flushing = true;
     // Those waiting now are the ones a lock timeout fails; latecomers join if the lock comes.
@@ -155,7 +143,6 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
     try {
       outcomes = await writeTransaction(db, options, () => {
         batch = queue.splice(0, MAX_APPENDS_PER_COMMIT);
-        if (gathered) contended = batch.length > 1;
         return applyBatch(batch);
       });
     } catch (error) {
@@ -180,42 +167,24 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
     }
   };
 
+  // A lone append waits for that turn too. Committing at once when nothing is queued was
+  // measured against this (issue 17, bench/RESULTS.md "SQLite group commit and a lone
+  // writer"): a lone writer saved up to a quarter of an append's CPU, but the appends that
+  // operations in flight make from separate callbacks of one turn (their steps' timers) were
+  // then gathered less or not at all: with 16 in flight on synchronous 'full', the engine's CPU
+  // per step rose by a quarter (at once only for the first append of a turn) to 2.8 times (at
+  // once whenever the queue is empty).
   const schedule = () => {
     if (scheduled || flushing) return;
     scheduled = true;
-    setImmediate(() => void flush(true));
-  };
-
-  // Committing a lone append at once saves it a turn of the event loop (about a fifth of an
-  // append's CPU with synchronous 'normal'); committing every append that finds the queue empty
-  // at once cost 2.5 to 5 times the engine's overhead per step with 16 operations in flight,
-  // whose appends come from separate timer callbacks (bench/RESULTS.md, issue 17).
-  const mayCommitAtOnce = () =>
-    queue.length === 1 &&
-    !flushing &&
-    !scheduled &&
-    !contended &&
-    (burstCommittedAtOnce || !turnCommittedAtOnce);
-
-  const commitAtOnce = () => {
-    if (!turnCommittedAtOnce) {
-      turnCommittedAtOnce = true;
-      setImmediate(() => (turnCommittedAtOnce = false));
-    }
-    if (!burstCommittedAtOnce) {
-      burstCommittedAtOnce = true;
-      // Runs once the microtasks queued now, and those they queue, have all run.
-      process.nextTick(() => (burstCommittedAtOnce = false));
-    }
-    void flush(false);
+    setImmediate(() => void flush());
   };
 
   return {
     submit: (writes) =>
       new Promise<AppendResult[]>((resolve, reject) => {
         queue.push({ writes, resolve, reject });
-        if (mayCommitAtOnce()) commitAtOnce();
-        else schedule();
+        schedule();
       }),
     drain: () =>
       queue.length === 0 && !flushing && !scheduled
