@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteEventStore } from '../../src/adapters/sqlite/index.js';
 import { ConcurrencyError } from '../../src/domain/errors.js';
-import type { EventStore, RecordedEvent } from '../../src/domain/event-store.js';
+import type { AppendResult, EventStore, RecordedEvent } from '../../src/domain/event-store.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
@@ -66,6 +66,36 @@ describe('SQLite group commit', () => {
     expect(together.map((r) => r.lastPosition)).toEqual(together.map((_, i) => BigInt(i + 2)));
     const all = await store.readAll();
     expect(all.slice(1, 41).map((e) => e.type)).toEqual(together.map((_, i) => `T${i}`));
+  });
+
+  it('gathers the appends that timers firing together make, each from a callback of its own', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'opledger-group-commit-'));
+    const path = join(dir, 'events.db');
+    store = createSqliteEventStore({ path });
+    await store.append('warm-up', [event('W')]);
+    const beforeOne = walFrames(path);
+    await store.append('one', [event('O')]);
+    const oneCommit = walFrames(path) - beforeOne;
+
+    // Eight timers of one delay, set together, fire in one turn: as the steps of operations in
+    // flight end. Each makes its append from a callback of its own.
+    const before = walFrames(path);
+    const acks = await new Promise<Promise<AppendResult>[]>((resolve) => {
+      const made: Promise<AppendResult>[] = [];
+      for (let i = 0; i < 8; i++) {
+        setTimeout(() => {
+          made.push(store!.append(`t-${i}`, [event(`T${i}`)]));
+          if (made.length === 8) resolve(made);
+        }, 5);
+      }
+    });
+    const results = await Promise.all(acks);
+    const frames = walFrames(path) - before;
+
+    // One batch (at most two commits, were the first committed at once), not eight commits.
+    expect(oneCommit).toBeGreaterThan(0);
+    expect(frames).toBeLessThanOrEqual(2 * oneCommit);
+    expect(results.map((r) => r.lastPosition)).toEqual(results.map((_, i) => BigInt(i + 3)));
   });
 
   it('fails only the append whose expected version does not hold, not the rest of its batch', async () => {
