@@ -53,19 +53,10 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   let lines: LogLine[] = [];
 
   const flush = async () => {
-    if (tx.putBatch) {
-      await tx.putBatch({
-        operations: Array.from(dirtyOperations, (id) => operations.get(id)!),
-        resources: Array.from(dirtyResources, (key) => resources.get(key)!),
-        environments: Array.from(dirtyEnvironments, (name) => environments.get(name)!),
-        logLines: lines,
-      });
-    } else {
-      for (const id of dirtyOperations) await tx.putOperation(operations.get(id)!);
-      for (const key of dirtyResources) await tx.putResource(resources.get(key)!);
-      for (const name of dirtyEnvironments) await tx.putEnvironment(environments.get(name)!);
-      for (const line of lines) await tx.putLogLine(line);
-    }
+    for (const id of dirtyOperations) await tx.putOperation(operations.get(id)!);
+    for (const key of dirtyResources) await tx.putResource(resources.get(key)!);
+    for (const name of dirtyEnvironments) await tx.putEnvironment(environments.get(name)!);
+    for (const line of lines) await tx.putLogLine(line);
     dirtyOperations.clear();
     dirtyResources.clear();
     dirtyEnvironments.clear();

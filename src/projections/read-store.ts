@@ -73,14 +73,6 @@ export interface SkippedEvent {
   reason: string;
 }
 
-/** What a batch of events changed, written at its end (ReadModelTransaction.putBatch). */
-export interface ReadModelWrites {
-  operations: readonly OperationRecord[];
-  resources: readonly ResourceRecord[];
-  environments: readonly EnvironmentRecord[];
-  logLines: readonly LogLine[];
-}
-
 /** Writes of one projection batch; the store applies them and the checkpoint atomically. */
 export interface ReadModelTransaction {
   getOperation(id: string): Promise<OperationRecord | undefined>;
@@ -103,13 +95,6 @@ export interface ReadModelTransaction {
   getDocument(collection: string, key: string): Promise<string | undefined>;
   /** Stores (or replaces) a document as JSON text. */
   putDocument(collection: string, key: string, json: string): Promise<void>;
-  /**
-   * Optional: the puts of `writes` in one call, with the effect of putOperation, putResource,
-   * putEnvironment and putLogLine called one by one in that order. A store implements it when
-   * it saves a promise and a check per record (a rebuild writes hundreds per batch); without
-   * it, the projector makes the calls one by one.
-   */
-  putBatch?(writes: ReadModelWrites): Promise<void>;
 }
 
 /** One stored document of a user-defined projection. */

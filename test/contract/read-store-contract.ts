@@ -976,48 +976,6 @@ export const describeReadStoreContract = (name: string, factory: ReadStoreFactor
       });
     });
 
-    it('putBatch, where a store has it, writes what the puts one by one write, and rolls back with its transaction', async () => {
-      const writesArb = fc.record({
-        operations: fc.array(operationArb, { maxLength: 6 }),
-        resources: fc.array(resourceArb, { maxLength: 4 }),
-        environments: fc.array(environmentArb, { maxLength: 3 }),
-        logLines: fc.array(lineArb, { maxLength: 8 }),
-      });
-      await fc.assert(
-        fc.asyncProperty(writesArb, writesArb, async (first, second) => {
-          const reference = createInMemoryReadStore();
-          const tested = await factory();
-          const oneByOne = async (tx: ReadModelTransaction, w: typeof first) => {
-            for (const r of w.operations) await tx.putOperation(r);
-            for (const r of w.resources) await tx.putResource(r);
-            for (const r of w.environments) await tx.putEnvironment(r);
-            for (const l of w.logLines) await tx.putLogLine(l);
-          };
-          const batched = (tx: ReadModelTransaction, w: typeof first) =>
-            tx.putBatch ? tx.putBatch(w) : oneByOne(tx, w);
-          try {
-            await write(reference, 2n, (tx) => oneByOne(tx, first));
-            await write(tested.readStore, 2n, (tx) => batched(tx, first));
-            expect(await dump(tested.readStore)).toEqual(await dump(reference));
-            await expect(
-              write(tested.readStore, 5n, async (tx) => {
-                await batched(tx, second);
-                throw new Error('late failure');
-              }),
-            ).rejects.toThrow('late failure');
-            expect(await dump(tested.readStore)).toEqual(await dump(reference));
-          } finally {
-            try {
-              await tested.readStore.close();
-            } finally {
-              await tested.teardown?.();
-            }
-          }
-        }),
-        { numRuns: 25 },
-      );
-    });
-
     it('property: any sequence of transactions answers every query as the in-memory store does', async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 12 }), async (steps) => {

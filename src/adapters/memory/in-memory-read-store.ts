@@ -61,43 +61,32 @@ export const createInMemoryReadStore = (): ReadStore => {
         const previous = map.get(key);
         undo.push(() => (had ? map.set(key, previous as V) : map.delete(key)));
       };
-      const putOperation = (record: OperationRecord) => {
-        remember(operations, record.id);
-        operations.set(record.id, record);
-      };
-      const putLogLine = (line: LogLine) => {
-        let perOp = lines.get(line.operationId);
-        if (!perOp) {
-          remember(lines, line.operationId);
-          perOp = new Map();
-          lines.set(line.operationId, perOp);
-        }
-        remember(perOp, line.revision);
-        perOp.set(line.revision, line);
-      };
-      const putResource = (record: ResourceRecord) => {
-        const key = resourceKey(record.environment, record.type, record.handle);
-        remember(resources, key);
-        resources.set(key, record);
-      };
-      const putEnvironment = (record: EnvironmentRecord) => {
-        remember(environments, record.environment);
-        environments.set(record.environment, record);
-      };
       const tx: ReadModelTransaction = {
         getOperation: async (id) => operations.get(id),
-        putOperation: async (record) => putOperation(record),
-        putLogLine: async (line) => putLogLine(line),
+        putOperation: async (record) => {
+          remember(operations, record.id);
+          operations.set(record.id, record);
+        },
+        putLogLine: async (line) => {
+          let perOp = lines.get(line.operationId);
+          if (!perOp) {
+            remember(lines, line.operationId);
+            perOp = new Map();
+            lines.set(line.operationId, perOp);
+          }
+          remember(perOp, line.revision);
+          perOp.set(line.revision, line);
+        },
         getResource: async (e, t, h) => resources.get(resourceKey(e, t, h)),
-        putResource: async (record) => putResource(record),
+        putResource: async (record) => {
+          const key = resourceKey(record.environment, record.type, record.handle);
+          remember(resources, key);
+          resources.set(key, record);
+        },
         getEnvironment: async (e) => environments.get(e),
-        putEnvironment: async (record) => putEnvironment(record),
-        // A batch's writes without a promise per record.
-        putBatch: async (writes) => {
-          for (const record of writes.operations) putOperation(record);
-          for (const record of writes.resources) putResource(record);
-          for (const record of writes.environments) putEnvironment(record);
-          for (const line of writes.logLines) putLogLine(line);
+        putEnvironment: async (record) => {
+          remember(environments, record.environment);
+          environments.set(record.environment, record);
         },
         purgeEnvironment: async (environment) => {
           for (const [id, record] of operations) {

@@ -3,7 +3,6 @@ import { OpledgerError } from '../../domain/errors.js';
 import type {
   OperationRecord,
   ReadModelTransaction,
-  ReadModelWrites,
   ReadStore,
   SkippedEvent,
 } from '../../projections/read-store.js';
@@ -245,14 +244,6 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
       ),
       putDocument: whileOpen((collection: string, key: string, json: string) => {
         sql.putDocument.run(collection, key, json);
-      }),
-      // A batch's writes without a promise and a check per row; the values as one array each
-      // (better-sqlite3 binds an array's items in order), not spread into arguments.
-      putBatch: whileOpen((writes: ReadModelWrites) => {
-        for (const r of writes.operations) sql.putOperation.run(operationValues(r));
-        for (const r of writes.resources) sql.putResource.run(resourceValues(r));
-        for (const r of writes.environments) sql.putEnvironment.run(environmentValues(r));
-        for (const l of writes.logLines) sql.putLogLine.run(logLineValues(l));
       }),
     };
   };
