@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { InvalidEventError, StoredEventError, type StoredEventProblem } from './errors.js';
 import type { EventData, RecordedEvent } from './event-store.js';
 import { eventSchemas, eventVersions, type DomainEvent, type EventType } from './events.js';
+import { compileFastParse, DECLINED, type FastParse } from './schema-fast-path.js';
 import { builtInUpcasters, type Upcaster } from './upcasters.js';
 
 // Upcaster lives beside the built-in upcasters (so the two modules do not import each other);
@@ -13,6 +14,11 @@ const formatIssues = (error: z.ZodError): string =>
 
 const schemaOf = (type: string) =>
   Object.hasOwn(eventSchemas, type) ? eventSchemas[type as EventType] : undefined;
+
+/** zod's checks without zod's cost, for the events read back (schema-fast-path.ts). */
+const fastParsers = new Map<string, FastParse | undefined>(
+  Object.entries(eventSchemas).map(([type, schema]) => [type, compileFastParse(schema)]),
+);
 
 /**
  * Validates a domain event against its type's schema and gives the data to append, with the
@@ -115,6 +121,9 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
         'newer_version',
       );
     }
+    // An event the fast path is unsure of (or rejects) is zod's to judge, and to explain.
+    const fast = fastParsers.get(recorded.type)?.(data) ?? DECLINED;
+    if (fast !== DECLINED) return { type: recorded.type, data: fast } as DomainEvent;
     const parsed = schema.safeParse(data);
     if (!parsed.success) {
       throw storedEventError(

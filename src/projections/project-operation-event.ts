@@ -23,10 +23,11 @@ export const projectOperationEvent = async (
 };
 
 /**
- * projectOperationEvent inside a batch (read-model-batch.ts). Most of an operation's events
- * (its steps, log lines, retries, rollback) change only its own record and add a log line: when
- * the batch already holds that record, they are applied here without a promise, which was a
- * large share of a rebuild on memory. The others take the general path.
+ * projectOperationEvent inside a batch (read-model-batch.ts). Every event but a request changes
+ * its operation's record, adds a log line and, for some endings, changes its resource: when
+ * the batch already holds those records, the event is applied here without a promise, which
+ * was a large share of a rebuild on memory. The others (a request, a record the batch has not
+ * read yet, an environment's deprovision and its purge) take the general path, projectDecoded.
  */
 export const projectOperationEventInBatch = (
   batch: ReadModelBatch,
@@ -36,16 +37,36 @@ export const projectOperationEventInBatch = (
   const id = operationIdOfStream(recorded.streamName);
   if (id === undefined) return undefined;
   const event = decodeOperationEvent(decode, recorded);
-  const existing =
-    event.type === 'OperationRequested' ||
-    event.type === 'OperationFailed' ||
-    event.type === 'OperationSucceeded'
-      ? MISS
-      : batch.cachedOperation(id);
+  const existing = event.type === 'OperationRequested' ? MISS : batch.cachedOperation(id);
   if (existing === MISS) return projectDecoded(batch.tx, recorded, event, id);
   const revision = Number(recorded.streamRevision);
   // As in projectDecoded: no record (purged or never requested), or an event already applied.
   if (!existing || revision <= existing.lastRevision) return undefined;
+  // The resource an ending changes, as projectDecoded changes it; decided before anything is
+  // written, so that an event the general path must take is applied by it alone.
+  let resourceChange: (() => void) | undefined;
+  const { environment, resource, lifecycle } = existing.state;
+  if (event.type === 'OperationFailed' && lifecycle === 'provision') {
+    const current = batch.cachedResource(environment, resource.type, resource.handle);
+    if (current === MISS) return projectDecoded(batch.tx, recorded, event, id);
+    if (current?.status === 'provisioning')
+      resourceChange = () => batch.setResource({ ...current, status: 'deprovisioned' });
+  } else if (event.type === 'OperationSucceeded' && event.data.effects) {
+    const { lifecycle: done, release } = event.data.effects;
+    if (resource.type === ENVIRONMENT_RESOURCE) {
+      if (done === 'deprovision') return projectDecoded(batch.tx, recorded, event, id);
+    } else {
+      const current = batch.cachedResource(environment, resource.type, resource.handle);
+      if (current === MISS) return projectDecoded(batch.tx, recorded, event, id);
+      if (current)
+        resourceChange = () =>
+          batch.setResource({
+            ...current,
+            ...(done ? { status: done === 'deprovision' ? 'deprovisioned' : 'provisioned' } : {}),
+            ...(release ? { release } : {}),
+          });
+    }
+  }
   const state = evolve(existing.state, event);
   batch.setOperation({
     id,
@@ -60,6 +81,7 @@ export const projectOperationEventInBatch = (
   });
   const line = toLogLine(id, revision, event);
   if (line) batch.addLogLine(line);
+  resourceChange?.();
   return undefined;
 };
 

@@ -14,8 +14,15 @@ export interface ReadModelBatch {
    * promise; `MISS` when it must be read through `tx`.
    */
   cachedOperation(id: string): OperationRecord | undefined | typeof MISS;
-  /** putOperation and putLogLine without a promise: both only change the batch's memory. */
+  /** As cachedOperation, for a resource. */
+  cachedResource(
+    environment: string,
+    type: string,
+    handle: string,
+  ): ResourceRecord | undefined | typeof MISS;
+  /** putOperation, putResource and putLogLine without a promise: they only change memory. */
   setOperation(record: OperationRecord): void;
+  setResource(record: ResourceRecord): void;
   addLogLine(line: LogLine): void;
   /** Writes what the batch changed, each record once; call before the checkpoint moves. */
   flush(): Promise<void>;
@@ -56,6 +63,12 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
     lines = [];
   };
 
+  const setResource = (record: ResourceRecord) => {
+    const key = resourceKey(record.environment, record.type, record.handle);
+    resources.set(key, record);
+    dirtyResources.add(key);
+  };
+
   const cached: ReadModelTransaction = {
     getOperation: async (id) => {
       if (operations.has(id)) return operations.get(id);
@@ -77,11 +90,7 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
       resources.set(key, record);
       return record;
     },
-    putResource: async (record) => {
-      const key = resourceKey(record.environment, record.type, record.handle);
-      resources.set(key, record);
-      dirtyResources.add(key);
-    },
+    putResource: async (record) => setResource(record),
     getEnvironment: async (name) => {
       if (environments.has(name)) return environments.get(name);
       const record = await tx.getEnvironment(name);
@@ -108,6 +117,11 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
     tx: cached,
     flush,
     cachedOperation: (id) => (operations.has(id) ? operations.get(id) : MISS),
+    cachedResource: (environment, type, handle) => {
+      const key = resourceKey(environment, type, handle);
+      return resources.has(key) ? resources.get(key) : MISS;
+    },
+    setResource,
     setOperation: (record) => {
       operations.set(record.id, record);
       dirtyOperations.add(record.id);

@@ -15,7 +15,13 @@ import {
 import { DEFAULT_BUSY_TIMEOUT_MS, isBusy } from './driver.js';
 import type { SqliteDatabase, Synchronous } from './public-types.js';
 import { invalidOptionsError, ReadOnlyStoreError } from './errors.js';
-import { encodeEventData, toRecordedEvent, type EventRow } from './event-rows.js';
+import {
+  encodeEventData,
+  toRecordedEvent,
+  valuesToRecordedEvent,
+  type EventRow,
+  type EventValues,
+} from './event-rows.js';
 import { EVENT_STORE_COMPONENT, eventStoreMigrations } from './event-store-schema.js';
 import { createGroupCommit } from './group-commit.js';
 import { createLiveSubscriptions } from './live-subscriptions.js';
@@ -102,13 +108,21 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
         `SELECT ${columns} FROM opledger_events WHERE position > ? ORDER BY position LIMIT ?`,
       )
       .safeIntegers(true),
-    // The types as a JSON array: one prepared statement for any number of them.
-    afterOfTypes: db
-      .prepare<[bigint, string, number], EventRow>(
+    // readAll's pages in raw mode (arrays, not objects: see EventValues), for rebuilds; the
+    // types as a JSON array, one prepared statement for any number of them.
+    pageAfter: db
+      .prepare<[bigint, number], EventValues>(
+        `SELECT ${columns} FROM opledger_events WHERE position > ? ORDER BY position LIMIT ?`,
+      )
+      .safeIntegers(true)
+      .raw(true),
+    pageAfterOfTypes: db
+      .prepare<[bigint, string, number], EventValues>(
         `SELECT ${columns} FROM opledger_events
           WHERE position > ? AND type IN (SELECT value FROM json_each(?)) ORDER BY position LIMIT ?`,
       )
-      .safeIntegers(true),
+      .safeIntegers(true)
+      .raw(true),
   };
 
   let closed = false;
@@ -197,9 +211,9 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
       const limit = limitOf(readOptions.maxCount);
       const rows =
         readOptions.types === undefined
-          ? sql.after.all(after, limit)
-          : sql.afterOfTypes.all(after, JSON.stringify(readOptions.types), limit);
-      return rows.map(toRecordedEvent);
+          ? sql.pageAfter.all(after, limit)
+          : sql.pageAfterOfTypes.all(after, JSON.stringify(readOptions.types), limit);
+      return rows.map(valuesToRecordedEvent);
     },
 
     async headPosition(): Promise<bigint> {
