@@ -37,8 +37,6 @@ export interface PostgresGroupCommit {
    * others sent with it.
    */
   submit(writes: readonly EncodedWrite[]): Promise<AppendResult[]>;
-  /** Resolves once every append submitted so far is settled. */
-  drain(): Promise<void>;
 }
 
 interface Pending {
@@ -126,7 +124,6 @@ export const createPostgresGroupCommit = (
   const { db, schema } = options;
   const queue: Pending[] = [];
   let inFlight = false;
-  let drained: Array<() => void> = [];
 
   const sendBatch = async (batch: readonly Pending[]): Promise<void> => {
     let rows: TextRow[];
@@ -190,9 +187,6 @@ export const createPostgresGroupCommit = (
       }
     }
     inFlight = false;
-    const waiters = drained;
-    drained = [];
-    for (const w of waiters) w();
   };
 
   return {
@@ -201,7 +195,5 @@ export const createPostgresGroupCommit = (
         queue.push({ writes, resolve, reject });
         if (!inFlight) void flush();
       }),
-    drain: () =>
-      !inFlight ? Promise.resolve() : new Promise<void>((resolve) => drained.push(resolve)),
   };
 };

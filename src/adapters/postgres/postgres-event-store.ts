@@ -93,6 +93,7 @@ export const createPostgresEventStore = (
   const completers = new Set<() => void>();
   // Head reads of `subscribe({ after: 'end' })` calls that appends must not overtake.
   const pendingHeads = new Set<Promise<unknown>>();
+  const accepted = new Set<Promise<unknown>>();
 
   /** Refuses work once closed, and reports a pool ended under a call as the store closing. */
   const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
@@ -360,12 +361,22 @@ export const createPostgresEventStore = (
       };
     });
 
+  /** An append accepted (not refused as closed), until it is answered. */
+  const accept = <T>(call: Promise<T>): Promise<T> => {
+    accepted.add(call);
+    void call.then(
+      () => accepted.delete(call),
+      () => accepted.delete(call),
+    );
+    return call;
+  };
+
   return {
     outage: { host: server, isTransient: isTransientPostgresError },
     append: (stream, events, appendOptions: AppendOptions = {}) =>
-      guarded(() => append(stream, events, appendOptions.expectedVersion ?? 'any')),
+      accept(guarded(() => append(stream, events, appendOptions.expectedVersion ?? 'any'))),
 
-    appendToStreams: (writes) => guarded(() => appendToStreams(writes)),
+    appendToStreams: (writes) => accept(guarded(() => appendToStreams(writes))),
 
     readStream: (stream, readOptions = {}) => guarded(() => readStream(stream, readOptions)),
 
@@ -391,8 +402,9 @@ export const createPostgresEventStore = (
       closing ??= (async () => {
         for (const complete of [...completers]) complete();
         feed.close();
-        // Appends queued behind a call in flight were accepted before close(): they are sent.
-        await groupCommit.drain();
+        // Appends accepted before close(), some queued behind a call in flight, are still
+        // sent and answered before the pool ends.
+        await Promise.allSettled([...accepted]);
         ended = true;
         await end();
       })();
