@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventStoreMigrations } from '../../src/adapters/postgres/event-store-schema.js';
 import { createPostgresEventStore } from '../../src/adapters/postgres/index.js';
+import { runMigrations } from '../../src/adapters/postgres/migrations.js';
 import { ConcurrencyError, InvalidEventError } from '../../src/domain/errors.js';
 import type { EventStore, RecordedEvent } from '../../src/domain/event-store.js';
 import { useTestDatabase } from '../support/postgres-database.js';
@@ -200,6 +202,31 @@ describe('PostgreSQL group commit', () => {
       'first@0:F',
       'x@0:X0',
       'x@1:X1',
+    ]);
+  });
+
+  it('upgrades a schema an older opledger made (append_events only) and keeps its events', async () => {
+    const schema = database.uniqueSchema('upgrade');
+    await runMigrations(pool, schema, 'event-store', eventStoreMigrations(schema).slice(0, 1));
+    await pool.query(`SELECT * FROM "${schema}".append_events('old', 'any', NULL, $1::jsonb)`, [
+      JSON.stringify([event('Old')]),
+    ]);
+    store = createPostgresEventStore({ pool }, { schema });
+    sent = [];
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        store!.append('old', [event(`New${i}`)], { expectedVersion: BigInt(i) }),
+      ),
+    );
+    expect(sent).toEqual(['append_events', 'append_batch']);
+    expect(results.map((r) => r.lastPosition)).toEqual([2n, 3n, 4n, 5n, 6n]);
+    expect((await store.readStream('old')).map((e) => e.type)).toEqual([
+      'Old',
+      'New0',
+      'New1',
+      'New2',
+      'New3',
+      'New4',
     ]);
   });
 
