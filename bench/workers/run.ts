@@ -3,7 +3,8 @@
  * wait 20 ms, run by worker processes on PostgreSQL (a throwaway cluster, as the tests start,
  * unless OPLEDGER_BENCH_POSTGRES_URL is set). Measures throughput with one worker at concurrency
  * 1 and 16, and 2 and 4 workers at 16, each on a fresh database; counts the appends and
- * conflicts per operation and the time the store spends in append_events (pg_stat_user_functions).
+ * conflicts per operation, the calls of the append functions (append_events alone, append_batch for
+ * a group commit) and the time the store spends in them (pg_stat_user_functions).
  * Prints a Markdown table and writes bench/workers/results.json.
  *
  *   npm run bench:workers                 full sizes
@@ -246,9 +247,11 @@ const runConfig = async (serverUrl: string, config: Config) => {
             count(*) FILTER (WHERE type = 'OperationFailed') AS failed
        FROM opledger.events`,
   );
+  // append_events (an append sent alone) and append_batch (a group commit's batch), if any.
   const [fn] = await query<{ calls: string; total: number }>(
     url,
-    "SELECT calls, total_time AS total FROM pg_stat_user_functions WHERE funcname = 'append_events'",
+    `SELECT sum(calls) AS calls, sum(total_time) AS total FROM pg_stat_user_functions
+      WHERE funcname IN ('append_events', 'append_batch') HAVING count(*) > 0`,
   );
   await dropDatabase(serverUrl, database);
   const sum = (k: keyof WorkerCounts) => counts.reduce((a, c) => a + c[k], 0);
@@ -266,9 +269,11 @@ const runConfig = async (serverUrl: string, config: Config) => {
     readsPerOp: sum('reads') / ops,
     workerAppendMs: sum('appendMs') / Math.max(1, sum('appends')),
     storeAppendCalls: Number(fn?.calls ?? 0),
+    /** Calls of the append functions per operation: below appends/op when batches form. */
+    storeCallsPerOp: Number(fn?.calls ?? 0) / ops,
     storeMsPerAppend: fn ? fn.total / Number(fn.calls) : NaN,
     storeMsPerOp: fn ? fn.total / ops : NaN,
-    /** The share of the run's wall time append_events was running (lock waits included). */
+    /** The share of the run's wall time the append functions ran (lock waits included). */
     storeBusy: fn ? fn.total / (seconds * 1000) : NaN,
     workerCpuMsPerOp: sum('cpuMs') / ops,
     /** Cores the workers kept busy on average over the run. */
@@ -309,12 +314,12 @@ const main = async () => {
     );
   say(`\n${date}, ${quick ? 'quick' : 'full'} mode, ${machine}, Node ${process.version}\n`);
   say(
-    '| configuration | operations | ops/s | appends/op | conflicts/op | reads/op | append round trip (ms) | append_events time per call (ms) | store time per op (ms) | append_events busy | worker CPU per op (ms) | worker cores used | server CPU per op (ms) | backends active | waiting for the append lock | queries waiting for a pool connection | load (1 min) |',
+    '| configuration | operations | ops/s | appends/op | conflicts/op | reads/op | append round trip (ms) | append calls/op | append call time (ms) | store time per op (ms) | append calls busy | worker CPU per op (ms) | worker cores used | server CPU per op (ms) | backends active | waiting for the append lock | queries waiting for a pool connection | load (1 min) |',
   );
-  say('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  say('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     say(
-      `| ${r.name} | ${r.operations} | ${r.opsPerSecond.toFixed(1)} | ${r.workerAppendsPerOp.toFixed(1)} | ${r.conflictsPerOp.toFixed(2)} | ${r.readsPerOp.toFixed(1)} | ${r.workerAppendMs.toFixed(2)} | ${r.storeMsPerAppend.toFixed(3)} | ${r.storeMsPerOp.toFixed(2)} | ${(r.storeBusy * 100).toFixed(0)}% | ${r.workerCpuMsPerOp.toFixed(1)} | ${r.workerCores.toFixed(2)} | ${r.serverCpuMsPerOp.toFixed(1)} | ${r.activeBackends.toFixed(2)} | ${r.waitingForAppendLock.toFixed(2)} | ${r.poolWaiting.toFixed(2)} | ${r.loadAverage.toFixed(1)} |`,
+      `| ${r.name} | ${r.operations} | ${r.opsPerSecond.toFixed(1)} | ${r.workerAppendsPerOp.toFixed(1)} | ${r.conflictsPerOp.toFixed(2)} | ${r.readsPerOp.toFixed(1)} | ${r.workerAppendMs.toFixed(2)} | ${r.storeCallsPerOp.toFixed(1)} | ${r.storeMsPerAppend.toFixed(3)} | ${r.storeMsPerOp.toFixed(2)} | ${(r.storeBusy * 100).toFixed(0)}% | ${r.workerCpuMsPerOp.toFixed(1)} | ${r.workerCores.toFixed(2)} | ${r.serverCpuMsPerOp.toFixed(1)} | ${r.activeBackends.toFixed(2)} | ${r.waitingForAppendLock.toFixed(2)} | ${r.poolWaiting.toFixed(2)} | ${r.loadAverage.toFixed(1)} |`,
     );
   }
   const [one, sixteen, , four] = results;

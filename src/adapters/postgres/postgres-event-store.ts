@@ -24,6 +24,7 @@ import {
 } from './connection.js';
 import { decodeEventRow, encodeEvents, EVENT_COLUMNS } from './event-rows.js';
 import { eventStoreMigrations, notificationChannel } from './event-store-schema.js';
+import { createPostgresGroupCommit, type EncodedWrite } from './group-commit.js';
 import { createLiveFeed, type Wake } from './live-feed.js';
 import { onFirstUse, runMigrations } from './migrations.js';
 import { PostgresStoreOptionsError } from './errors.js';
@@ -59,12 +60,16 @@ const isUnstorableJson = (error: unknown): boolean => {
   return code === '22P05' || code === '22P02';
 };
 
+/** The types of an encoded payload, to name them in an error (the rare path: parsed again). */
+const eventTypes = (payload: string): string =>
+  (JSON.parse(payload) as Array<{ type: string }>).map((e) => e.type).join(', ');
+
 const limitOf = (maxCount: number | undefined): number | null =>
   maxCount === undefined || maxCount === Infinity ? null : Math.max(0, Math.floor(maxCount));
 
 /**
- * An event store on PostgreSQL: events in one table, appends through a plpgsql function (one
- * round trip each), live delivery by LISTEN/NOTIFY with polling behind it. See
+ * An event store on PostgreSQL: events in one table, appends through plpgsql functions (one
+ * round trip each, group-committed: see group-commit.ts), live delivery by LISTEN/NOTIFY with polling behind it. See
  * event-store-schema.ts for why global positions are always read in order.
  */
 export const createPostgresEventStore = (
@@ -88,6 +93,7 @@ export const createPostgresEventStore = (
   const completers = new Set<() => void>();
   // Head reads of `subscribe({ after: 'end' })` calls that appends must not overtake.
   const pendingHeads = new Set<Promise<unknown>>();
+  const accepted = new Set<Promise<unknown>>();
 
   /** Refuses work once closed, and reports a pool ended under a call as the store closing. */
   const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
@@ -154,11 +160,8 @@ export const createPostgresEventStore = (
   /** One stream's append on `db`: the pool (its own transaction) or a transaction's client. */
   const appendOn = async (
     db: Queryable,
-    stream: string,
-    events: readonly EventData[],
-    expected: ExpectedVersion,
+    { stream, payload, expected }: EncodedWrite,
   ): Promise<AppendResult> => {
-    const payload = encodeEvents(events);
     const [kind, revision] = expectedParameters(expected);
     let row;
     try {
@@ -180,7 +183,7 @@ export const createPostgresEventStore = (
       }
       if (isUnstorableJson(error)) {
         throw new InvalidEventError(
-          events.map((e) => e.type).join(', '),
+          eventTypes(payload),
           `PostgreSQL cannot store its data as JSON (${(error as Error).message}); remove NUL characters and unpaired surrogates`,
         );
       }
@@ -193,32 +196,56 @@ export const createPostgresEventStore = (
     return { nextExpectedRevision: actual, lastPosition: BigInt(requiredText(row, 'position')) };
   };
 
+  // A unit sent on its own (nothing else was queued): one append_events call, or, for several
+  // streams, a transaction of them. append_events takes the append lock for its transaction;
+  // called again in the same one it already holds it, and each call sees the rows the earlier
+  // ones inserted.
+  const sendAlone = async (writes: readonly EncodedWrite[]): Promise<AppendResult[]> => {
+    const results =
+      writes.length === 1
+        ? [await appendOn(pool, writes[0]!)]
+        : await inTransaction(pool, async (client) => {
+            const out: AppendResult[] = [];
+            for (const w of writes) out.push(await appendOn(client, w));
+            return out;
+          });
+    const head = results.reduce(
+      (max, r, i) => (writes[i]!.payload !== '[]' && r.lastPosition > max ? r.lastPosition : max),
+      0n,
+    );
+    // Local subscribers need not wait for the notification to come back from the server.
+    if (head > 0n) feed.wakeAll(head);
+    return results;
+  };
+
+  const groupCommit = createPostgresGroupCommit({
+    db: pool,
+    schema: s,
+    sendAlone,
+    isUnitFault: (error) =>
+      isUnstorableJson(error) || isUniqueViolation(error, 'events_stream_revision_key'),
+    onCommitted: (head) => feed.wakeAll(head),
+  });
+
   const append = async (
     stream: string,
     events: readonly EventData[],
     expected: ExpectedVersion,
   ): Promise<AppendResult> => {
+    const write = { stream, payload: encodeEvents(events), expected };
     if (pendingHeads.size > 0) await Promise.allSettled([...pendingHeads]);
-    const result = await appendOn(pool, stream, events, expected);
-    // Local subscribers need not wait for the notification to come back from the server.
-    if (events.length > 0) feed.wakeAll(result.lastPosition);
-    return result;
+    const [result] = await groupCommit.submit([write]);
+    return result!;
   };
 
-  // append_events takes the append lock for its transaction; called again in the same one it
-  // already holds it, and each call sees the rows the earlier ones inserted.
   const appendToStreams = async (writes: readonly StreamWrite[]): Promise<AppendResult[]> => {
+    const encoded = writes.map((w) => ({
+      stream: w.stream,
+      payload: encodeEvents(w.events),
+      expected: w.expectedVersion ?? 'any',
+    }));
     if (pendingHeads.size > 0) await Promise.allSettled([...pendingHeads]);
-    const results = await inTransaction(pool, async (client) => {
-      const out: AppendResult[] = [];
-      for (const w of writes) {
-        out.push(await appendOn(client, w.stream, w.events, w.expectedVersion ?? 'any'));
-      }
-      return out;
-    });
-    const head = results.reduce((max, r) => (r.lastPosition > max ? r.lastPosition : max), 0n);
-    if (writes.some((w) => w.events.length > 0)) feed.wakeAll(head);
-    return results;
+    return groupCommit.submit(encoded);
   };
 
   const readStream = async (
@@ -334,12 +361,22 @@ export const createPostgresEventStore = (
       };
     });
 
+  /** An append accepted (not refused as closed), until it is answered. */
+  const accept = <T>(call: Promise<T>): Promise<T> => {
+    accepted.add(call);
+    void call.then(
+      () => accepted.delete(call),
+      () => accepted.delete(call),
+    );
+    return call;
+  };
+
   return {
     outage: { host: server, isTransient: isTransientPostgresError },
     append: (stream, events, appendOptions: AppendOptions = {}) =>
-      guarded(() => append(stream, events, appendOptions.expectedVersion ?? 'any')),
+      accept(guarded(() => append(stream, events, appendOptions.expectedVersion ?? 'any'))),
 
-    appendToStreams: (writes) => guarded(() => appendToStreams(writes)),
+    appendToStreams: (writes) => accept(guarded(() => appendToStreams(writes))),
 
     readStream: (stream, readOptions = {}) => guarded(() => readStream(stream, readOptions)),
 
@@ -365,6 +402,9 @@ export const createPostgresEventStore = (
       closing ??= (async () => {
         for (const complete of [...completers]) complete();
         feed.close();
+        // Appends accepted before close(), some queued behind a call in flight, are still
+        // sent and answered before the pool ends.
+        await Promise.allSettled([...accepted]);
         ended = true;
         await end();
       })();
