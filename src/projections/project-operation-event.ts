@@ -1,11 +1,24 @@
 import type { RecordedEvent } from '../domain/event-store.js';
 import type { OperationEvent } from '../domain/events.js';
 import { toLogLine } from '../domain/log-lines.js';
-import { evolve, initialState } from '../domain/operation.js';
+import { evolve, initialState, type OperationState } from '../domain/operation.js';
 import { ENVIRONMENT_RESOURCE, operationIdOfStream } from '../domain/stream-names.js';
 import { decodeOperationEvent, type Decode } from '../engine/operation-stream.js';
 import { MISS, type ReadModelBatch } from './read-model-batch.js';
-import type { ReadModelTransaction } from './read-store.js';
+import type { OperationRecord, ReadModelTransaction } from './read-store.js';
+
+/** An operation's row as both write paths (a batch, a transaction) store it. */
+const operationRecord = (id: string, revision: number, state: OperationState): OperationRecord => ({
+  id,
+  environment: state.environment,
+  resourceType: state.resource.type,
+  resourceHandle: state.resource.handle,
+  type: state.type,
+  status: state.status,
+  createdAt: state.createdAt,
+  lastRevision: revision,
+  state,
+});
 
 /**
  * Applies one stored event to the read model: the operation's folded state and summary, its
@@ -68,17 +81,7 @@ export const projectOperationEventInBatch = (
     }
   }
   const state = evolve(existing.state, event);
-  batch.setOperation({
-    id,
-    environment: state.environment,
-    resourceType: state.resource.type,
-    resourceHandle: state.resource.handle,
-    type: state.type,
-    status: state.status,
-    createdAt: state.createdAt,
-    lastRevision: revision,
-    state,
-  });
+  batch.setOperation(operationRecord(id, revision, state));
   const line = toLogLine(id, revision, event);
   if (line) batch.addLogLine(line);
   resourceChange?.();
@@ -103,17 +106,7 @@ const projectDecoded = async (
   }
 
   const state = evolve(existing?.state ?? initialState(), event);
-  await tx.putOperation({
-    id,
-    environment: state.environment,
-    resourceType: state.resource.type,
-    resourceHandle: state.resource.handle,
-    type: state.type,
-    status: state.status,
-    createdAt: state.createdAt,
-    lastRevision: revision,
-    state,
-  });
+  await tx.putOperation(operationRecord(id, revision, state));
   const line = toLogLine(id, revision, event);
   if (line) await tx.putLogLine(line);
 

@@ -34,6 +34,18 @@ export const MISS: unique symbol = Symbol('not in the batch');
 const resourceKey = (environment: string, type: string, handle: string) =>
   `${environment}\u0000${type}\u0000${handle}`;
 
+/** A record the batch has read or written, else read once from the store and kept (absent too). */
+const cachedRead = async <T>(
+  cache: Map<string, T | undefined>,
+  key: string,
+  read: () => Promise<T | undefined>,
+): Promise<T | undefined> => {
+  if (cache.has(key)) return cache.get(key);
+  const record = await read();
+  cache.set(key, record);
+  return record;
+};
+
 /**
  * Keeps the records one batch of events reads and writes in memory, and writes each changed
  * one once, when the batch ends. An operation's ten or so events in one batch then cost one
@@ -70,12 +82,7 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   };
 
   const cached: ReadModelTransaction = {
-    getOperation: async (id) => {
-      if (operations.has(id)) return operations.get(id);
-      const record = await tx.getOperation(id);
-      operations.set(id, record);
-      return record;
-    },
+    getOperation: (id) => cachedRead(operations, id, () => tx.getOperation(id)),
     putOperation: async (record) => {
       operations.set(record.id, record);
       dirtyOperations.add(record.id);
@@ -83,20 +90,12 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
     putLogLine: async (line) => {
       lines.push(line);
     },
-    getResource: async (environment, type, handle) => {
-      const key = resourceKey(environment, type, handle);
-      if (resources.has(key)) return resources.get(key);
-      const record = await tx.getResource(environment, type, handle);
-      resources.set(key, record);
-      return record;
-    },
+    getResource: (environment, type, handle) =>
+      cachedRead(resources, resourceKey(environment, type, handle), () =>
+        tx.getResource(environment, type, handle),
+      ),
     putResource: async (record) => setResource(record),
-    getEnvironment: async (name) => {
-      if (environments.has(name)) return environments.get(name);
-      const record = await tx.getEnvironment(name);
-      environments.set(name, record);
-      return record;
-    },
+    getEnvironment: (name) => cachedRead(environments, name, () => tx.getEnvironment(name)),
     putEnvironment: async (record) => {
       environments.set(record.environment, record);
       dirtyEnvironments.add(record.environment);
