@@ -9,6 +9,8 @@
  *            --runs N, --only appends,engine,projections,live-delivery, --profile (--cpu-prof),
  *            --render (rewrite RESULTS.md from results.json and NOTES.md, measuring nothing),
  *            --history 10,10000 (past operations of workload 5, long-history; default 10 to 1M),
+ *            --events N (events written by workload 1 and rebuilt by workload 3, instead of the
+ *            issue's 100,000 and 1,000,000: a shorter full run; results.json records the sizes),
  *            --busy (measure at once even while tests run; the results say the machine was busy)
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -42,6 +44,7 @@ interface Args {
   profile: boolean;
   render: boolean;
   history?: number[];
+  events?: number;
   busy: boolean;
 }
 
@@ -68,7 +71,11 @@ const parseArgs = (argv: string[]): Args => {
     else if (a === '--out') args.out = value();
     else if (a === '--runs') args.runs = Number(value());
     else if (a === '--history') args.history = value().split(',').map(Number);
-    else if (a === '--only') {
+    else if (a === '--events') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1000) throw new Error('--events needs an integer ≥ 1000');
+      args.events = n;
+    } else if (a === '--only') {
       const names = value().split(',');
       for (const n of names) {
         if (!WORKLOADS.includes(n as Workload)) throw new Error(`unknown workload '${n}'`);
@@ -226,6 +233,15 @@ const main = async () => {
   const plan: Plan = { ...(args.quick ? QUICK : FULL) };
   if (args.runs !== undefined) plan.runs = args.runs;
   if (args.history) plan.longHistory = { sizes: { pastOperations: args.history } };
+  if (args.events !== undefined) {
+    // One stream per ten events, as the issue's sizes have it.
+    const streams = Math.max(1, Math.round(args.events / 10));
+    plan.appends = {
+      ...plan.appends,
+      sizes: { ...plan.appends.sizes, events: args.events, streams },
+    };
+    plan.projections = { sizes: { events: args.events } };
+  }
   mkdirSync(args.out, { recursive: true });
 
   const needsPostgres = args.only.some(
