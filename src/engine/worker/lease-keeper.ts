@@ -50,7 +50,14 @@ export const keepLease = async (o: LeaseKeeperOptions): Promise<LeaseKeeper> => 
   let stopped = false;
   const stopTimers = new AbortController();
 
-  const take = async () => {
+  /**
+   * The new lease being written, if any: a renewal waits for it, as it would otherwise append
+   * to the new lease's stream at the old lease's revision, conflict, and judge the new lease
+   * lost before it was ever held.
+   */
+  let taking: Promise<void> | undefined;
+
+  const takeOnce = async () => {
     lease = `${o.identity}.${leaseIds()}`;
     lost = new AbortController();
     // Every run under the lease listens to it (and stops listening when it ends): as many as
@@ -70,28 +77,46 @@ export const keepLease = async (o: LeaseKeeperOptions): Promise<LeaseKeeper> => 
     });
   };
 
-  const lose = async (reason: string) => {
-    if (lost.signal.aborted) return;
-    const old = lease;
-    lost.abort(new LeaseLostError(old, reason));
+  const take = () => {
+    const current: Promise<void> = takeOnce().finally(() => {
+      if (taking === current) taking = undefined;
+    });
+    return (taking = current);
+  };
+
+  /** Loses `which` (the lease held now by default); nothing if that lease is already gone. */
+  const lose = async (reason: string, which = lease) => {
+    // Both the watchdog and a renewal may find the same lease lost: the first one takes the
+    // next lease, and the other must not abort that one.
+    if (which !== lease || lost.signal.aborted) return;
+    lost.abort(new LeaseLostError(which, reason));
     o.warn(
-      `lease ${old} lost (${reason}): its operations were aborted and are left to the worker that takes them over`,
+      `lease ${which} lost (${reason}): its operations were aborted and are left to the worker that takes them over`,
     );
     if (!stopped) await take();
   };
 
   const renew = async () => {
+    if (taking) await taking.catch(() => undefined);
     const startedAt = clock.now().getTime();
     if (startedAt - renewedAt > ttlMs) {
       return lose(
         `not renewed for ${startedAt - renewedAt} ms, past its ${ttlMs} ms time to live (the process was paused or cut off from the store)`,
       );
     }
-    const next = await renewLease(store, lease, revision, {
+    const renewing = lease;
+    const renewingSignal = lost.signal;
+    const next = await renewLease(store, renewing, revision, {
       type: 'WorkerLeaseRenewed',
       data: { holding: o.holding(), at: now() },
     });
-    if (next === undefined) return lose('another worker found it expired and took it over');
+    // The watchdog judged this lease lost while its renewal was in flight (a slow store): the
+    // answer is about a lease this worker gave up, and its revision and time are not the new
+    // lease's (taking them made the next renewal of the new lease conflict, and lose it too).
+    if (renewing !== lease || renewingSignal.aborted) return;
+    if (next === undefined) {
+      return lose('another worker found it expired and took it over', renewing);
+    }
     revision = next;
     renewedAt = startedAt;
   };
@@ -137,6 +162,7 @@ export const keepLease = async (o: LeaseKeeperOptions): Promise<LeaseKeeper> => 
     release: async (holding) => {
       stopped = true;
       stopTimers.abort();
+      if (taking) await taking.catch(() => undefined);
       if (lost.signal.aborted) return;
       await renewLease(store, lease, revision, {
         type: 'WorkerLeaseReleased',
