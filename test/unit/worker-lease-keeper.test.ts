@@ -44,6 +44,8 @@ const gatedStore = () => {
   });
   return {
     store: gated,
+    /** The store itself, past the gates: another worker's writes. */
+    raw: store,
     hold: (lease: string) => void held.add(leaseStreamName(lease)),
     fail: (lease: string) => void failing.add(leaseStreamName(lease)),
     holdNewLeases: () => void (holdNew = true),
@@ -157,6 +159,83 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
     expect(keeper.signal().aborted).toBe(false);
     expect(gate.renewalsOf(second)).toBeGreaterThanOrEqual(3);
     expect(warnings.filter((w) => w.startsWith(`lease ${second} lost`))).toEqual([]);
+    await keeper.release([]);
+  });
+
+  it('given lease 2 written only after a time to live (the store locked meanwhile), when it lands, then lease 2 is confirmed by a renewal and kept, not judged lost at once', async () => {
+    const gate = gatedStore();
+    const clock = createManualClock();
+    const warnings: string[] = [];
+    const keeper = await start(gate.store, clock, warnings);
+    const first = keeper.current();
+    // The store is locked (on SQLite, by a paused process): lease 1 cannot be renewed, and
+    // lease 2, taken when the watchdog gives lease 1 up, is written only 5 ttls later.
+    gate.fail(first);
+    gate.holdNewLeases();
+    for (let t = 0; keeper.current() === first; t += renewEveryMs) {
+      expect(t).toBeLessThan(10 * ttlMs);
+      clock.advance(renewEveryMs);
+      await settle();
+    }
+    const second = keeper.current();
+    await until(() => gate.waitingOn(second) >= 1);
+    for (let i = 0; i < 5 * (ttlMs / renewEveryMs); i++) {
+      clock.advance(renewEveryMs);
+      await settle();
+    }
+    gate.letGo(second);
+    await settle();
+    for (let i = 0; i < 3; i++) {
+      clock.advance(renewEveryMs);
+      await settle();
+    }
+
+    expect(keeper.current()).toBe(second);
+    expect(keeper.signal().aborted).toBe(false);
+    expect(gate.renewalsOf(second)).toBeGreaterThanOrEqual(3);
+    expect(warnings.filter((w) => w.startsWith(`lease ${second} lost`))).toEqual([]);
+    await keeper.release([]);
+  });
+
+  it('given lease 2 written late and expired by another worker before this one could renew it, then lease 2 is lost and a third is taken', async () => {
+    const gate = gatedStore();
+    const clock = createManualClock();
+    const warnings: string[] = [];
+    const keeper = await start(gate.store, clock, warnings);
+    const first = keeper.current();
+    gate.fail(first);
+    gate.holdNewLeases();
+    for (let t = 0; keeper.current() === first; t += renewEveryMs) {
+      expect(t).toBeLessThan(10 * ttlMs);
+      clock.advance(renewEveryMs);
+      await settle();
+    }
+    const second = keeper.current();
+    const signal = keeper.signal();
+    await until(() => gate.waitingOn(second) >= 1);
+    clock.advance(5 * ttlMs);
+    // Lease 2 lands, and its renewal is held: another worker expires it first.
+    gate.letGo(second);
+    gate.hold(second);
+    await until(() => gate.waitingOn(second) >= 1);
+    await gate.raw.append(
+      leaseStreamName(second),
+      [
+        {
+          type: 'WorkerLeaseExpired',
+          data: {
+            by: 'w2.lease',
+            lastRenewedAt: clock.now().toISOString(),
+            at: clock.now().toISOString(),
+          },
+        },
+      ],
+      { expectedVersion: 0n },
+    );
+    gate.letGo(second);
+    await until(() => keeper.current() !== second);
+    expect(signal.aborted).toBe(true);
+    expect(warnings.some((w) => w.startsWith(`lease ${second} lost`))).toBe(true);
     await keeper.release([]);
   });
 

@@ -57,24 +57,55 @@ export const keepLease = async (o: LeaseKeeperOptions): Promise<LeaseKeeper> => 
    */
   let taking: Promise<void> | undefined;
 
+  /**
+   * Renews a lease just written until it has at least a renewal period left: false when another
+   * worker expired it first. Its time is counted from when its write began (the store may have
+   * recorded it then), so a write that took longer than its time to live (the store locked: on
+   * SQLite, by a paused process) left a lease the watchdog judged lost the moment it was held,
+   * aborting at once what the worker had just claimed or taken over under it. A renewal that
+   * goes through at its revision proves no other worker expired it, so none took anything of it.
+   */
+  const confirm = async (): Promise<boolean> => {
+    while (!stopped && clock.now().getTime() - renewedAt > ttlMs - o.renewEveryMs) {
+      const startedAt = clock.now().getTime();
+      const next = await renewLease(store, lease, revision, {
+        type: 'WorkerLeaseRenewed',
+        data: { holding: o.holding(), at: now() },
+      });
+      if (next === undefined) return false;
+      revision = next;
+      renewedAt = startedAt;
+    }
+    return true;
+  };
+
   const takeOnce = async () => {
-    lease = `${o.identity}.${leaseIds()}`;
-    lost = new AbortController();
-    // Every run under the lease listens to it (and stops listening when it ends): as many as
-    // the worker's concurrency, past Node's default warning at 10.
-    setMaxListeners(0, lost.signal);
-    renewedAt = clock.now().getTime();
-    revision = await acquireLease(store, {
-      lease,
-      worker: o.identity,
-      host: hostname(),
-      pid: process.pid,
-      ttlMs,
-      renewEveryMs: o.renewEveryMs,
-      concurrency: o.concurrency,
-      operations: [...o.operationTypes],
-      at: now(),
-    });
+    for (;;) {
+      lease = `${o.identity}.${leaseIds()}`;
+      lost = new AbortController();
+      // Every run under the lease listens to it (and stops listening when it ends): as many as
+      // the worker's concurrency, past Node's default warning at 10.
+      setMaxListeners(0, lost.signal);
+      renewedAt = clock.now().getTime();
+      revision = await acquireLease(store, {
+        lease,
+        worker: o.identity,
+        host: hostname(),
+        pid: process.pid,
+        ttlMs,
+        renewEveryMs: o.renewEveryMs,
+        concurrency: o.concurrency,
+        operations: [...o.operationTypes],
+        at: now(),
+      });
+      if (await confirm()) return;
+      const reason = 'written too late: another worker expired it before its first renewal';
+      lost.abort(new LeaseLostError(lease, reason));
+      o.warn(
+        `lease ${lease} lost (${reason}): its operations were aborted and are left to the worker that takes them over`,
+      );
+      if (stopped) return;
+    }
   };
 
   const take = () => {
