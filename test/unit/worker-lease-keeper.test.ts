@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encodeEvent } from '../../src/domain/event-codec.js';
 import type { AppendOptions, EventData, EventStore } from '../../src/domain/event-store.js';
 import { leaseStreamName } from '../../src/domain/stream-names.js';
 import { keepLease, type LeaseKeeper } from '../../src/engine/worker/lease-keeper.js';
@@ -221,14 +222,14 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
     await gate.raw.append(
       leaseStreamName(second),
       [
-        {
+        encodeEvent({
           type: 'WorkerLeaseExpired',
           data: {
             by: 'w2.lease',
             lastRenewedAt: clock.now().toISOString(),
             at: clock.now().toISOString(),
           },
-        },
+        }),
       ],
       { expectedVersion: 0n },
     );
