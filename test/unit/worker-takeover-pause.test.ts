@@ -275,4 +275,64 @@ describe('a takeover after a worker paused past its lease (the chaos finding of 
     f.open('z');
     await Promise.all([a.shutdown({ graceMs: 0 }), b.shutdown({ graceMs: 0 })]);
   });
+
+  it("given a lease lost while a step's start was being appended (the store locked), then the step is not begun once the append lands, and whoever takes the operation over undoes it", async () => {
+    const { clock, store } = world();
+    const ran: { step: string; aborted: boolean }[] = [];
+    const deploy = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({
+          name: 'first',
+          run: (ctx) => void ran.push({ step: 'first', aborted: ctx.signal.aborted }),
+          undo: () => undefined,
+        }),
+      ],
+    });
+    // Once `locked`, a step's start and the lease's renewals wait for the test (on SQLite, for
+    // a paused process holding the write lock).
+    const append = store.append.bind(store);
+    let locked = true;
+    let letGo: (() => void) | undefined;
+    const waiting: (() => void)[] = [];
+    store.append = async (stream, events, options) => {
+      if (locked && events.some((e) => e.type === 'StepStarted')) {
+        await new Promise<void>((go) => (letGo = go));
+      } else if (
+        locked &&
+        stream.startsWith('worker-') &&
+        options?.expectedVersion !== 'no_stream'
+      ) {
+        await new Promise<void>((go) => waiting.push(go));
+      }
+      return append(stream, events, options);
+    };
+    const a = await createWorker({
+      store,
+      operations: [deploy],
+      identity: 'A',
+      clock,
+      lease,
+      log: () => undefined,
+    });
+    const first = a.lease();
+    const handle = await createClient({ store, operations: [deploy] }).start(request());
+    await until(() => letGo !== undefined);
+    // The watchdog gives the lease up while the start waits; then the start lands.
+    await pass(ttlMs + renewEveryMs, clock);
+    expect(a.lease()).not.toBe(first);
+    locked = false;
+    letGo!();
+    for (const go of waiting) go();
+    await settle();
+    expect(ran).toEqual([]);
+    expect(a.running()).not.toContain(handle.id);
+
+    // The worker takes its own operation over once the store says the old lease expired: the
+    // step's start is on record and its outcome unknown, so it is rolled back.
+    await pass(ttlMs + 2 * renewEveryMs, clock);
+    expect(await handle.result).toMatchObject({ status: 'failed', rollback: 'succeeded' });
+    expect(ran).toEqual([]);
+    await a.shutdown({ graceMs: 0 });
+  });
 });
