@@ -298,15 +298,11 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
         // Out of the kills from now on: a target killed while it waits for its next step would
         // never say it (under load, the kill loop often came first).
         pausedIndex = index;
-        let stepMsg: Message;
-        for (;;) {
-          const seen = target.messages.length;
-          stepMsg = await target.said('step', (m) => target.messages.indexOf(m) >= seen);
-          // Not the only worker running: right after a kill the others may still be starting
-          // (seconds under load), and stopping this one then left no successor at all (an
-          // operation of the killed worker waited 4.7 s for the restarted process in one run).
-          if (workers.some((p, i) => i !== index && running(p))) break;
-        }
+        const seen = target.messages.length;
+        const stepMsg = await target.said('step', (m) => target.messages.indexOf(m) >= seen);
+        // This may stop the only worker running: right after a kill the other is still starting
+        // (seconds under load). Waiting for one to run instead left no step to pause once the
+        // work was done. The takeover bound counts that wait (successorWaitMs, from `stops`).
         target.signal('SIGSTOP');
         const stop = { pid: Number(stepMsg.pid), from: Date.now(), to: Infinity };
         stops.push(stop);
