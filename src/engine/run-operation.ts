@@ -105,6 +105,10 @@ export const driveOperation = async (
       if (error instanceof OperationCancelledError) return cancelledBefore(writer.state(), action);
       throw error;
     }
+    // Lost while its start was being appended (a worker's lease judged lost as the append waited
+    // for a locked store): the step is not begun. Its start is recorded, so whoever takes the
+    // operation over treats it as possibly done and undoes it, as after a crash at this point.
+    if (watch.lost) throw watch.lostSignal.reason;
     const outcome = await attemptStep(action, {
       operationId: writer.id,
       params: input.params,

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { createStore, type RecordedEvent } from '../../src/index.js';
@@ -199,6 +200,7 @@ const diagnose = async (storeUrl: string, procs: Proc[]): Promise<string> => {
 
 export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
   const all: Proc[] = [];
+  const dumpInfo: { kills?: unknown; stops?: unknown } = {};
   const spawnWorker = (identity: string) => {
     const p = spawnProc(identity, 'chaos-worker.ts', [
       o.storeUrl,
@@ -234,6 +236,8 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
     const kills: ChaosReport['kills'] = [];
     /** The SIGSTOP windows of the pause (a process stopped cannot take anything over). */
     const stops: { pid: number; from: number; to: number }[] = [];
+    dumpInfo.kills = kills;
+    dumpInfo.stops = stops;
     let paused: ChaosReport['paused'] | undefined;
     let pausedIndex = -1;
     let nextKill = Date.now() + o.killEveryMs;
@@ -278,6 +282,15 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
         await effects.close().catch(() => undefined);
       }
     };
+    /** A worker that can take over now: alive, started, and not stopped by the pause. */
+    const running = (p: Proc) => {
+      const pid = p.messages.find((m) => m.kind === 'hello')?.pid;
+      return (
+        p.alive() &&
+        p.readyAt !== undefined &&
+        !stops.some((s) => s.pid === pid && s.to === Infinity)
+      );
+    };
     const pause = (async () => {
       for (let attempt = 1; ; attempt++) {
         const index = pick(o.workers);
@@ -287,6 +300,9 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
         pausedIndex = index;
         const seen = target.messages.length;
         const stepMsg = await target.said('step', (m) => target.messages.indexOf(m) >= seen);
+        // This may stop the only worker running: right after a kill the other is still starting
+        // (seconds under load). Waiting for one to run instead left no step to pause once the
+        // work was done. The takeover bound counts that wait (successorWaitMs, from `stops`).
         target.signal('SIGSTOP');
         const stop = { pid: Number(stepMsg.pid), from: Date.now(), to: Infinity };
         stops.push(stop);
@@ -327,14 +343,6 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
         // successor's): while the only other one is stopped (the pause) or still starting, the
         // kill waits. Under load a restarted process takes seconds to run, and a stopped one
         // takes nothing over, the paused worker's operation included.
-        const running = (p: Proc) => {
-          const pid = p.messages.find((m) => m.kind === 'hello')?.pid;
-          return (
-            p.alive() &&
-            p.readyAt !== undefined &&
-            !stops.some((s) => s.pid === pid && s.to === Infinity)
-          );
-        };
         if (!workers.some((p, i) => i !== index && running(p))) {
           await delay(20);
           continue;
@@ -435,6 +443,36 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
       await effects.close();
     }
   } finally {
+    if (process.env.OPLEDGER_CHAOS_DUMP) {
+      const store = await createStore(o.storeUrl).catch(() => undefined);
+      const events = store ? await store.eventStore.readAll().catch(() => []) : [];
+      await store?.close().catch(() => undefined);
+      writeFileSync(
+        process.env.OPLEDGER_CHAOS_DUMP,
+        JSON.stringify(
+          {
+            procs: all.map((p) => ({
+              identity: p.identity,
+              readyAt: p.readyAt,
+              messages: p.messages,
+              stderr: p.stderr.slice(-5000),
+            })),
+            stopsAndKills: dumpInfo,
+            events: events.map((e) => ({
+              s: e.streamName,
+              r: String(e.streamRevision),
+              p: String(e.globalPosition),
+              t: e.type,
+              at: e.recordedAt.getTime(),
+              d: e.data,
+              m: e.metadata,
+            })),
+          },
+          null,
+          0,
+        ),
+      );
+    }
     for (const p of all) {
       p.signal('SIGCONT');
       p.signal('SIGKILL');

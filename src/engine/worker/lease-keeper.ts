@@ -50,48 +50,104 @@ export const keepLease = async (o: LeaseKeeperOptions): Promise<LeaseKeeper> => 
   let stopped = false;
   const stopTimers = new AbortController();
 
-  const take = async () => {
-    lease = `${o.identity}.${leaseIds()}`;
-    lost = new AbortController();
-    // Every run under the lease listens to it (and stops listening when it ends): as many as
-    // the worker's concurrency, past Node's default warning at 10.
-    setMaxListeners(0, lost.signal);
-    renewedAt = clock.now().getTime();
-    revision = await acquireLease(store, {
-      lease,
-      worker: o.identity,
-      host: hostname(),
-      pid: process.pid,
-      ttlMs,
-      renewEveryMs: o.renewEveryMs,
-      concurrency: o.concurrency,
-      operations: [...o.operationTypes],
-      at: now(),
-    });
+  /**
+   * The new lease being written, if any: a renewal waits for it, as it would otherwise append
+   * to the new lease's stream at the old lease's revision, conflict, and judge the new lease
+   * lost before it was ever held.
+   */
+  let taking: Promise<void> | undefined;
+
+  /**
+   * Renews a lease just written until it has at least a renewal period left: false when another
+   * worker expired it first. Its time is counted from when its write began (the store may have
+   * recorded it then), so a write that took longer than its time to live (the store locked: on
+   * SQLite, by a paused process) left a lease the watchdog judged lost the moment it was held,
+   * aborting at once what the worker had just claimed or taken over under it. A renewal that
+   * goes through at its revision proves no other worker expired it, so none took anything of it.
+   */
+  const confirm = async (): Promise<boolean> => {
+    while (!stopped && clock.now().getTime() - renewedAt > ttlMs - o.renewEveryMs) {
+      const startedAt = clock.now().getTime();
+      const next = await renewLease(store, lease, revision, {
+        type: 'WorkerLeaseRenewed',
+        data: { holding: o.holding(), at: now() },
+      });
+      if (next === undefined) return false;
+      revision = next;
+      renewedAt = startedAt;
+    }
+    return true;
   };
 
-  const lose = async (reason: string) => {
-    if (lost.signal.aborted) return;
-    const old = lease;
-    lost.abort(new LeaseLostError(old, reason));
+  const takeOnce = async () => {
+    for (;;) {
+      lease = `${o.identity}.${leaseIds()}`;
+      lost = new AbortController();
+      // Every run under the lease listens to it (and stops listening when it ends): as many as
+      // the worker's concurrency, past Node's default warning at 10.
+      setMaxListeners(0, lost.signal);
+      renewedAt = clock.now().getTime();
+      revision = await acquireLease(store, {
+        lease,
+        worker: o.identity,
+        host: hostname(),
+        pid: process.pid,
+        ttlMs,
+        renewEveryMs: o.renewEveryMs,
+        concurrency: o.concurrency,
+        operations: [...o.operationTypes],
+        at: now(),
+      });
+      if (await confirm()) return;
+      const reason = 'written too late: another worker expired it before its first renewal';
+      lost.abort(new LeaseLostError(lease, reason));
+      o.warn(
+        `lease ${lease} lost (${reason}): its operations were aborted and are left to the worker that takes them over`,
+      );
+      if (stopped) return;
+    }
+  };
+
+  const take = () => {
+    const current: Promise<void> = takeOnce().finally(() => {
+      if (taking === current) taking = undefined;
+    });
+    return (taking = current);
+  };
+
+  /** Loses `which` (the lease held now by default); nothing if that lease is already gone. */
+  const lose = async (reason: string, which = lease) => {
+    // Both the watchdog and a renewal may find the same lease lost: the first one takes the
+    // next lease, and the other must not abort that one.
+    if (which !== lease || lost.signal.aborted) return;
+    lost.abort(new LeaseLostError(which, reason));
     o.warn(
-      `lease ${old} lost (${reason}): its operations were aborted and are left to the worker that takes them over`,
+      `lease ${which} lost (${reason}): its operations were aborted and are left to the worker that takes them over`,
     );
     if (!stopped) await take();
   };
 
   const renew = async () => {
+    if (taking) await taking.catch(() => undefined);
     const startedAt = clock.now().getTime();
     if (startedAt - renewedAt > ttlMs) {
       return lose(
         `not renewed for ${startedAt - renewedAt} ms, past its ${ttlMs} ms time to live (the process was paused or cut off from the store)`,
       );
     }
-    const next = await renewLease(store, lease, revision, {
+    const renewing = lease;
+    const renewingSignal = lost.signal;
+    const next = await renewLease(store, renewing, revision, {
       type: 'WorkerLeaseRenewed',
       data: { holding: o.holding(), at: now() },
     });
-    if (next === undefined) return lose('another worker found it expired and took it over');
+    // The watchdog judged this lease lost while its renewal was in flight (a slow store): the
+    // answer is about a lease this worker gave up, and its revision and time are not the new
+    // lease's (taking them made the next renewal of the new lease conflict, and lose it too).
+    if (renewing !== lease || renewingSignal.aborted) return;
+    if (next === undefined) {
+      return lose('another worker found it expired and took it over', renewing);
+    }
     revision = next;
     renewedAt = startedAt;
   };
@@ -137,6 +193,7 @@ export const keepLease = async (o: LeaseKeeperOptions): Promise<LeaseKeeper> => 
     release: async (holding) => {
       stopped = true;
       stopTimers.abort();
+      if (taking) await taking.catch(() => undefined);
       if (lost.signal.aborted) return;
       await renewLease(store, lease, revision, {
         type: 'WorkerLeaseReleased',
