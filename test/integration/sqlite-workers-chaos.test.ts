@@ -18,7 +18,7 @@ describe('workers in processes sharing one SQLite file, killed and paused', () =
         storeUrl: `sqlite:${join(dir, 'chaos.db')}`,
         effects: join(dir, 'effects.db'),
         workers: 2,
-        operations: 60 * scale,
+        operations: 100 * scale,
         resources: 10,
         ttlMs: 1_500,
         renewEveryMs: 500,

@@ -104,7 +104,15 @@ const spawnProc = (identity: string, script: string, args: string[]): Proc => {
 export interface ChaosReport {
   results: { id: string; status: string; rollback: string }[];
   kills: { identity: string; pid: number; at: number }[];
-  paused: { identity: string; lease: string; pid: number; op: string; messages: Message[] };
+  paused: {
+    identity: string;
+    lease: string;
+    pid: number;
+    op: string;
+    messages: Message[];
+    /** Which try this pause was (on SQLite a pause holding the file's lock is given up). */
+    attempt: number;
+  };
   /** Death (SIGKILL) to the successor's first event, per kill whose worker held operations. */
   takeoverLatenciesMs: number[];
   /** What each measured takeover latency consists of. */
@@ -320,6 +328,7 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosReport> => {
             pid: Number(stepMsg.pid),
             op,
             messages: target.messages,
+            attempt,
           };
           return;
         }
@@ -558,7 +567,7 @@ export const checkChaos = (o: ChaosOptions, r: ChaosReport): void => {
   const bound = (t: TakeoverTiming) => Math.max(o.ttlMs, t.successorWaitMs) + o.renewEveryMs + 1000;
   const worst = Math.max(0, ...r.takeoverLatenciesMs);
   console.warn(
-    `chaos: ${r.results.length} operations (${failed.size} rolled back), ${r.kills.length} workers killed, takeover latency ${r.takeoverLatenciesMs.map((ms) => `${ms} ms`).join(', ') || 'none measured'} (worst ${worst} ms, design bound ${o.ttlMs + o.renewEveryMs + 1000} ms from a running successor)`,
+    `chaos: ${r.results.length} operations (${failed.size} rolled back), ${r.kills.length} workers killed, the pause taken over at try ${r.paused.attempt}, takeover latency ${r.takeoverLatenciesMs.map((ms) => `${ms} ms`).join(', ') || 'none measured'} (worst ${worst} ms, design bound ${o.ttlMs + o.renewEveryMs + 1000} ms from a running successor)`,
     `\nchaos takeovers (latency = lease left + detection + expire append + claim; bound): ${r.takeovers
       .map(
         (t) =>
