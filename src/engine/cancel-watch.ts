@@ -9,12 +9,6 @@ export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 type Listener = (recorded: RecordedEvent) => void;
 
-const abortedIf = (aborted: { reason: unknown } | undefined): AbortController => {
-  const controller = new AbortController();
-  if (aborted) controller.abort(aborted.reason);
-  return controller;
-};
-
 /**
  * One store subscription for every operation an engine (or a worker) runs, handing each event
  * to the watches of its stream: one subscription per running operation delivered (and copied)
@@ -96,15 +90,8 @@ export class StreamWatch {
  * successor owns the operation now, and nothing this run still does would be recorded.
  */
 export class CancelWatch {
-  // The two signals are made when first asked for, already aborted if their reason came first:
-  // a run whose steps never read `ctx.signal` needs none, and an AbortSignal (an EventTarget)
-  // was 2% of an engine operation in a profile. What aborts them is kept here meanwhile.
-  private controller: AbortController | undefined;
-  private lostController: AbortController | undefined;
-  /** Why the runs' signal is aborted (a cancel or the operation lost); undefined: it is not. */
-  private runAborted: { reason: unknown } | undefined;
-  /** Why the operation was lost; undefined: it was not. */
-  private lostWith: { reason: unknown } | undefined;
+  private readonly controller = new AbortController();
+  private readonly lostController = new AbortController();
   private interruptible = true;
   private cancelRequested: boolean;
   private readonly unwatch: () => void;
@@ -121,16 +108,15 @@ export class CancelWatch {
   ) {
     this.cancelRequested = writer.state().cancelled;
     const loseWith = (this.lose = (reason: unknown) => {
-      if (this.lostWith) return;
+      if (this.lostController.signal.aborted) return;
       // Whatever the cause, nothing more may be written: the successor owns the record now.
       writer.revoke(
         reason instanceof OperationLostError
           ? reason
           : new OperationLostError(writer.id, writer.fence ?? 0, 'lease_lost'),
       );
-      this.lostWith = { reason };
-      this.lostController?.abort(reason);
-      this.abortRun(reason);
+      this.lostController.abort(reason);
+      if (!this.controller.signal.aborted) this.controller.abort(reason);
     });
     if (lost) {
       if (lost.aborted) loseWith(lost.reason);
@@ -156,7 +142,9 @@ export class CancelWatch {
         }
         if (r.type !== 'CancellationRequested') return;
         this.cancelRequested = true;
-        if (this.interruptible) this.abortRun(new OperationCancelledError(writer.id));
+        if (this.interruptible) {
+          this.controller.abort(new OperationCancelledError(writer.id));
+        }
       },
     );
   }
@@ -166,16 +154,9 @@ export class CancelWatch {
     return this.cancelRequested;
   }
 
-  /** The first reason only, as AbortController.abort keeps it. */
-  private abortRun(reason: unknown): void {
-    if (this.runAborted) return;
-    this.runAborted = { reason };
-    this.controller?.abort(reason);
-  }
-
   /** Whether the run lost its operation to another worker: it must write nothing more. */
   get lost(): boolean {
-    return this.lostWith !== undefined;
+    return this.lostController.signal.aborted;
   }
 
   /** Records a cancel seen elsewhere (while waiting for the resource). */
@@ -185,27 +166,18 @@ export class CancelWatch {
 
   /** Aborted by a cancel or by losing the operation: for waits between attempts. */
   get signal(): AbortSignal {
-    return (this.controller ??= abortedIf(this.runAborted)).signal;
+    return this.controller.signal;
   }
 
   /** Aborted only by losing the operation: what undos and non-interruptible steps get. */
   get lostSignal(): AbortSignal {
-    return (this.lostController ??= abortedIf(this.lostWith)).signal;
-  }
-
-  /** A step starts: a cancel aborts `signal` only while an interruptible one runs. */
-  enterStep(interruptible: boolean): void {
-    this.interruptible = interruptible;
+    return this.lostController.signal;
   }
 
   /** The signal a step's run gets: only a lost operation aborts a non-interruptible one. */
-  stepSignal(interruptible: boolean): AbortSignal {
-    return interruptible ? this.signal : this.lostSignal;
-  }
-
-  /** Why `stepSignal(interruptible)` is aborted, without making it; undefined: it is not. */
-  stepAborted(interruptible: boolean): { reason: unknown } | undefined {
-    return interruptible ? this.runAborted : this.lostWith;
+  enterStep(interruptible: boolean): AbortSignal {
+    this.interruptible = interruptible;
+    return interruptible ? this.controller.signal : this.lostController.signal;
   }
 
   leaveStep(): void {
