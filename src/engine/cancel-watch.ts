@@ -9,15 +9,21 @@ export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 type Listener = (recorded: RecordedEvent) => void;
 
+/** What a cancel watch reacts to: every other event of an operation's stream it ignores. */
+export const WATCHED_TYPES: readonly string[] = ['CancellationRequested', 'OperationTakenOver'];
+
 /**
  * One store subscription for every operation an engine (or a worker) runs, handing each event
- * to the watches of its stream: one subscription per running operation delivered (and copied)
- * every event of the store once per operation in flight. Subscribed while anything is watched.
+ * of the watched types to the watches of its stream: one subscription per running operation
+ * delivered (and copied) every event of the store once per operation in flight. Subscribed
+ * while anything is watched. The subscription asks the store for the watched types only: the
+ * 16 other events of a five-step operation were each copied (with their own `Date`) and
+ * delivered to be dropped by the listener.
  *
  * @example
  * ```ts
  * const streams = new StreamWatch(store);
- * const stop = streams.watch('operation-op-1', 41n, (r) => console.log(r.type));
+ * const stop = streams.watch('operation-op-1', 41n, 0n, (r) => console.log(r.type));
  * stop();
  * ```
  */
@@ -25,20 +31,31 @@ export class StreamWatch {
   private readonly listeners = new Map<string, Set<Listener>>();
   private count = 0;
   private subscription: Subscription | undefined;
-  /** Events at or before this position were delivered (or skipped) by the subscription. */
+  /**
+   * The position of the last event the subscription delivered (or where it began). Events of
+   * the watched types at or before it were delivered; other types are never asked for, so a
+   * later watch that begins before it has missed at most events it would not be given.
+   */
   private cursor = 0n;
+  private readonly types: ReadonlySet<string>;
 
-  constructor(private readonly store: EventStore) {}
+  constructor(
+    private readonly store: EventStore,
+    types: readonly string[] = WATCHED_TYPES,
+  ) {
+    this.types = new Set(types);
+  }
 
   /**
-   * Calls `listener` with the events of `stream` after `after` (a global position), until the
-   * returned function is called. Events up to where the shared subscription already was are
-   * read from the stream (`fromRevision` on), so none is missed; one may come twice.
+   * Calls `listener` with the events of the watched types of `stream` after `after` (a global
+   * position), until the returned function is called. Events up to where the shared
+   * subscription already was are read from the stream (`fromRevision` on), so none is missed;
+   * one may come twice.
    */
   watch(stream: string, after: bigint, fromRevision: bigint, listener: Listener): () => void {
     let stopped = false;
     const own: Listener = (r) => {
-      if (!stopped && r.globalPosition > after) listener(r);
+      if (!stopped && r.globalPosition > after && this.types.has(r.type)) listener(r);
     };
     let set = this.listeners.get(stream);
     if (!set) this.listeners.set(stream, (set = new Set()));
@@ -46,7 +63,7 @@ export class StreamWatch {
     this.count++;
     if (!this.subscription) {
       this.cursor = after;
-      this.subscription = this.store.subscribe({ after }).subscribe({
+      this.subscription = this.store.subscribe({ after, types: [...this.types] }).subscribe({
         next: (r) => {
           this.cursor = r.globalPosition;
           const watching = this.listeners.get(r.streamName);

@@ -1,9 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
+import { tap } from 'rxjs';
 import { createInMemoryEventStore } from '../../src/adapters/memory/index.js';
 import { OperationCancelledError, OperationLostError } from '../../src/domain/errors.js';
-import type { RecordedEvent } from '../../src/domain/event-store.js';
+import type { EventStore, RecordedEvent } from '../../src/domain/event-store.js';
 import { initialState } from '../../src/domain/operation.js';
-import { CancelWatch, type StreamWatch } from '../../src/engine/cancel-watch.js';
+import { CancelWatch, StreamWatch } from '../../src/engine/cancel-watch.js';
 import type { OperationWriter } from '../../src/engine/operation-stream.js';
 
 /** A watch whose stream events are handed to it by the test, in the order it chooses. */
@@ -95,5 +96,56 @@ describe('CancelWatch: abort signals', () => {
     expect(revoke).toHaveBeenCalledWith(expect.any(OperationLostError));
     expect(watch.lostSignal.reason).toBeInstanceOf(OperationLostError);
     expect(watch.enterStep(true).reason).toBeInstanceOf(OperationLostError);
+  });
+});
+
+describe('StreamWatch: only the events a cancel watch reacts to', () => {
+  /** The memory store, counting the events its subscriptions deliver. */
+  const countingStore = () => {
+    const store = createInMemoryEventStore();
+    let delivered = 0;
+    const counted: EventStore = {
+      ...store,
+      subscribe: (options) =>
+        store.subscribe(options).pipe(
+          tap(() => {
+            delivered++;
+          }),
+        ),
+    };
+    return { store: counted, delivered: () => delivered };
+  };
+  const event = (type: string) => ({ type, version: 1, data: {} });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  it('the subscription delivers cancels and takeovers, not the run’s other events', async () => {
+    const { store, delivered } = countingStore();
+    const streams = new StreamWatch(store);
+    const seen: string[] = [];
+    const stop = streams.watch('operation-op-1', 0n, 0n, (r) => seen.push(r.type));
+    await store.append('operation-op-1', [event('StepStarted'), event('StepSucceeded')]);
+    await store.append('operation-op-2', [event('CancellationRequested')]);
+    await store.append('operation-op-1', [event('LogWritten'), event('CancellationRequested')]);
+    await store.append('operation-op-1', [event('OperationTakenOver')]);
+    await settle();
+    stop();
+    expect(seen).toEqual(['CancellationRequested', 'OperationTakenOver']);
+    // Every event of the five appended would be 6 without the type filter.
+    expect(delivered()).toBe(3);
+  });
+
+  it('a watch begun after the subscription passed a cancel of its stream still gets it', async () => {
+    const { store } = countingStore();
+    const streams = new StreamWatch(store);
+    const stopOther = streams.watch('operation-op-2', 0n, 0n, () => undefined);
+    await store.append('operation-op-1', [event('StepStarted'), event('CancellationRequested')]);
+    await store.append('operation-op-2', [event('StepStarted')]);
+    await settle();
+    const seen: string[] = [];
+    const stop = streams.watch('operation-op-1', 1n, 1n, (r) => seen.push(r.type));
+    await settle();
+    stop();
+    stopOther();
+    expect(seen).toEqual(['CancellationRequested']);
   });
 });
