@@ -35,6 +35,12 @@ const fastParsers = new Map<string, FastParse | undefined>(
 export const encodeEvent = (event: DomainEvent): EventData => {
   const schema = schemaOf(event.type);
   if (!schema) throw new InvalidEventError(event.type, 'unknown event type');
+  // The read path's fast path on the write too: it accepts only what zod accepts and gives
+  // zod's output, and declines anything else to zod (whose error is the one raised). An
+  // engine writes 16 events per five-step operation; zod's run of each was a row of its profile.
+  const fast = fastParsers.get(event.type)?.(event.data) ?? DECLINED;
+  if (fast !== DECLINED)
+    return { type: event.type, version: eventVersions[event.type], data: fast };
   const parsed = schema.safeParse(event.data);
   if (!parsed.success) throw new InvalidEventError(event.type, formatIssues(parsed.error));
   return { type: event.type, version: eventVersions[event.type], data: parsed.data };

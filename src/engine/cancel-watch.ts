@@ -9,21 +9,21 @@ export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 type Listener = (recorded: RecordedEvent) => void;
 
-const abortedIf = (aborted: { reason: unknown } | undefined): AbortController => {
-  const controller = new AbortController();
-  if (aborted) controller.abort(aborted.reason);
-  return controller;
-};
+/** What a cancel watch reacts to: every other event of an operation's stream it ignores. */
+export const WATCHED_TYPES: readonly string[] = ['CancellationRequested', 'OperationTakenOver'];
 
 /**
  * One store subscription for every operation an engine (or a worker) runs, handing each event
- * to the watches of its stream: one subscription per running operation delivered (and copied)
- * every event of the store once per operation in flight. Subscribed while anything is watched.
+ * of the watched types to the watches of its stream: one subscription per running operation
+ * delivered (and copied) every event of the store once per operation in flight. Subscribed
+ * while anything is watched. The subscription asks the store for the watched types only: the
+ * 16 other events of a five-step operation were each copied (with their own `Date`) and
+ * delivered to be dropped by the listener.
  *
  * @example
  * ```ts
  * const streams = new StreamWatch(store);
- * const stop = streams.watch('operation-op-1', 41n, (r) => console.log(r.type));
+ * const stop = streams.watch('operation-op-1', 41n, 0n, (r) => console.log(r.type));
  * stop();
  * ```
  */
@@ -31,20 +31,31 @@ export class StreamWatch {
   private readonly listeners = new Map<string, Set<Listener>>();
   private count = 0;
   private subscription: Subscription | undefined;
-  /** Events at or before this position were delivered (or skipped) by the subscription. */
+  /**
+   * The position of the last event the subscription delivered (or where it began). Events of
+   * the watched types at or before it were delivered; other types are never asked for, so a
+   * later watch that begins before it has missed at most events it would not be given.
+   */
   private cursor = 0n;
+  private readonly types: ReadonlySet<string>;
 
-  constructor(private readonly store: EventStore) {}
+  constructor(
+    private readonly store: EventStore,
+    types: readonly string[] = WATCHED_TYPES,
+  ) {
+    this.types = new Set(types);
+  }
 
   /**
-   * Calls `listener` with the events of `stream` after `after` (a global position), until the
-   * returned function is called. Events up to where the shared subscription already was are
-   * read from the stream (`fromRevision` on), so none is missed; one may come twice.
+   * Calls `listener` with the events of the watched types of `stream` after `after` (a global
+   * position), until the returned function is called. Events up to where the shared
+   * subscription already was are read from the stream (`fromRevision` on), so none is missed;
+   * one may come twice.
    */
   watch(stream: string, after: bigint, fromRevision: bigint, listener: Listener): () => void {
     let stopped = false;
     const own: Listener = (r) => {
-      if (!stopped && r.globalPosition > after) listener(r);
+      if (!stopped && r.globalPosition > after && this.types.has(r.type)) listener(r);
     };
     let set = this.listeners.get(stream);
     if (!set) this.listeners.set(stream, (set = new Set()));
@@ -52,7 +63,7 @@ export class StreamWatch {
     this.count++;
     if (!this.subscription) {
       this.cursor = after;
-      this.subscription = this.store.subscribe({ after }).subscribe({
+      this.subscription = this.store.subscribe({ after, types: [...this.types] }).subscribe({
         next: (r) => {
           this.cursor = r.globalPosition;
           const watching = this.listeners.get(r.streamName);
@@ -96,15 +107,8 @@ export class StreamWatch {
  * successor owns the operation now, and nothing this run still does would be recorded.
  */
 export class CancelWatch {
-  // The two signals are made when first asked for, already aborted if their reason came first:
-  // a run whose steps never read `ctx.signal` needs none, and an AbortSignal (an EventTarget)
-  // was 2% of an engine operation in a profile. What aborts them is kept here meanwhile.
-  private controller: AbortController | undefined;
-  private lostController: AbortController | undefined;
-  /** Why the runs' signal is aborted (a cancel or the operation lost); undefined: it is not. */
-  private runAborted: { reason: unknown } | undefined;
-  /** Why the operation was lost; undefined: it was not. */
-  private lostWith: { reason: unknown } | undefined;
+  private readonly controller = new AbortController();
+  private readonly lostController = new AbortController();
   private interruptible = true;
   private cancelRequested: boolean;
   private readonly unwatch: () => void;
@@ -121,16 +125,15 @@ export class CancelWatch {
   ) {
     this.cancelRequested = writer.state().cancelled;
     const loseWith = (this.lose = (reason: unknown) => {
-      if (this.lostWith) return;
+      if (this.lostController.signal.aborted) return;
       // Whatever the cause, nothing more may be written: the successor owns the record now.
       writer.revoke(
         reason instanceof OperationLostError
           ? reason
           : new OperationLostError(writer.id, writer.fence ?? 0, 'lease_lost'),
       );
-      this.lostWith = { reason };
-      this.lostController?.abort(reason);
-      this.abortRun(reason);
+      this.lostController.abort(reason);
+      if (!this.controller.signal.aborted) this.controller.abort(reason);
     });
     if (lost) {
       if (lost.aborted) loseWith(lost.reason);
@@ -156,7 +159,9 @@ export class CancelWatch {
         }
         if (r.type !== 'CancellationRequested') return;
         this.cancelRequested = true;
-        if (this.interruptible) this.abortRun(new OperationCancelledError(writer.id));
+        if (this.interruptible) {
+          this.controller.abort(new OperationCancelledError(writer.id));
+        }
       },
     );
   }
@@ -166,16 +171,9 @@ export class CancelWatch {
     return this.cancelRequested;
   }
 
-  /** The first reason only, as AbortController.abort keeps it. */
-  private abortRun(reason: unknown): void {
-    if (this.runAborted) return;
-    this.runAborted = { reason };
-    this.controller?.abort(reason);
-  }
-
   /** Whether the run lost its operation to another worker: it must write nothing more. */
   get lost(): boolean {
-    return this.lostWith !== undefined;
+    return this.lostController.signal.aborted;
   }
 
   /** Records a cancel seen elsewhere (while waiting for the resource). */
@@ -185,27 +183,18 @@ export class CancelWatch {
 
   /** Aborted by a cancel or by losing the operation: for waits between attempts. */
   get signal(): AbortSignal {
-    return (this.controller ??= abortedIf(this.runAborted)).signal;
+    return this.controller.signal;
   }
 
   /** Aborted only by losing the operation: what undos and non-interruptible steps get. */
   get lostSignal(): AbortSignal {
-    return (this.lostController ??= abortedIf(this.lostWith)).signal;
-  }
-
-  /** A step starts: a cancel aborts `signal` only while an interruptible one runs. */
-  enterStep(interruptible: boolean): void {
-    this.interruptible = interruptible;
+    return this.lostController.signal;
   }
 
   /** The signal a step's run gets: only a lost operation aborts a non-interruptible one. */
-  stepSignal(interruptible: boolean): AbortSignal {
-    return interruptible ? this.signal : this.lostSignal;
-  }
-
-  /** Why `stepSignal(interruptible)` is aborted, without making it; undefined: it is not. */
-  stepAborted(interruptible: boolean): { reason: unknown } | undefined {
-    return interruptible ? this.runAborted : this.lostWith;
+  enterStep(interruptible: boolean): AbortSignal {
+    this.interruptible = interruptible;
+    return interruptible ? this.controller.signal : this.lostController.signal;
   }
 
   leaveStep(): void {

@@ -50,8 +50,9 @@ export const encodeOperationEvent = (
   fence?: number,
 ): EventData => {
   const e = encodeEvent(event);
-  if (metadata) e.metadata = { ...e.metadata, ...metadata };
-  if (fence !== undefined) e.metadata = { ...e.metadata, fence };
+  // encodeEvent gives no metadata of its own: one object, not a spread of a spread per event.
+  if (fence !== undefined) e.metadata = { ...metadata, fence };
+  else if (metadata) e.metadata = { ...metadata };
   return e;
 };
 
@@ -228,13 +229,15 @@ export const createOperationWriter = (
     queue = [];
     for (let attempt = 0; batch.length > 0; attempt++) {
       sending = batch;
-      const events = batch.flatMap((p) => p.events);
       try {
         if (revoked) throw revoked;
-        if (events.length > 0) {
-          const encoded = batch.flatMap((p) =>
-            p.events.map((event) => encodeOperationEvent(event, p.metadata, fence)),
-          );
+        if (batch.some((p) => p.events.length > 0)) {
+          const encoded: EventData[] = [];
+          for (const p of batch) {
+            for (const event of p.events) {
+              encoded.push(encodeOperationEvent(event, p.metadata, fence));
+            }
+          }
           const result = await store.append(stream, encoded, {
             expectedVersion: revision < 0n ? 'no_stream' : revision,
           });

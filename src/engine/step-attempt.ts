@@ -114,23 +114,18 @@ export const attemptStep = async (
 ): Promise<AttemptOutcome> => {
   const { step, attempt, provider } = action;
   const { clock } = ctx;
-  const { watch } = ctx;
-  const { interruptible } = step;
-  watch.enterStep(interruptible);
+  const cancelSignal = ctx.watch.enterStep(step.interruptible);
   const timed = step.timeoutMs !== undefined || step.heartbeatTimeoutMs !== undefined;
 
   // A timed step gets a signal of its own, aborted by a cancel (as the watch's is) or by its
   // timeout. A non-interruptible step's is aborted by its timeout only.
   const controller = timed ? new AbortController() : undefined;
-  const cancelSignal = controller ? watch.stepSignal(interruptible) : undefined;
-  const forwardCancel = () => controller?.abort(cancelSignal?.reason);
-  if (cancelSignal) {
+  const forwardCancel = () => controller?.abort(cancelSignal.reason);
+  if (controller) {
     if (cancelSignal.aborted) forwardCancel();
     else cancelSignal.addEventListener('abort', forwardCancel, { once: true });
   }
-  // An untimed step gets the watch's signal, made only if its run reads `ctx.signal`.
-  let signal = controller?.signal;
-  const stepSignal = () => (signal ??= watch.stepSignal(interruptible));
+  const signal = controller?.signal ?? cancelSignal;
 
   let ended = false;
   let details: { value: unknown } | undefined;
@@ -178,9 +173,7 @@ export const attemptStep = async (
       step.run({
         operationId: ctx.operationId,
         params: ctx.params,
-        get signal() {
-          return stepSignal();
-        },
+        signal,
         log: ctx.log,
         attempt,
         provider,
@@ -199,17 +192,12 @@ export const attemptStep = async (
   } finally {
     ended = true;
     cancelTimer();
-    cancelSignal?.removeEventListener('abort', forwardCancel);
-    watch.leaveStep();
+    cancelSignal.removeEventListener('abort', forwardCancel);
+    ctx.watch.leaveStep();
   }
   const at = ctx.now();
   // A cancel that aborted the signal before the timeout fired is what stopped the step.
-  const aborted = controller
-    ? controller.signal.aborted
-      ? { reason: controller.signal.reason as unknown }
-      : undefined
-    : watch.stepAborted(interruptible);
-  const cancelledFirst = aborted !== undefined && aborted.reason !== timedOut;
+  const cancelledFirst = signal.aborted && signal.reason !== timedOut;
   if (timedOut && !cancelledFirst) failure = timedOut;
   if (failure === undefined) return { kind: 'succeeded', output, at };
   const error = ctx.redact.error(toErrorInfo(failure));

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createEventDecoder } from '../../src/domain/event-codec.js';
+import { createEventDecoder, encodeEvent } from '../../src/domain/event-codec.js';
+import { InvalidEventError } from '../../src/domain/errors.js';
+import type { DomainEvent } from '../../src/domain/events.js';
 import { eventSchemas, eventVersions, type EventType } from '../../src/domain/events.js';
 import { compileFastParse, DECLINED } from '../../src/domain/schema-fast-path.js';
 
@@ -165,6 +167,27 @@ describe('the fast path of the event schemas', () => {
         expect(sameShape(parsed, zod.data)).toBe(true);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it.each(types)('validates %s events on write as zod does (encodeEvent)', (type) => {
+    const schema = eventSchemas[type];
+    const def = (schema as unknown as { _zod: { def: Def } })._zod.def;
+    fc.assert(
+      fc.property(fc.oneof(arbitraryOf(def, false), arbitraryOf(def, true), junk), (data) => {
+        const zod = schema.safeParse(data);
+        const write = () => encodeEvent({ type, data } as DomainEvent);
+        if (!zod.success) {
+          // Refused with zod's own message, whichever path looked first.
+          expect(write).toThrow(InvalidEventError);
+          expect(write).toThrow(zod.error.issues[0]!.message);
+          return;
+        }
+        const encoded = write();
+        expect(encoded.version).toBe(eventVersions[type]);
+        expect(sameShape(encoded.data, zod.data)).toBe(true);
+      }),
+      { numRuns: 150 },
     );
   });
 

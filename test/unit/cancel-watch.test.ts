@@ -1,9 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
+import { tap } from 'rxjs';
 import { createInMemoryEventStore } from '../../src/adapters/memory/index.js';
 import { OperationCancelledError, OperationLostError } from '../../src/domain/errors.js';
-import type { RecordedEvent } from '../../src/domain/event-store.js';
+import type { EventStore, RecordedEvent } from '../../src/domain/event-store.js';
 import { initialState } from '../../src/domain/operation.js';
-import { CancelWatch, type StreamWatch } from '../../src/engine/cancel-watch.js';
+import { CancelWatch, StreamWatch } from '../../src/engine/cancel-watch.js';
 import type { OperationWriter } from '../../src/engine/operation-stream.js';
 
 /** A watch whose stream events are handed to it by the test, in the order it chooses. */
@@ -43,28 +44,26 @@ const setUp = (fence?: number) => {
   };
 };
 
-describe('CancelWatch: signals made when first read', () => {
-  it('a signal first read after a cancel is already aborted by it; the lost signal is not', () => {
+describe('CancelWatch: abort signals', () => {
+  it('a cancel during an interruptible step aborts its signal; the lost signal is not', () => {
     const { watch, cancel } = setUp();
-    watch.enterStep(true);
+    const signal = watch.enterStep(true);
     cancel();
     expect(watch.requested).toBe(true);
-    expect(watch.stepAborted(true)?.reason).toBeInstanceOf(OperationCancelledError);
-    const signal = watch.stepSignal(true);
     expect(signal.aborted).toBe(true);
     expect(signal.reason).toBeInstanceOf(OperationCancelledError);
     expect(watch.signal).toBe(signal);
     expect(watch.lostSignal.aborted).toBe(false);
-    expect(watch.stepAborted(false)).toBeUndefined();
+    expect(watch.enterStep(false).aborted).toBe(false);
   });
 
   it('a cancel during a non-interruptible step aborts nothing, read before or after', () => {
     const { watch, cancel } = setUp();
-    watch.enterStep(false);
+    const signal = watch.enterStep(false);
     cancel();
     watch.leaveStep();
     expect(watch.requested).toBe(true);
-    expect(watch.stepAborted(true)).toBeUndefined();
+    expect(signal.aborted).toBe(false);
     expect(watch.signal.aborted).toBe(false);
   });
 
@@ -79,23 +78,74 @@ describe('CancelWatch: signals made when first read', () => {
     expect(watch.lostSignal.reason).toEqual(new Error('lease lost'));
   });
 
-  it('losing the operation aborts both signals, made before or after, and revokes the writer', () => {
+  it('losing the operation aborts both signals and revokes the writer', () => {
     const { watch, lost, revoke } = setUp(1);
     const reason = new Error('lease lost');
     lost.abort(reason);
     expect(watch.lost).toBe(true);
     expect(revoke).toHaveBeenCalledWith(expect.any(OperationLostError));
-    expect(watch.stepAborted(false)?.reason).toBe(reason);
+    expect(watch.enterStep(false).reason).toBe(reason);
     expect(watch.lostSignal.reason).toBe(reason);
     expect(watch.signal.reason).toBe(reason);
   });
 
-  it('a takeover seen on the stream aborts a signal first read after it', () => {
+  it('a takeover seen on the stream aborts the step signal', () => {
     const { watch, takeOver, revoke } = setUp(1);
     takeOver(2);
     expect(watch.lost).toBe(true);
     expect(revoke).toHaveBeenCalledWith(expect.any(OperationLostError));
     expect(watch.lostSignal.reason).toBeInstanceOf(OperationLostError);
-    expect(watch.stepSignal(true).reason).toBeInstanceOf(OperationLostError);
+    expect(watch.enterStep(true).reason).toBeInstanceOf(OperationLostError);
+  });
+});
+
+describe('StreamWatch: only the events a cancel watch reacts to', () => {
+  /** The memory store, counting the events its subscriptions deliver. */
+  const countingStore = () => {
+    const store = createInMemoryEventStore();
+    let delivered = 0;
+    const counted: EventStore = {
+      ...store,
+      subscribe: (options) =>
+        store.subscribe(options).pipe(
+          tap(() => {
+            delivered++;
+          }),
+        ),
+    };
+    return { store: counted, delivered: () => delivered };
+  };
+  const event = (type: string) => ({ type, version: 1, data: {} });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  it('the subscription delivers cancels and takeovers, not the run’s other events', async () => {
+    const { store, delivered } = countingStore();
+    const streams = new StreamWatch(store);
+    const seen: string[] = [];
+    const stop = streams.watch('operation-op-1', 0n, 0n, (r) => seen.push(r.type));
+    await store.append('operation-op-1', [event('StepStarted'), event('StepSucceeded')]);
+    await store.append('operation-op-2', [event('CancellationRequested')]);
+    await store.append('operation-op-1', [event('LogWritten'), event('CancellationRequested')]);
+    await store.append('operation-op-1', [event('OperationTakenOver')]);
+    await settle();
+    stop();
+    expect(seen).toEqual(['CancellationRequested', 'OperationTakenOver']);
+    // Every event of the five appended would be 6 without the type filter.
+    expect(delivered()).toBe(3);
+  });
+
+  it('a watch begun after the subscription passed a cancel of its stream still gets it', async () => {
+    const { store } = countingStore();
+    const streams = new StreamWatch(store);
+    const stopOther = streams.watch('operation-op-2', 0n, 0n, () => undefined);
+    await store.append('operation-op-1', [event('StepStarted'), event('CancellationRequested')]);
+    await store.append('operation-op-2', [event('StepStarted')]);
+    await settle();
+    const seen: string[] = [];
+    const stop = streams.watch('operation-op-1', 1n, 1n, (r) => seen.push(r.type));
+    await settle();
+    stop();
+    stopOther();
+    expect(seen).toEqual(['CancellationRequested']);
   });
 });

@@ -45,6 +45,10 @@ const withOwnDate = (event: RecordedEvent): RecordedEvent => {
  */
 export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}): EventStore => {
   const now = options.now ?? (() => new Date());
+  // The stored batch's own Date: a copy of what `options.now` gives (its caller may keep it),
+  // else one fresh Date from the system clock instead of two.
+  const given = options.now;
+  const stamp = given ? () => new Date(given().getTime()) : () => new Date();
   const all: RecordedEvent[] = [];
   const streams = new Map<string, RecordedEvent[]>();
   const pumps = new Set<() => void>();
@@ -91,40 +95,47 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       expected: ExpectedVersion;
     }>,
   ): AppendResult[] => {
-    const pending = new Map<string, bigint>();
+    // Plain loops, and records built without a spread: this runs for every append, and the
+    // `map` callbacks and `...(metadata ? { metadata } : {})` were 5% of the engine's profile.
+    let pending: Map<string, bigint> | undefined;
     let next = all.length;
     // Stored events are never handed out (readers get copies with their own Date), so this
     // Date is shared by the batch.
-    const recordedAt = Object.freeze(new Date(now().getTime()));
-    const prepared = writes.map(({ stream, events, expected }) => {
-      const existing = streams.get(stream);
-      const current = pending.get(stream) ?? BigInt(existing?.length ?? 0) - 1n;
+    const recordedAt = Object.freeze(stamp());
+    const prepared: { stream: string; current: bigint; recorded: RecordedEvent[] }[] = [];
+    for (const { stream, events, expected } of writes) {
+      const current = pending?.get(stream) ?? BigInt(streams.get(stream)?.length ?? 0) - 1n;
       if (!satisfiesExpectedVersion(expected, current)) {
         throw new ConcurrencyError(stream, describeExpectedVersion(expected), current);
       }
-      const recorded = events.map((e, i) =>
-        Object.freeze<RecordedEvent>({
+      const recorded: RecordedEvent[] = [];
+      let revision = current;
+      for (const e of events) {
+        const r: RecordedEvent = {
           type: e.type,
           version: e.version,
           data: frozenCopy(e.data),
-          ...(e.metadata ? { metadata: frozenCopy(e.metadata) } : {}),
           streamName: stream,
-          streamRevision: current + 1n + BigInt(i),
-          globalPosition: BigInt(next + i + 1),
+          streamRevision: ++revision,
+          globalPosition: BigInt(++next),
           recordedAt,
-        }),
-      );
-      next += recorded.length;
-      pending.set(stream, current + BigInt(recorded.length));
-      return { stream, current, recorded };
-    });
-    const results = prepared.map(({ stream, current, recorded }): AppendResult => {
+        };
+        if (e.metadata) r.metadata = frozenCopy(e.metadata);
+        recorded.push(Object.freeze(r));
+      }
+      if (writes.length > 1) (pending ??= new Map()).set(stream, revision);
+      prepared.push({ stream, current, recorded });
+    }
+    const results: AppendResult[] = [];
+    let stored = false;
+    for (const { stream, current, recorded } of prepared) {
       const last = recorded.at(-1);
       if (!last) {
-        return {
+        results.push({
           nextExpectedRevision: current,
           lastPosition: streams.get(stream)?.at(-1)?.globalPosition ?? BigInt(all.length),
-        };
+        });
+        continue;
       }
       // The store owns its arrays and only ever hands out copies of them: appending in place
       // keeps an append O(events appended) instead of O(stream length).
@@ -134,9 +145,13 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
         all.push(r);
         own.push(r);
       }
-      return { nextExpectedRevision: last.streamRevision, lastPosition: last.globalPosition };
-    });
-    if (prepared.some((p) => p.recorded.length > 0)) wake();
+      stored = true;
+      results.push({
+        nextExpectedRevision: last.streamRevision,
+        lastPosition: last.globalPosition,
+      });
+    }
+    if (stored) wake();
     return results;
   };
 
