@@ -26,7 +26,6 @@ import {
   defineOperation,
   step,
   StoreUnavailableError,
-  type EventStore,
   type RecordedEvent,
   type StoreOutageNotice,
   type UndoContext,
@@ -35,6 +34,7 @@ import { withStoreOutageRetry } from '../../src/engine/index.js';
 import { createProjector, OPERATIONS_PROJECTION } from '../../src/projections/index.js';
 import { allLines, messages, request } from '../support/fixtures.js';
 import { useTestDatabase } from '../support/postgres-database.js';
+import { recordingAnswers } from '../support/outage-store.js';
 import { dumpReadStore } from '../support/read-store-dump.js';
 import { useFaultProxy } from '../support/postgres-fault-proxy.js';
 
@@ -57,6 +57,19 @@ const storeOn = (
   );
   faults.closeAfterEach(() => store.close());
   return store;
+};
+
+/**
+ * A store on `connectionString` with the test timeouts, behind the outage decorator (a 30 s
+ * budget), and the notices it gives.
+ */
+const retryingStoreOn = (connectionString: string, schema: string) => {
+  const notices: StoreOutageNotice[] = [];
+  const store = withStoreOutageRetry(storeOn(connectionString, schema, TIMEOUTS), {
+    maxMs: 30_000,
+    onOutage: (n) => notices.push(n),
+  });
+  return { store, notices };
 };
 
 /** Resolves once `condition` holds, looking every 20 ms; fails after `tries` looks. */
@@ -175,11 +188,7 @@ describe('a store call when the server is black-holed', () => {
     const schema = db.uniqueSchema('bh');
     const direct = storeOn(db.url, schema);
     await direct.append('counted-read', [event(1), event(2), event(3)]);
-    const notices: StoreOutageNotice[] = [];
-    const store = withStoreOutageRetry(storeOn(viaProxy(), schema, TIMEOUTS), {
-      maxMs: 30_000,
-      onOutage: (n) => notices.push(n),
-    });
+    const { store, notices } = retryingStoreOn(viaProxy(), schema);
     await store.headPosition();
     const holed = faults.proxy.onNextRequest('black_hole_before', 'counted-read');
     const reading = store.readStream('counted-read');
@@ -212,11 +221,7 @@ describe('a store call when the server is black-holed', () => {
       const app = `opledger_frozen_${schema}`;
       const url = new URL(db.url);
       url.searchParams.set('application_name', app);
-      const notices: StoreOutageNotice[] = [];
-      const store = withStoreOutageRetry(storeOn(url.toString(), schema, TIMEOUTS), {
-        maxMs: 30_000,
-        onOutage: (n) => notices.push(n),
-      });
+      const { store, notices } = retryingStoreOn(url.toString(), schema);
       await store.headPosition();
       const pids = (
         await db.query<{ pid: number }>(
@@ -243,11 +248,7 @@ describe('a store call when the server is black-holed', () => {
       const schema = db.uniqueSchema('bh');
       const direct = storeOn(db.url, schema);
       await direct.append('counted', [event(0)]);
-      const notices: StoreOutageNotice[] = [];
-      const store = withStoreOutageRetry(storeOn(viaProxy(), schema, TIMEOUTS), {
-        maxMs: 30_000,
-        onOutage: (n) => notices.push(n),
-      });
+      const { store, notices } = retryingStoreOn(viaProxy(), schema);
       await store.headPosition();
       const holed = faults.proxy.onNextRequest('black_hole_after', 'counted');
       const appending = store.append('counted', [event(1), event(2)], {
@@ -270,29 +271,16 @@ describe('a store call when the server is black-holed', () => {
 
   it('an operation whose step outcome was in flight ends as without the outage, every event and line once', async () => {
     const schema = db.uniqueSchema('bh');
-    const answers: string[] = [];
-    const raw = storeOn(viaProxy(), schema, TIMEOUTS);
     // What each append attempt of the store got, under the engine's outage decorator.
-    const spied: EventStore = {
-      ...raw,
-      append: (stream, ...rest) =>
-        raw.append(stream, ...rest).then(
-          (result) => {
-            answers.push('ok');
-            return result;
-          },
-          (error: unknown) => {
-            answers.push(
-              error instanceof ConcurrencyError
-                ? 'conflict'
-                : error instanceof PostgresQueryTimeoutError
-                  ? 'timeout'
-                  : 'failed',
-            );
-            throw error;
-          },
-        ),
-    };
+    const { store: spied, answers } = recordingAnswers(
+      storeOn(viaProxy(), schema, TIMEOUTS),
+      (error) =>
+        error instanceof ConcurrencyError
+          ? 'conflict'
+          : error instanceof PostgresQueryTimeoutError
+            ? 'timeout'
+            : 'failed',
+    );
     let holed: Promise<string> | undefined;
     let armedAt = 0;
     const { deploy, runs, undos } = deployWith((name) => {
@@ -474,11 +462,7 @@ describe('the live feed when the server is black-holed', () => {
     async (kind) => {
       const schema = db.uniqueSchema('bh');
       const writer = storeOn(db.url, schema);
-      const notices: StoreOutageNotice[] = [];
-      const reader = withStoreOutageRetry(storeOn(viaProxy(), schema, TIMEOUTS), {
-        maxMs: 30_000,
-        onOutage: (n) => notices.push(n),
-      });
+      const { store: reader, notices } = retryingStoreOn(viaProxy(), schema);
       const got: RecordedEvent[] = [];
       const subscription: Subscription = reader.subscribe({ after: 0n }).subscribe({
         next: (e) => got.push(e),

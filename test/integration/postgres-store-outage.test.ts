@@ -25,6 +25,7 @@ import {
 import { withStoreOutageRetry } from '../../src/engine/index.js';
 import { allLines, messages, request } from '../support/fixtures.js';
 import { startCluster, type Cluster } from '../support/postgres-cluster.js';
+import { recordingAnswers } from '../support/outage-store.js';
 import { startProxyTo, urlVia } from '../support/postgres-fault-proxy.js';
 
 const OUTAGE_MS = Number(process.env.OPLEDGER_OUTAGE_SECONDS ?? 5) * 1000;
@@ -206,21 +207,9 @@ describe('an engine on PostgreSQL when the server goes away', () => {
     );
     stores.push(raw);
     // What the store itself answered to each append, to prove which path was taken.
-    const answers: string[] = [];
-    const spied: EventStore = {
-      ...raw,
-      append: (...args) =>
-        raw.append(...args).then(
-          (result) => {
-            answers.push('ok');
-            return result;
-          },
-          (error: unknown) => {
-            answers.push(error instanceof ConcurrencyError ? 'conflict' : 'lost');
-            throw error;
-          },
-        ),
-    };
+    const { store: spied, answers } = recordingAnswers(raw, (error) =>
+      error instanceof ConcurrencyError ? 'conflict' : 'lost',
+    );
     const store = withStoreOutageRetry(spied);
     const data = (n: number) => ({ type: 'T', version: 1, data: { n, nested: { z: 1, a: 2 } } });
     await store.append('s', [data(0)], { expectedVersion: 'no_stream' });
