@@ -5,10 +5,11 @@
  * socket is a stand-in whose 'timeout' event each test sends when it wants, so no test waits.
  */
 import { EventEmitter } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresQueryTimeoutError } from '../../src/adapters/postgres/index.js';
-import { closeWhenSilent } from '../../src/adapters/postgres/connection.js';
+import { closeWhenSilent, openPool } from '../../src/adapters/postgres/connection.js';
 
 // What pg 8.x keeps inside its Client: none of it may be read.
 const PRIVATE_FIELDS = [
@@ -189,4 +190,54 @@ describe('the silence timeout of a PostgreSQL connection (queryTimeoutMs)', () =
       ),
     );
   });
+});
+
+/**
+ * A server that says just enough of PostgreSQL's protocol to let pg connect (authentication
+ * ok, ready for query), then never answers anything: a statement that hangs.
+ */
+const hangingServer = async (): Promise<Server & { port: number; stop: () => Promise<void> }> => {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('data', () => {
+      const ok = Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0]); // 'R' AuthenticationOk
+      const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]); // 'Z' ReadyForQuery, idle
+      socket.write(Buffer.concat([ok, ready]));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // Its connections cut as it stops: else the pool's end would wait on a call that hangs.
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+  return Object.assign(server, { port: (server.address() as { port: number }).port, stop });
+};
+
+const opened: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  await Promise.allSettled(opened.splice(0).map((close) => close()));
+});
+
+describe('the pool a PostgreSQL store opens, on a server that hangs', () => {
+  // Bounded so that a pool that never times out fails here, instead of at the 60 s default.
+  it(
+    'fails a call the server never answers with PostgresQueryTimeoutError, on the clients it makes',
+    { timeout: 10_000 },
+    async () => {
+      const server = await hangingServer();
+      opened.push(() => server.stop());
+      const handle = openPool(
+        { connectionString: `postgres://someone@127.0.0.1:${server.port}/app` },
+        { queryTimeoutMs: 100 },
+      );
+      opened.push(() => handle.end());
+      const error = await handle.pool.query('SELECT 1').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PostgresQueryTimeoutError);
+      expect(error).toMatchObject({ code: 'STORE_TIMEOUT', silenceMs: 100 });
+      expect((error as Error).message).toContain(`127.0.0.1:${server.port}/app`);
+    },
+  );
 });
