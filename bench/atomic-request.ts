@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSqliteEventStore } from '../src/adapters/sqlite/index.js';
-import type { EventStore } from '../src/domain/event-store.js';
-import { defineOperation, step } from '../src/domain/operation-definition.js';
+import { defineOperation } from '../src/domain/operation-definition.js';
 import { createEngine } from '../src/engine/engine.js';
+import { countingStore, NOOP_STEPS } from './lib/engine-appends.js';
 
 type Variant = 'before' | 'after';
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -25,18 +25,8 @@ const ONE_AT_A_TIME = 400;
 const IN_FLIGHT = 16;
 const CONCURRENT = 800;
 
-const noop = () => undefined;
 // The engine benchmark's operation (bench/workloads/engine.ts): five steps that do nothing.
-const noopOperation = defineOperation({
-  type: 'noop',
-  steps: [
-    step({ name: 'validate', kind: 'no_side_effects', run: noop }),
-    step({ name: 'pull image', run: noop, undo: noop }),
-    step({ name: 'start', run: noop, undo: noop }),
-    step({ name: 'switch traffic', run: noop, undo: noop }),
-    step({ name: 'clean up', kind: 'irreversible', run: noop }),
-  ],
-});
+const noopOperation = defineOperation({ type: 'noop', steps: NOOP_STEPS });
 
 interface Phase {
   opsPerSecond: number;
@@ -50,23 +40,12 @@ const child = async (variant: Variant): Promise<Record<string, Phase>> => {
   // opledger's default, where a commit saved is an fsync saved.
   const synchronous = process.env.SYNCHRONOUS === 'full' ? 'full' : 'normal';
   const sqlite = createSqliteEventStore({ path: join(folder, 'events.db'), synchronous });
-  let commits = 0;
   // Counts the store's commits under the engine's outage decorator (the store keeps its
   // outage traits, so the decorator is in front of it, as in production).
-  const store: EventStore = {
-    ...sqlite,
-    append: (...args) => {
-      commits += 1;
-      return sqlite.append(...args);
-    },
-    appendToStreams:
-      variant === 'after'
-        ? (writes) => {
-            commits += 1;
-            return sqlite.appendToStreams!(writes);
-          }
-        : undefined,
-  };
+  const { store, commits } = countingStore(sqlite, {
+    atomic: variant === 'after',
+    recordAppends: false,
+  });
   const engine = createEngine({ store, operations: [noopOperation] });
   let n = 0;
   const one = async (lane: number) => {
@@ -81,7 +60,7 @@ const child = async (variant: Variant): Promise<Record<string, Phase>> => {
     if (result.status !== 'succeeded') throw new Error(result.summary);
   };
   const phase = async (count: number, inFlight: number): Promise<Phase> => {
-    commits = 0;
+    commits.count = 0;
     let next = 0;
     const cpu = process.cpuUsage();
     const started = performance.now();
@@ -95,7 +74,7 @@ const child = async (variant: Variant): Promise<Record<string, Phase>> => {
     return {
       opsPerSecond: count / seconds,
       cpuMicrosPerOp: (used.user + used.system) / count,
-      commitsPerOp: commits / count,
+      commitsPerOp: commits.count / count,
     };
   };
   await phase(100, 4); // warm-up

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { createInMemoryEventStore } from '../../src/adapters/memory/index.js';
 import { createSqliteEventStore } from '../../src/adapters/sqlite/index.js';
 import type { EventStore } from '../../src/domain/event-store.js';
-import { defineOperation, step } from '../../src/domain/operation-definition.js';
+import { defineOperation } from '../../src/domain/operation-definition.js';
 import type { StepContext } from '../../src/domain/step.js';
 import { createEngine } from '../../src/engine/engine.js';
+import { NOOP_STEPS } from '../lib/engine-appends.js';
 import { forceGc, inRunOrder, type Recorder } from '../lib/measure.js';
 import { percentile } from '../lib/stats.js';
 
@@ -24,15 +25,7 @@ export interface EngineOptions {
 
 const noop = () => undefined;
 
-/** Five steps that do nothing, of every kind, as an operation that changes nothing would be. */
-const STEPS = [
-  step({ name: 'validate', kind: 'no_side_effects', run: noop }),
-  step({ name: 'pull image', run: noop, undo: noop }),
-  step({ name: 'start', run: noop, undo: noop }),
-  step({ name: 'switch traffic', run: noop, undo: noop }),
-  step({ name: 'clean up', kind: 'irreversible', run: noop }),
-];
-const noopOperation = defineOperation({ type: 'noop', steps: STEPS });
+const noopOperation = defineOperation({ type: 'noop', steps: NOOP_STEPS });
 
 type Contestant = 'direct calls' | 'engine, memory' | 'engine, sqlite';
 

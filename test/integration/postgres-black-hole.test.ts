@@ -8,7 +8,7 @@
  */
 import pg from 'pg';
 import { Subscription } from 'rxjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createPostgresEventStore,
   createPostgresReadStore,
@@ -26,7 +26,6 @@ import {
   defineOperation,
   step,
   StoreUnavailableError,
-  type EventStore,
   type RecordedEvent,
   type StoreOutageNotice,
   type UndoContext,
@@ -35,37 +34,17 @@ import { withStoreOutageRetry } from '../../src/engine/index.js';
 import { createProjector, OPERATIONS_PROJECTION } from '../../src/projections/index.js';
 import { allLines, messages, request } from '../support/fixtures.js';
 import { useTestDatabase } from '../support/postgres-database.js';
+import { recordingAnswers } from '../support/outage-store.js';
 import { dumpReadStore } from '../support/read-store-dump.js';
-import { startFaultProxy, type FaultProxy } from '../support/tcp-fault-proxy.js';
+import { useFaultProxy } from '../support/postgres-fault-proxy.js';
 
 const TIMEOUTS: PostgresTimeoutOptions = { connectTimeoutMs: 600, queryTimeoutMs: 600 };
 const OUTAGE_LINE = /^the event store was unreachable for \d+\.\d s; went on$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const db = useTestDatabase();
-let proxy: FaultProxy;
-const closers: Array<() => Promise<unknown>> = [];
-
-const viaProxy = () => {
-  const url = new URL(db.url);
-  url.hostname = '127.0.0.1';
-  url.port = String(proxy.port);
-  return url.toString();
-};
-
-beforeAll(async () => {
-  const url = new URL(db.url);
-  proxy = await startFaultProxy({ host: url.hostname, port: Number(url.port || 5432) });
-});
-
-afterEach(async () => {
-  await proxy.restore();
-  await Promise.allSettled(closers.splice(0).map((close) => close()));
-});
-
-afterAll(async () => {
-  await proxy?.close();
-});
+const faults = useFaultProxy(() => db.url);
+const { viaProxy } = faults;
 
 const storeOn = (
   connectionString: string,
@@ -76,8 +55,21 @@ const storeOn = (
     { connectionString },
     { schema, pollIntervalMs: 50, ...options },
   );
-  closers.push(() => store.close());
+  faults.closeAfterEach(() => store.close());
   return store;
+};
+
+/**
+ * A store on `connectionString` with the test timeouts, behind the outage decorator (a 30 s
+ * budget), and the notices it gives.
+ */
+const retryingStoreOn = (connectionString: string, schema: string) => {
+  const notices: StoreOutageNotice[] = [];
+  const store = withStoreOutageRetry(storeOn(connectionString, schema, TIMEOUTS), {
+    maxMs: 30_000,
+    onOutage: (n) => notices.push(n),
+  });
+  return { store, notices };
 };
 
 /** Resolves once `condition` holds, looking every 20 ms; fails after `tries` looks. */
@@ -125,7 +117,7 @@ const deployWith = (during: (name: string) => void = () => undefined) => {
 describe('the pool a PostgreSQL store opens', () => {
   it('closes a connection whose server stays silent under a call, as a transient STORE_TIMEOUT, and never pools it again', async () => {
     const handle = openPool({ connectionString: db.url }, { queryTimeoutMs: 600 });
-    closers.push(() => handle.end());
+    faults.closeAfterEach(() => handle.end());
     const { pool } = handle;
     const pid = async () =>
       (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
@@ -143,7 +135,7 @@ describe('the pool a PostgreSQL store opens', () => {
 
   it('does not cut a long call whose answer keeps coming, nor a transaction that outlasts the timeout', async () => {
     const handle = openPool({ connectionString: db.url }, { queryTimeoutMs: 600 });
-    closers.push(() => handle.end());
+    faults.closeAfterEach(() => handle.end());
     // 100 kB rows every 50 ms for 1.5 s: each one is flushed by the server, so it is never
     // silent for 600 ms. pg's own query_timeout (a bound on the whole duration) would cut it.
     const { rows } = await handle.pool.query(
@@ -178,7 +170,7 @@ describe('the pool a PostgreSQL store opens', () => {
       }
     }
     const pool = new pg.Pool({ connectionString: db.url });
-    closers.push(() => pool.end());
+    faults.closeAfterEach(() => pool.end());
     expect(() => createPostgresEventStore({ pool }, { queryTimeoutMs: 1_000 })).toThrow(
       /queryTimeoutMs apply to the pool the store opens from a connectionString/,
     );
@@ -187,7 +179,7 @@ describe('the pool a PostgreSQL store opens', () => {
       { connectionString: db.url },
       { connectTimeoutMs: Infinity, queryTimeoutMs: Infinity, keepAliveDelayMs: Infinity },
     );
-    closers.push(() => store.close());
+    faults.closeAfterEach(() => store.close());
   });
 });
 
@@ -196,13 +188,9 @@ describe('a store call when the server is black-holed', () => {
     const schema = db.uniqueSchema('bh');
     const direct = storeOn(db.url, schema);
     await direct.append('counted-read', [event(1), event(2), event(3)]);
-    const notices: StoreOutageNotice[] = [];
-    const store = withStoreOutageRetry(storeOn(viaProxy(), schema, TIMEOUTS), {
-      maxMs: 30_000,
-      onOutage: (n) => notices.push(n),
-    });
+    const { store, notices } = retryingStoreOn(viaProxy(), schema);
     await store.headPosition();
-    const holed = proxy.onNextRequest('black_hole_before', 'counted-read');
+    const holed = faults.proxy.onNextRequest('black_hole_before', 'counted-read');
     const reading = store.readStream('counted-read');
     const before = notices.length;
     await holed;
@@ -214,7 +202,7 @@ describe('a store call when the server is black-holed', () => {
         notices.some((n) => n.kind === 'waiting' && n.cause instanceof PostgresUnreachableError),
       'a connect timeout',
     );
-    await proxy.restore();
+    await faults.proxy.restore();
     expect(await reading).toEqual(await direct.readStream('counted-read'));
     const causes = notices.flatMap((n) => (n.kind === 'waiting' ? [n.cause] : []));
     expect(causes.every(isTransientPostgresError)).toBe(true);
@@ -233,11 +221,7 @@ describe('a store call when the server is black-holed', () => {
       const app = `opledger_frozen_${schema}`;
       const url = new URL(db.url);
       url.searchParams.set('application_name', app);
-      const notices: StoreOutageNotice[] = [];
-      const store = withStoreOutageRetry(storeOn(url.toString(), schema, TIMEOUTS), {
-        maxMs: 30_000,
-        onOutage: (n) => notices.push(n),
-      });
+      const { store, notices } = retryingStoreOn(url.toString(), schema);
       await store.headPosition();
       const pids = (
         await db.query<{ pid: number }>(
@@ -264,13 +248,9 @@ describe('a store call when the server is black-holed', () => {
       const schema = db.uniqueSchema('bh');
       const direct = storeOn(db.url, schema);
       await direct.append('counted', [event(0)]);
-      const notices: StoreOutageNotice[] = [];
-      const store = withStoreOutageRetry(storeOn(viaProxy(), schema, TIMEOUTS), {
-        maxMs: 30_000,
-        onOutage: (n) => notices.push(n),
-      });
+      const { store, notices } = retryingStoreOn(viaProxy(), schema);
       await store.headPosition();
-      const holed = proxy.onNextRequest('black_hole_after', 'counted');
+      const holed = faults.proxy.onNextRequest('black_hole_after', 'counted');
       const appending = store.append('counted', [event(1), event(2)], {
         expectedVersion: kind === 'any' ? 'any' : 0n,
       });
@@ -278,7 +258,7 @@ describe('a store call when the server is black-holed', () => {
       await holed;
       // The server has the append, its answer is held, and the client hears nothing.
       await eventually(() => timedOut(notices, before), 'a timeout notice');
-      await proxy.restore();
+      await faults.proxy.restore();
       const result = await appending;
       const events = await direct.readStream('counted');
       expect(events.map((e) => (e.data as { n: number }).n)).toEqual([0, 1, 2]);
@@ -291,36 +271,23 @@ describe('a store call when the server is black-holed', () => {
 
   it('an operation whose step outcome was in flight ends as without the outage, every event and line once', async () => {
     const schema = db.uniqueSchema('bh');
-    const answers: string[] = [];
-    const raw = storeOn(viaProxy(), schema, TIMEOUTS);
     // What each append attempt of the store got, under the engine's outage decorator.
-    const spied: EventStore = {
-      ...raw,
-      append: (stream, ...rest) =>
-        raw.append(stream, ...rest).then(
-          (result) => {
-            answers.push('ok');
-            return result;
-          },
-          (error: unknown) => {
-            answers.push(
-              error instanceof ConcurrencyError
-                ? 'conflict'
-                : error instanceof PostgresQueryTimeoutError
-                  ? 'timeout'
-                  : 'failed',
-            );
-            throw error;
-          },
-        ),
-    };
+    const { store: spied, answers } = recordingAnswers(
+      storeOn(viaProxy(), schema, TIMEOUTS),
+      (error) =>
+        error instanceof ConcurrencyError
+          ? 'conflict'
+          : error instanceof PostgresQueryTimeoutError
+            ? 'timeout'
+            : 'failed',
+    );
     let holed: Promise<string> | undefined;
     let armedAt = 0;
     const { deploy, runs, undos } = deployWith((name) => {
       // The next StepSucceeded sent is this step's: it commits, and its answer is held.
       if (name === 'start') {
         armedAt = answers.length;
-        holed = proxy.onNextRequest('black_hole_after', 'StepSucceeded');
+        holed = faults.proxy.onNextRequest('black_hole_after', 'StepSucceeded');
       }
     });
     const notices: StoreOutageNotice[] = [];
@@ -334,7 +301,7 @@ describe('a store call when the server is black-holed', () => {
     const before = notices.length;
     await holed;
     await eventually(() => timedOut(notices, before), 'a timeout notice');
-    await proxy.restore();
+    await faults.proxy.restore();
     const result = await handle.result;
     expect(result.status).toBe('succeeded');
     expect(runs).toEqual(['pull', 'start', 'switch']);
@@ -367,7 +334,7 @@ describe('a store call when the server is black-holed', () => {
       // The first step 'start' of any of them: the others are at various points of their runs.
       if (name === 'start' && !holed) {
         holed = true;
-        proxy.blackHole();
+        faults.proxy.blackHole();
       }
     });
     const notices: StoreOutageNotice[] = [];
@@ -383,7 +350,7 @@ describe('a store call when the server is black-holed', () => {
       ),
     );
     await eventually(() => timedOut(notices), 'a timeout notice');
-    await proxy.restore();
+    await faults.proxy.restore();
     const handles = await starting;
     const results = await Promise.all(handles.map((h) => h.result));
     expect(results.map((r) => r.status)).toEqual(Array(4).fill('succeeded'));
@@ -425,14 +392,14 @@ describe('a store call when the server is black-holed', () => {
         { connectionString: url },
         { schema: db.uniqueSchema('reads'), ...options },
       );
-      closers.push(() => store.close());
+      faults.closeAfterEach(() => store.close());
       return store;
     };
     const inner = readStoreOn(viaProxy(), TIMEOUTS);
     await inner.checkpoint(OPERATIONS_PROJECTION); // its tables exist before the black hole
     const notices: StoreOutageNotice[] = [];
     // The read store's first COMMIT reaches the server; its answer is held.
-    const holed = proxy.onNextRequest('black_hole_after', 'COMMIT');
+    const holed = faults.proxy.onNextRequest('black_hole_after', 'COMMIT');
     const projector = createProjector({
       store: storeOn(db.url, schema),
       readStore: inner,
@@ -443,7 +410,7 @@ describe('a store call when the server is black-holed', () => {
     const before = notices.length;
     await holed;
     await eventually(() => timedOut(notices, before), 'a timeout notice');
-    await proxy.restore();
+    await faults.proxy.restore();
     const head = await storeOn(db.url, schema).headPosition();
     expect(await caughtUp).toBe(head);
     const rebuilt = readStoreOn(db.url);
@@ -456,7 +423,7 @@ describe('a store call when the server is black-holed', () => {
   it('a black hole longer than the budget: StoreUnavailableError, nothing half-written, and recover() ends it', async () => {
     const schema = db.uniqueSchema('bh');
     const { deploy, runs, undos } = deployWith((name) => {
-      if (name === 'start') proxy.blackHole();
+      if (name === 'start') faults.proxy.blackHole();
     });
     const engine = createEngine({
       store: storeOn(viaProxy(), schema, TIMEOUTS),
@@ -471,7 +438,7 @@ describe('a store call when the server is black-holed', () => {
     expect(e.unreachableMs).toBeGreaterThanOrEqual(2_000);
     expect(isTransientPostgresError(e.lastCause)).toBe(true);
     expect(runs).toEqual(['pull', 'start']);
-    await proxy.restore();
+    await faults.proxy.restore();
     await engine.shutdown();
 
     // The held StepSucceeded never reached the server: the stream ends with the step started.
@@ -495,28 +462,27 @@ describe('the live feed when the server is black-holed', () => {
     async (kind) => {
       const schema = db.uniqueSchema('bh');
       const writer = storeOn(db.url, schema);
-      const notices: StoreOutageNotice[] = [];
-      const reader = withStoreOutageRetry(storeOn(viaProxy(), schema, TIMEOUTS), {
-        maxMs: 30_000,
-        onOutage: (n) => notices.push(n),
-      });
+      const { store: reader, notices } = retryingStoreOn(viaProxy(), schema);
       const got: RecordedEvent[] = [];
       const subscription: Subscription = reader.subscribe({ after: 0n }).subscribe({
         next: (e) => got.push(e),
       });
-      closers.push(async () => subscription.unsubscribe());
+      faults.closeAfterEach(async () => subscription.unsubscribe());
       for (let i = 0; i < 5; i++) await writer.append('live', [event(i)]);
       await eventually(() => got.length === 5, 'the first events delivered');
-      const accepted = proxy.accepted;
-      if (kind === 'black hole') proxy.blackHole();
-      else proxy.partitionOpen();
+      const accepted = faults.proxy.accepted;
+      if (kind === 'black hole') faults.proxy.blackHole();
+      else faults.proxy.partitionOpen();
       for (let i = 5; i < 10; i++) await writer.append('live', [event(i)]);
       // The reader's connections time out under it and it connects again: through the black
       // hole, those new connections time out in turn.
-      await eventually(() => proxy.accepted > accepted, 'a new connection after a timeout');
+      await eventually(() => faults.proxy.accepted > accepted, 'a new connection after a timeout');
       if (kind === 'black hole') {
-        await eventually(() => timedOut(notices) || proxy.accepted > accepted + 1, 'a retry');
-        await proxy.restore();
+        await eventually(
+          () => timedOut(notices) || faults.proxy.accepted > accepted + 1,
+          'a retry',
+        );
+        await faults.proxy.restore();
       }
       for (let i = 10; i < 15; i++) await writer.append('live', [event(i)]);
       await eventually(() => got.length >= 15, 'every event delivered');
@@ -532,7 +498,7 @@ describe('the live feed when the server is black-holed', () => {
   it('notices a black-holed LISTEN connection and listens again on a new one', async () => {
     const channel = `bh_${db.uniqueSchema('ch')}`;
     const handle = openPool({ connectionString: viaProxy() }, TIMEOUTS);
-    closers.push(() => handle.end());
+    faults.closeAfterEach(() => handle.end());
     // Polls wake with hint 0: only a notification can bring any other hint.
     const feed = createLiveFeed({
       pool: handle.pool,
@@ -543,14 +509,14 @@ describe('the live feed when the server is black-holed', () => {
         return 0n;
       },
     });
-    closers.push(async () => feed.close());
+    faults.closeAfterEach(async () => feed.close());
     const hints = new Set<bigint>();
     feed.add((hint) => {
       if (hint !== undefined) hints.add(hint);
     });
     const notifier = new pg.Client({ connectionString: db.url });
     await notifier.connect();
-    closers.push(() => notifier.end());
+    faults.closeAfterEach(() => notifier.end());
     const heard = async (n: bigint) => {
       for (let i = 0; i < 500 && !hints.has(n); i++) {
         await notifier.query('SELECT pg_notify($1, $2)', [channel, n.toString()]);
@@ -560,7 +526,7 @@ describe('the live feed when the server is black-holed', () => {
     };
     expect(await heard(1n)).toBe(true);
     // The listening connection's server is gone without a reset; new connections go through.
-    proxy.partitionOpen();
+    faults.proxy.partitionOpen();
     expect(await heard(2n)).toBe(true);
   });
 });

@@ -6,7 +6,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { lastValueFrom, toArray } from 'rxjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createPostgresEventStore,
   createPostgresReadStore,
@@ -26,61 +26,39 @@ import { createProjector, renderLogLine } from '../../src/projections/index.js';
 import { call, openEventStream } from '../dashboard/http-client.js';
 import { useTestDatabase } from '../support/postgres-database.js';
 import { dumpReadStore } from '../support/read-store-dump.js';
-import { startFaultProxy, type FaultProxy } from '../support/tcp-fault-proxy.js';
+import { useFaultProxy } from '../support/postgres-fault-proxy.js';
 
 const OUTAGE_MS = 1_500;
 const ENVS = ['production', 'staging'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const db = useTestDatabase();
-let proxy: FaultProxy;
-const closers: Array<() => Promise<unknown>> = [];
-
-/** The test database's URL, through the proxy. */
-const viaProxy = () => {
-  const url = new URL(db.url);
-  url.hostname = '127.0.0.1';
-  url.port = String(proxy.port);
-  return url.toString();
-};
-
-beforeAll(async () => {
-  const url = new URL(db.url);
-  proxy = await startFaultProxy({ host: url.hostname, port: Number(url.port || 5432) });
-});
-
-afterEach(async () => {
-  await proxy.restore();
-  await Promise.allSettled(closers.splice(0).map((close) => close()));
-});
-
-afterAll(async () => {
-  await proxy?.close();
-});
+const faults = useFaultProxy(() => db.url);
+const { viaProxy } = faults;
 
 type Kind = 'refuse' | 'reset' | 'black hole, then reset' | 'black hole';
 
 /** Starts an outage of `kind` now; resolves once it is over (OUTAGE_MS later). */
 const outage = (kind: Kind): Promise<void> =>
   (async () => {
-    if (kind === 'refuse') await proxy.refuse();
-    else if (kind === 'reset') proxy.reset();
-    else proxy.blackHole();
+    if (kind === 'refuse') await faults.proxy.refuse();
+    else if (kind === 'reset') faults.proxy.reset();
+    else faults.proxy.blackHole();
     await sleep(OUTAGE_MS);
     // A partition that outlived the connections: they are cut as it heals.
-    if (kind === 'black hole, then reset') proxy.reset();
-    await proxy.restore();
+    if (kind === 'black hole, then reset') faults.proxy.reset();
+    await faults.proxy.restore();
   })();
 
 const eventStore = (connectionString: string, schema: string): EventStore => {
   const store = createPostgresEventStore({ connectionString }, { schema, pollIntervalMs: 50 });
-  closers.push(() => store.close());
+  faults.closeAfterEach(() => store.close());
   return store;
 };
 
 const readStoreOn = (connectionString: string, schema: string): ReadStore => {
   const store = createPostgresReadStore({ connectionString }, { schema });
-  closers.push(() => store.close());
+  faults.closeAfterEach(() => store.close());
   return store;
 };
 
@@ -121,7 +99,7 @@ const deployRequest = (i: number) => ({
 /** An engine on its own connection to the server (not through the proxy). */
 const writer = (schema: string, operations = [quick, chatty]) => {
   const engine = createEngine({ store: eventStore(db.url, schema), operations });
-  closers.push(() => engine.shutdown());
+  faults.closeAfterEach(() => engine.shutdown());
   return engine;
 };
 
@@ -181,7 +159,7 @@ describe('the projector through an outage of PostgreSQL', () => {
       storeOutage: { maxMs: 30_000 },
     });
     await projector.start();
-    closers.push(() => projector.stop());
+    faults.closeAfterEach(() => projector.stop());
     let over: Promise<void> | undefined;
     for (let i = 0; i < 10; i++) {
       if (i === 4) over = outage(kind);
@@ -201,14 +179,14 @@ describe('the projector through an outage of PostgreSQL', () => {
     const inner = readStoreOn(viaProxy(), db.uniqueSchema('reads'));
     const options = { store: eventStore(viaProxy(), schema), readStore: inner };
     await createProjector(options).catchUp();
-    await proxy.refuse();
+    await faults.proxy.refuse();
     for (let i = 4; i < 8; i++) await (await engine.start(deployRequest(i))).result;
     const error = await createProjector({ ...options, storeOutage: { maxMs: 500 } })
       .catchUp()
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE' });
     expect((error as Error).message).toContain('start() or catchUp() the projector');
-    await proxy.restore();
+    await faults.proxy.restore();
     const projector = createProjector(options);
     expect(await projector.catchUp()).toBe(await eventStore(db.url, schema).headPosition());
     expect(await dumpReadStore(inner, ENVS)).toEqual(await rebuilt(schema));
@@ -276,7 +254,7 @@ describe('following a log live through an outage of PostgreSQL', () => {
     const store = eventStore(viaProxy(), schema);
     const readStore = readStoreOn(viaProxy(), db.uniqueSchema('reads'));
     const dashboard = createDashboardServer({ store, readStore, storeOutage: { maxMs: 30_000 } });
-    closers.push(() => dashboard.close());
+    faults.closeAfterEach(() => dashboard.close());
     const base = await dashboard.listen(0);
     const handle = await engine.start({ ...deployRequest(0), type: 'chatty-deploy' });
     const stream = await openEventStream(base, `/api/operations/${handle.id}/events`);
@@ -312,13 +290,13 @@ describe('the dashboard while PostgreSQL is away', () => {
         catchUp: () => projector.catchUp(),
         storeOutage: { retryAfterSeconds: 7 },
       });
-      closers.push(() => dashboard.close());
+      faults.closeAfterEach(() => dashboard.close());
       const base = await dashboard.listen(0);
       const operations = `/api/environments/production/operations`;
       expect((await call(base, operations)).status).toBe(200);
 
-      if (kind === 'refuse') await proxy.refuse();
-      else proxy.reset();
+      if (kind === 'refuse') await faults.proxy.refuse();
+      else faults.proxy.reset();
       const json = await call(base, operations);
       expect(json.status).toBe(503);
       expect(json.headers['retry-after']).toBe('7');
@@ -333,7 +311,7 @@ describe('the dashboard while PostgreSQL is away', () => {
       const id = (await engine.start(deployRequest(2))).id;
       expect((await call(base, `/api/operations/${id}/events`)).status).toBe(503);
 
-      await proxy.restore();
+      await faults.proxy.restore();
       const back = await call(base, operations);
       expect(back.status).toBe(200);
       expect(back.json<{ total: number }>().total).toBe(2);

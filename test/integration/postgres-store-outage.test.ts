@@ -25,7 +25,8 @@ import {
 import { withStoreOutageRetry } from '../../src/engine/index.js';
 import { allLines, messages, request } from '../support/fixtures.js';
 import { startCluster, type Cluster } from '../support/postgres-cluster.js';
-import { startFaultProxy } from '../support/tcp-fault-proxy.js';
+import { recordingAnswers } from '../support/outage-store.js';
+import { startProxyTo, urlVia } from '../support/postgres-fault-proxy.js';
 
 const OUTAGE_MS = Number(process.env.OPLEDGER_OUTAGE_SECONDS ?? 5) * 1000;
 const LONG = process.env.OPLEDGER_OUTAGE_LONG === '1';
@@ -198,29 +199,17 @@ describe('an engine on PostgreSQL when the server goes away', () => {
   }, 30_000);
 
   it('does not append twice when the acknowledgement of a committed append was lost', async () => {
-    const server = new URL(cluster.url);
-    const proxy = await startFaultProxy({ host: server.hostname, port: Number(server.port) });
-    const via = new URL(cluster.url);
-    via.port = String(proxy.port);
+    const proxy = await startProxyTo(cluster.url);
     const schema = `outage_${randomBytes(4).toString('hex')}`;
-    const raw = createPostgresEventStore({ connectionString: via.toString() }, { schema });
+    const raw = createPostgresEventStore(
+      { connectionString: urlVia(cluster.url, proxy.port) },
+      { schema },
+    );
     stores.push(raw);
     // What the store itself answered to each append, to prove which path was taken.
-    const answers: string[] = [];
-    const spied: EventStore = {
-      ...raw,
-      append: (...args) =>
-        raw.append(...args).then(
-          (result) => {
-            answers.push('ok');
-            return result;
-          },
-          (error: unknown) => {
-            answers.push(error instanceof ConcurrencyError ? 'conflict' : 'lost');
-            throw error;
-          },
-        ),
-    };
+    const { store: spied, answers } = recordingAnswers(raw, (error) =>
+      error instanceof ConcurrencyError ? 'conflict' : 'lost',
+    );
     const store = withStoreOutageRetry(spied);
     const data = (n: number) => ({ type: 'T', version: 1, data: { n, nested: { z: 1, a: 2 } } });
     await store.append('s', [data(0)], { expectedVersion: 'no_stream' });

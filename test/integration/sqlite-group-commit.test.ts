@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,10 +6,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteEventStore } from '../../src/adapters/sqlite/index.js';
 import { ConcurrencyError } from '../../src/domain/errors.js';
-import type { AppendResult, EventStore, RecordedEvent } from '../../src/domain/event-store.js';
+import type { AppendResult, EventStore } from '../../src/domain/event-store.js';
+import { expectNothingAckedLost, killWriters, spawnWriter } from '../support/group-commit-crash.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const child = join(import.meta.dirname, 'fixtures', 'group-commit-child.ts');
 
 const children: ChildProcess[] = [];
@@ -17,15 +16,7 @@ let dir: string | undefined;
 let store: EventStore | undefined;
 
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
-      try {
-        process.kill(-c.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }
+  killWriters(children);
   await store?.close();
   store = undefined;
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -157,28 +148,13 @@ describe('SQLite group commit', () => {
       const ackPath = join(dir, 'acks.txt');
       const ROUNDS = 6;
       for (let round = 0; round < ROUNDS; round++) {
-        const c = spawn(tsx, [child, path, ackPath, `r${round}`], {
-          cwd: root,
-          detached: true,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        children.push(c);
-        let stderr = '';
-        c.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-        const exited = new Promise<string>((resolve) =>
-          c.on('exit', (code, signal) => resolve(String(signal ?? code))),
-        );
-        await new Promise<void>((resolve, reject) => {
-          c.stdout?.on('data', (chunk: Buffer) => {
-            if (chunk.toString().includes('ready')) resolve();
-          });
-          void exited.then((how) => reject(new Error(`child exited (${how}): ${stderr}`)));
-        });
+        const w = spawnWriter(child, [path, ackPath, `r${round}`], children);
+        await w.ready;
         // A random moment while 48 appends are in flight: with synchronous 'full', most of the
         // time is spent inside a commit.
         await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 300));
-        process.kill(-c.pid!, 'SIGKILL');
-        expect(await exited, stderr).toBe('SIGKILL');
+        process.kill(-w.process.pid!, 'SIGKILL');
+        expect(await w.exited, w.errors()).toBe('SIGKILL');
       }
 
       store = createSqliteEventStore({ path });
@@ -186,40 +162,7 @@ describe('SQLite group commit', () => {
       const acked = (await readFile(ackPath, 'utf8')).split('\n').filter(Boolean);
       expect(acked.length).toBeGreaterThan(ROUNDS * 10);
 
-      // Positions dense, streams gapless.
-      expect(all.map((e) => e.globalPosition)).toEqual(all.map((_, i) => BigInt(i + 1)));
-      const streams = new Map<string, RecordedEvent[]>();
-      for (const e of all) streams.set(e.streamName, [...(streams.get(e.streamName) ?? []), e]);
-      for (const events of streams.values()) {
-        expect(events.map((e) => e.streamRevision)).toEqual(events.map((_, i) => BigInt(i)));
-      }
-
-      // Every append is there whole or not at all, and the refused ones are not there.
-      type Data = { id: string; index: number; count: number; doomed: boolean };
-      const byAppend = new Map<string, Data[]>();
-      for (const e of all) {
-        const data = e.data as Data;
-        expect(data.doomed, `refused append ${data.id} was stored`).toBe(false);
-        byAppend.set(data.id, [...(byAppend.get(data.id) ?? []), data]);
-      }
-      for (const [id, parts] of byAppend) {
-        expect(
-          parts.map((p) => p.index),
-          id,
-        ).toEqual(parts.map((_, i) => i));
-        expect(parts).toHaveLength(parts[0]!.count);
-      }
-      // A two-stream append is whole on both streams, or on neither.
-      for (const id of byAppend.keys()) {
-        if (id.endsWith('/pair')) expect(byAppend.has(id.slice(0, -'/pair'.length))).toBe(true);
-      }
-      const n = (id: string) => Number(id.split('/')[1]);
-      for (const id of byAppend.keys()) {
-        if (!id.endsWith('/pair') && n(id) % 3 === 0) expect(byAppend.has(`${id}/pair`)).toBe(true);
-      }
-      // Nothing acknowledged is lost.
-      const missing = acked.filter((id) => !byAppend.has(id));
-      expect(missing).toEqual([]);
+      expectNothingAckedLost(all, acked, { densePositions: true });
     },
   );
 });

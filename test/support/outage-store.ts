@@ -83,3 +83,30 @@ export const createOutageStore = (inner: EventStore, clock: VirtualClock): Outag
     close: () => inner.close(),
   };
 };
+
+/**
+ * `inner` recording what each of its appends answered, in order: 'ok', or what `failure` calls
+ * the error (a conflict, a timeout, a lost answer…). Under an outage decorator, it tells which
+ * path a retried append took.
+ */
+export const recordingAnswers = (
+  inner: EventStore,
+  failure: (error: unknown) => string,
+): { store: EventStore; answers: string[] } => {
+  const answers: string[] = [];
+  const store: EventStore = {
+    ...inner,
+    append: (...args) =>
+      inner.append(...args).then(
+        (result) => {
+          answers.push('ok');
+          return result;
+        },
+        (error: unknown) => {
+          answers.push(failure(error));
+          throw error;
+        },
+      ),
+  };
+  return { store, answers };
+};

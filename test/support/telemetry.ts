@@ -11,7 +11,14 @@ import {
   SimpleSpanProcessor,
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
-import type { RecordedEvent } from '../../src/index.js';
+import {
+  createEngine,
+  type EngineOptions,
+  type EventStore,
+  type OperationDefinition,
+  type RecordedEvent,
+} from '../../src/index.js';
+import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 
 /**
  * A tracer and a meter that keep what they record in memory (the SDK's in-memory exporters), to
@@ -52,6 +59,23 @@ export const createRecordingTelemetry = () => {
 };
 
 export type RecordingTelemetry = ReturnType<typeof createRecordingTelemetry>;
+
+/**
+ * An engine on `store` with `telemetry` (undefined: the global providers, as in production),
+ * a virtual clock and ids op-1, op-2…, so that runs and their spans compare across engines.
+ */
+export const telemetryEngine = (
+  store: EventStore,
+  operations: OperationDefinition[],
+  telemetry: EngineOptions['telemetry'],
+) =>
+  createEngine({
+    store,
+    operations,
+    clock: createVirtualClock(),
+    ids: createSequentialIds('op-'),
+    telemetry,
+  });
 
 /** The sum of a counter's data points whose attributes include `where`. */
 export const sumWhere = (points: DataPoint<unknown>[], where: Record<string, unknown> = {}) =>

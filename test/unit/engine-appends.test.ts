@@ -9,31 +9,12 @@ import {
 } from '../../src/index.js';
 import { operationStreamName } from '../../src/domain/stream-names.js';
 import { eventTypes, request, setup } from '../support/fixtures.js';
+import { countingStore as countingStoreOf, NOOP_STEPS } from '../../bench/lib/engine-appends.js';
 
-/**
- * A memory store that records each append: its stream and the types of its events. An atomic
- * append to several streams (the request with its queue place) is one commit and one record
- * per stream.
- */
+/** A memory store that counts its commits and records each append (bench/lib/engine-appends.ts). */
 const countingStore = () => {
   const inner = createInMemoryEventStore();
-  const appends: { stream: string; types: string[] }[] = [];
-  const commits = { count: 0 };
-  const store: EventStore = {
-    ...inner,
-    append: (stream, events, options) => {
-      commits.count += 1;
-      appends.push({ stream, types: events.map((e) => e.type) });
-      return inner.append(stream, events, options);
-    },
-    appendToStreams: (writes) => {
-      commits.count += 1;
-      for (const w of writes)
-        appends.push({ stream: w.stream, types: w.events.map((e) => e.type) });
-      return inner.appendToStreams!(writes);
-    },
-  };
-  return { store, inner, appends, commits };
+  return { inner, ...countingStoreOf(inner) };
 };
 
 const noop = () => undefined;
@@ -45,16 +26,7 @@ const deferred = () => {
 };
 
 /** The engine benchmark's operation: five steps of every kind that do nothing. */
-const fiveSteps = defineOperation({
-  type: 'deploy',
-  steps: [
-    step({ name: 'validate', kind: 'no_side_effects', run: noop }),
-    step({ name: 'pull image', run: noop, undo: noop }),
-    step({ name: 'start', run: noop, undo: noop }),
-    step({ name: 'switch traffic', run: noop, undo: noop }),
-    step({ name: 'clean up', kind: 'irreversible', run: noop }),
-  ],
-});
+const fiveSteps = defineOperation({ type: 'deploy', steps: NOOP_STEPS });
 
 describe('the engine appends events decided together in one append (issue 17)', () => {
   it('writes a five-step operation in 6 appends on its stream, 10 in all, with the same events in the same order', async () => {

@@ -2,7 +2,6 @@ import { createRequire } from 'node:module';
 import { metrics, propagation, ProxyTracerProvider, trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  createEngine,
   createInMemoryEventStore,
   defineOperation,
   step,
@@ -10,22 +9,15 @@ import {
   type EventStore,
   type OperationDefinition,
 } from '../../src/index.js';
-import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 import { request } from '../support/fixtures.js';
 import { createGate } from '../support/gate.js';
-import { createRecordingTelemetry, sumWhere } from '../support/telemetry.js';
+import { createRecordingTelemetry, sumWhere, telemetryEngine } from '../support/telemetry.js';
 
 // Issue 19: with `@opentelemetry/api` installed and no provider registered, telemetry costs no
 // more than a no-op. Counted, not timed: the work the observer skips is work these spies see.
 
 const engineOn = (store: EventStore, telemetry: EngineOptions['telemetry']) =>
-  createEngine({
-    store,
-    operations: [deploy],
-    clock: createVirtualClock(),
-    ids: createSequentialIds('op-'),
-    telemetry,
-  });
+  telemetryEngine(store, [deploy], telemetry);
 
 const deploy = defineOperation({
   type: 'deploy',
@@ -182,12 +174,7 @@ describe('telemetry with no provider registered', () => {
     }) as OperationDefinition;
     const t = createRecordingTelemetry();
     trace.setGlobalTracerProvider(t.tracerProvider);
-    const engine = createEngine({
-      store: createInMemoryEventStore(),
-      operations: [slow],
-      clock: createVirtualClock(),
-      ids: createSequentialIds('op-'),
-    });
+    const engine = telemetryEngine(createInMemoryEventStore(), [slow], undefined);
     const handle = await engine.start(request());
     await vi.waitUntil(() => gate.entered);
     trace.disable();

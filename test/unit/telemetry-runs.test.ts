@@ -2,15 +2,11 @@ import { context, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { describe, expect, it } from 'vitest';
 import {
-  createEngine,
   createInMemoryEventStore,
   defineOperation,
   step,
-  type EngineOptions,
-  type EventStore,
   type OperationDefinition,
 } from '../../src/index.js';
-import { createSequentialIds, createVirtualClock } from '../../src/testing/index.js';
 import { createCrashableStore, SimulatedCrash } from '../support/crashable-store.js';
 import { request, until } from '../support/fixtures.js';
 import { untilAborted } from '../support/gate.js';
@@ -18,21 +14,9 @@ import {
   actualRun,
   createRecordingTelemetry,
   expectedRun,
+  telemetryEngine,
   type RecordingTelemetry,
 } from '../support/telemetry.js';
-
-const engineOn = (
-  store: EventStore,
-  operations: OperationDefinition[],
-  telemetry: EngineOptions['telemetry'],
-) =>
-  createEngine({
-    store,
-    operations,
-    clock: createVirtualClock(),
-    ids: createSequentialIds('op-'),
-    telemetry,
-  });
 
 const runsOf = (t: RecordingTelemetry, id: string) =>
   t
@@ -61,7 +45,7 @@ describe('telemetry of a cancelled and of a crashed-then-recovered operation', (
         }),
       ],
     }) as OperationDefinition;
-    const engine = engineOn(store, [deploy], t.options);
+    const engine = telemetryEngine(store, [deploy], t.options);
     const handle = await engine.start(request());
     await until(() => checking);
     await engine.cancel(handle.id, { user: 'bob@example.com' });
@@ -86,7 +70,7 @@ describe('telemetry of a cancelled and of a crashed-then-recovered operation', (
       steps: [undoable('a'), undoable('b', () => crashable.crash()), undoable('c')],
     }) as OperationDefinition;
     const requestSpan = t.options.tracer.startSpan('POST /deploys');
-    const dying = engineOn(crashable, [deploy], t.options);
+    const dying = telemetryEngine(crashable, [deploy], t.options);
     const handle = await dying.start(
       request({ traceContext: trace.setSpan(ROOT_CONTEXT, requestSpan) }),
     );
@@ -101,7 +85,7 @@ describe('telemetry of a cancelled and of a crashed-then-recovered operation', (
       ['step a', lostRunSpanId],
     ]);
 
-    await engineOn(inner, [deploy], t.options).recover();
+    await telemetryEngine(inner, [deploy], t.options).recover();
     const [recovered, ...others] = runsOf(t, handle.id);
     expect(others).toEqual([]);
     const all = await inner.readStream(`operation-${handle.id}`);
@@ -137,7 +121,7 @@ describe('telemetry: where a trace comes from and what is left out', () => {
   it('continues the W3C headers given as traceContext, and stores them on the request', async () => {
     const t = createRecordingTelemetry();
     const store = createInMemoryEventStore();
-    const engine = engineOn(store, [oneStep], t.options);
+    const engine = telemetryEngine(store, [oneStep], t.options);
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     const handle = await engine.start(request({ traceContext: { traceparent } }));
     await handle.result;
@@ -153,7 +137,7 @@ describe('telemetry: where a trace comes from and what is left out', () => {
     context.setGlobalContextManager(manager);
     try {
       const t = createRecordingTelemetry();
-      const engine = engineOn(createInMemoryEventStore(), [oneStep], t.options);
+      const engine = telemetryEngine(createInMemoryEventStore(), [oneStep], t.options);
       const active = t.options.tracer.startSpan('job');
       const handle = await context.with(trace.setSpan(context.active(), active), () =>
         engine.start(request()),
@@ -169,7 +153,7 @@ describe('telemetry: where a trace comes from and what is left out', () => {
   it('starts a trace of its own when there is no context, with no metadata on the request', async () => {
     const t = createRecordingTelemetry();
     const store = createInMemoryEventStore();
-    const handle = await engineOn(store, [oneStep], t.options).start(request());
+    const handle = await telemetryEngine(store, [oneStep], t.options).start(request());
     await handle.result;
     const [requested] = await store.readStream(`operation-${handle.id}`);
     expect(requested?.metadata?.traceparent).toBeUndefined();
@@ -179,7 +163,7 @@ describe('telemetry: where a trace comes from and what is left out', () => {
 
   it('records nothing while no provider is registered, and through one registered later', async () => {
     const store = createInMemoryEventStore();
-    const engine = engineOn(store, [oneStep], undefined);
+    const engine = telemetryEngine(store, [oneStep], undefined);
     await (
       await engine.start(request())
     ).result;
@@ -200,7 +184,7 @@ describe('telemetry: where a trace comes from and what is left out', () => {
 
   it("leaves log lines out when logLines is 'off', and records nothing when telemetry is false", async () => {
     const t = createRecordingTelemetry();
-    const quiet = engineOn(createInMemoryEventStore(), [oneStep], {
+    const quiet = telemetryEngine(createInMemoryEventStore(), [oneStep], {
       ...t.options,
       logLines: 'off',
     });
@@ -212,7 +196,9 @@ describe('telemetry: where a trace comes from and what is left out', () => {
 
     const withLogs = createRecordingTelemetry();
     await (
-      await engineOn(createInMemoryEventStore(), [oneStep], withLogs.options).start(request())
+      await telemetryEngine(createInMemoryEventStore(), [oneStep], withLogs.options).start(
+        request(),
+      )
     ).result;
     const log = withLogs.finishedSpans().find((s) => s.name === 'step pull')!.events[0];
     expect(log?.attributes).toMatchObject({ 'opledger.log.message': 'pulled web:2' });
@@ -223,10 +209,10 @@ describe('telemetry: where a trace comes from and what is left out', () => {
     try {
       const store = createInMemoryEventStore();
       await (
-        await engineOn(store, [oneStep], false).start(request())
+        await telemetryEngine(store, [oneStep], false).start(request())
       ).result;
       await (
-        await engineOn(createInMemoryEventStore(), [oneStep], undefined).start(request())
+        await telemetryEngine(createInMemoryEventStore(), [oneStep], undefined).start(request())
       ).result;
       // The default (the global tracer) recorded the second only.
       expect(global.finishedSpans().filter((s) => s.name === 'opledger deploy')).toHaveLength(1);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type PgModule from 'pg';
-import type { Socket } from 'node:net';
-import type { CustomTypesConfig, Pool, PoolClient } from 'pg';
+import { Socket } from 'node:net';
+import type { ClientConfig, CustomTypesConfig, Pool, PoolClient } from 'pg';
 import { requirePeer } from '../peer-dependency.js';
 import {
   PostgresQueryTimeoutError,
@@ -96,8 +96,10 @@ export const openPool = (
     throw new PostgresStoreOptionsError('connectionString is empty');
   }
   const pg = loadPg();
+  const server = serverOfUrl(connection.connectionString);
   const pool = new pg.Pool({
     connectionString: connection.connectionString,
+    ...(silenceMs === Infinity ? {} : { Client: silenceWatchedClient(pg, silenceMs, server) }),
     // pg: 0 is no timeout. It bounds a connection's opening and a wait for a free client alike.
     connectionTimeoutMillis: connectMs === Infinity ? 0 : connectMs,
     keepAlive: keepAliveMs !== Infinity,
@@ -106,47 +108,143 @@ export const openPool = (
   // The server may drop an idle connection (restart, idle timeout): without a listener that
   // would crash the process, while the next query simply opens a new connection.
   pool.on('error', () => undefined);
-  const server = serverOfUrl(connection.connectionString);
-  if (silenceMs !== Infinity) closeWhenSilent(pool, silenceMs, server);
   return { pool, end: () => pool.end(), explain: explainWith(server), server };
 };
 
 /**
- * Closes a connection of `pool` whose server stays silent for `silenceMs` while a call waits for
- * its answer, failing that call (and any queued behind it) with a PostgresQueryTimeoutError.
+ * A pg client class whose connections close when their server stays silent for `silenceMs`
+ * while a call waits for its answer, failing that call (and any queued behind it) with a
+ * PostgresQueryTimeoutError.
  *
  * Keepalive alone cannot do it: probes are sent only on a connection with nothing unacknowledged
  * in flight, and a black-holed request is retransmitted for up to 15 minutes first. pg's own
  * `query_timeout` is not it either: it bounds a query's whole duration (a long read streaming
- * rows would be cut), and does not close the connection it gave up on. The socket's inactivity
- * timer counts silence instead, and idle connections (pooled, or LISTENing for the live feed)
- * are left alone: there the timer's event finds no call waiting and is ignored.
+ * rows would be cut), and does not close the connection it gave up on.
+ *
+ * Only pg's public API is used (the `stream` and `Client` options): each client gets a socket
+ * we create, so we hold it without reaching into pg's connection, and closeWhenSilent counts
+ * its calls in flight itself, so no private field of pg's says whether one waits.
  */
-const closeWhenSilent = (pool: Pool, silenceMs: number, server: string) => {
-  pool.on('connect', (client) => {
-    // Set once the connection is open (after TLS too): the stream pg reads and writes.
-    const socket = (client as unknown as { connection?: { stream?: Socket } }).connection?.stream;
-    if (!socket || typeof socket.setTimeout !== 'function') return;
-    socket.setTimeout(silenceMs);
-    socket.on('timeout', () => {
-      if (waitingForServer(client))
-        socket.destroy(new PostgresQueryTimeoutError(server, silenceMs));
-    });
+const silenceWatchedClient = (
+  pg: typeof PgModule,
+  silenceMs: number,
+  server: string,
+): typeof PgModule.Client =>
+  class SilenceWatchedClient extends pg.Client {
+    constructor(config?: ClientConfig) {
+      const socket = new Socket();
+      // A factory, not the socket itself: the form pg's types declare. With TLS, pg wraps this
+      // socket; its inactivity timer still sees the encrypted traffic, and destroying it fails
+      // the TLS stream with the same error.
+      super({ ...config, stream: () => socket });
+      closeWhenSilent(
+        this,
+        socket,
+        silenceMs,
+        () => new PostgresQueryTimeoutError(server, silenceMs),
+      );
+    }
+  };
+
+/** What closeWhenSilent needs of a client: its `query`, which it wraps. */
+export interface CountableClient {
+  query: (...args: never[]) => unknown;
+}
+
+/** What closeWhenSilent needs of a socket (a net.Socket). */
+export interface SilenceTimedSocket {
+  setTimeout(ms: number): unknown;
+  on(event: 'timeout', listener: () => void): unknown;
+  destroy(error?: Error): unknown;
+}
+
+/**
+ * Wraps `client.query` to count the calls waiting for their answer (from the call until its
+ * promise settles or its callback runs), and destroys `socket` with `silent()` when it has
+ * carried nothing, neither way, for `silenceMs` while one does. Idle connections (pooled, or
+ * LISTENing for the live feed) are left alone: there the timer's event finds no call waiting and
+ * is ignored; the next call's bytes start the count of silence again.
+ *
+ * @returns how many calls are in flight now (for tests).
+ * @example
+ * ```ts
+ * const socket = new Socket();
+ * const client = new pg.Client({ connectionString, stream: () => socket });
+ * closeWhenSilent(client, socket, 30_000, () => new Error('silent'));
+ * ```
+ */
+export const closeWhenSilent = (
+  client: CountableClient,
+  socket: SilenceTimedSocket,
+  silenceMs: number,
+  silent: () => Error,
+): { inFlight: () => number } => {
+  let inFlight = 0;
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((...args: unknown[]) => {
+    inFlight += 1;
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      inFlight -= 1;
+    };
+    const callbackAt = args.findIndex((arg) => typeof arg === 'function');
+    if (callbackAt >= 0) {
+      const callback = args[callbackAt] as (...results: unknown[]) => unknown;
+      args[callbackAt] = (...results: unknown[]) => {
+        settle();
+        return callback(...results);
+      };
+    } else if (isQueryConfigWithCallback(args[0])) {
+      const config = args[0];
+      args[0] = {
+        ...config,
+        callback: (...results: unknown[]) => {
+          settle();
+          return config.callback(...results);
+        },
+      };
+    } else if (isSubmittable(args[0])) {
+      // A Query or cursor object: pg returns it, and it reports its end by its events.
+      args[0].once('end', settle);
+      args[0].once('error', settle);
+    }
+    let result: unknown;
+    try {
+      result = query(...args);
+    } catch (error) {
+      settle();
+      throw error;
+    }
+    if (isThenable(result)) result.then(settle, settle);
+    return result;
+  }) as CountableClient['query'];
+  socket.setTimeout(silenceMs);
+  socket.on('timeout', () => {
+    if (inFlight > 0) socket.destroy(silent());
   });
+  return { inFlight: () => inFlight };
 };
 
-/** Whether a call on `client` waits for the server: pg's query queue (8.x internals). */
-const waitingForServer = (client: PoolClient): boolean => {
-  const c = client as unknown as {
-    _getActiveQuery?: () => unknown;
-    activeQuery?: unknown;
-    _queryQueue?: unknown[];
-    queryQueue?: unknown[];
-  };
-  // pg >= 8.12 deprecates `activeQuery` (reading it prints a warning) for `_getActiveQuery()`.
-  const active = typeof c._getActiveQuery === 'function' ? c._getActiveQuery() : c.activeQuery;
-  return (active ?? null) !== null || (c._queryQueue ?? c.queryQueue ?? []).length > 0;
-};
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as { then?: unknown } | null)?.then === 'function';
+
+const isQueryConfigWithCallback = (
+  value: unknown,
+): value is { callback: (...results: unknown[]) => unknown } =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { callback?: unknown }).callback === 'function' &&
+  typeof (value as { submit?: unknown }).submit !== 'function';
+
+const isSubmittable = (
+  value: unknown,
+): value is { once(event: string, listener: () => void): unknown } =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { submit?: unknown }).submit === 'function' &&
+  typeof (value as { once?: unknown }).once === 'function';
 
 /** host:port/database of a connection URL, for messages: never its user or password. */
 const serverOfUrl = (connectionString: string): string => {
