@@ -87,6 +87,37 @@ const start = (store: EventStore, clock: ManualClock, warnings: string[]) =>
 /** Lets the keeper's pending promises run (its loops wait on the manual clock, not on turns). */
 const settle = () => until(() => false, 200).catch(() => undefined);
 
+/** `n` renewal periods pass, each followed by the keeper's reaction. */
+const renewalPeriods = async (clock: ManualClock, n: number) => {
+  for (let i = 0; i < n; i++) {
+    clock.advance(renewEveryMs);
+    await settle();
+  }
+};
+
+/** Renewal periods pass until the watchdog gives `lease` up for another (within 10 ttls). */
+const untilReplaced = async (keeper: LeaseKeeper, clock: ManualClock, lease: string) => {
+  for (let t = 0; keeper.current() === lease; t += renewEveryMs) {
+    expect(t).toBeLessThan(10 * ttlMs);
+    await renewalPeriods(clock, 1);
+  }
+  return keeper.current();
+};
+
+/** `lease` is still held, renewed at least `renewals` times, never reported lost. */
+const expectKept = (
+  keeper: LeaseKeeper,
+  gate: ReturnType<typeof gatedStore>,
+  lease: string,
+  warnings: string[],
+  renewals: number,
+) => {
+  expect(keeper.current()).toBe(lease);
+  expect(keeper.signal().aborted).toBe(false);
+  expect(gate.renewalsOf(lease)).toBeGreaterThanOrEqual(renewals);
+  expect(warnings.filter((w) => w.startsWith(`lease ${lease} lost`))).toEqual([]);
+};
+
 describe('the lease keeper when a renewal and the watchdog overlap', () => {
   it('given a renewal of lease 1 in flight when the watchdog judges it lost, when that renewal lands, then lease 2 is kept: renewed at its own revision, never lost', async () => {
     const gate = gatedStore();
@@ -112,14 +143,8 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
     await settle();
 
     // Lease 2 lives on through several renewals: none conflicts, none is judged overdue.
-    for (let i = 0; i < 5; i++) {
-      clock.advance(renewEveryMs);
-      await settle();
-    }
-    expect(keeper.current()).toBe(second);
-    expect(keeper.signal().aborted).toBe(false);
-    expect(gate.renewalsOf(second)).toBeGreaterThanOrEqual(4);
-    expect(warnings.filter((w) => w.startsWith(`lease ${second} lost`))).toEqual([]);
+    await renewalPeriods(clock, 5);
+    expectKept(keeper, gate, second, warnings, 4);
     await keeper.release([]);
   });
 
@@ -130,36 +155,21 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
     const keeper = await start(gate.store, clock, warnings);
     const first = keeper.current();
     // Lease 1 renewed three times (at revision 3), then the store fails its renewals.
-    for (let i = 0; i < 3; i++) {
-      clock.advance(renewEveryMs);
-      await settle();
-    }
+    await renewalPeriods(clock, 3);
     expect(gate.renewalsOf(first)).toBe(3);
     gate.fail(first);
     gate.holdNewLeases();
     // Its time to live runs out: lease 2 is taken, and its first write is held (a slow store).
-    for (let t = 0; keeper.current() === first; t += renewEveryMs) {
-      expect(t).toBeLessThan(10 * ttlMs);
-      clock.advance(renewEveryMs);
-      await settle();
-    }
-    const second = keeper.current();
+    const second = await untilReplaced(keeper, clock, first);
     await until(() => gate.waitingOn(second) >= 1);
 
     // A renewal falls due before lease 2 is written; then the store takes both writes.
-    clock.advance(renewEveryMs);
-    await settle();
+    await renewalPeriods(clock, 1);
     gate.letGo(second);
     await settle();
-    for (let i = 0; i < 3; i++) {
-      clock.advance(renewEveryMs);
-      await settle();
-    }
+    await renewalPeriods(clock, 3);
 
-    expect(keeper.current()).toBe(second);
-    expect(keeper.signal().aborted).toBe(false);
-    expect(gate.renewalsOf(second)).toBeGreaterThanOrEqual(3);
-    expect(warnings.filter((w) => w.startsWith(`lease ${second} lost`))).toEqual([]);
+    expectKept(keeper, gate, second, warnings, 3);
     await keeper.release([]);
   });
 
@@ -173,28 +183,14 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
     // lease 2, taken when the watchdog gives lease 1 up, is written only 5 ttls later.
     gate.fail(first);
     gate.holdNewLeases();
-    for (let t = 0; keeper.current() === first; t += renewEveryMs) {
-      expect(t).toBeLessThan(10 * ttlMs);
-      clock.advance(renewEveryMs);
-      await settle();
-    }
-    const second = keeper.current();
+    const second = await untilReplaced(keeper, clock, first);
     await until(() => gate.waitingOn(second) >= 1);
-    for (let i = 0; i < 5 * (ttlMs / renewEveryMs); i++) {
-      clock.advance(renewEveryMs);
-      await settle();
-    }
+    await renewalPeriods(clock, 5 * (ttlMs / renewEveryMs));
     gate.letGo(second);
     await settle();
-    for (let i = 0; i < 3; i++) {
-      clock.advance(renewEveryMs);
-      await settle();
-    }
+    await renewalPeriods(clock, 3);
 
-    expect(keeper.current()).toBe(second);
-    expect(keeper.signal().aborted).toBe(false);
-    expect(gate.renewalsOf(second)).toBeGreaterThanOrEqual(3);
-    expect(warnings.filter((w) => w.startsWith(`lease ${second} lost`))).toEqual([]);
+    expectKept(keeper, gate, second, warnings, 3);
     await keeper.release([]);
   });
 
@@ -206,12 +202,7 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
     const first = keeper.current();
     gate.fail(first);
     gate.holdNewLeases();
-    for (let t = 0; keeper.current() === first; t += renewEveryMs) {
-      expect(t).toBeLessThan(10 * ttlMs);
-      clock.advance(renewEveryMs);
-      await settle();
-    }
-    const second = keeper.current();
+    const second = await untilReplaced(keeper, clock, first);
     const signal = keeper.signal();
     await until(() => gate.waitingOn(second) >= 1);
     clock.advance(5 * ttlMs);

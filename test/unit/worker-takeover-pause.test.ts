@@ -6,6 +6,7 @@ import {
   createWorker,
   defineOperation,
   step,
+  type OperationDefinition,
   type Worker,
 } from '../../src/index.js';
 import { request, until } from '../support/fixtures.js';
@@ -57,6 +58,24 @@ const fixture = () => {
   return { deploy, started, open };
 };
 
+/** A worker of these tests: the store's lease settings, no log, `deploy` its one operation type. */
+const workerOn = (
+  store: EventStore,
+  deploy: OperationDefinition,
+  identity: string,
+  clock: ManualClock,
+  concurrency?: number,
+) =>
+  createWorker({
+    store,
+    operations: [deploy],
+    identity,
+    clock,
+    lease,
+    log: () => undefined,
+    ...(concurrency === undefined ? {} : { concurrency }),
+  });
+
 /** Lets the workers' pending promises run: their loops wait on the manual clocks, not turns. */
 const settle = () => until(() => false, 300).catch(() => undefined);
 
@@ -105,25 +124,11 @@ describe('a takeover after a worker paused past its lease (the chaos finding of 
       const { clock, store, start } = world();
       const paused = createManualClock(start);
       const f = fixture();
-      const a = await createWorker({
-        store,
-        operations: [f.deploy],
-        identity: 'A',
-        clock: paused,
-        lease,
-        log: () => undefined,
-      });
+      const a = await workerOn(store, f.deploy, 'A', paused);
       const first = a.lease();
       const handle = await createClient({ store, operations: [f.deploy] }).start(request());
       await until(() => f.started.has(handle.id));
-      const b = await createWorker({
-        store,
-        operations: [f.deploy],
-        identity: 'B',
-        clock,
-        lease,
-        log: () => undefined,
-      });
+      const b = await workerOn(store, f.deploy, 'B', clock);
       const renewedAt = await lastRecordedAt(store, first);
 
       // A's clock stays still (no renewal, no watchdog); the world's goes on.
@@ -167,15 +172,7 @@ describe('a takeover after a worker paused past its lease (the chaos finding of 
   it('given a worker whose run was aborted by its lost lease, then the run leaves its count at once: its slot takes other work, and it takes the operation over itself once the store says the lease expired', async () => {
     const { clock, store } = world();
     const f = fixture();
-    const a = await createWorker({
-      store,
-      operations: [f.deploy],
-      identity: 'A',
-      clock,
-      concurrency: 1,
-      lease,
-      log: () => undefined,
-    });
+    const a = await workerOn(store, f.deploy, 'A', clock, 1);
     const first = a.lease();
     const client = createClient({ store, operations: [f.deploy] });
     const x = await client.start(request());
@@ -223,28 +220,12 @@ describe('a takeover after a worker paused past its lease (the chaos finding of 
     const { clock, store, start } = world();
     const paused = createManualClock(start);
     const f = fixture();
-    const a = await createWorker({
-      store,
-      operations: [f.deploy],
-      identity: 'A',
-      clock: paused,
-      concurrency: 1,
-      lease,
-      log: () => undefined,
-    });
+    const a = await workerOn(store, f.deploy, 'A', paused, 1);
     const first = a.lease();
     const client = createClient({ store, operations: [f.deploy] });
     const x = await client.start(request());
     await until(() => f.started.has(x.id));
-    const b = await createWorker({
-      store,
-      operations: [f.deploy],
-      identity: 'B',
-      clock,
-      concurrency: 1,
-      lease,
-      log: () => undefined,
-    });
+    const b = await workerOn(store, f.deploy, 'B', clock, 1);
     const y = await client.start(
       request({ resource: { type: 'app', handle: 'api' }, params: { gate: 'y' } }),
     );
@@ -307,14 +288,7 @@ describe('a takeover after a worker paused past its lease (the chaos finding of 
       }
       return append(stream, events, options);
     };
-    const a = await createWorker({
-      store,
-      operations: [deploy],
-      identity: 'A',
-      clock,
-      lease,
-      log: () => undefined,
-    });
+    const a = await workerOn(store, deploy, 'A', clock);
     const first = a.lease();
     const handle = await createClient({ store, operations: [deploy] }).start(request());
     await until(() => letGo !== undefined);
