@@ -118,6 +118,32 @@ const expectKept = (
   expect(warnings.filter((w) => w.startsWith(`lease ${lease} lost`))).toEqual([]);
 };
 
+/**
+ * A keeper whose lease 1 can no longer be renewed (the store fails its appends) and whose lease
+ * 2, taken when the watchdog gives lease 1 up, is not written yet: its first append is held.
+ * `before` runs once lease 1 is held, before its renewals start failing.
+ */
+const secondLeaseHeld = async (
+  before?: (s: {
+    gate: ReturnType<typeof gatedStore>;
+    clock: ManualClock;
+    first: string;
+  }) => Promise<void>,
+) => {
+  const gate = gatedStore();
+  const clock = createManualClock();
+  const warnings: string[] = [];
+  const keeper = await start(gate.store, clock, warnings);
+  const first = keeper.current();
+  await before?.({ gate, clock, first });
+  gate.fail(first);
+  gate.holdNewLeases();
+  const second = await untilReplaced(keeper, clock, first);
+  const secondSignal = keeper.signal();
+  await until(() => gate.waitingOn(second) >= 1);
+  return { gate, clock, warnings, keeper, first, second, secondSignal };
+};
+
 describe('the lease keeper when a renewal and the watchdog overlap', () => {
   it('given a renewal of lease 1 in flight when the watchdog judges it lost, when that renewal lands, then lease 2 is kept: renewed at its own revision, never lost', async () => {
     const gate = gatedStore();
@@ -149,19 +175,12 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
   });
 
   it("given lease 2 still being written after lease 1 was lost, when a renewal falls due meanwhile, then it renews lease 2 at lease 2's revision once written: lease 2 is not lost", async () => {
-    const gate = gatedStore();
-    const clock = createManualClock();
-    const warnings: string[] = [];
-    const keeper = await start(gate.store, clock, warnings);
-    const first = keeper.current();
-    // Lease 1 renewed three times (at revision 3), then the store fails its renewals.
-    await renewalPeriods(clock, 3);
-    expect(gate.renewalsOf(first)).toBe(3);
-    gate.fail(first);
-    gate.holdNewLeases();
-    // Its time to live runs out: lease 2 is taken, and its first write is held (a slow store).
-    const second = await untilReplaced(keeper, clock, first);
-    await until(() => gate.waitingOn(second) >= 1);
+    // Lease 1 renewed three times (at revision 3), then the store fails its renewals; its time
+    // to live runs out: lease 2 is taken, and its first write is held (a slow store).
+    const { gate, clock, warnings, keeper, second } = await secondLeaseHeld(async (s) => {
+      await renewalPeriods(s.clock, 3);
+      expect(s.gate.renewalsOf(s.first)).toBe(3);
+    });
 
     // A renewal falls due before lease 2 is written; then the store takes both writes.
     await renewalPeriods(clock, 1);
@@ -174,17 +193,9 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
   });
 
   it('given lease 2 written only after a time to live (the store locked meanwhile), when it lands, then lease 2 is confirmed by a renewal and kept, not judged lost at once', async () => {
-    const gate = gatedStore();
-    const clock = createManualClock();
-    const warnings: string[] = [];
-    const keeper = await start(gate.store, clock, warnings);
-    const first = keeper.current();
     // The store is locked (on SQLite, by a paused process): lease 1 cannot be renewed, and
     // lease 2, taken when the watchdog gives lease 1 up, is written only 5 ttls later.
-    gate.fail(first);
-    gate.holdNewLeases();
-    const second = await untilReplaced(keeper, clock, first);
-    await until(() => gate.waitingOn(second) >= 1);
+    const { gate, clock, warnings, keeper, second } = await secondLeaseHeld();
     await renewalPeriods(clock, 5 * (ttlMs / renewEveryMs));
     gate.letGo(second);
     await settle();
@@ -195,16 +206,7 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
   });
 
   it('given lease 2 written late and expired by another worker before this one could renew it, then lease 2 is lost and a third is taken', async () => {
-    const gate = gatedStore();
-    const clock = createManualClock();
-    const warnings: string[] = [];
-    const keeper = await start(gate.store, clock, warnings);
-    const first = keeper.current();
-    gate.fail(first);
-    gate.holdNewLeases();
-    const second = await untilReplaced(keeper, clock, first);
-    const signal = keeper.signal();
-    await until(() => gate.waitingOn(second) >= 1);
+    const { gate, clock, warnings, keeper, second, secondSignal: signal } = await secondLeaseHeld();
     clock.advance(5 * ttlMs);
     // Lease 2 lands, and its renewal is held: another worker expires it first.
     gate.letGo(second);
