@@ -251,9 +251,18 @@ interface Changes {
   cleared: boolean;
   /** It set a field of one of its steps to undefined: they must be copied. */
   clearedStep: boolean;
+  /** Its steps object and its rollback are its own (copied, or new), not shared. */
+  ownsSteps: boolean;
+  ownsRollback: boolean;
 }
 
-const noChanges = (): Changes => ({ steps: [], cleared: false, clearedStep: false });
+const noChanges = (): Changes => ({
+  steps: [],
+  cleared: false,
+  clearedStep: false,
+  ownsSteps: false,
+  ownsRollback: false,
+});
 
 /** Clears an optional field of the draft's top object (a delete would slow the object down). */
 const clear = (d: OperationState, key: 'inFlight' | 'finishedAt', changed: Changes): void => {
@@ -261,8 +270,13 @@ const clear = (d: OperationState, key: 'inFlight' | 'finishedAt', changed: Chang
   changed.cleared = true;
 };
 
-const ownSteps = (d: OperationState): Steps => {
-  if (Object.isFrozen(d.steps)) d.steps = { ...d.steps };
+// Whether a part is the draft's own is kept in `Changes` rather than asked of Object.isFrozen,
+// which costs more than the rest of a one-event fold.
+const ownSteps = (d: OperationState, changed: Changes): Steps => {
+  if (!changed.ownsSteps) {
+    d.steps = { ...d.steps };
+    changed.ownsSteps = true;
+  }
   return d.steps;
 };
 
@@ -272,7 +286,7 @@ const ownSteps = (d: OperationState): Steps => {
  * `toString` finds on the prototype) is copied, and the copy stored under its own name.
  */
 const ownStep = (d: OperationState, name: string, st: StepRecord, changed: Changes): StepRecord => {
-  const steps = ownSteps(d);
+  const steps = ownSteps(d, changed);
   if (!Object.isFrozen(st) && Object.hasOwn(steps, name)) return st;
   const step = copyStep(st);
   setOwn(steps, step.name, step);
@@ -280,8 +294,11 @@ const ownStep = (d: OperationState, name: string, st: StepRecord, changed: Chang
   return step;
 };
 
-const ownRollback = (d: OperationState): Rollback => {
-  if (Object.isFrozen(d.rollback)) d.rollback = copyRollback(d.rollback);
+const ownRollback = (d: OperationState, changed: Changes): Rollback => {
+  if (!changed.ownsRollback) {
+    d.rollback = copyRollback(d.rollback);
+    changed.ownsRollback = true;
+  }
   return d.rollback;
 };
 
@@ -313,6 +330,7 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
       });
       // A spread, not assignments, so that any step name (even '__proto__') is an own key.
       d.steps = { ...d.steps, ...Object.fromEntries(planned) };
+      changed.ownsSteps = true;
       break;
     }
     case 'OperationClaimed':
@@ -396,7 +414,7 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
     }
     case 'RollbackStarted': {
       if (d.finishedAt !== undefined) clear(d, 'finishedAt', changed);
-      const r = ownRollback(d);
+      const r = ownRollback(d, changed);
       r.status = 'in_progress';
       r.reason = event.data.reason;
       r.undoFailed = freeze({});
@@ -404,23 +422,23 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
       break;
     }
     case 'StepUndoStarted':
-      ownRollback(d).undoInFlight = event.data.step;
+      ownRollback(d, changed).undoInFlight = event.data.step;
       break;
     case 'StepUndone': {
-      const r = ownRollback(d);
+      const r = ownRollback(d, changed);
       if (r.undoInFlight !== undefined) r.undoInFlight = undefined;
       r.undone = freeze([...r.undone, event.data.step]);
       break;
     }
     case 'StepUndoFailed': {
-      const r = ownRollback(d);
+      const r = ownRollback(d, changed);
       if (r.undoInFlight !== undefined) r.undoInFlight = undefined;
       const { step, willRetry, error } = event.data;
       if (!willRetry) r.undoFailed = freeze({ ...r.undoFailed, [step]: error.message });
       break;
     }
     case 'StepNotUndoable': {
-      const r = ownRollback(d);
+      const r = ownRollback(d, changed);
       const { step, reason } = event.data;
       r.reported = freeze([...r.reported, step]);
       if (reason === 'skipped' && !r.skipped.includes(step)) {
@@ -429,7 +447,7 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
       break;
     }
     case 'RollbackFinished': {
-      const r = ownRollback(d);
+      const r = ownRollback(d, changed);
       r.status = event.data.outcome;
       r.notUndone = deepFreeze(event.data.notUndone);
       d.finishedAt = event.data.at;
@@ -453,8 +471,8 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
  * draft shares them from then on and copies them before changing them again.
  */
 const sealParts = (d: OperationState, changed: Changes): void => {
-  const steps = d.steps;
-  if (!Object.isFrozen(steps)) {
+  if (changed.ownsSteps) {
+    const steps = d.steps;
     // Only the steps this draft made can be its own: the others are shared, frozen.
     for (const name of changed.steps) {
       const st = steps[name];
@@ -465,9 +483,11 @@ const sealParts = (d: OperationState, changed: Changes): void => {
     freeze(steps);
   }
   if (changed.steps.length > 0) changed.steps.length = 0;
+  if (changed.ownsRollback) d.rollback = freeze(copyRollback(d.rollback));
   changed.cleared = false;
   changed.clearedStep = false;
-  if (!Object.isFrozen(d.rollback)) d.rollback = freeze(copyRollback(d.rollback));
+  changed.ownsSteps = false;
+  changed.ownsRollback = false;
 };
 
 /** Freezes in place the parts of a state that is not frozen, so that a draft may share them. */
@@ -498,6 +518,8 @@ export const evolve = (state: OperationState, event: OperationEvent): OperationS
   freezeParts(state);
   const d = copyState(state);
   const changed = evolveChanges;
+  // Cleared first: a call that threw (an event without its data) may have left it dirty.
+  Object.assign(changed, noChanges());
   apply(d, event, changed);
   const cleared = changed.cleared;
   sealParts(d, changed);
@@ -506,7 +528,10 @@ export const evolve = (state: OperationState, event: OperationEvent): OperationS
 
 /** One Operation's events folded one at a time, with its state read only now and then. */
 export interface OperationFold {
-  /** Applies `event` to the fold's own draft of the state (nothing handed out changes). */
+  /**
+   * Applies `event` to the fold's own draft of the state (nothing handed out changes). If it
+   * throws (an event that is not one, without its data), drop the fold.
+   */
   apply(event: OperationEvent): void;
   /**
    * The state after every event applied so far: deeply frozen, equal to what `evolve` one
