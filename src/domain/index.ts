@@ -8,7 +8,15 @@ export type { DomainEvent, OperationEvent, ErrorInfo, NotUndone, ResourceRef } f
 export { eventSchemas, eventVersions } from './events.js';
 export { createEventDecoder, encodeEvent, type Upcaster } from './event-codec.js';
 export { decide, type OperationCommand } from './decide.js';
-export { evolve, initialState, foldOperation, hasEnded, type OperationState } from './operation.js';
+export {
+  evolve,
+  initialState,
+  foldOperation,
+  createOperationFold,
+  hasEnded,
+  type OperationFold,
+  type OperationState,
+} from './operation.js';
 export { pendingRollback, notUndone, stepsWithSideEffects } from './rollback-plan.js';
 export {
   operationStreamName,

@@ -115,6 +115,9 @@ export const initialState = (): OperationState => ({
   },
 });
 
+/** initialState(), frozen: what a fold from nothing starts from, sharing its parts. */
+const INITIAL: OperationState = deepFreeze(initialState());
+
 /**
  * An Operation has ended when it reached a terminal status and no rollback is still owed.
  * A failed Operation whose rollback failed has ended too: `continueRollback` may reopen it.
@@ -150,12 +153,12 @@ type OptionalKeys<T> = {
 
 // The copies name every field instead of spreading: V8 copies a spread of a frozen object field
 // by field through its slow path (about 8x slower than an unfrozen one), and every state is
-// frozen. An optional field is copied only when set, so that the copy has the same own keys as
-// the original; each entry of `_copied` is that `if` as an expression, and keeps no value
-// (`void`), so V8 does not even build the literal. `omit` leaves out the one optional field an
-// event clears.
+// frozen. An optional field is copied only when set (not undefined), so that the copy has the
+// same own keys as the original and leaves out a field a draft cleared; each entry of `_copied`
+// is that `if` as an expression, and keeps no value (`void`), so V8 does not even build the
+// literal.
 
-const copyState = (s: OperationState, omit?: 'inFlight' | 'finishedAt'): OperationState => {
+const copyState = (s: OperationState): OperationState => {
   const c: OperationState = {
     status: s.status,
     id: s.id,
@@ -175,13 +178,9 @@ const copyState = (s: OperationState, omit?: 'inFlight' | 'finishedAt'): Operati
     idempotencyKey: void (s.idempotencyKey !== undefined && (c.idempotencyKey = s.idempotencyKey)),
     lifecycle: void (s.lifecycle !== undefined && (c.lifecycle = s.lifecycle)),
     startedAt: void (s.startedAt !== undefined && (c.startedAt = s.startedAt)),
-    finishedAt: void (
-      s.finishedAt !== undefined &&
-      omit !== 'finishedAt' &&
-      (c.finishedAt = s.finishedAt)
-    ),
+    finishedAt: void (s.finishedAt !== undefined && (c.finishedAt = s.finishedAt)),
     cancelledBy: void (s.cancelledBy !== undefined && (c.cancelledBy = s.cancelledBy)),
-    inFlight: void (s.inFlight !== undefined && omit !== 'inFlight' && (c.inFlight = s.inFlight)),
+    inFlight: void (s.inFlight !== undefined && (c.inFlight = s.inFlight)),
     failure: void (s.failure !== undefined && (c.failure = s.failure)),
     lastEventAt: void (s.lastEventAt !== undefined && (c.lastEventAt = s.lastEventAt)),
     effects: void (s.effects !== undefined && (c.effects = s.effects)),
@@ -191,18 +190,14 @@ const copyState = (s: OperationState, omit?: 'inFlight' | 'finishedAt'): Operati
   return c;
 };
 
-const copyStep = (s: StepRecord, omit?: 'outcomeUnknown'): StepRecord => {
+const copyStep = (s: StepRecord): StepRecord => {
   const c: StepRecord = { name: s.name, kind: s.kind, status: s.status, attempts: s.attempts };
   const _copied: EachOptionalField<StepRecord> = {
     provider: void (s.provider !== undefined && (c.provider = s.provider)),
     // Kept even when undefined, as a step that succeeded without output records it.
     output: void ('output' in s && (c.output = s.output)),
     completedAs: void (s.completedAs !== undefined && (c.completedAs = s.completedAs)),
-    outcomeUnknown: void (
-      s.outcomeUnknown !== undefined &&
-      omit !== 'outcomeUnknown' &&
-      (c.outcomeUnknown = s.outcomeUnknown)
-    ),
+    outcomeUnknown: void (s.outcomeUnknown !== undefined && (c.outcomeUnknown = s.outcomeUnknown)),
     heartbeat: void (s.heartbeat !== undefined && (c.heartbeat = s.heartbeat)),
   };
   return c;
@@ -210,7 +205,7 @@ const copyStep = (s: StepRecord, omit?: 'outcomeUnknown'): StepRecord => {
 
 type Rollback = OperationState['rollback'];
 
-const copyRollback = (r: Rollback, omit?: 'undoInFlight'): Rollback => {
+const copyRollback = (r: Rollback): Rollback => {
   const c: Rollback = {
     status: r.status,
     undone: r.undone,
@@ -221,190 +216,287 @@ const copyRollback = (r: Rollback, omit?: 'undoInFlight'): Rollback => {
   };
   const _copied: EachOptionalField<Rollback> = {
     reason: void (r.reason !== undefined && (c.reason = r.reason)),
-    undoInFlight: void (
-      r.undoInFlight !== undefined &&
-      omit !== 'undoInFlight' &&
-      (c.undoInFlight = r.undoInFlight)
-    ),
+    undoInFlight: void (r.undoInFlight !== undefined && (c.undoInFlight = r.undoInFlight)),
   };
   return c;
 };
 
-/** The steps with one of them replaced: a new frozen object sharing the other steps. */
-// A spread, not an assignment, so that any step name (even '__proto__') is an own key.
-const withStep = (steps: OperationState['steps'], step: StepRecord): OperationState['steps'] =>
-  freeze({ ...steps, [step.name]: freeze(step) });
+type Steps = OperationState['steps'];
+
+/** Sets an own key, even `__proto__` (which an assignment would take as the prototype). */
+const setOwn = (steps: Steps, name: string, step: StepRecord): void => {
+  if (name === '__proto__')
+    Object.defineProperty(steps, name, {
+      value: step,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  else steps[name] = step;
+};
+
+// A draft is an OperationState whose top object belongs to the fold, which changes it in place.
+// A part of it (the steps, a step, the rollback) belongs to the draft when it is not frozen, and
+// is changed in place too; a frozen part is shared with a state already handed out (or given to
+// the fold) and is copied before it is changed. Handing a state out (`seal` below) freezes every
+// part the draft changed, so the draft then copies them again before the next change: a state
+// handed out never changes. An optional field an event clears is set to undefined in the draft
+// and left out of the state handed out, which has the same own keys as the per-event fold's.
+
+/** What a draft changed since it last handed a state out, so that sealing it looks at no more. */
+interface Changes {
+  /** The steps it made its own (planned, or copied to change them). */
+  steps: string[];
+  /** It set `inFlight` or `finishedAt` to undefined: its top object must be copied. */
+  cleared: boolean;
+  /** It set a field of one of its steps to undefined: they must be copied. */
+  clearedStep: boolean;
+  /** Its steps object and its rollback are its own (copied, or new), not shared. */
+  ownsSteps: boolean;
+  ownsRollback: boolean;
+}
+
+const noChanges = (): Changes => ({
+  steps: [],
+  cleared: false,
+  clearedStep: false,
+  ownsSteps: false,
+  ownsRollback: false,
+});
+
+/** Clears an optional field of the draft's top object (a delete would slow the object down). */
+const clear = (d: OperationState, key: 'inFlight' | 'finishedAt', changed: Changes): void => {
+  d[key] = undefined;
+  changed.cleared = true;
+};
+
+// Whether a part is the draft's own is kept in `Changes` rather than asked of Object.isFrozen,
+// which costs more than the rest of a one-event fold.
+const ownSteps = (d: OperationState, changed: Changes): Steps => {
+  if (!changed.ownsSteps) {
+    d.steps = { ...d.steps };
+    changed.ownsSteps = true;
+  }
+  return d.steps;
+};
 
 /**
- * The state after `event`, as a new object that is changed here and frozen by `evolve`; the
- * parts of `state` the event leaves alone are shared with it. Every object made here is frozen
- * before it is returned, and values taken from the event (params, outputs, errors) are frozen
- * deeply, so the whole state stays frozen.
+ * The draft's own copy of `st`, found under `name`. Only an own, unfrozen entry of the draft's
+ * own steps is the draft's; anything else (a shared step, or what a lookup of a name such as
+ * `toString` finds on the prototype) is copied, and the copy stored under its own name.
  */
-const next = (s: OperationState, event: OperationEvent): OperationState => {
+const ownStep = (d: OperationState, name: string, st: StepRecord, changed: Changes): StepRecord => {
+  const steps = ownSteps(d, changed);
+  if (!Object.isFrozen(st) && Object.hasOwn(steps, name)) return st;
+  const step = copyStep(st);
+  setOwn(steps, step.name, step);
+  changed.steps.push(step.name);
+  return step;
+};
+
+const ownRollback = (d: OperationState, changed: Changes): Rollback => {
+  if (!changed.ownsRollback) {
+    d.rollback = copyRollback(d.rollback);
+    changed.ownsRollback = true;
+  }
+  return d.rollback;
+};
+
+/**
+ * Applies `event` to the draft `d` in place. Every object it makes is frozen when the state is
+ * handed out, and values taken from the event (params, outputs, errors) are frozen deeply here,
+ * so a state handed out is frozen all the way down.
+ */
+const apply = (d: OperationState, event: OperationEvent, changed: Changes): void => {
   switch (event.type) {
     case 'OperationRequested': {
-      const d = event.data;
-      const n = copyState(s);
-      n.status = 'queued';
-      n.id = d.operationId;
-      n.type = d.type;
-      n.environment = d.environment;
-      n.resource = deepFreeze(d.resource);
-      n.user = d.user;
-      n.params = deepFreeze(d.params);
-      n.createdAt = d.createdAt;
-      if (d.idempotencyKey !== undefined) n.idempotencyKey = d.idempotencyKey;
-      if (d.lifecycle !== undefined) n.lifecycle = d.lifecycle;
-      if (d.dispatch !== undefined) n.dispatch = d.dispatch;
-      n.plan = freeze(d.steps.map((st) => st.name));
-      const planned = d.steps.map((st): [string, StepRecord] => [
-        st.name,
-        freeze({ name: st.name, kind: st.kind, status: 'pending', attempts: 0 }),
-      ]);
-      n.steps = freeze({ ...s.steps, ...Object.fromEntries(planned) });
-      return n;
+      const e = event.data;
+      d.status = 'queued';
+      d.id = e.operationId;
+      d.type = e.type;
+      d.environment = e.environment;
+      d.resource = deepFreeze(e.resource);
+      d.user = e.user;
+      d.params = deepFreeze(e.params);
+      d.createdAt = e.createdAt;
+      if (e.idempotencyKey !== undefined) d.idempotencyKey = e.idempotencyKey;
+      if (e.lifecycle !== undefined) d.lifecycle = e.lifecycle;
+      if (e.dispatch !== undefined) d.dispatch = e.dispatch;
+      d.plan = freeze(e.steps.map((st) => st.name));
+      // Not frozen yet: the draft's own, until a state is handed out.
+      const planned = e.steps.map((st): [string, StepRecord] => {
+        changed.steps.push(st.name);
+        return [st.name, { name: st.name, kind: st.kind, status: 'pending', attempts: 0 }];
+      });
+      // A spread, not assignments, so that any step name (even '__proto__') is an own key.
+      d.steps = { ...d.steps, ...Object.fromEntries(planned) };
+      changed.ownsSteps = true;
+      break;
     }
     case 'OperationClaimed':
     case 'OperationTakenOver': {
-      const n = copyState(s);
       const { worker, lease, fence } = event.data;
-      n.owner = freeze({ worker, lease, fence });
-      return n;
+      d.owner = freeze({ worker, lease, fence });
+      break;
     }
-    case 'OperationStarted': {
-      const n = copyState(s);
-      n.status = 'running';
-      n.startedAt = event.data.at;
-      return n;
-    }
+    case 'OperationStarted':
+      d.status = 'running';
+      d.startedAt = event.data.at;
+      break;
     case 'StepStarted': {
-      const n = copyState(s);
-      const st = s.steps[event.data.step];
-      if (!st) return n;
-      const step = copyStep(st);
+      const st = d.steps[event.data.step];
+      if (!st) break;
+      const step = ownStep(d, event.data.step, st, changed);
       step.status = 'running';
       step.attempts = event.data.attempt;
       step.outcomeUnknown = true;
       if (event.data.provider !== undefined) step.provider = event.data.provider;
-      n.steps = withStep(s.steps, step);
-      n.inFlight = st.name;
-      return n;
+      d.inFlight = step.name;
+      break;
     }
     case 'StepSucceeded': {
-      const st = s.steps[event.data.step];
-      if (!st) return copyState(s);
-      const n = copyState(s, 'inFlight');
-      const step = copyStep(st, 'outcomeUnknown');
+      const st = d.steps[event.data.step];
+      if (!st) break;
+      if (d.inFlight !== undefined) clear(d, 'inFlight', changed);
+      const step = ownStep(d, event.data.step, st, changed);
+      if (step.outcomeUnknown !== undefined) {
+        step.outcomeUnknown = undefined;
+        changed.clearedStep = true;
+      }
       step.status = 'succeeded';
       step.output = deepFreeze(event.data.output);
       if (event.data.provider !== undefined) step.provider = event.data.provider;
-      step.completedAs = n.completedCount++;
-      n.steps = withStep(s.steps, step);
-      return n;
+      step.completedAs = d.completedCount++;
+      break;
     }
     case 'StepFailed': {
-      const st = s.steps[event.data.step];
-      if (!st) return copyState(s);
-      const n = copyState(s, 'inFlight');
-      const step = copyStep(st, 'outcomeUnknown');
+      const st = d.steps[event.data.step];
+      if (!st) break;
+      if (d.inFlight !== undefined) clear(d, 'inFlight', changed);
+      const step = ownStep(d, event.data.step, st, changed);
+      if (step.outcomeUnknown !== undefined) {
+        step.outcomeUnknown = undefined;
+        changed.clearedStep = true;
+      }
       // A step that threw is taken as not done: a run must not leave partial effects behind.
       step.status = event.data.willRetry || event.data.failoverTo ? 'pending' : 'failed';
       // Progress made with one provider says nothing about the next one's.
-      if (event.data.failoverTo) delete step.heartbeat;
-      else if (event.data.heartbeat !== undefined)
+      if (event.data.failoverTo) {
+        if (step.heartbeat !== undefined) {
+          step.heartbeat = undefined;
+          changed.clearedStep = true;
+        }
+      } else if (event.data.heartbeat !== undefined)
         step.heartbeat = deepFreeze(event.data.heartbeat);
       if (event.data.possiblyDone) {
         // It ran, but what it returned could not be recorded: undo it as if after a crash.
         step.outcomeUnknown = true;
-        step.completedAs = n.completedCount++;
+        step.completedAs = d.completedCount++;
       }
-      n.steps = withStep(s.steps, step);
-      return n;
+      break;
     }
-    case 'CancellationRequested': {
-      const n = copyState(s);
-      n.cancelled = true;
-      n.cancelledBy = event.data.user;
-      return n;
-    }
+    case 'CancellationRequested':
+      d.cancelled = true;
+      d.cancelledBy = event.data.user;
+      break;
     case 'OperationFailed': {
-      const d = event.data;
-      const n = copyState(s);
-      n.status = 'failed';
-      n.failure = freeze({
-        reason: d.reason,
-        error: deepFreeze(d.error),
-        rollbackRequired: d.rollbackRequired,
-        ...(d.failedStep !== undefined ? { failedStep: d.failedStep } : {}),
+      const e = event.data;
+      d.status = 'failed';
+      d.failure = freeze({
+        reason: e.reason,
+        error: deepFreeze(e.error),
+        rollbackRequired: e.rollbackRequired,
+        ...(e.failedStep !== undefined ? { failedStep: e.failedStep } : {}),
       });
       // A step still in flight at this point is one whose outcome a crash made unknown.
-      if (!d.rollbackRequired) n.finishedAt = d.at;
-      return n;
+      if (!e.rollbackRequired) d.finishedAt = e.at;
+      break;
     }
     case 'RollbackStarted': {
-      const n = copyState(s, 'finishedAt');
-      const r = copyRollback(s.rollback);
+      if (d.finishedAt !== undefined) clear(d, 'finishedAt', changed);
+      const r = ownRollback(d, changed);
       r.status = 'in_progress';
       r.reason = event.data.reason;
       r.undoFailed = freeze({});
       r.reported = freeze([]);
-      n.rollback = freeze(r);
-      return n;
+      break;
     }
-    case 'StepUndoStarted': {
-      const n = copyState(s);
-      const r = copyRollback(s.rollback);
-      r.undoInFlight = event.data.step;
-      n.rollback = freeze(r);
-      return n;
-    }
+    case 'StepUndoStarted':
+      ownRollback(d, changed).undoInFlight = event.data.step;
+      break;
     case 'StepUndone': {
-      const n = copyState(s);
-      const r = copyRollback(s.rollback, 'undoInFlight');
+      const r = ownRollback(d, changed);
+      if (r.undoInFlight !== undefined) r.undoInFlight = undefined;
       r.undone = freeze([...r.undone, event.data.step]);
-      n.rollback = freeze(r);
-      return n;
+      break;
     }
     case 'StepUndoFailed': {
-      const n = copyState(s);
-      const r = copyRollback(s.rollback, 'undoInFlight');
+      const r = ownRollback(d, changed);
+      if (r.undoInFlight !== undefined) r.undoInFlight = undefined;
       const { step, willRetry, error } = event.data;
       if (!willRetry) r.undoFailed = freeze({ ...r.undoFailed, [step]: error.message });
-      n.rollback = freeze(r);
-      return n;
+      break;
     }
     case 'StepNotUndoable': {
-      const n = copyState(s);
-      const r = copyRollback(s.rollback);
+      const r = ownRollback(d, changed);
       const { step, reason } = event.data;
       r.reported = freeze([...r.reported, step]);
       if (reason === 'skipped' && !r.skipped.includes(step)) {
         r.skipped = freeze([...r.skipped, step]);
       }
-      n.rollback = freeze(r);
-      return n;
+      break;
     }
     case 'RollbackFinished': {
-      const n = copyState(s);
-      const r = copyRollback(s.rollback);
+      const r = ownRollback(d, changed);
       r.status = event.data.outcome;
       r.notUndone = deepFreeze(event.data.notUndone);
-      n.rollback = freeze(r);
-      n.finishedAt = event.data.at;
-      return n;
+      d.finishedAt = event.data.at;
+      break;
     }
-    case 'OperationSucceeded': {
-      const n = copyState(s);
-      n.status = 'succeeded';
-      n.finishedAt = event.data.at;
-      if (event.data.effects) n.effects = deepFreeze(event.data.effects);
-      return n;
-    }
+    case 'OperationSucceeded':
+      d.status = 'succeeded';
+      d.finishedAt = event.data.at;
+      if (event.data.effects) d.effects = deepFreeze(event.data.effects);
+      break;
     case 'LogWritten':
-      return copyState(s);
+      break;
   }
+  d.lastEventAt =
+    event.type === 'OperationRequested' ? event.data.createdAt : (event.data.at ?? d.lastEventAt);
 };
+
+/**
+ * Freezes every part of the draft it changed since it last handed a state out (its top object
+ * excepted), as copies that leave out the optional fields it cleared (set to undefined). The
+ * draft shares them from then on and copies them before changing them again.
+ */
+const sealParts = (d: OperationState, changed: Changes): void => {
+  if (changed.ownsSteps) {
+    const steps = d.steps;
+    // Only the steps this draft made can be its own: the others are shared, frozen.
+    for (const name of changed.steps) {
+      const st = steps[name];
+      if (!st || Object.isFrozen(st) || !Object.hasOwn(steps, name)) continue;
+      // Its output and heartbeat were frozen deeply when they were taken from their events.
+      setOwn(steps, name, freeze(changed.clearedStep ? copyStep(st) : st));
+    }
+    freeze(steps);
+  }
+  if (changed.steps.length > 0) changed.steps.length = 0;
+  if (changed.ownsRollback) d.rollback = freeze(copyRollback(d.rollback));
+  changed.cleared = false;
+  changed.clearedStep = false;
+  changed.ownsSteps = false;
+  changed.ownsRollback = false;
+};
+
+/** Freezes in place the parts of a state that is not frozen, so that a draft may share them. */
+const freezeParts = (state: OperationState): void => {
+  if (!Object.isFrozen(state)) for (const part of Object.values(state)) deepFreeze(part);
+};
+
+// evolve runs to its end without yielding, so one bookkeeping object serves every call.
+const evolveChanges = noChanges();
 
 /**
  * Applies one event to an Operation's state.
@@ -413,6 +505,7 @@ const next = (s: OperationState, event: OperationEvent): OperationState => {
  * proxies; the parts an event leaves alone are shared with `state`, which is why they must be
  * frozen too: a state that is not, such as `initialState()` or one read back from a read
  * store's JSON, is frozen in place first). Values taken from the event are frozen in place.
+ * To fold many events, `createOperationFold` does the same work once for all of them.
  *
  * @example
  * ```ts
@@ -422,13 +515,75 @@ const next = (s: OperationState, event: OperationEvent): OperationState => {
  * ```
  */
 export const evolve = (state: OperationState, event: OperationEvent): OperationState => {
-  if (!Object.isFrozen(state)) for (const part of Object.values(state)) deepFreeze(part);
-  const after = next(state, event);
-  after.lastEventAt =
-    event.type === 'OperationRequested'
-      ? event.data.createdAt
-      : (event.data.at ?? state.lastEventAt);
-  return freeze(after);
+  freezeParts(state);
+  const d = copyState(state);
+  const changed = evolveChanges;
+  // Cleared first: a call that threw (an event without its data) may have left it dirty.
+  Object.assign(changed, noChanges());
+  apply(d, event, changed);
+  const cleared = changed.cleared;
+  sealParts(d, changed);
+  return freeze(cleared ? copyState(d) : d);
+};
+
+/** One Operation's events folded one at a time, with its state read only now and then. */
+export interface OperationFold {
+  /**
+   * Applies `event` to the fold's own draft of the state (nothing handed out changes). If it
+   * throws (an event that is not one, without its data), drop the fold.
+   */
+  apply(event: OperationEvent): void;
+  /**
+   * The state after every event applied so far: deeply frozen, equal to what `evolve` one
+   * event at a time gives, and the same object until the next `apply`.
+   */
+  state(): OperationState;
+  /**
+   * The draft itself, to read a field or two between events without handing a state out; it
+   * changes with the next `apply` (read-only, not frozen): keep `state()`, not this.
+   */
+  readonly current: Readonly<OperationState>;
+}
+
+/**
+ * A fold over one Operation's events that changes a private draft and freezes once, when a
+ * state is handed out, instead of building a new frozen state per event as `evolve` does (the
+ * largest share of a rebuild's time). `state()` equals `evolve` applied event by event, and is
+ * as frozen; the draft itself never leaves the fold, so a fold over a list of events is still a
+ * pure function of them.
+ *
+ * @example
+ * ```ts
+ * import { createOperationFold } from 'opledger/domain';
+ *
+ * const fold = createOperationFold(); // or createOperationFold(stateReadBack)
+ * for (const event of events) fold.apply(event);
+ * const state = fold.state(); // deeply frozen
+ * ```
+ */
+export const createOperationFold = (from?: OperationState): OperationFold => {
+  let d: OperationState;
+  if (from) {
+    freezeParts(from);
+    d = copyState(from);
+  } else d = copyState(INITIAL);
+  const changed = noChanges();
+  let handedOut: OperationState | undefined;
+  return {
+    apply(event) {
+      handedOut = undefined;
+      apply(d, event, changed);
+    },
+    state() {
+      if (handedOut) return handedOut;
+      sealParts(d, changed);
+      handedOut = freeze(copyState(d));
+      return handedOut;
+    },
+    get current() {
+      return d;
+    },
+  };
 };
 
 /** Outputs of the steps that succeeded, by step name: what later steps and effects read. */
@@ -451,7 +606,7 @@ export const stepOutputs = (state: OperationState): Record<string, unknown> =>
  * ```
  */
 export const foldOperation = (events: Iterable<OperationEvent>): OperationState => {
-  let state = initialState();
-  for (const event of events) state = evolve(state, event);
-  return state;
+  const fold = createOperationFold();
+  for (const event of events) fold.apply(event);
+  return fold.state();
 };

@@ -1,24 +1,11 @@
 import type { RecordedEvent } from '../domain/event-store.js';
 import type { OperationEvent } from '../domain/events.js';
 import { toLogLine } from '../domain/log-lines.js';
-import { evolve, initialState, type OperationState } from '../domain/operation.js';
+import { createOperationFold } from '../domain/operation.js';
 import { ENVIRONMENT_RESOURCE, operationIdOfStream } from '../domain/stream-names.js';
 import { decodeOperationEvent, type Decode } from '../engine/operation-stream.js';
-import { MISS, type ReadModelBatch } from './read-model-batch.js';
-import type { OperationRecord, ReadModelTransaction } from './read-store.js';
-
-/** An operation's row as both write paths (a batch, a transaction) store it. */
-const operationRecord = (id: string, revision: number, state: OperationState): OperationRecord => ({
-  id,
-  environment: state.environment,
-  resourceType: state.resource.type,
-  resourceHandle: state.resource.handle,
-  type: state.type,
-  status: state.status,
-  createdAt: state.createdAt,
-  lastRevision: revision,
-  state,
-});
+import { MISS, operationRecord, type ReadModelBatch } from './read-model-batch.js';
+import type { ReadModelTransaction } from './read-store.js';
 
 /**
  * Applies one stored event to the read model: the operation's folded state and summary, its
@@ -50,15 +37,15 @@ export const projectOperationEventInBatch = (
   const id = operationIdOfStream(recorded.streamName);
   if (id === undefined) return undefined;
   const event = decodeOperationEvent(decode, recorded);
-  const existing = event.type === 'OperationRequested' ? MISS : batch.cachedOperation(id);
-  if (existing === MISS) return projectDecoded(batch.tx, recorded, event, id);
+  const existing = event.type === 'OperationRequested' ? MISS : batch.operationInBatch(id);
+  if (existing === MISS) return projectDecoded(batch.tx, recorded, event, id, batch);
   const revision = Number(recorded.streamRevision);
   // As in projectDecoded: no record (purged or never requested), or an event already applied.
   if (!existing || revision <= existing.lastRevision) return undefined;
   // The resource an ending changes, as projectDecoded changes it; decided before anything is
   // written, so that an event the general path must take is applied by it alone.
   let resourceChange: (() => void) | undefined;
-  const { environment, resource, lifecycle } = existing.state;
+  const { environment, resource, lifecycle } = existing.current;
   if (event.type === 'OperationFailed' && lifecycle === 'provision') {
     const current = batch.cachedResource(environment, resource.type, resource.handle);
     if (current === MISS) return projectDecoded(batch.tx, recorded, event, id);
@@ -80,19 +67,20 @@ export const projectOperationEventInBatch = (
           });
     }
   }
-  const state = evolve(existing.state, event);
-  batch.setOperation(operationRecord(id, revision, state));
+  existing.apply(event, revision);
   const line = toLogLine(id, revision, event);
   if (line) batch.addLogLine(line);
   resourceChange?.();
   return undefined;
 };
 
+/** With `batch`, the operation's fold stays in the batch for its next events (putFold). */
 const projectDecoded = async (
   tx: ReadModelTransaction,
   recorded: RecordedEvent,
   event: OperationEvent,
   id: string,
+  batch?: ReadModelBatch,
 ): Promise<void> => {
   const revision = Number(recorded.streamRevision);
   const existing = await tx.getOperation(id);
@@ -105,8 +93,12 @@ const projectDecoded = async (
       return;
   }
 
-  const state = evolve(existing?.state ?? initialState(), event);
-  await tx.putOperation(operationRecord(id, revision, state));
+  const fold = createOperationFold(existing?.state);
+  fold.apply(event);
+  if (batch) batch.putFold(id, revision, fold);
+  else await tx.putOperation(operationRecord(id, revision, fold.state()));
+  // Read before any other event is folded in (the batch applies one event at a time).
+  const state = fold.current;
   const line = toLogLine(id, revision, event);
   if (line) await tx.putLogLine(line);
 

@@ -1,4 +1,10 @@
+import type { OperationEvent } from '../domain/events.js';
 import type { LogLine } from '../domain/log-lines.js';
+import {
+  createOperationFold,
+  type OperationFold,
+  type OperationState,
+} from '../domain/operation.js';
 import type {
   EnvironmentRecord,
   OperationRecord,
@@ -6,22 +12,56 @@ import type {
   ResourceRecord,
 } from './read-store.js';
 
+/** An operation's row as both write paths (a batch, a transaction) store it. */
+export const operationRecord = (
+  id: string,
+  revision: number,
+  state: OperationState,
+): OperationRecord => ({
+  id,
+  environment: state.environment,
+  resourceType: state.resource.type,
+  resourceHandle: state.resource.handle,
+  type: state.type,
+  status: state.status,
+  createdAt: state.createdAt,
+  lastRevision: revision,
+  state,
+});
+
+/**
+ * An operation the batch folds events into: its state is a draft of the domain's fold
+ * (createOperationFold), handed out frozen only when its record is read or written, instead of
+ * a new frozen state per event.
+ */
+export interface OperationInBatch {
+  /** The draft: read a field between events, never keep it (it changes with `apply`). */
+  readonly current: Readonly<OperationState>;
+  readonly lastRevision: number;
+  /** Folds the event at `revision` of the operation's stream into it. */
+  apply(event: OperationEvent, revision: number): void;
+}
+
 /** A batch's view of the read model, and the writes it has put off until the batch ends. */
 export interface ReadModelBatch {
   readonly tx: ReadModelTransaction;
   /**
-   * The operation's record when the batch already holds it (undefined: it has none), without a
+   * The operation when the batch already holds its record (undefined: it has none), without a
    * promise; `MISS` when it must be read through `tx`.
    */
-  cachedOperation(id: string): OperationRecord | undefined | typeof MISS;
+  operationInBatch(id: string): OperationInBatch | undefined | typeof MISS;
+  /**
+   * putOperation for a fold: the batch keeps folding the operation's next events into it, and
+   * hands its state out only when the record is read or written.
+   */
+  putFold(id: string, revision: number, fold: OperationFold): void;
   /** As cachedOperation, for a resource. */
   cachedResource(
     environment: string,
     type: string,
     handle: string,
   ): ResourceRecord | undefined | typeof MISS;
-  /** putOperation, putResource and putLogLine without a promise: they only change memory. */
-  setOperation(record: OperationRecord): void;
+  /** putResource and putLogLine without a promise: they only change memory. */
   setResource(record: ResourceRecord): void;
   addLogLine(line: LogLine): void;
   /** Writes what the batch changed, each record once; call before the checkpoint moves. */
@@ -59,12 +99,40 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   const operations = new Map<string, OperationRecord | undefined>();
   const resources = new Map<string, ResourceRecord | undefined>();
   const environments = new Map<string, EnvironmentRecord | undefined>();
+  /** Operations folded since their record was last read or written: theirs is stale. */
+  const folding = new Map<string, OperationInBatch & { state(): OperationState }>();
   const dirtyOperations = new Set<string>();
   const dirtyResources = new Set<string>();
   const dirtyEnvironments = new Set<string>();
   let lines: LogLine[] = [];
 
+  const inBatch = (id: string, revision: number, fold: OperationFold) => {
+    const folded = {
+      lastRevision: revision,
+      get current() {
+        return fold.current;
+      },
+      apply(event: OperationEvent, at: number) {
+        fold.apply(event);
+        folded.lastRevision = at;
+        dirtyOperations.add(id);
+      },
+      state: () => fold.state(),
+    };
+    folding.set(id, folded);
+    return folded;
+  };
+
+  /** The operation's record from its fold, which ends (the next event starts another). */
+  const settle = (id: string) => {
+    const folded = folding.get(id);
+    if (!folded) return;
+    operations.set(id, operationRecord(id, folded.lastRevision, folded.state()));
+    folding.delete(id);
+  };
+
   const flush = async () => {
+    for (const id of folding.keys()) settle(id);
     for (const id of dirtyOperations) await tx.putOperation(operations.get(id)!);
     for (const key of dirtyResources) await tx.putResource(resources.get(key)!);
     for (const name of dirtyEnvironments) await tx.putEnvironment(environments.get(name)!);
@@ -82,8 +150,12 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   };
 
   const cached: ReadModelTransaction = {
-    getOperation: (id) => cachedRead(operations, id, () => tx.getOperation(id)),
+    getOperation: (id) => {
+      settle(id);
+      return cachedRead(operations, id, () => tx.getOperation(id));
+    },
     putOperation: async (record) => {
+      folding.delete(record.id);
       operations.set(record.id, record);
       dirtyOperations.add(record.id);
     },
@@ -115,16 +187,24 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   return {
     tx: cached,
     flush,
-    cachedOperation: (id) => (operations.has(id) ? operations.get(id) : MISS),
+    operationInBatch: (id) => {
+      const open = folding.get(id);
+      if (open) return open;
+      if (!operations.has(id)) return MISS;
+      const record = operations.get(id);
+      if (!record) return undefined;
+      return inBatch(id, record.lastRevision, createOperationFold(record.state));
+    },
+    putFold: (id, revision, fold) => {
+      operations.delete(id);
+      inBatch(id, revision, fold);
+      dirtyOperations.add(id);
+    },
     cachedResource: (environment, type, handle) => {
       const key = resourceKey(environment, type, handle);
       return resources.has(key) ? resources.get(key) : MISS;
     },
     setResource,
-    setOperation: (record) => {
-      operations.set(record.id, record);
-      dirtyOperations.add(record.id);
-    },
     addLogLine: (line) => void lines.push(line),
   };
 };
