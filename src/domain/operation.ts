@@ -223,6 +223,13 @@ const copyRollback = (r: Rollback): Rollback => {
 
 type Steps = OperationState['steps'];
 
+/**
+ * The planned step of that name, or undefined: an own key only, so an event naming a step no
+ * request planned (`toString`, `__proto__`) is ignored instead of reading the prototype.
+ */
+const plannedStep = (steps: Steps, name: string): StepRecord | undefined =>
+  Object.hasOwn(steps, name) ? steps[name] : undefined;
+
 /** Sets an own key, even `__proto__` (which an assignment would take as the prototype). */
 const setOwn = (steps: Steps, name: string, step: StepRecord): void => {
   if (name === '__proto__')
@@ -344,7 +351,7 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
       d.startedAt = event.data.at;
       break;
     case 'StepStarted': {
-      const st = d.steps[event.data.step];
+      const st = plannedStep(d.steps, event.data.step);
       if (!st) break;
       const step = ownStep(d, event.data.step, st, changed);
       step.status = 'running';
@@ -355,7 +362,7 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
       break;
     }
     case 'StepSucceeded': {
-      const st = d.steps[event.data.step];
+      const st = plannedStep(d.steps, event.data.step);
       if (!st) break;
       if (d.inFlight !== undefined) clear(d, 'inFlight', changed);
       const step = ownStep(d, event.data.step, st, changed);
@@ -370,7 +377,7 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
       break;
     }
     case 'StepFailed': {
-      const st = d.steps[event.data.step];
+      const st = plannedStep(d.steps, event.data.step);
       if (!st) break;
       if (d.inFlight !== undefined) clear(d, 'inFlight', changed);
       const step = ownStep(d, event.data.step, st, changed);
@@ -595,18 +602,24 @@ export const stepOutputs = (state: OperationState): Record<string, unknown> =>
   );
 
 /**
- * The state of an Operation folded from its events, oldest first (`evolve` from `initialState`).
+ * The state of an Operation folded from its events, oldest first (`evolve` from `initialState`),
+ * or from `from` when given (the events that came after it). One frozen state is built at the
+ * end, not one per event.
  *
  * @example
  * ```ts
  * import { foldOperation } from 'opledger/domain';
  *
  * const state = foldOperation(events);
- * console.log(state.status);
+ * const later = foldOperation(newerEvents, state);
+ * console.log(state.status, later.status);
  * ```
  */
-export const foldOperation = (events: Iterable<OperationEvent>): OperationState => {
-  const fold = createOperationFold();
+export const foldOperation = (
+  events: Iterable<OperationEvent>,
+  from?: OperationState,
+): OperationState => {
+  const fold = createOperationFold(from);
   for (const event of events) fold.apply(event);
   return fold.state();
 };

@@ -12,7 +12,13 @@ import {
 import { encodeEvent } from '../domain/event-codec.js';
 import type { EventData, EventStore, RecordedEvent } from '../domain/event-store.js';
 import { isOperationEvent, type DomainEvent, type OperationEvent } from '../domain/events.js';
-import { evolve, hasEnded, initialState, type OperationState } from '../domain/operation.js';
+import {
+  evolve,
+  foldOperation,
+  hasEnded,
+  initialState,
+  type OperationState,
+} from '../domain/operation.js';
 import { fenceError } from '../domain/ownership.js';
 import { operationStreamName } from '../domain/stream-names.js';
 
@@ -68,8 +74,7 @@ export const loadOperation = async (
   id: string,
 ): Promise<LoadedOperation> => {
   const recorded = await store.readStream(operationStreamName(id));
-  let state = initialState();
-  for (const r of recorded) state = evolve(state, decodeOperationEvent(decode, r));
+  const state = foldOperation(recorded.map((r) => decodeOperationEvent(decode, r)));
   const last = recorded.at(-1);
   return { state, revision: last?.streamRevision ?? -1n, lastPosition: last?.globalPosition ?? 0n };
 };
@@ -194,9 +199,13 @@ export const createOperationWriter = (
       stream,
       revision >= 0n ? { from: revision + 1n } : undefined,
     );
-    for (const r of recorded) durable = evolve(durable, decodeOperationEvent(decode, r));
     const last = recorded.at(-1);
     if (last) {
+      // One frozen state for the whole tail, not one per event.
+      durable = foldOperation(
+        recorded.map((r) => decodeOperationEvent(decode, r)),
+        durable,
+      );
       revision = last.streamRevision;
       lastPosition = last.globalPosition;
     }

@@ -1,6 +1,7 @@
 // The per-event fold as it was before the batch fold (issue 17, round 3): every event made a new
-// frozen state, sharing what it left alone. Kept here, unchanged, as the oracle the draft fold
-// of src/domain/operation.ts is checked against (test/property/operation-fold.property.test.ts).
+// frozen state, sharing what it left alone. Kept here as the oracle the draft fold
+// of src/domain/operation.ts is checked against (test/property/operation-fold.property.test.ts),
+// unchanged but for looking planned steps up as own keys (as the draft fold does).
 import { deepFreeze } from '../../src/domain/deep-freeze.js';
 import type { OperationEvent } from '../../src/domain/events.js';
 import type { EachOptionalField, OperationState, StepRecord } from '../../src/domain/operation.js';
@@ -139,7 +140,7 @@ const next = (s: OperationState, event: OperationEvent): OperationState => {
     }
     case 'StepStarted': {
       const n = copyState(s);
-      const st = s.steps[event.data.step];
+      const st = Object.hasOwn(s.steps, event.data.step) ? s.steps[event.data.step] : undefined;
       if (!st) return n;
       const step = copyStep(st);
       step.status = 'running';
@@ -151,7 +152,7 @@ const next = (s: OperationState, event: OperationEvent): OperationState => {
       return n;
     }
     case 'StepSucceeded': {
-      const st = s.steps[event.data.step];
+      const st = Object.hasOwn(s.steps, event.data.step) ? s.steps[event.data.step] : undefined;
       if (!st) return copyState(s);
       const n = copyState(s, 'inFlight');
       const step = copyStep(st, 'outcomeUnknown');
@@ -163,7 +164,7 @@ const next = (s: OperationState, event: OperationEvent): OperationState => {
       return n;
     }
     case 'StepFailed': {
-      const st = s.steps[event.data.step];
+      const st = Object.hasOwn(s.steps, event.data.step) ? s.steps[event.data.step] : undefined;
       if (!st) return copyState(s);
       const n = copyState(s, 'inFlight');
       const step = copyStep(st, 'outcomeUnknown');

@@ -150,6 +150,16 @@ describe('evolve: the state an event leaves', () => {
     expect(after).toMatchObject({ status: 'running', startedAt: at });
   });
 
+  for (const name of ['toString', '__proto__', 'hasOwnProperty']) {
+    it(`given a running operation, when a step event names '${name}', which no request planned, then nothing changes (the prototype is not taken for a step)`, () => {
+      for (const event of [stepStarted(name), stepSucceeded(name), stepFailed(name)]) {
+        const { before, after } = given(requested, started).when(event);
+        expect(after).toStrictEqual(before);
+        expect(Object.keys(after.steps)).toEqual(['pull', 'migrate']);
+      }
+    });
+  }
+
   it('given a running operation, when StepStarted, then the step runs, in flight, its outcome unknown until it ends', () => {
     const { after } = given(requested, started).when(stepStarted('pull', 2, 'registry-b'));
     expect(after.inFlight).toBe('pull');
