@@ -89,6 +89,33 @@ describe('SQLite group commit', () => {
     expect(results.map((r) => r.lastPosition)).toEqual(results.map((_, i) => BigInt(i + 3)));
   });
 
+  for (const groupCommit of [true, false]) {
+    it(`with groupCommit: ${groupCommit}, an append ${groupCommit ? 'waits one turn of the event loop for others to join it' : 'commits at once, without waiting a turn'}; positions follow the calls either way`, async () => {
+      dir = await mkdtemp(join(tmpdir(), 'opledger-group-commit-'));
+      store = createSqliteEventStore({ path: join(dir, 'events.db'), groupCommit });
+      await store.append('warm-up', [event('W')]);
+      // An immediate set before the append runs in the next turn: before the append's answer
+      // only if the append waited for that turn.
+      let turned = false;
+      setImmediate(() => (turned = true));
+      await store.append('lone', [event('L')]);
+      expect(turned).toBe(groupCommit);
+
+      const together = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => store!.append(`s-${i % 3}`, [event(`T${i}`)])),
+      );
+      expect(together.map((r) => r.lastPosition)).toEqual(together.map((_, i) => BigInt(i + 3)));
+      const all = await store.readAll();
+      expect(all.slice(2).map((e) => e.type)).toEqual(together.map((_, i) => `T${i}`));
+    });
+  }
+
+  it('refuses a groupCommit that is not a boolean, naming the option', () => {
+    expect(() =>
+      createSqliteEventStore({ path: ':memory:', groupCommit: 'no' as unknown as boolean }),
+    ).toThrow(/groupCommit must be true or false, got "no"/);
+  });
+
   it('fails only the append whose expected version does not hold, not the rest of its batch', async () => {
     dir = await mkdtemp(join(tmpdir(), 'opledger-group-commit-'));
     store = createSqliteEventStore({ path: join(dir, 'events.db') });

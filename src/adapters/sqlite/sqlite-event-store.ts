@@ -14,6 +14,7 @@ import {
 } from '../../domain/event-store.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, isBusy } from './driver.js';
 import type { SqliteDatabase, Synchronous } from './public-types.js';
+import { OpledgerError } from '../../domain/errors.js';
 import { invalidOptionsError, ReadOnlyStoreError } from './errors.js';
 import {
   encodeEventData,
@@ -49,6 +50,14 @@ export interface SqliteEventStoreOptions {
   /** Source of `recordedAt`; defaults to the system clock. */
   now?: () => Date;
   /**
+   * true (the default): every append waits one turn of the event loop, so that the appends of
+   * the operations in flight in this process share one transaction and its fsync. false: an
+   * append commits at once (appends arriving while a commit waits for the lock still share the
+   * next one): faster for a process with one writer awaiting each append (about 10-30% less
+   * per append), much slower for many operations in flight (up to 2.8x the CPU per step).
+   */
+  groupCommit?: boolean;
+  /**
    * Opens an existing file read-only (a copy, a mounted backup): reads and subscriptions work,
    * `append` is a `STORE_READ_ONLY` error, nothing is written to the file. With `database`, the
    * connection should be read-only too (see openDatabase).
@@ -77,6 +86,12 @@ const limitOf = (maxCount: number | undefined): number =>
 export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventStore => {
   if ((options.path === undefined) === (options.database === undefined)) {
     throw invalidOptionsError('createSqliteEventStore');
+  }
+  if (options.groupCommit !== undefined && typeof options.groupCommit !== 'boolean') {
+    throw new OpledgerError(
+      'INVALID_OPTIONS',
+      `createSqliteEventStore: groupCommit must be true or false, got ${JSON.stringify(options.groupCommit)}.`,
+    );
   }
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const now = options.now ?? (() => new Date());
@@ -155,6 +170,7 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     ensureOpen,
     now,
     onCommitted: () => live.wake(),
+    waitForTurn: options.groupCommit ?? true,
   });
 
   return {
