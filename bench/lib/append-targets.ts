@@ -108,16 +108,25 @@ const sqliteFile = (label: string) => {
   };
 };
 
-export const opledgerSqlite: TargetFactory = {
-  contestant: 'opledger',
+const opledgerSqliteWith = (contestant: string, groupCommit: boolean): TargetFactory => ({
+  contestant,
   store: 'sqlite',
   async open(label) {
     const file = sqliteFile(label);
-    const store = createSqliteEventStore({ path: file.path, synchronous: 'normal' });
+    const store = createSqliteEventStore({ path: file.path, synchronous: 'normal', groupCommit });
     await store.headPosition();
     return opledgerTarget(store, async () => file.remove());
   },
-};
+});
+
+/** The default store: appends ready in one turn of the event loop share a commit. */
+export const opledgerSqlite = opledgerSqliteWith('opledger', true);
+
+/**
+ * `groupCommit: false`, the option for a process with one writer: each append commits at once.
+ * Not a target's contestant; it shows what the option gives one writer and costs many.
+ */
+export const opledgerSqliteOneWriter = opledgerSqliteWith('opledger, groupCommit off', false);
 
 export const opledgerPostgres = (serverUrl: string): TargetFactory => {
   const database = lazyDatabase(serverUrl, `bench_opledger_${process.pid}`);

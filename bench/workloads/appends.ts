@@ -4,6 +4,7 @@ import {
   opledgerMemory,
   opledgerPostgres,
   opledgerSqlite,
+  opledgerSqliteOneWriter,
   rawPostgres,
   rawSqlite,
   type AppendTarget,
@@ -77,7 +78,7 @@ const factories = (o: AppendOptions): TargetFactory[] => {
     case 'memory':
       return [opledgerMemory, emmettMemory];
     case 'sqlite':
-      return [opledgerSqlite, rawSqlite];
+      return [opledgerSqlite, opledgerSqliteOneWriter, rawSqlite];
     case 'postgres':
       if (!o.postgresUrl) throw new Error('the postgres append workload needs a server');
       return [
@@ -155,13 +156,15 @@ export const runAppends = async (o: AppendOptions, rec: Recorder): Promise<void>
   }
   for (const f of all) await f.dispose?.();
 
-  // Ratios run by run: opledger's throughput over each peer's, measured in this same run.
+  // Ratios run by run: each opledger configuration's throughput over each peer's, measured in
+  // this same run.
   for (const [row, byContestant] of Object.entries(throughput)) {
-    const ours = byContestant.opledger;
-    if (ours === undefined) continue;
-    for (const [peer, value] of Object.entries(byContestant)) {
-      if (peer === 'opledger') continue;
-      rec.set(table, row, `opledger / ${peer}`, ours / value, 'x');
+    for (const [ours, value] of Object.entries(byContestant)) {
+      if (!ours.startsWith('opledger')) continue;
+      for (const [peer, theirs] of Object.entries(byContestant)) {
+        if (peer.startsWith('opledger')) continue;
+        rec.set(table, row, `${ours} / ${peer}`, value / theirs, 'x');
+      }
     }
   }
 };

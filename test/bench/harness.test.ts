@@ -11,7 +11,13 @@ const run = promisify(execFile);
 const EXPECTED: Record<string, Record<string, string[]>> = {
   appends: {
     'appends-memory': ['opledger', 'emmett', 'opledger / emmett'],
-    'appends-sqlite': ['opledger', 'raw', 'opledger / raw'],
+    'appends-sqlite': [
+      'opledger',
+      'opledger, groupCommit off',
+      'raw',
+      'opledger / raw',
+      'opledger, groupCommit off / raw',
+    ],
     'appends-postgres': ['opledger', 'emmett', 'raw', 'opledger / emmett', 'opledger / raw'],
   },
   engine: {
