@@ -248,3 +248,62 @@ describe('the lease keeper when a renewal and the watchdog overlap', () => {
     await keeper.release([]);
   });
 });
+
+describe('the lease keeper releasing its lease when the store does not take it', () => {
+  it('given the release write held (the store not answering), then release resolves once the lease would have run out, with a warning, and the write landing later is harmless', async () => {
+    const gate = gatedStore();
+    const clock = createManualClock();
+    const warnings: string[] = [];
+    const keeper = await start(gate.store, clock, warnings);
+    const lease = keeper.current();
+    gate.hold(lease);
+    let released = false;
+    const releasing = keeper.release(['op-1']).then(() => (released = true));
+    await until(() => gate.waitingOn(lease) === 1);
+
+    // Short of the lease's time to live, the worker still waits for its release.
+    clock.advance(ttlMs - 1);
+    await settle();
+    expect(released).toBe(false);
+
+    clock.advance(1);
+    await releasing;
+    expect(warnings).toEqual([
+      `lease ${lease} not released: the store did not take the release before the lease's ${ttlMs} ms time to live ran out; it expires by itself, and its operations are left to the worker that takes them over`,
+    ]);
+
+    // The store answers at last: the release lands, and nothing throws.
+    gate.letGo(lease);
+    await until(() =>
+      gate.appended.some(
+        (a) => a.stream === leaseStreamName(lease) && a.type === 'WorkerLeaseReleased',
+      ),
+    );
+  });
+
+  it('given the release write failing (the store down), then release resolves with a warning naming the error: the lease expires as after a crash', async () => {
+    const gate = gatedStore();
+    const clock = createManualClock();
+    const warnings: string[] = [];
+    const keeper = await start(gate.store, clock, warnings);
+    const lease = keeper.current();
+    gate.fail(lease);
+    await keeper.release([]);
+    expect(warnings).toEqual([
+      `lease ${lease} not released (Error: the store is down): it expires by itself, and its operations are left to the worker that takes them over`,
+    ]);
+  });
+
+  it('given the store answering, then release writes WorkerLeaseReleased with what the worker held, and warns of nothing', async () => {
+    const gate = gatedStore();
+    const clock = createManualClock();
+    const warnings: string[] = [];
+    const keeper = await start(gate.store, clock, warnings);
+    const lease = keeper.current();
+    await keeper.release(['op-1']);
+    const last = (await gate.raw.readStream(leaseStreamName(lease))).at(-1);
+    expect(last?.type).toBe('WorkerLeaseReleased');
+    expect((last?.data as { holding: string[] }).holding).toEqual(['op-1']);
+    expect(warnings).toEqual([]);
+  });
+});

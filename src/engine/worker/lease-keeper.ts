@@ -34,7 +34,11 @@ export interface LeaseKeeper {
   current(): string;
   /** Aborted (with a LeaseLostError) when the current lease is lost; a new lease, a new signal. */
   signal(): AbortSignal;
-  /** Stops renewing and releases the lease (unless it was lost), saying what it still held. */
+  /**
+   * Stops renewing and releases the lease (unless it was lost), saying what it still held. It
+   * waits at most until the lease would run out by itself: a release the store cannot take by
+   * then is given up with a warning, not an error (the lease expires as after a crash).
+   */
   release(holding: string[]): Promise<void>;
 }
 
@@ -193,12 +197,41 @@ export const keepLease = async (o: LeaseKeeperOptions): Promise<LeaseKeeper> => 
     release: async (holding) => {
       stopped = true;
       stopTimers.abort();
-      if (taking) await taking.catch(() => undefined);
-      if (lost.signal.aborted) return;
-      await renewLease(store, lease, revision, {
-        type: 'WorkerLeaseReleased',
-        data: { holding, at: now() },
-      });
+      const releasing = (async () => {
+        if (taking) await taking.catch(() => undefined);
+        if (lost.signal.aborted) return 'lost' as const;
+        const written = await renewLease(store, lease, revision, {
+          type: 'WorkerLeaseReleased',
+          data: { holding, at: now() },
+        });
+        return written === undefined ? ('lost' as const) : ('released' as const);
+      })();
+      // A release written after the lease ran out adds nothing: another worker may expire it
+      // and take over what it held by then anyway. So a store that does not answer (an outage,
+      // SQLite's lock held by a paused process) keeps a shutting-down worker only until then,
+      // not for the outage decorator's whole budget; the write, if still in flight, may land
+      // later (a conflict, harmless, if another worker expired the lease first).
+      const giveUp = new AbortController();
+      const runsOut = clock
+        .sleep(Math.max(0, renewedAt + ttlMs - clock.now().getTime()), giveUp.signal)
+        .then(
+          () => 'ran out' as const,
+          () => 'released' as const,
+        );
+      const ended = await Promise.race([
+        releasing.catch((error: unknown) => ({ error })),
+        runsOut,
+      ]).finally(() => giveUp.abort());
+      if (ended === 'ran out' && !lost.signal.aborted) {
+        releasing.catch(() => undefined);
+        o.warn(
+          `lease ${lease} not released: the store did not take the release before the lease's ${ttlMs} ms time to live ran out; it expires by itself, and its operations are left to the worker that takes them over`,
+        );
+      } else if (typeof ended === 'object' && !lost.signal.aborted) {
+        o.warn(
+          `lease ${lease} not released (${String(ended.error)}): it expires by itself, and its operations are left to the worker that takes them over`,
+        );
+      }
     },
   };
 };
