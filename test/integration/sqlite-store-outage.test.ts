@@ -10,7 +10,7 @@ import {
   isTransientSqliteError,
   ReadOnlyStoreError,
 } from '../../src/adapters/sqlite/index.js';
-import { createEngine, defineOperation, step } from '../../src/index.js';
+import { createEngine, createWorker, defineOperation, step } from '../../src/index.js';
 import { allLines, messages, request } from '../support/fixtures.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'opledger-sqlite-outage-'));
@@ -108,4 +108,39 @@ describe('EventStoreDB: the clients’ own errors', () => {
       );
     });
   }
+});
+
+describe('SQLite: a worker shutting down while the file is locked', () => {
+  it('does not keep a shutting-down worker past its lease: the release is given up with a warning when the lease would run out', async () => {
+    const path = join(folder, 'worker.db');
+    const store = createSqliteEventStore({ path, busyTimeoutMs: 50 });
+    const said: string[] = [];
+    const worker = await createWorker({
+      store,
+      operations: [
+        defineOperation({
+          type: 'deploy',
+          steps: [step({ name: 'start', kind: 'no_side_effects', run: () => undefined })],
+        }),
+      ],
+      identity: 'w1',
+      lease: { ttlMs: 1_000, renewEveryMs: 300 },
+      log: (entry) => void said.push(entry.message),
+    });
+    const lease = worker.lease();
+    // Another process holds the write lock through the whole shutdown: the release cannot be
+    // written, and the outage decorator would wait for it for its 60 s budget.
+    const holder = new Database(path);
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      await worker.shutdown({ graceMs: 0 });
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    expect(said).toContain(
+      `lease ${lease} not released: the store did not take the release before the lease's 1000 ms time to live ran out; it expires by itself, and its operations are left to the worker that takes them over`,
+    );
+    await store.close();
+  }, 20_000);
 });
