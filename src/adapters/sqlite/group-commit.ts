@@ -74,8 +74,10 @@ const MAX_APPENDS_PER_COMMIT = 256;
 /**
  * Group commit: appends made while the event loop is busy (by the many operations in flight in
  * one process) are written in one transaction, and so share its one fsync, which is most of
- * an append's cost with synchronous 'full'. The batch is cut when the event loop next goes
- * idle (setImmediate): every append that became ready in the same turn joins it. Each append of
+ * an append's cost with synchronous 'full'. While grouping, the batch is cut when the event loop
+ * next goes idle (setImmediate): every append that became ready in the same turn joins it; an
+ * eager commit (mode 'at-once', or 'adaptive' once a lone writer showed itself) starts inside
+ * `submit`, and what arrives while it runs or waits for the lock forms the next. Each append of
  * a batch runs inside its own savepoint, so that one append's conflict rolls back that append
  * only. No caller is answered before COMMIT returns; a failed COMMIT fails the whole batch,
  * none of which is then durable.
