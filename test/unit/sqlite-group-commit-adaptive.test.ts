@@ -4,6 +4,9 @@
  * and groups again when others append. Commits are counted by the group commit's own
  * `onCommitted`, called once for each commit that wrote events.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Connection } from '../../src/adapters/sqlite/driver.js';
@@ -33,8 +36,8 @@ afterEach(() => {
   for (const db of opened.splice(0)) db.close();
 });
 
-const harness = (mode?: CommitMode): Harness => {
-  const db = openDatabase(':memory:', { busyTimeoutMs: 5_000, synchronous: 'normal' });
+const harness = (mode?: CommitMode, path = ':memory:'): Harness => {
+  const db = openDatabase(path, { busyTimeoutMs: 5_000, synchronous: 'normal' });
   opened.push(db);
   // The store creates the schema; its own group commit is not used here.
   const store = createSqliteEventStore({ database: db, pollIntervalMs: 1_000_000 });
@@ -163,6 +166,33 @@ describe('SQLite group commit, adaptive by default', () => {
     expect(h.committed() - middle).toBe(1);
     const positions = [...first, ...second].map((r) => r.lastPosition);
     expect(positions).toEqual(positions.map((_, i) => BigInt(loneFlushes + 1 + i)));
+  });
+
+  it('while eager, gathers the appends that arrive while a commit waits for the lock into that commit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'opledger-adaptive-'));
+    try {
+      const path = join(dir, 'events.db');
+      const h = harness(undefined, path);
+      await warmUp(h);
+      expect(await turnedFor(h, 'lone', 'eager?')).toBe(false);
+      // Another connection (another process, as far as the store can tell) holds the lock.
+      const other = openDatabase(path, { busyTimeoutMs: 5_000, synchronous: 'normal' });
+      opened.push(other);
+      other.prepare('BEGIN IMMEDIATE').run();
+      const before = h.committed();
+      const first = h.append('x', 'X0');
+      const later = [h.append('x', 'X1'), h.append('y', 'Y0')];
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(h.committed()).toBe(before);
+      other.prepare('COMMIT').run();
+      const results = await Promise.all([first, ...later]);
+      expect(h.committed() - before).toBe(1);
+      expect(results.map((r) => r.lastPosition)).toEqual(
+        results.map((_, i) => BigInt(loneFlushes + 2 + i)),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps positions in call order, per stream and across streams, and reads back every acknowledged append, whatever mix of lone and concurrent appends', async () => {
