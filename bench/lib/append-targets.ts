@@ -108,19 +108,23 @@ const sqliteFile = (label: string) => {
   };
 };
 
-const opledgerSqliteWith = (contestant: string, groupCommit: boolean): TargetFactory => ({
+const opledgerSqliteWith = (contestant: string, groupCommit?: boolean): TargetFactory => ({
   contestant,
   store: 'sqlite',
   async open(label) {
     const file = sqliteFile(label);
-    const store = createSqliteEventStore({ path: file.path, synchronous: 'normal', groupCommit });
+    const store = createSqliteEventStore({
+      path: file.path,
+      synchronous: 'normal',
+      ...(groupCommit === undefined ? {} : { groupCommit }),
+    });
     await store.headPosition();
     return opledgerTarget(store, async () => file.remove());
   },
 });
 
-/** The default store: appends ready in one turn of the event loop share a commit. */
-export const opledgerSqlite = opledgerSqliteWith('opledger', true);
+/** The default store, `groupCommit` left out (adaptive since issue 17's branch sqlitelone). */
+export const opledgerSqlite = opledgerSqliteWith('opledger');
 
 /**
  * `groupCommit: false`, the option for a process with one writer: each append commits at once.

@@ -55,8 +55,8 @@ afterEach(async () => {
   dir = undefined;
 });
 
-const start = (path: string, name: string): Worker => {
-  const child = spawn(tsx, [worker, path, name, String(ROUNDS)], {
+const start = (path: string, name: string, groupCommit: GroupCommitArg): Worker => {
+  const child = spawn(tsx, [worker, path, name, String(ROUNDS), groupCommit], {
     cwd: root,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -100,83 +100,98 @@ const allSaid = async (workers: readonly Worker[], kind: string): Promise<Messag
   }
 };
 
-describe('one SQLite file shared by several processes', () => {
-  it(
-    'loses no acknowledged event, raises conflicts in the losers, and every subscriber sees everything',
-    { timeout: 40_000 },
-    async () => {
-      dir = await mkdtemp(join(tmpdir(), 'opledger-sqlite-processes-'));
-      const path = join(dir, 'shared.db');
-      store = createSqliteEventStore({ path });
-      const workers = Array.from({ length: WORKERS }, (_, i) => start(path, `w${i}`));
-      await allSaid(workers, 'ready');
+// The workers' `groupCommit` (sqlite-process-worker.ts): left out, the adaptive default, which
+// goes eager for these workers (each awaits its appends); false, every commit at once; true,
+// every append waits a turn of the event loop.
+type GroupCommitArg = 'default' | 'false' | 'true';
+const variants: { groupCommit: GroupCommitArg; label: string }[] = [
+  { groupCommit: 'default', label: 'the default store (adaptive: eager for these writers)' },
+  { groupCommit: 'false', label: 'groupCommit: false' },
+  { groupCommit: 'true', label: 'groupCommit: true' },
+];
 
-      await store.append('control', [{ type: 'Go', version: 1, data: {} }]);
-      const reports = await allSaid(workers, 'appended');
-      await store.append('control', [{ type: 'End', version: 1, data: {} }]);
-      const seenReports = await allSaid(workers, 'seen');
-      expect(await Promise.all(workers.map((w) => w.exit))).toEqual(workers.map(() => 0));
-
-      const all = await store.readAll();
-      // Positions: 1, 2, 3, ... with no hole and no repeat.
-      expect(all.map((e) => e.globalPosition)).toEqual(all.map((_, i) => BigInt(i + 1)));
-
-      // Every acknowledged event is there exactly once, where its append said it was.
-      const acks = reports.flatMap((r) => r.acked as Ack[]);
-      const byKey = new Map<string, (typeof all)[number]>();
-      for (const e of all) {
-        const key = (e.data as { key?: string }).key;
-        if (key === undefined) continue;
-        expect(byKey.has(key), `duplicate ${key}`).toBe(false);
-        byKey.set(key, e);
-      }
-      const ackedKeys = acks.flatMap((a) => a.keys);
-      expect(new Set(ackedKeys).size).toBe(ackedKeys.length);
-      expect([...byKey.keys()].sort()).toEqual([...ackedKeys].sort());
-      for (const ack of acks) {
-        const last = byKey.get(ack.keys.at(-1) as string);
-        expect(last?.streamName).toBe(ack.stream);
-        expect(String(last?.streamRevision)).toBe(ack.revision);
-        expect(String(last?.globalPosition)).toBe(ack.position);
-      }
-      expect(all).toHaveLength(2 + 1 + WORKERS * ROUNDS * 4);
-
-      // The claim: one winner; every loser got a ConcurrencyError at revision 0.
-      const claims = reports.map(
-        (r) => r.claim as { won: boolean; code?: string; actual?: string },
-      );
-      expect(claims.filter((c) => c.won)).toHaveLength(1);
-      for (const c of claims.filter((c) => !c.won)) {
-        expect(c).toEqual({ won: false, code: 'CONCURRENCY_CONFLICT', actual: '0' });
-      }
-
-      // Streams stay gapless, and each writer's events keep its program order.
-      const stream = (name: string) => all.filter((e) => e.streamName === name);
-      const keysOf = (events: typeof all) => events.map((e) => (e.data as { key: string }).key);
-      for (const name of ['shared', 'counter', ...workers.map((w) => `own-${w.name}`)]) {
-        const events = stream(name);
-        expect(events.map((e) => e.streamRevision)).toEqual(events.map((_, i) => BigInt(i)));
-      }
-      expect(stream('counter')).toHaveLength(WORKERS * ROUNDS);
-      for (const w of workers) {
-        const mine = (events: typeof all) =>
-          keysOf(events).filter((k) => k.startsWith(`${w.name}/`));
-        expect(mine(stream('shared'))).toEqual(
-          Array.from({ length: ROUNDS }, (_, i) => `${w.name}/shared/${i}`),
+describe.each(variants)(
+  'one SQLite file shared by several processes, $label',
+  ({ groupCommit }) => {
+    it(
+      'loses no acknowledged event, raises conflicts in the losers, and every subscriber sees everything',
+      { timeout: 40_000 },
+      async () => {
+        dir = await mkdtemp(join(tmpdir(), 'opledger-sqlite-processes-'));
+        const path = join(dir, 'shared.db');
+        store = createSqliteEventStore({ path });
+        const workers = Array.from({ length: WORKERS }, (_, i) =>
+          start(path, `w${i}`, groupCommit),
         );
-        expect(keysOf(stream(`own-${w.name}`))).toEqual(
-          Array.from({ length: ROUNDS }, (_, i) => [
-            `${w.name}/own/${i}/a`,
-            `${w.name}/own/${i}/b`,
-          ]).flat(),
-        );
-      }
+        await allSaid(workers, 'ready');
 
-      // Each process's subscriber saw the whole log, in order, once.
-      const expected = all.map((e) => `${e.globalPosition}:${e.streamName}@${e.streamRevision}`);
-      for (const report of seenReports) expect(report.seen).toEqual(expected);
-      const conflicts = reports.reduce((n, r) => n + (r.counterConflicts as number), 0);
-      console.log(`counter conflicts retried across processes: ${conflicts}`);
-    },
-  );
-});
+        await store.append('control', [{ type: 'Go', version: 1, data: {} }]);
+        const reports = await allSaid(workers, 'appended');
+        await store.append('control', [{ type: 'End', version: 1, data: {} }]);
+        const seenReports = await allSaid(workers, 'seen');
+        expect(await Promise.all(workers.map((w) => w.exit))).toEqual(workers.map(() => 0));
+
+        const all = await store.readAll();
+        // Positions: 1, 2, 3, ... with no hole and no repeat.
+        expect(all.map((e) => e.globalPosition)).toEqual(all.map((_, i) => BigInt(i + 1)));
+
+        // Every acknowledged event is there exactly once, where its append said it was.
+        const acks = reports.flatMap((r) => r.acked as Ack[]);
+        const byKey = new Map<string, (typeof all)[number]>();
+        for (const e of all) {
+          const key = (e.data as { key?: string }).key;
+          if (key === undefined) continue;
+          expect(byKey.has(key), `duplicate ${key}`).toBe(false);
+          byKey.set(key, e);
+        }
+        const ackedKeys = acks.flatMap((a) => a.keys);
+        expect(new Set(ackedKeys).size).toBe(ackedKeys.length);
+        expect([...byKey.keys()].sort()).toEqual([...ackedKeys].sort());
+        for (const ack of acks) {
+          const last = byKey.get(ack.keys.at(-1) as string);
+          expect(last?.streamName).toBe(ack.stream);
+          expect(String(last?.streamRevision)).toBe(ack.revision);
+          expect(String(last?.globalPosition)).toBe(ack.position);
+        }
+        expect(all).toHaveLength(2 + 1 + WORKERS * ROUNDS * 4);
+
+        // The claim: one winner; every loser got a ConcurrencyError at revision 0.
+        const claims = reports.map(
+          (r) => r.claim as { won: boolean; code?: string; actual?: string },
+        );
+        expect(claims.filter((c) => c.won)).toHaveLength(1);
+        for (const c of claims.filter((c) => !c.won)) {
+          expect(c).toEqual({ won: false, code: 'CONCURRENCY_CONFLICT', actual: '0' });
+        }
+
+        // Streams stay gapless, and each writer's events keep its program order.
+        const stream = (name: string) => all.filter((e) => e.streamName === name);
+        const keysOf = (events: typeof all) => events.map((e) => (e.data as { key: string }).key);
+        for (const name of ['shared', 'counter', ...workers.map((w) => `own-${w.name}`)]) {
+          const events = stream(name);
+          expect(events.map((e) => e.streamRevision)).toEqual(events.map((_, i) => BigInt(i)));
+        }
+        expect(stream('counter')).toHaveLength(WORKERS * ROUNDS);
+        for (const w of workers) {
+          const mine = (events: typeof all) =>
+            keysOf(events).filter((k) => k.startsWith(`${w.name}/`));
+          expect(mine(stream('shared'))).toEqual(
+            Array.from({ length: ROUNDS }, (_, i) => `${w.name}/shared/${i}`),
+          );
+          expect(keysOf(stream(`own-${w.name}`))).toEqual(
+            Array.from({ length: ROUNDS }, (_, i) => [
+              `${w.name}/own/${i}/a`,
+              `${w.name}/own/${i}/b`,
+            ]).flat(),
+          );
+        }
+
+        // Each process's subscriber saw the whole log, in order, once.
+        const expected = all.map((e) => `${e.globalPosition}:${e.streamName}@${e.streamRevision}`);
+        for (const report of seenReports) expect(report.seen).toEqual(expected);
+        const conflicts = reports.reduce((n, r) => n + (r.counterConflicts as number), 0);
+        console.log(`counter conflicts retried across processes: ${conflicts}`);
+      },
+    );
+  },
+);

@@ -32,7 +32,7 @@ const events = (id: string, count: number, doomed: boolean): EventData[] =>
   }));
 
 /**
- * Keeps IN_FLIGHT appends in flight on `store` until the process is killed, logging each one's
+ * Keeps `inFlight` (IN_FLIGHT unless told) appends in flight on `store` until the process is killed, logging each one's
  * acknowledgement (its id, `<run>/<n>`) to `ackPath` with a synchronous write the moment its
  * promise resolves: what the file lists was acknowledged before the kill. `before(n)` runs as
  * the nth append is made, `acked()` after each acknowledgement is logged.
@@ -49,7 +49,15 @@ export const writeUntilKilled = async (
     ackPath,
     before = () => undefined,
     acked = () => undefined,
-  }: { run: string; ackPath: string; before?: (n: number) => void; acked?: () => void },
+    inFlight = IN_FLIGHT,
+  }: {
+    run: string;
+    ackPath: string;
+    before?: (n: number) => void;
+    acked?: () => void;
+    /** Appends kept in flight; 1 makes a lone writer awaiting each append. */
+    inFlight?: number;
+  },
 ): Promise<void> => {
   const acks = openSync(ackPath, 'a');
   let next = 0;
@@ -94,7 +102,7 @@ export const writeUntilKilled = async (
       acked();
     }
   };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, appender)).finally(() => closeSync(acks));
+  await Promise.all(Array.from({ length: inFlight }, appender)).finally(() => closeSync(acks));
 };
 
 const root = join(import.meta.dirname, '..', '..');

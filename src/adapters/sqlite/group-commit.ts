@@ -23,11 +23,30 @@ export interface GroupCommitOptions extends WriteLockOptions {
   /** Called after a commit that wrote at least one event (subscriptions look again). */
   onCommitted: () => void;
   /**
-   * false: an append commits at once instead of waiting a turn of the event loop for others to
-   * join it (appends arriving while a commit waits for the lock still join the next one).
+   * When a commit starts (appends arriving while a commit waits for the lock join it in every
+   * mode): 'turn', each waits one turn of the event loop for others to join it; 'at-once', an
+   * append finding nothing queued or committing commits inside `submit`; 'adaptive' (the
+   * default), 'turn' until a lone writer shows itself, then 'at-once' with a probe now and then
+   * (see ADAPTIVE_COMMIT).
    */
-  waitForTurn?: boolean;
+  mode?: CommitMode;
 }
+
+export type CommitMode = 'turn' | 'at-once' | 'adaptive';
+
+/**
+ * The adaptive mode's two numbers (issue 17, bench/NOTES.md "SQLite: a lone writer without the
+ * turn"). After `loneFlushes` commits in a row that each held one append, the store goes eager:
+ * an append finding nothing queued or committing commits at once. After `eagerCommits` commits
+ * made eagerly it probes: it groups again (each append waits the turn) and goes eager only after
+ * `loneFlushes` lone commits in a row once more. A commit that gathers two appends or more, eager
+ * or not, means others are appending: grouping goes on.
+ *
+ * The probe is a run of commits, not one append that waits: one waiting append that happens to
+ * be the last of its turn gathers nobody, and with bursts of a fixed size such a probe can fall
+ * on the last append every time; `loneFlushes` waiting commits in a row cannot all do so.
+ */
+export const ADAPTIVE_COMMIT = { loneFlushes: 4, eagerCommits: 32 } as const;
 
 export interface GroupCommit {
   /**
@@ -55,8 +74,10 @@ const MAX_APPENDS_PER_COMMIT = 256;
 /**
  * Group commit: appends made while the event loop is busy (by the many operations in flight in
  * one process) are written in one transaction, and so share its one fsync, which is most of
- * an append's cost with synchronous 'full'. The batch is cut when the event loop next goes
- * idle (setImmediate): every append that became ready in the same turn joins it. Each append of
+ * an append's cost with synchronous 'full'. While grouping, the batch is cut when the event loop
+ * next goes idle (setImmediate): every append that became ready in the same turn joins it; an
+ * eager commit (mode 'at-once', or 'adaptive' once a lone writer showed itself) starts inside
+ * `submit`, and what arrives while it runs or waits for the lock forms the next. Each append of
  * a batch runs inside its own savepoint, so that one append's conflict rolls back that append
  * only. No caller is answered before COMMIT returns; a failed COMMIT fails the whole batch,
  * none of which is then durable.
@@ -86,6 +107,12 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
   const queue: Pending[] = [];
   let scheduled = false;
   let flushing = false;
+  const mode = options.mode ?? 'adaptive';
+  // The adaptive mode's state: eager commits at once; `lone` counts the commits of one append in
+  // a row while grouping, `eagerCommits` the commits made eagerly since going eager.
+  let eager = mode === 'at-once';
+  let lone = 0;
+  let eagerCommits = 0;
   let drained: Array<() => void> = [];
 
   const applyWrites = (writes: readonly EncodedWrite[]): AppendResult[] => {
@@ -155,6 +182,7 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
       if (batch.length === 0) batch = queue.splice(0, waiting);
     }
     flushing = false;
+    if (mode === 'adaptive') adapt(batch.length);
     if (outcomes) {
       const done = outcomes;
       if (batch.some((p, i) => done[i]!.ok && p.writes.some((w) => w.events.length > 0))) {
@@ -172,20 +200,34 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
     }
   };
 
-  // A lone append waits for that turn too. Committing at once when nothing is queued was
-  // measured against this (issue 17, bench/RESULTS.md "SQLite group commit and a lone
-  // writer"): a lone writer saved up to 30% of an append's CPU, but the appends that
-  // operations in flight make from separate callbacks of one turn (their steps' timers) were
-  // then gathered less or not at all: with 16 in flight on synchronous 'full', the engine's CPU
-  // per step rose by a quarter (at once only for the first append of a turn) to 2.8 times (at
-  // once whenever the queue is empty).
-  // One writer alone (`groupCommit: false`) has no one to wait for: it skips the turn.
-  const waitForTurn = options.waitForTurn ?? true;
+  // Why adaptive: a lone append that waits for the turn pays it for nothing (a writer awaiting
+  // each append: workload 1's sequential appends fell to 0.73x the raw driver), but committing
+  // at once whenever nothing is queued was measured too (bench/NOTES.md "SQLite group commit
+  // and a lone writer"): the appends that operations in flight make from separate callbacks of
+  // one turn (their steps' timers firing together) were then no longer gathered, and the
+  // engine's CPU per step with 16 in flight on 'full' rose up to 2.8 times. The store cannot
+  // see whether another append is coming this turn, so it learns it from the commits: lone
+  // commits in a row say "one writer"; a commit that gathers two says "others are appending".
+  // While eager it cannot see the others (each commits alone), so it probes: after
+  // `eagerCommits` eager commits it groups again, and stays grouping if the others show up.
+  const adapt = (gathered: number) => {
+    if (eager) {
+      if (gathered >= 2 || ++eagerCommits >= ADAPTIVE_COMMIT.eagerCommits) {
+        eager = false;
+        lone = 0;
+      }
+    } else if (gathered >= 2) lone = 0;
+    else if (++lone >= ADAPTIVE_COMMIT.loneFlushes) {
+      eager = true;
+      eagerCommits = 0;
+    }
+  };
+
   const schedule = () => {
     if (scheduled || flushing) return;
     scheduled = true;
-    if (waitForTurn) setImmediate(() => void flush());
-    else void flush();
+    if (eager) void flush();
+    else setImmediate(() => void flush());
   };
 
   return {

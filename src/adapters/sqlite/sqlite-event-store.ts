@@ -50,11 +50,15 @@ export interface SqliteEventStoreOptions {
   /** Source of `recordedAt`; defaults to the system clock. */
   now?: () => Date;
   /**
-   * true (the default): every append waits one turn of the event loop, so that the appends of
-   * the operations in flight in this process share one transaction and its fsync. false: an
-   * append commits at once (appends arriving while a commit waits for the lock still share the
-   * next one): faster for a process with one writer awaiting each append (about 10-30% less
-   * per append), much slower for many operations in flight (up to 2.8x the CPU per step).
+   * How the appends of this process share commits (each commit is a transaction and, with
+   * 'full', an fsync). Left out (the default): adaptive. Appends wait one turn of the event loop
+   * so that the operations in flight share a commit, until several commits in a row held one
+   * append each (a writer awaiting each append); then an append commits at once, with every
+   * 16th waiting the turn as a probe, and grouping resumes as soon as a commit gathers two.
+   * true: every append waits the turn (the behaviour before the adaptive default). false: an
+   * append commits at once (those arriving while a commit waits for the lock still share the
+   * next one), for one writer; with many operations in flight it costs up to 2.8x the CPU per
+   * step.
    */
   groupCommit?: boolean;
   /**
@@ -170,7 +174,7 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     ensureOpen,
     now,
     onCommitted: () => live.wake(),
-    waitForTurn: options.groupCommit ?? true,
+    mode: options.groupCommit === undefined ? 'adaptive' : options.groupCommit ? 'turn' : 'at-once',
   });
 
   return {
