@@ -247,7 +247,8 @@ export const eventStoreMigrations = (schema: string): Migration[] => {
         -- are read by one statement (one snapshot, taken after the lock as before), a
         -- one-event append inserts one row without a set-returning function over the array,
         -- and the answer is the function's own row, not a query. Replaced in place, so an
-        -- older opledger calling append_events is served the same.
+        -- older opledger process already running keeps calling it as before (one started
+        -- later refuses the schema as too new, as after any migration).
         CREATE OR REPLACE FUNCTION ${s}.append_events(
           p_stream text,
           p_expected_kind text,
