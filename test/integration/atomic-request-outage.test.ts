@@ -21,7 +21,8 @@ import {
 } from '../../src/index.js';
 import { request } from '../support/fixtures.js';
 import { useTestDatabase } from '../support/postgres-database.js';
-import { startFaultProxy, type FaultProxy } from '../support/tcp-fault-proxy.js';
+import { startProxyTo, urlVia } from '../support/postgres-fault-proxy.js';
+import type { FaultProxy } from '../support/tcp-fault-proxy.js';
 
 const noop = () => undefined;
 const deploy = defineOperation({
@@ -117,18 +118,15 @@ describe('PostgreSQL behind the outage decorator', () => {
   let proxy: FaultProxy;
   const stores: EventStore[] = [];
   beforeAll(async () => {
-    const server = new URL(db.url);
-    proxy = await startFaultProxy({ host: server.hostname, port: Number(server.port) });
+    proxy = await startProxyTo(db.url);
   });
   afterAll(async () => {
     await Promise.allSettled(stores.map((s) => s.close()));
     await proxy?.close();
   });
   const newStore = (viaProxy: boolean) => {
-    const url = new URL(db.url);
-    if (viaProxy) url.port = String(proxy.port);
     const store = createPostgresEventStore(
-      { connectionString: url.toString() },
+      { connectionString: viaProxy ? urlVia(db.url, proxy.port) : db.url },
       { schema: db.uniqueSchema('atomic') },
     );
     stores.push(store);

@@ -38,7 +38,8 @@ import { openEffects, type Effects } from './fixtures/chaos-effects.js';
 import { allLines, messages, request } from '../support/fixtures.js';
 import { startCluster, type Cluster } from '../support/postgres-cluster.js';
 import { dumpReadStore } from '../support/read-store-dump.js';
-import { startFaultProxy, type FaultProxy, type RequestFault } from '../support/tcp-fault-proxy.js';
+import { startProxyTo, urlVia } from '../support/postgres-fault-proxy.js';
+import type { FaultProxy, RequestFault } from '../support/tcp-fault-proxy.js';
 
 const LONG = process.env.OPLEDGER_OUTAGE_LONG === '1';
 const SEED = Number(process.env.OPLEDGER_OUTAGE_SEED ?? Date.now() % 2 ** 31);
@@ -93,8 +94,7 @@ const closers: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
   cluster = await startCluster();
-  const server = new URL(cluster.url);
-  proxy = await startFaultProxy({ host: server.hostname, port: Number(server.port) });
+  proxy = await startProxyTo(cluster.url);
   folder = mkdtempSync(join(tmpdir(), 'opledger-outage-matrix-'));
 }, 60_000);
 
@@ -105,11 +105,7 @@ afterAll(async () => {
   if (folder) rmSync(folder, { recursive: true, force: true });
 });
 
-const viaProxy = () => {
-  const url = new URL(cluster.url);
-  url.port = String(proxy.port);
-  return url.toString();
-};
+const viaProxy = () => urlVia(cluster.url, proxy.port);
 
 const newStore = (url: string, schema: string) => {
   const store = createPostgresEventStore({ connectionString: url }, { schema });
