@@ -119,14 +119,14 @@ const operationEvents = (templates: EventData[][], texts: string[], k: number) =
   return { stream: `operation-${id}`, events: JSON.parse(text) as EventData[] };
 };
 
-interface Fixture {
+export interface Fixture {
   store: EventStore;
   readStore: ReadStore;
   close(): Promise<void>;
 }
 
 /** Fills a store with `events` events (not timed) and opens an empty read store beside it. */
-const fixture = async (o: ProjectionOptions): Promise<Fixture> => {
+export const fixture = async (o: ProjectionOptions): Promise<Fixture> => {
   const templates = await recordTemplates();
   const texts = templates.map((t) => JSON.stringify(t));
   const operations = Math.floor(o.sizes.events / EVENTS_PER_OPERATION);

@@ -21,6 +21,22 @@ const fastParsers = new Map<string, FastParse | undefined>(
 );
 
 /**
+ * What decoding a type needs, found with one look-up per event (a rebuild decodes every event
+ * of the store: the schema, version and fast path were three look-ups, one an Object.hasOwn).
+ */
+interface TypeDecoding {
+  schema: z.ZodType;
+  current: number;
+  fast: FastParse | undefined;
+}
+const decodings = new Map<string, TypeDecoding>(
+  Object.entries(eventSchemas).map(([type, schema]) => [
+    type,
+    { schema, current: eventVersions[type as EventType], fast: fastParsers.get(type) },
+  ]),
+);
+
+/**
  * Validates a domain event against its type's schema and gives the data to append, with the
  * type's current version; throws an `InvalidEventError` for an event that does not match.
  *
@@ -81,14 +97,14 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
     [...builtInUpcasters, ...upcasters].map((u) => [`${u.type}@${u.fromVersion}`, u]),
   );
   return (recorded: RecordedEvent): DomainEvent => {
-    const schema = schemaOf(recorded.type);
-    if (!schema)
+    const decoding = decodings.get(recorded.type);
+    if (!decoding)
       throw storedEventError(
         recorded,
         'UNKNOWN_EVENT_TYPE',
         `unknown event type '${recorded.type}'`,
       );
-    const current = eventVersions[recorded.type as EventType];
+    const { schema, current, fast: fastParse } = decoding;
     let { version, data } = recorded;
     if (!Number.isSafeInteger(version)) {
       throw storedEventError(
@@ -128,7 +144,7 @@ export const createEventDecoder = (upcasters: readonly Upcaster[] = []) => {
       );
     }
     // An event the fast path is unsure of (or rejects) is zod's to judge, and to explain.
-    const fast = fastParsers.get(recorded.type)?.(data) ?? DECLINED;
+    const fast = fastParse?.(data) ?? DECLINED;
     if (fast !== DECLINED) return { type: recorded.type, data: fast } as DomainEvent;
     const parsed = schema.safeParse(data);
     if (!parsed.success) {

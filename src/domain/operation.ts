@@ -310,6 +310,23 @@ const ownRollback = (d: OperationState, changed: Changes): Rollback => {
 };
 
 /**
+ * What a step's success and its failure both begin with: the planned step of that name (none:
+ * an event naming a step no request planned changes nothing), no longer in flight, made the
+ * draft's own, its outcome known again.
+ */
+const endStep = (d: OperationState, name: string, changed: Changes): StepRecord | undefined => {
+  const st = plannedStep(d.steps, name);
+  if (!st) return undefined;
+  if (d.inFlight !== undefined) clear(d, 'inFlight', changed);
+  const step = ownStep(d, name, st, changed);
+  if (step.outcomeUnknown !== undefined) {
+    step.outcomeUnknown = undefined;
+    changed.clearedStep = true;
+  }
+  return step;
+};
+
+/**
  * Applies `event` to the draft `d` in place. Every object it makes is frozen when the state is
  * handed out, and values taken from the event (params, outputs, errors) are frozen deeply here,
  * so a state handed out is frozen all the way down.
@@ -362,14 +379,8 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
       break;
     }
     case 'StepSucceeded': {
-      const st = plannedStep(d.steps, event.data.step);
-      if (!st) break;
-      if (d.inFlight !== undefined) clear(d, 'inFlight', changed);
-      const step = ownStep(d, event.data.step, st, changed);
-      if (step.outcomeUnknown !== undefined) {
-        step.outcomeUnknown = undefined;
-        changed.clearedStep = true;
-      }
+      const step = endStep(d, event.data.step, changed);
+      if (!step) break;
       step.status = 'succeeded';
       step.output = deepFreeze(event.data.output);
       if (event.data.provider !== undefined) step.provider = event.data.provider;
@@ -377,14 +388,8 @@ const apply = (d: OperationState, event: OperationEvent, changed: Changes): void
       break;
     }
     case 'StepFailed': {
-      const st = plannedStep(d.steps, event.data.step);
-      if (!st) break;
-      if (d.inFlight !== undefined) clear(d, 'inFlight', changed);
-      const step = ownStep(d, event.data.step, st, changed);
-      if (step.outcomeUnknown !== undefined) {
-        step.outcomeUnknown = undefined;
-        changed.clearedStep = true;
-      }
+      const step = endStep(d, event.data.step, changed);
+      if (!step) break;
       // A step that threw is taken as not done: a run must not leave partial effects behind.
       step.status = event.data.willRetry || event.data.failoverTo ? 'pending' : 'failed';
       // Progress made with one provider says nothing about the next one's.

@@ -77,6 +77,7 @@ export { isoWeekOf, isoWeekRange, InvalidWeekError } from './iso-week.js';
 export type {
   ReadStore,
   ReadModelTransaction,
+  ReadModelTransactionNow,
   OperationRecord,
   ResourceRecord,
   EnvironmentRecord,

@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '../domain/event-store.js';
 import type { OperationEvent } from '../domain/events.js';
 import { toLogLine } from '../domain/log-lines.js';
-import { createOperationFold } from '../domain/operation.js';
+import { createOperationFold, type OperationState } from '../domain/operation.js';
 import { ENVIRONMENT_RESOURCE, operationIdOfStream } from '../domain/stream-names.js';
 import { decodeOperationEvent, type Decode } from '../engine/operation-stream.js';
 import { MISS, operationRecord, type ReadModelBatch } from './read-model-batch.js';
@@ -23,11 +23,13 @@ export const projectOperationEvent = async (
 };
 
 /**
- * projectOperationEvent inside a batch (read-model-batch.ts). Every event but a request changes
- * its operation's record, adds a log line and, for some endings, changes its resource: when
- * the batch already holds those records, the event is applied here without a promise, which
- * was a large share of a rebuild on memory. The others (a request, a record the batch has not
- * read yet, an environment's deprovision and its purge) take the general path, projectDecoded.
+ * projectOperationEvent inside a batch (read-model-batch.ts). An event changes its operation's
+ * record, adds a log line and, for a request and some endings, changes its resource and its
+ * environment: when the batch holds those records, or its store answers at once (`tx.now`:
+ * memory, SQLite), the event is applied here without a promise, which was a large share of a
+ * rebuild. The others (a record a store without `now` must be asked for, an environment's
+ * deprovision and its purge) take the general path, projectDecoded, to the same read models
+ * (test/property/projection-paths.property.test.ts).
  */
 export const projectOperationEventInBatch = (
   batch: ReadModelBatch,
@@ -37,7 +39,11 @@ export const projectOperationEventInBatch = (
   const id = operationIdOfStream(recorded.streamName);
   if (id === undefined) return undefined;
   const event = decodeOperationEvent(decode, recorded);
-  const existing = event.type === 'OperationRequested' ? MISS : batch.operationInBatch(id);
+  if (event.type === 'OperationRequested') {
+    if (requestInBatch(batch, recorded, event, id)) return undefined;
+    return projectDecoded(batch.tx, recorded, event, id, batch);
+  }
+  const existing = batch.operationInBatch(id);
   if (existing === MISS) return projectDecoded(batch.tx, recorded, event, id, batch);
   const revision = Number(recorded.streamRevision);
   // As in projectDecoded: no record (purged or never requested), or an event already applied.
@@ -72,6 +78,77 @@ export const projectOperationEventInBatch = (
   if (line) batch.addLogLine(line);
   resourceChange?.();
   return undefined;
+};
+
+type Requested = Extract<OperationEvent, { type: 'OperationRequested' }>;
+
+/**
+ * projectDecoded's request, without a promise: false, with nothing changed, when a record it
+ * reads is not in the batch and cannot be read at once.
+ */
+const requestInBatch = (
+  batch: ReadModelBatch,
+  recorded: RecordedEvent,
+  event: Requested,
+  id: string,
+): boolean => {
+  const revision = Number(recorded.streamRevision);
+  // Every record it reads, read before anything is written: the fold gives the request's
+  // environment and resource to the state, so they are the event's.
+  const existing = batch.operationInBatch(id);
+  if (existing === MISS) return false;
+  const { environment, resource } = event.data;
+  const env = batch.cachedEnvironment(environment);
+  if (env === MISS) return false;
+  const current =
+    resource.type === ENVIRONMENT_RESOURCE
+      ? undefined
+      : batch.cachedResource(environment, resource.type, resource.handle);
+  if (current === MISS) return false;
+
+  if (existing && revision <= existing.lastRevision) return true;
+  // An operation whose environment was deprovisioned (and purged) stays purged.
+  if (
+    !existing &&
+    env?.purgedThrough !== undefined &&
+    recorded.globalPosition <= BigInt(env.purgedThrough)
+  )
+    return true;
+  let state: Readonly<OperationState>;
+  if (existing) {
+    existing.apply(event, revision);
+    state = existing.current;
+  } else {
+    const fold = createOperationFold();
+    fold.apply(event);
+    batch.putFold(id, revision, fold);
+    state = fold.current;
+  }
+  const line = toLogLine(id, revision, event);
+  if (line) batch.addLogLine(line);
+  if (!env || env.status === 'deprovisioned') {
+    // A new lifetime: a deprovisioned environment's name can be used again.
+    batch.setEnvironment({
+      environment,
+      status: 'active',
+      firstOperationAt: state.createdAt,
+      ...(env?.purgedThrough !== undefined ? { purgedThrough: env.purgedThrough } : {}),
+    });
+  }
+  if (resource.type !== ENVIRONMENT_RESOURCE) {
+    // A resource comes into being with its provision; one opledger never provisioned (made
+    // before it was used) is taken as there.
+    const provisioning =
+      state.lifecycle === 'provision' && (!current || current.status === 'deprovisioned');
+    batch.setResource({
+      ...(current ?? { environment, type: resource.type, handle: resource.handle }),
+      status: provisioning ? 'provisioning' : (current?.status ?? 'provisioned'),
+      lastOperationId: id,
+      lastOperationType: state.type,
+      lastOperationAt: state.createdAt,
+    });
+  }
+  return true;
 };
 
 /** With `batch`, the operation's fold stays in the batch for its next events (putFold). */

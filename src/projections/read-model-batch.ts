@@ -55,20 +55,26 @@ export interface ReadModelBatch {
    * hands its state out only when the record is read or written.
    */
   putFold(id: string, revision: number, fold: OperationFold): void;
-  /** As cachedOperation, for a resource. */
+  /** As operationInBatch, for a resource. */
   cachedResource(
     environment: string,
     type: string,
     handle: string,
   ): ResourceRecord | undefined | typeof MISS;
-  /** putResource and putLogLine without a promise: they only change memory. */
+  /** As operationInBatch, for an environment. */
+  cachedEnvironment(name: string): EnvironmentRecord | undefined | typeof MISS;
+  /** putResource, putEnvironment and putLogLine without a promise: they only change memory. */
   setResource(record: ResourceRecord): void;
+  setEnvironment(record: EnvironmentRecord): void;
   addLogLine(line: LogLine): void;
   /** Writes what the batch changed, each record once; call before the checkpoint moves. */
   flush(): Promise<void>;
 }
 
-/** What `cachedOperation` answers for a record the batch has not read yet. */
+/**
+ * What `operationInBatch` and the others answer for a record the batch has not read yet, and
+ * cannot read at once (a store without `tx.now`: PostgreSQL).
+ */
 export const MISS: unique symbol = Symbol('not in the batch');
 
 const resourceKey = (environment: string, type: string, handle: string) =>
@@ -96,6 +102,9 @@ const cachedRead = async <T>(
  * The projector's transaction covers the whole batch, so nothing is visible half-written.
  */
 export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch => {
+  // A store that answers at once (memory, SQLite) is read here on a miss, so that no event of
+  // the batch waits for a promise; only a purge then takes the general path.
+  const now = tx.now;
   const operations = new Map<string, OperationRecord | undefined>();
   const resources = new Map<string, ResourceRecord | undefined>();
   const environments = new Map<string, EnvironmentRecord | undefined>();
@@ -133,10 +142,17 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
 
   const flush = async () => {
     for (const id of folding.keys()) settle(id);
-    for (const id of dirtyOperations) await tx.putOperation(operations.get(id)!);
-    for (const key of dirtyResources) await tx.putResource(resources.get(key)!);
-    for (const name of dirtyEnvironments) await tx.putEnvironment(environments.get(name)!);
-    for (const line of lines) await tx.putLogLine(line);
+    if (now) {
+      for (const id of dirtyOperations) now.putOperation(operations.get(id)!);
+      for (const key of dirtyResources) now.putResource(resources.get(key)!);
+      for (const name of dirtyEnvironments) now.putEnvironment(environments.get(name)!);
+      for (const line of lines) now.putLogLine(line);
+    } else {
+      for (const id of dirtyOperations) await tx.putOperation(operations.get(id)!);
+      for (const key of dirtyResources) await tx.putResource(resources.get(key)!);
+      for (const name of dirtyEnvironments) await tx.putEnvironment(environments.get(name)!);
+      for (const line of lines) await tx.putLogLine(line);
+    }
     dirtyOperations.clear();
     dirtyResources.clear();
     dirtyEnvironments.clear();
@@ -147,6 +163,10 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
     const key = resourceKey(record.environment, record.type, record.handle);
     resources.set(key, record);
     dirtyResources.add(key);
+  };
+  const setEnvironment = (record: EnvironmentRecord) => {
+    environments.set(record.environment, record);
+    dirtyEnvironments.add(record.environment);
   };
 
   const cached: ReadModelTransaction = {
@@ -168,10 +188,7 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
       ),
     putResource: async (record) => setResource(record),
     getEnvironment: (name) => cachedRead(environments, name, () => tx.getEnvironment(name)),
-    putEnvironment: async (record) => {
-      environments.set(record.environment, record);
-      dirtyEnvironments.add(record.environment);
-    },
+    putEnvironment: async (record) => setEnvironment(record),
     purgeEnvironment: async (name) => {
       await flush();
       await tx.purgeEnvironment(name);
@@ -190,7 +207,10 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
     operationInBatch: (id) => {
       const open = folding.get(id);
       if (open) return open;
-      if (!operations.has(id)) return MISS;
+      if (!operations.has(id)) {
+        if (!now) return MISS;
+        operations.set(id, now.getOperation(id));
+      }
       const record = operations.get(id);
       if (!record) return undefined;
       return inBatch(id, record.lastRevision, createOperationFold(record.state));
@@ -202,9 +222,21 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
     },
     cachedResource: (environment, type, handle) => {
       const key = resourceKey(environment, type, handle);
-      return resources.has(key) ? resources.get(key) : MISS;
+      if (resources.has(key)) return resources.get(key);
+      if (!now) return MISS;
+      const record = now.getResource(environment, type, handle);
+      resources.set(key, record);
+      return record;
+    },
+    cachedEnvironment: (name) => {
+      if (environments.has(name)) return environments.get(name);
+      if (!now) return MISS;
+      const record = now.getEnvironment(name);
+      environments.set(name, record);
+      return record;
     },
     setResource,
+    setEnvironment,
     addLogLine: (line) => void lines.push(line),
   };
 };

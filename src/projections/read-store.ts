@@ -73,8 +73,27 @@ export interface SkippedEvent {
   reason: string;
 }
 
+/**
+ * The built-in read model's reads and writes answered at once, without a promise: offered by a
+ * read store whose transaction is synchronous underneath (in memory; SQLite, whose driver is).
+ * A projector's batch then applies its events with no promise and no turn of the event loop per
+ * event or per record (a rebuild's largest cost beyond the work itself). Same rows, same
+ * transaction, same rules as the promise-returning methods beside it.
+ */
+export interface ReadModelTransactionNow {
+  getOperation(id: string): OperationRecord | undefined;
+  putOperation(record: OperationRecord): void;
+  putLogLine(line: LogLine): void;
+  getResource(environment: string, type: string, handle: string): ResourceRecord | undefined;
+  putResource(record: ResourceRecord): void;
+  getEnvironment(environment: string): EnvironmentRecord | undefined;
+  putEnvironment(record: EnvironmentRecord): void;
+}
+
 /** Writes of one projection batch; the store applies them and the checkpoint atomically. */
 export interface ReadModelTransaction {
+  /** Present when the store can answer at once (see ReadModelTransactionNow). */
+  readonly now?: ReadModelTransactionNow;
   getOperation(id: string): Promise<OperationRecord | undefined>;
   putOperation(record: OperationRecord): Promise<void>;
   /** Idempotent on (operationId, revision). */

@@ -1,9 +1,12 @@
 import type { LogLine } from '../../domain/log-lines.js';
 import { OpledgerError } from '../../domain/errors.js';
 import type {
+  EnvironmentRecord,
   OperationRecord,
   ReadModelTransaction,
+  ReadModelTransactionNow,
   ReadStore,
+  ResourceRecord,
   SkippedEvent,
 } from '../../projections/read-store.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from './driver.js';
@@ -205,7 +208,33 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
         if (!isOpen()) throw endedTransactionError();
         return fn(...args);
       };
+    // The same statements, answered at once: better-sqlite3 is synchronous, so a batch needs
+    // no promise per read or write (ReadModelTransactionNow).
+    const checked =
+      <A extends unknown[], R>(fn: (...args: A) => R) =>
+      (...args: A): R => {
+        if (!isOpen()) throw endedTransactionError();
+        return fn(...args);
+      };
+    const now: ReadModelTransactionNow = {
+      getOperation: checked(operation),
+      putOperation: checked((record: OperationRecord) => {
+        sql.putOperation.run(...operationValues(record));
+      }),
+      putLogLine: checked((line: LogLine) => {
+        sql.putLogLine.run(...logLineValues(line));
+      }),
+      getResource: checked(resource),
+      putResource: checked((record: ResourceRecord) => {
+        sql.putResource.run(...resourceValues(record));
+      }),
+      getEnvironment: checked(environment),
+      putEnvironment: checked((record: EnvironmentRecord) => {
+        sql.putEnvironment.run(...environmentValues(record));
+      }),
+    };
     return {
+      now,
       getOperation: whileOpen(operation),
       putOperation: whileOpen((record: OperationRecord) => {
         sql.putOperation.run(...operationValues(record));
