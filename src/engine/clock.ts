@@ -76,16 +76,28 @@ export const isoNow = (clock: Pick<Clock, 'now'>): (() => string) => {
   if (!format) {
     let lastMs = Number.NaN;
     let last = '';
-    format = () => {
-      const date = clock.now();
-      const ms = date.getTime();
-      // An invalid Date (NaN) never equals the last: toISOString throws for it, as before.
-      if (ms !== lastMs) {
-        last = date.toISOString();
-        lastMs = ms;
-      }
-      return last;
-    };
+    format =
+      clock === systemClock
+        ? // The system clock's time is Date.now(): a Date is made only when the millisecond
+          // changed, not for each of the fifteen or so timestamps of an operation.
+          () => {
+            const ms = Date.now();
+            if (ms !== lastMs) {
+              last = new Date(ms).toISOString();
+              lastMs = ms;
+            }
+            return last;
+          }
+        : () => {
+            const date = clock.now();
+            const ms = date.getTime();
+            // An invalid Date (NaN) never equals the last: toISOString throws for it, as before.
+            if (ms !== lastMs) {
+              last = date.toISOString();
+              lastMs = ms;
+            }
+            return last;
+          };
     formatters.set(clock, format);
   }
   return format;

@@ -129,7 +129,8 @@ export const attemptStep = async (
 
   let ended = false;
   let details: { value: unknown } | undefined;
-  const startedAt = clock.now().getTime();
+  // Only a timed step's deadlines read the clock: an untimed attempt makes no Date.
+  const startedAt = timed ? clock.now().getTime() : 0;
   let lastBeatAt = startedAt;
   const heartbeat = (value?: unknown): void => {
     if (ended) return; // a run past its timeout: what it says no longer counts
@@ -139,14 +140,17 @@ export const attemptStep = async (
       // A copy: the run may go on changing its object after this heartbeat.
       details = { value: structuredClone(value) };
     }
-    lastBeatAt = clock.now().getTime();
+    if (timed) lastBeatAt = clock.now().getTime();
   };
 
   let timedOut: StepTimeoutError | undefined;
   let rejectTimeout: (error: StepTimeoutError) => void = () => undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    rejectTimeout = reject;
-  });
+  // Raced against the run of a timed step only.
+  const timeout = timed
+    ? new Promise<never>((_, reject) => {
+        rejectTimeout = reject;
+      })
+    : undefined;
   let cancelTimer = (): void => undefined;
   // One timer at a time, for the deadline due first; a heartbeat only notes the time, and a
   // timer that finds the deadline moved rearms itself: heartbeats cost no timer.
@@ -184,7 +188,7 @@ export const attemptStep = async (
       }))();
     // A run abandoned at its timeout may still reject later: that is not unhandled.
     running.catch(() => undefined);
-    output = await (timed ? Promise.race([running, timeout]) : running);
+    output = await (timeout ? Promise.race([running, timeout]) : running);
     const problem = output === undefined ? undefined : jsonProblem(output);
     if (problem) failure = new InvalidStepOutputError(step.name, problem);
   } catch (error) {
@@ -192,7 +196,8 @@ export const attemptStep = async (
   } finally {
     ended = true;
     cancelTimer();
-    cancelSignal.removeEventListener('abort', forwardCancel);
+    // Only a timed step's signal listens to the watch's.
+    if (controller) cancelSignal.removeEventListener('abort', forwardCancel);
     ctx.watch.leaveStep();
   }
   const at = ctx.now();

@@ -89,6 +89,45 @@ describe('CancelWatch: abort signals', () => {
     expect(watch.signal.reason).toBe(reason);
   });
 
+  it('a lost signal read before the loss gets its abort event, once, and stays the same signal', () => {
+    const { watch, lost } = setUp(1);
+    const signal = watch.lostSignal;
+    const onAbort = vi.fn();
+    signal.addEventListener('abort', onAbort);
+    const reason = new Error('lease lost');
+    lost.abort(reason);
+    watch.lose(new Error('later'));
+    expect(onAbort).toHaveBeenCalledTimes(1);
+    expect(watch.lostSignal).toBe(signal);
+    expect(signal.reason).toBe(reason);
+  });
+
+  it('makes one AbortController for a run whose steps are interruptible (the lost one on demand)', () => {
+    const Real = globalThis.AbortController;
+    let made = 0;
+    globalThis.AbortController = class extends Real {
+      constructor() {
+        super();
+        made++;
+      }
+    };
+    try {
+      const { watch, cancel } = setUp();
+      made = 0;
+      const { watch: other } = setUp();
+      expect(made).toBe(2); // setUp's own lease controller, and the watch's
+      watch.enterStep(true);
+      cancel();
+      watch.leaveStep();
+      expect(watch.lost).toBe(false);
+      expect(made).toBe(2);
+      expect(other.lostSignal.aborted).toBe(false);
+      expect(made).toBe(3);
+    } finally {
+      globalThis.AbortController = Real;
+    }
+  });
+
   it('a takeover seen on the stream aborts the step signal', () => {
     const { watch, takeOver, revoke } = setUp(1);
     takeOver(2);

@@ -157,6 +157,63 @@ describe('one cancel watch per engine (issue 17)', () => {
     ]);
     // One per operation in flight before issue 17.
     expect(peak).toBe(1);
+    // Dropped once a whole turn passed with nothing watched.
+    await new Promise((resolve) => setImmediate(resolve));
     expect(open).toBe(0);
+  });
+
+  it('keeps the one subscription for operations run one after another, and drops it after a turn with none', async () => {
+    const inner = createInMemoryEventStore();
+    let subscribed = 0;
+    let open = 0;
+    const store: EventStore = {
+      ...inner,
+      subscribe: (options) => {
+        const source = inner.subscribe(options);
+        return new Observable((subscriber) => {
+          subscribed++;
+          open++;
+          const inside = source.subscribe(subscriber);
+          return () => {
+            open--;
+            inside.unsubscribe();
+          };
+        });
+      },
+    };
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [step({ name: 'a', kind: 'no_side_effects', run: noop })],
+    });
+    const gate = deferred();
+    const slow = defineOperation({
+      type: 'slow',
+      steps: [
+        step({
+          name: 'wait',
+          kind: 'no_side_effects',
+          run: (ctx: StepContext) =>
+            new Promise((_, reject) => {
+              gate.resolve();
+              ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+            }),
+        }),
+      ],
+    });
+    const { engine } = setup([op, slow], { store });
+    for (let i = 0; i < 5; i++) {
+      const handle = await engine.start(request());
+      expect((await handle.result).status).toBe('succeeded');
+    }
+    // One subscription for the five, not one each (5 when dropped at each run's end).
+    expect(subscribed).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(open).toBe(0);
+    // And a cancel still reaches a run begun after it was dropped (a new subscription).
+    const handle = await engine.start(request({ type: 'slow' }));
+    await gate.promise;
+    await engine.cancel(handle.id, { user: 'bob@example.com' });
+    expect(await handle.result).toMatchObject({ status: 'failed', cancelled: true });
+    expect(subscribed).toBe(2);
   });
 });

@@ -1,8 +1,27 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { isoNow } from '../../src/engine/clock.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { isoNow, systemClock } from '../../src/engine/clock.js';
 
 describe('isoNow(clock)', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("formats the system clock's time (Date.now, no Date per call) as toISOString does, at every call", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 8.64e15 }), { minLength: 1, maxLength: 30 }),
+        (times) => {
+          let i = 0;
+          vi.spyOn(Date, 'now').mockImplementation(() => times[i]!);
+          const now = isoNow(systemClock);
+          for (; i < times.length; i++) expect(now()).toBe(new Date(times[i]!).toISOString());
+          vi.restoreAllMocks();
+        },
+      ),
+    );
+  });
+
   it("formats the clock's time as toISOString does, at every call, whatever the clock did between", () => {
     fc.assert(
       fc.property(
