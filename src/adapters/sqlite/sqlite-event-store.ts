@@ -53,8 +53,9 @@ export interface SqliteEventStoreOptions {
    * How the appends of this process share commits (each commit is a transaction and, with
    * 'full', an fsync). Left out (the default): adaptive. Appends wait one turn of the event loop
    * so that the operations in flight share a commit, until several commits in a row held one
-   * append each (a writer awaiting each append); then an append commits at once, with every
-   * 16th waiting the turn as a probe, and grouping resumes as soon as a commit gathers two.
+   * append each (a writer awaiting each append); then an append commits at once, and after 32
+   * such commits the turn is waited again as a probe; grouping resumes as soon as a commit
+   * gathers two (docs/stores.md).
    * true: every append waits the turn (the behaviour before the adaptive default). false: an
    * append commits at once (those arriving while a commit waits for the lock still share the
    * next one), for one writer; with many operations in flight it costs up to 2.8x the CPU per
