@@ -4,8 +4,14 @@ import { toLogLine } from '../domain/log-lines.js';
 import { createOperationFold, type OperationState } from '../domain/operation.js';
 import { ENVIRONMENT_RESOURCE, operationIdOfStream } from '../domain/stream-names.js';
 import { decodeOperationEvent, type Decode } from '../engine/operation-stream.js';
+import {
+  failedProvisionResource,
+  requestedEnvironment,
+  requestedResource,
+  succeededResource,
+} from './operation-resource-records.js';
 import { MISS, operationRecord, type ReadModelBatch } from './read-model-batch.js';
-import type { ReadModelTransaction } from './read-store.js';
+import type { ReadModelTransaction, ResourceRecord } from './read-store.js';
 
 /**
  * Applies one stored event to the read model: the operation's folded state and summary, its
@@ -50,33 +56,26 @@ export const projectOperationEventInBatch = (
   if (!existing || revision <= existing.lastRevision) return undefined;
   // The resource an ending changes, as projectDecoded changes it; decided before anything is
   // written, so that an event the general path must take is applied by it alone.
-  let resourceChange: (() => void) | undefined;
+  let changed: ResourceRecord | undefined;
   const { environment, resource, lifecycle } = existing.current;
   if (event.type === 'OperationFailed' && lifecycle === 'provision') {
     const current = batch.cachedResource(environment, resource.type, resource.handle);
     if (current === MISS) return projectDecoded(batch.tx, recorded, event, id);
-    if (current?.status === 'provisioning')
-      resourceChange = () => batch.setResource({ ...current, status: 'deprovisioned' });
+    changed = failedProvisionResource(current);
   } else if (event.type === 'OperationSucceeded' && event.data.effects) {
-    const { lifecycle: done, release } = event.data.effects;
     if (resource.type === ENVIRONMENT_RESOURCE) {
-      if (done === 'deprovision') return projectDecoded(batch.tx, recorded, event, id);
+      if (event.data.effects.lifecycle === 'deprovision')
+        return projectDecoded(batch.tx, recorded, event, id);
     } else {
       const current = batch.cachedResource(environment, resource.type, resource.handle);
       if (current === MISS) return projectDecoded(batch.tx, recorded, event, id);
-      if (current)
-        resourceChange = () =>
-          batch.setResource({
-            ...current,
-            ...(done ? { status: done === 'deprovision' ? 'deprovisioned' : 'provisioned' } : {}),
-            ...(release ? { release } : {}),
-          });
+      changed = succeededResource(current, event.data.effects);
     }
   }
   existing.apply(event, revision);
   const line = toLogLine(id, revision, event);
   if (line) batch.addLogLine(line);
-  resourceChange?.();
+  if (changed) batch.setResource(changed);
   return undefined;
 };
 
@@ -126,28 +125,10 @@ const requestInBatch = (
   }
   const line = toLogLine(id, revision, event);
   if (line) batch.addLogLine(line);
-  if (!env || env.status === 'deprovisioned') {
-    // A new lifetime: a deprovisioned environment's name can be used again.
-    batch.setEnvironment({
-      environment,
-      status: 'active',
-      firstOperationAt: state.createdAt,
-      ...(env?.purgedThrough !== undefined ? { purgedThrough: env.purgedThrough } : {}),
-    });
-  }
-  if (resource.type !== ENVIRONMENT_RESOURCE) {
-    // A resource comes into being with its provision; one opledger never provisioned (made
-    // before it was used) is taken as there.
-    const provisioning =
-      state.lifecycle === 'provision' && (!current || current.status === 'deprovisioned');
-    batch.setResource({
-      ...(current ?? { environment, type: resource.type, handle: resource.handle }),
-      status: provisioning ? 'provisioning' : (current?.status ?? 'provisioned'),
-      lastOperationId: id,
-      lastOperationType: state.type,
-      lastOperationAt: state.createdAt,
-    });
-  }
+  const renewed = requestedEnvironment(env, environment, state.createdAt);
+  if (renewed) batch.setEnvironment(renewed);
+  if (resource.type !== ENVIRONMENT_RESOURCE)
+    batch.setResource(requestedResource(current, state, id));
   return true;
 };
 
@@ -181,45 +162,30 @@ const projectDecoded = async (
 
   const { environment, resource } = state;
   if (event.type === 'OperationRequested') {
-    const env = await tx.getEnvironment(environment);
-    if (!env || env.status === 'deprovisioned') {
-      // A new lifetime: a deprovisioned environment's name can be used again.
-      await tx.putEnvironment({
-        environment,
-        status: 'active',
-        firstOperationAt: state.createdAt,
-        ...(env?.purgedThrough !== undefined ? { purgedThrough: env.purgedThrough } : {}),
-      });
-    }
+    const renewed = requestedEnvironment(
+      await tx.getEnvironment(environment),
+      environment,
+      state.createdAt,
+    );
+    if (renewed) await tx.putEnvironment(renewed);
     if (resource.type !== ENVIRONMENT_RESOURCE) {
       const current = await tx.getResource(environment, resource.type, resource.handle);
-      // A resource comes into being with its provision; one opledger never provisioned (made
-      // before it was used) is taken as there.
-      const provisioning =
-        state.lifecycle === 'provision' && (!current || current.status === 'deprovisioned');
-      await tx.putResource({
-        ...(current ?? { environment, type: resource.type, handle: resource.handle }),
-        status: provisioning ? 'provisioning' : (current?.status ?? 'provisioned'),
-        lastOperationId: id,
-        lastOperationType: state.type,
-        lastOperationAt: state.createdAt,
-      });
+      await tx.putResource(requestedResource(current, state, id));
     }
     return;
   }
 
   if (event.type === 'OperationFailed' && state.lifecycle === 'provision') {
-    const current = await tx.getResource(environment, resource.type, resource.handle);
-    // A failed first provision leaves no resource behind (its rollback removes what it made).
-    if (current?.status === 'provisioning')
-      await tx.putResource({ ...current, status: 'deprovisioned' });
+    const changed = failedProvisionResource(
+      await tx.getResource(environment, resource.type, resource.handle),
+    );
+    if (changed) await tx.putResource(changed);
     return;
   }
 
   if (event.type === 'OperationSucceeded' && event.data.effects) {
-    const { lifecycle, release } = event.data.effects;
     if (resource.type === ENVIRONMENT_RESOURCE) {
-      if (lifecycle === 'deprovision') {
+      if (event.data.effects.lifecycle === 'deprovision') {
         const env = await tx.getEnvironment(environment);
         await tx.purgeEnvironment(environment);
         await tx.putEnvironment({
@@ -232,14 +198,10 @@ const projectDecoded = async (
       }
       return;
     }
-    const current = await tx.getResource(environment, resource.type, resource.handle);
-    if (!current) return;
-    await tx.putResource({
-      ...current,
-      ...(lifecycle
-        ? { status: lifecycle === 'deprovision' ? 'deprovisioned' : 'provisioned' }
-        : {}),
-      ...(release ? { release } : {}),
-    });
+    const changed = succeededResource(
+      await tx.getResource(environment, resource.type, resource.handle),
+      event.data.effects,
+    );
+    if (changed) await tx.putResource(changed);
   }
 };

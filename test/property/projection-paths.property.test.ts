@@ -9,7 +9,7 @@ import {
 } from '../../src/projections/project-operation-event.js';
 import { createReadModelBatch } from '../../src/projections/read-model-batch.js';
 import type { ReadModelTransaction } from '../../src/projections/read-store.js';
-import { request } from '../support/fixtures.js';
+import { commandArb, ENVS, runCommands, type Command } from '../support/projection-commands.js';
 import { projectionSetup } from '../support/projections.js';
 import { dumpReadStore } from '../support/read-store-dump.js';
 
@@ -20,48 +20,12 @@ import { dumpReadStore } from '../support/read-store-dump.js';
 // same read models as the general path, one awaited event at a time, and as the batch on a
 // store without `now` (PostgreSQL's case).
 
-const ENVS = ['production', 'staging'];
 const decode = createEventDecoder();
-
-type Command =
-  | { kind: 'deploy'; env: string; handle: string; fail: boolean }
-  | { kind: 'provision' | 'deprovision'; env: string; handle: string }
-  | { kind: 'deprovision-environment'; env: string };
-
-const commandArb: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({
-    kind: fc.constant('deploy' as const),
-    env: fc.constantFrom(...ENVS),
-    handle: fc.constantFrom('web', 'api'),
-    fail: fc.boolean(),
-  }),
-  fc.record({
-    kind: fc.constantFrom('provision' as const, 'deprovision' as const),
-    env: fc.constantFrom(...ENVS),
-    handle: fc.constantFrom('web', 'api', 'db'),
-  }),
-  fc.record({
-    kind: fc.constant('deprovision-environment' as const),
-    env: fc.constantFrom(...ENVS),
-  }),
-);
 
 /** The events a real engine records for the commands, in the store's order. */
 const history = async (commands: readonly Command[]): Promise<RecordedEvent[]> => {
   const s = projectionSetup();
-  let n = 0;
-  for (const c of commands) {
-    n++;
-    const resource =
-      c.kind === 'deprovision-environment'
-        ? { type: 'environment', handle: c.env }
-        : { type: 'app', handle: c.handle };
-    const type = c.kind === 'deprovision-environment' ? 'deprovision' : c.kind;
-    const params =
-      c.kind === 'deploy' ? { image: `v${n}`, ...(c.fail ? { fail: `failure ${n}` } : {}) } : {};
-    s.clock.advance(60_000);
-    await s.run(request({ type, environment: c.env, resource, params }));
-  }
+  await runCommands(s, commands);
   return s.store.readAll();
 };
 

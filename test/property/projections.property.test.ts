@@ -17,75 +17,19 @@ import {
 import { toActivityReportRow } from '../../src/projections/activity-report.js';
 import { projectOperationEvent } from '../../src/projections/project-operation-event.js';
 import { request } from '../support/fixtures.js';
+import { commandArb, ENVS, runCommands, type Command } from '../support/projection-commands.js';
 import { projectionSetup } from '../support/projections.js';
 import { dumpReadStore } from '../support/read-store-dump.js';
 
 const RUNS = { numRuns: 150 };
-const ENVS = ['production', 'staging'];
 const decode = createEventDecoder();
-
-type Command =
-  | { kind: 'deploy'; env: string; handle: string; fail: boolean }
-  | { kind: 'provision' | 'deprovision'; env: string; handle: string }
-  | { kind: 'deprovision-environment'; env: string }
-  | { kind: 'advance'; ms: number };
-
-const commandArb: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({
-    kind: fc.constant('deploy' as const),
-    env: fc.constantFrom(...ENVS),
-    handle: fc.constantFrom('web', 'api'),
-    fail: fc.boolean(),
-  }),
-  fc.record({
-    kind: fc.constantFrom('provision' as const, 'deprovision' as const),
-    env: fc.constantFrom(...ENVS),
-    handle: fc.constantFrom('web', 'api', 'db'),
-  }),
-  fc.record({
-    kind: fc.constant('deprovision-environment' as const),
-    env: fc.constantFrom(...ENVS),
-  }),
-  fc.record({
-    kind: fc.constant('advance' as const),
-    ms: fc.integer({ min: 1, max: 10 * 86_400_000 }),
-  }),
-);
 
 /** Runs a history of commands through a real engine; returns the setup it ran on. */
 const runHistory = async (commands: readonly Command[], batchSize: number) => {
   const s = projectionSetup();
   const projector = createProjector({ store: s.store, readStore: s.readStore, batchSize });
   await projector.start();
-  let n = 0;
-  for (const c of commands) {
-    if (c.kind === 'advance') {
-      s.clock.advance(c.ms);
-      continue;
-    }
-    n++;
-    if (c.kind === 'deploy') {
-      await s.run(
-        request({
-          environment: c.env,
-          resource: { type: 'app', handle: c.handle },
-          params: { image: `v${n}`, ...(c.fail ? { fail: `failure ${n}` } : {}) },
-        }),
-      );
-    } else if (c.kind === 'deprovision-environment') {
-      await s.run(
-        request({
-          type: 'deprovision',
-          environment: c.env,
-          resource: { type: 'environment', handle: c.env },
-        }),
-      );
-    } else {
-      await s.run(
-        request({ type: c.kind, environment: c.env, resource: { type: 'app', handle: c.handle } }),
-      );
-    }
-  }
+  await runCommands(s, commands);
   await projector.waitFor(await s.store.headPosition());
   await projector.stop();
   return s;

@@ -202,20 +202,21 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
   };
 
   const openTransaction = (projection: string, isOpen: () => boolean): ReadModelTransaction => {
-    const whileOpen =
-      <A extends unknown[], R>(fn: (...args: A) => R) =>
-      async (...args: A): Promise<R> => {
-        if (!isOpen()) throw endedTransactionError();
-        return fn(...args);
-      };
-    // The same statements, answered at once: better-sqlite3 is synchronous, so a batch needs
-    // no promise per read or write (ReadModelTransactionNow).
+    // The statements, answered at once: better-sqlite3 is synchronous, so a batch needs no
+    // promise per read or write (ReadModelTransactionNow).
     const checked =
       <A extends unknown[], R>(fn: (...args: A) => R) =>
       (...args: A): R => {
         if (!isOpen()) throw endedTransactionError();
         return fn(...args);
       };
+    // The same, as promises: an async function turns the ended transaction's throw into a
+    // rejection, as ReadModelTransaction's callers expect.
+    const later =
+      <A extends unknown[], R>(fn: (...args: A) => R) =>
+      async (...args: A): Promise<R> =>
+        fn(...args);
+    const whileOpen = <A extends unknown[], R>(fn: (...args: A) => R) => later(checked(fn));
     const now: ReadModelTransactionNow = {
       getOperation: checked(operation),
       putOperation: checked((record: OperationRecord) => {
@@ -235,21 +236,13 @@ export const createSqliteReadStore = (options: SqliteReadStoreOptions): ReadStor
     };
     return {
       now,
-      getOperation: whileOpen(operation),
-      putOperation: whileOpen((record: OperationRecord) => {
-        sql.putOperation.run(...operationValues(record));
-      }),
-      putLogLine: whileOpen((line: LogLine) => {
-        sql.putLogLine.run(...logLineValues(line));
-      }),
-      getResource: whileOpen(resource),
-      putResource: whileOpen((record) => {
-        sql.putResource.run(...resourceValues(record));
-      }),
-      getEnvironment: whileOpen(environment),
-      putEnvironment: whileOpen((record) => {
-        sql.putEnvironment.run(...environmentValues(record));
-      }),
+      getOperation: later(now.getOperation),
+      putOperation: later(now.putOperation),
+      putLogLine: later(now.putLogLine),
+      getResource: later(now.getResource),
+      putResource: later(now.putResource),
+      getEnvironment: later(now.getEnvironment),
+      putEnvironment: later(now.putEnvironment),
       purgeEnvironment: whileOpen((name: string) => {
         sql.purgeLogLines.run(name);
         sql.purgeOperations.run(name);
