@@ -29,6 +29,7 @@ import { createLiveSubscriptions } from './live-subscriptions.js';
 import { openStoreConnection } from './migrations.js';
 import { isTransientSqliteError } from './transient-errors.js';
 import { fileWriteError } from './write-errors.js';
+import { restoreBusyTimeout } from './write-lock.js';
 
 export interface SqliteEventStoreOptions {
   /** The database file, created with its folder on first use; ':memory:' for a private one. */
@@ -155,14 +156,25 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     if (closed || closing) throw new StoreClosedError();
     if (options.readonly) throw new ReadOnlyStoreError('event store');
   };
-  const head = () => sql.head.get() ?? 0n;
+  // Appends may leave the busy timeout of the store's own WAL connection at 0 (write-lock.ts,
+  // keepTimeoutLowered): every read gives it back first, so that reads still wait out a lock.
+  const keepTimeoutLowered =
+    owned && !options.readonly && String(db.pragma('journal_mode', { simple: true })) === 'wal';
+  const reading = keepTimeoutLowered ? () => restoreBusyTimeout(db) : () => undefined;
+  const head = () => {
+    reading();
+    return sql.head.get() ?? 0n;
+  };
 
   const live = createLiveSubscriptions<EventRow>({
     pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
     pageSize: SUBSCRIPTION_PAGE_SIZE,
     isClosed: () => closed,
     head,
-    readAfter: (position, limit) => sql.after.all(int64(position), limit),
+    readAfter: (position, limit) => {
+      reading();
+      return sql.after.all(int64(position), limit);
+    },
     toEvent: toRecordedEvent,
     positionOf: (row) => row.position,
     isTransient: isBusy,
@@ -172,6 +184,7 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
   const commits = createGroupCommit({
     db,
     busyTimeoutMs,
+    keepTimeoutLowered,
     ensureOpen,
     now,
     onCommitted: () => live.wake(),
@@ -219,6 +232,7 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     ): Promise<RecordedEvent[]> {
       ensureOpen();
       const limit = limitOf(readOptions.maxCount);
+      reading();
       const rows =
         readOptions.direction === 'backwards'
           ? sql.backwards.all(stream, int64(readOptions.from ?? MAX_INT64), limit)
@@ -230,6 +244,7 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
       ensureOpen();
       const after = int64(readOptions.after ?? 0n);
       const limit = limitOf(readOptions.maxCount);
+      reading();
       const rows =
         readOptions.types === undefined
           ? sql.pageAfter.all(after, limit)

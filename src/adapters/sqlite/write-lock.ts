@@ -7,6 +7,14 @@ export interface WriteLockOptions {
   busyTimeoutMs: number;
   /** Throws when the store was closed while this write waited for the lock. */
   ensureOpen: () => void;
+  /**
+   * Leave the connection's busy timeout at 0 after BEGIN IMMEDIATE, for the next write, instead
+   * of restoring it at once: two PRAGMA statements less per write (issue 17: about 3 µs of a
+   * lone append's 45). Only for a connection this store opened itself, in WAL mode (where COMMIT
+   * under the write lock never waits for readers), whose every other use calls
+   * restoreBusyTimeout first.
+   */
+  keepTimeoutLowered?: boolean;
 }
 
 interface LockStatements {
@@ -15,6 +23,8 @@ interface LockStatements {
   rollback: Statement;
   busyTimeout: Statement;
   setBusyTimeout(ms: number): void;
+  /** The connection's own timeout while it is held at 0 (keepTimeoutLowered), else undefined. */
+  lowered: number | undefined;
 }
 
 // Every append goes through here: `db.pragma()` and `db.exec()` compile their SQL on each call,
@@ -38,6 +48,7 @@ const statementsOf = (db: Connection): LockStatements => {
           setters.set(ms, (setter = db.prepare(`PRAGMA busy_timeout = ${Math.trunc(ms)}`)));
         setter.get();
       },
+      lowered: undefined,
     };
     prepared.set(db, statements);
   }
@@ -48,10 +59,12 @@ const statementsOf = (db: Connection): LockStatements => {
 // connection of this same process holds across an `await` could then never finish, and the
 // wait would end in SQLITE_BUSY. So the lock is tried without waiting, and waited for here.
 /** Returns undefined once the lock is taken, or the SQLITE_BUSY error when another holds it. */
-const tryBegin = (db: Connection): unknown => {
+const tryBegin = (db: Connection, keepLowered: boolean): unknown => {
   const statements = statementsOf(db);
-  const previous = statements.busyTimeout.get() as number;
-  statements.setBusyTimeout(0);
+  if (statements.lowered === undefined) {
+    statements.lowered = statements.busyTimeout.get() as number;
+    statements.setBusyTimeout(0);
+  }
   try {
     statements.begin.run();
     return undefined;
@@ -59,8 +72,23 @@ const tryBegin = (db: Connection): unknown => {
     if (isBusy(error)) return error;
     throw error;
   } finally {
-    statements.setBusyTimeout(previous);
+    if (!keepLowered) restoreBusyTimeout(db);
   }
+};
+
+/**
+ * Gives the connection back its own busy timeout if a write left it at 0 (keepTimeoutLowered):
+ * to call before any other use of such a connection, so that its reads still wait out a lock.
+ *
+ * @example
+ * restoreBusyTimeout(db);
+ * const rows = readStatement.all(stream);
+ */
+export const restoreBusyTimeout = (db: Connection): void => {
+  const statements = prepared.get(db);
+  if (statements?.lowered === undefined) return;
+  statements.setBusyTimeout(statements.lowered);
+  statements.lowered = undefined;
 };
 
 const rollback = (db: Connection) => {
@@ -76,7 +104,7 @@ const whenLocked = async <T>(
   const started = Date.now();
   for (let attempt = 0; ; attempt++) {
     options.ensureOpen();
-    const busy = tryBegin(db);
+    const busy = tryBegin(db, options.keepTimeoutLowered === true);
     if (busy === undefined) return locked();
     const waited = Date.now() - started;
     if (waited >= options.busyTimeoutMs) throw storeBusyError(waited, busy);
