@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { frozenCopy } from './frozen-copy.js';
 
 /**
  * A fast path in front of zod for the event schemas: the same checks, without zod's issue
@@ -104,14 +105,14 @@ const compileNumber = (def: SchemaDef): FastParse | undefined => {
       : DECLINED;
 };
 
-const compileObject = (def: SchemaDef): FastParse | undefined => {
+const compileObject = (def: SchemaDef, freeze: boolean): FastParse | undefined => {
   if (def.catchall !== undefined || !def.shape) return undefined;
   const fields: Array<{ key: string; optional: boolean; parse: FastParse }> = [];
   for (const [key, schema] of Object.entries(def.shape)) {
     const field = defOf(schema);
     if (!field) return undefined;
     const optional = field.type === 'optional' && !field.checks?.length;
-    const parse = compile(optional ? field.innerType : schema);
+    const parse = compile(optional ? field.innerType : schema, freeze);
     if (!parse) return undefined;
     fields.push({ key, optional, parse });
   }
@@ -129,13 +130,13 @@ const compileObject = (def: SchemaDef): FastParse | undefined => {
       if (parsed === DECLINED) return DECLINED;
       out[key] = parsed;
     }
-    return out;
+    return freeze ? Object.freeze(out) : out;
   };
 };
 
-const compileArray = (def: SchemaDef): FastParse | undefined => {
+const compileArray = (def: SchemaDef, freeze: boolean): FastParse | undefined => {
   const checks = lengthAndFormatChecks(def, false);
-  const element = compile(def.element);
+  const element = compile(def.element, freeze);
   if (!checks || !element) return undefined;
   return (v) => {
     if (!Array.isArray(v)) return DECLINED;
@@ -146,12 +147,12 @@ const compileArray = (def: SchemaDef): FastParse | undefined => {
       if (parsed === DECLINED) return DECLINED;
       out[i] = parsed;
     }
-    return out;
+    return freeze ? Object.freeze(out) : out;
   };
 };
 
 /** Records of unknown values by string keys (the params of a request). */
-const compileRecord = (def: SchemaDef): FastParse | undefined => {
+const compileRecord = (def: SchemaDef, freeze: boolean): FastParse | undefined => {
   const key = defOf(def.keyType);
   const value = defOf(def.valueType);
   if (key?.type !== 'string' || key.checks?.length || value?.type !== 'unknown') return undefined;
@@ -163,13 +164,13 @@ const compileRecord = (def: SchemaDef): FastParse | undefined => {
     for (const k of keys) {
       if (typeof k !== 'string' || k === '__proto__') return DECLINED;
       if (!Object.prototype.propertyIsEnumerable.call(v, k)) return DECLINED;
-      out[k] = v[k];
+      out[k] = freeze ? frozenCopy(v[k]) : v[k];
     }
-    return out;
+    return freeze ? Object.freeze(out) : out;
   };
 };
 
-const compile = (schema: unknown): FastParse | undefined => {
+const compile = (schema: unknown, freeze: boolean): FastParse | undefined => {
   const def = defOf(schema);
   if (!def) return undefined;
   const plain = !def.checks?.length;
@@ -181,7 +182,9 @@ const compile = (schema: unknown): FastParse | undefined => {
     case 'boolean':
       return plain ? (v) => (typeof v === 'boolean' ? v : DECLINED) : undefined;
     case 'unknown':
-      return plain ? (v) => v : undefined;
+      // Frozen output shares nothing with the caller: an unknown value is copied as it is frozen.
+      if (!plain) return undefined;
+      return freeze ? (v) => frozenCopy(v) : (v) => v;
     case 'enum':
     case 'literal': {
       if (!plain) return undefined;
@@ -189,11 +192,11 @@ const compile = (schema: unknown): FastParse | undefined => {
       return (v) => (allowed.has(v) ? v : DECLINED);
     }
     case 'object':
-      return plain ? compileObject(def) : undefined;
+      return plain ? compileObject(def, freeze) : undefined;
     case 'array':
-      return compileArray(def);
+      return compileArray(def, freeze);
     case 'record':
-      return plain ? compileRecord(def) : undefined;
+      return plain ? compileRecord(def, freeze) : undefined;
     default:
       return undefined;
   }
@@ -201,6 +204,8 @@ const compile = (schema: unknown): FastParse | undefined => {
 
 /**
  * The fast path of a zod schema, or undefined when the schema uses something it does not know.
+ * With `{ freeze: true }` its output is frozen all the way down and shares nothing with the
+ * input (the values of `z.unknown()` are frozen copies): what the codec gives a store to keep.
  *
  * @example
  * ```ts
@@ -209,4 +214,7 @@ const compile = (schema: unknown): FastParse | undefined => {
  * const result = parsed === undefined || parsed === DECLINED ? schema.parse(data) : parsed;
  * ```
  */
-export const compileFastParse = (schema: z.ZodType): FastParse | undefined => compile(schema);
+export const compileFastParse = (
+  schema: z.ZodType,
+  options: { freeze?: boolean } = {},
+): FastParse | undefined => compile(schema, options.freeze ?? false);
