@@ -2,7 +2,6 @@ import type { z } from 'zod';
 import { InvalidEventError, StoredEventError, type StoredEventProblem } from './errors.js';
 import type { EventData, RecordedEvent } from './event-store.js';
 import { eventSchemas, eventVersions, type DomainEvent, type EventType } from './events.js';
-import { seal } from './frozen-copy.js';
 import { compileFastParse, DECLINED, type FastParse } from './schema-fast-path.js';
 import { builtInUpcasters, type Upcaster } from './upcasters.js';
 
@@ -20,30 +19,6 @@ const schemaOf = (type: string) =>
 const fastParsers = new Map<string, FastParse | undefined>(
   Object.entries(eventSchemas).map(([type, schema]) => [type, compileFastParse(schema)]),
 );
-
-/**
- * The write's fast path gives data frozen all the way down and shared with no caller (sealed):
- * the in-memory store keeps it without copying it again. The read's gives plain objects, as zod.
- */
-const sealingParsers = new Map<string, FastParse | undefined>(
-  Object.entries(eventSchemas).map(([type, schema]) => [
-    type,
-    compileFastParse(schema, { freeze: true }),
-  ]),
-);
-
-// A value the frozen copy cannot take (a function, a symbol in unknown data) is not sealed: the
-// plain fast path or zod judges it as before, and a store copies it (and fails) as before.
-const sealedParse = (type: string, data: unknown): unknown => {
-  const parse = sealingParsers.get(type);
-  if (!parse) return DECLINED;
-  try {
-    const parsed = parse(data);
-    return parsed === DECLINED ? DECLINED : seal(parsed as object);
-  } catch {
-    return DECLINED;
-  }
-};
 
 /**
  * What decoding a type needs, found with one look-up per event (a rebuild decodes every event
@@ -79,9 +54,6 @@ export const encodeEvent = (event: DomainEvent): EventData => {
   // The read path's fast path on the write too: it accepts only what zod accepts and gives
   // zod's output, and declines anything else to zod (whose error is the one raised). An
   // engine writes 16 events per five-step operation; zod's run of each was a row of its profile.
-  const sealed = sealedParse(event.type, event.data);
-  if (sealed !== DECLINED)
-    return { type: event.type, version: eventVersions[event.type], data: sealed };
   const fast = fastParsers.get(event.type)?.(event.data) ?? DECLINED;
   if (fast !== DECLINED)
     return { type: event.type, version: eventVersions[event.type], data: fast };

@@ -1,5 +1,4 @@
 import type { z } from 'zod';
-import { frozenCopy } from './frozen-copy.js';
 
 /**
  * A fast path in front of zod for the event schemas: the same checks, without zod's issue
@@ -105,14 +104,14 @@ const compileNumber = (def: SchemaDef): FastParse | undefined => {
       : DECLINED;
 };
 
-const compileObject = (def: SchemaDef, freeze: boolean): FastParse | undefined => {
+const compileObject = (def: SchemaDef): FastParse | undefined => {
   if (def.catchall !== undefined || !def.shape) return undefined;
   const fields: Array<{ key: string; optional: boolean; parse: FastParse }> = [];
   for (const [key, schema] of Object.entries(def.shape)) {
     const field = defOf(schema);
     if (!field) return undefined;
     const optional = field.type === 'optional' && !field.checks?.length;
-    const parse = compile(optional ? field.innerType : schema, freeze);
+    const parse = compile(optional ? field.innerType : schema);
     if (!parse) return undefined;
     fields.push({ key, optional, parse });
   }
@@ -130,13 +129,13 @@ const compileObject = (def: SchemaDef, freeze: boolean): FastParse | undefined =
       if (parsed === DECLINED) return DECLINED;
       out[key] = parsed;
     }
-    return freeze ? Object.freeze(out) : out;
+    return out;
   };
 };
 
-const compileArray = (def: SchemaDef, freeze: boolean): FastParse | undefined => {
+const compileArray = (def: SchemaDef): FastParse | undefined => {
   const checks = lengthAndFormatChecks(def, false);
-  const element = compile(def.element, freeze);
+  const element = compile(def.element);
   if (!checks || !element) return undefined;
   return (v) => {
     if (!Array.isArray(v)) return DECLINED;
@@ -147,12 +146,12 @@ const compileArray = (def: SchemaDef, freeze: boolean): FastParse | undefined =>
       if (parsed === DECLINED) return DECLINED;
       out[i] = parsed;
     }
-    return freeze ? Object.freeze(out) : out;
+    return out;
   };
 };
 
 /** Records of unknown values by string keys (the params of a request). */
-const compileRecord = (def: SchemaDef, freeze: boolean): FastParse | undefined => {
+const compileRecord = (def: SchemaDef): FastParse | undefined => {
   const key = defOf(def.keyType);
   const value = defOf(def.valueType);
   if (key?.type !== 'string' || key.checks?.length || value?.type !== 'unknown') return undefined;
@@ -164,13 +163,13 @@ const compileRecord = (def: SchemaDef, freeze: boolean): FastParse | undefined =
     for (const k of keys) {
       if (typeof k !== 'string' || k === '__proto__') return DECLINED;
       if (!Object.prototype.propertyIsEnumerable.call(v, k)) return DECLINED;
-      out[k] = freeze ? frozenCopy(v[k]) : v[k];
+      out[k] = v[k];
     }
-    return freeze ? Object.freeze(out) : out;
+    return out;
   };
 };
 
-const compile = (schema: unknown, freeze: boolean): FastParse | undefined => {
+const compile = (schema: unknown): FastParse | undefined => {
   const def = defOf(schema);
   if (!def) return undefined;
   const plain = !def.checks?.length;
@@ -182,9 +181,7 @@ const compile = (schema: unknown, freeze: boolean): FastParse | undefined => {
     case 'boolean':
       return plain ? (v) => (typeof v === 'boolean' ? v : DECLINED) : undefined;
     case 'unknown':
-      // Frozen output shares nothing with the caller: an unknown value is copied as it is frozen.
-      if (!plain) return undefined;
-      return freeze ? (v) => frozenCopy(v) : (v) => v;
+      return plain ? (v) => v : undefined;
     case 'enum':
     case 'literal': {
       if (!plain) return undefined;
@@ -192,11 +189,11 @@ const compile = (schema: unknown, freeze: boolean): FastParse | undefined => {
       return (v) => (allowed.has(v) ? v : DECLINED);
     }
     case 'object':
-      return plain ? compileObject(def, freeze) : undefined;
+      return plain ? compileObject(def) : undefined;
     case 'array':
-      return compileArray(def, freeze);
+      return compileArray(def);
     case 'record':
-      return plain ? compileRecord(def, freeze) : undefined;
+      return plain ? compileRecord(def) : undefined;
     default:
       return undefined;
   }
@@ -204,8 +201,6 @@ const compile = (schema: unknown, freeze: boolean): FastParse | undefined => {
 
 /**
  * The fast path of a zod schema, or undefined when the schema uses something it does not know.
- * With `{ freeze: true }` its output is frozen all the way down and shares nothing with the
- * input (the values of `z.unknown()` are frozen copies): what the codec gives a store to keep.
  *
  * @example
  * ```ts
@@ -214,7 +209,4 @@ const compile = (schema: unknown, freeze: boolean): FastParse | undefined => {
  * const result = parsed === undefined || parsed === DECLINED ? schema.parse(data) : parsed;
  * ```
  */
-export const compileFastParse = (
-  schema: z.ZodType,
-  options: { freeze?: boolean } = {},
-): FastParse | undefined => compile(schema, options.freeze ?? false);
+export const compileFastParse = (schema: z.ZodType): FastParse | undefined => compile(schema);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { frozenCopy } from '../../src/domain/frozen-copy.js';
+import { frozenCopy } from '../../src/adapters/memory/frozen-copy.js';
 
 const deeplyFrozen = (value: unknown): boolean =>
   value === null ||

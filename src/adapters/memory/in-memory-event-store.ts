@@ -15,7 +15,7 @@ import {
   type StreamWrite,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
-import { frozenCopy, isSealed } from '../../domain/frozen-copy.js';
+import { frozenCopy } from './frozen-copy.js';
 
 export interface InMemoryEventStoreOptions {
   /** Source of `recordedAt`; defaults to the system clock. */
@@ -114,8 +114,7 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
         const r: RecordedEvent = {
           type: e.type,
           version: e.version,
-          // The codec's sealed data is already a frozen copy: copying it again was a walk per event.
-          data: isSealed(e.data) ? e.data : frozenCopy(e.data),
+          data: frozenCopy(e.data),
           streamName: stream,
           streamRevision: ++revision,
           globalPosition: BigInt(++next),

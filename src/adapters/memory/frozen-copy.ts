@@ -1,4 +1,4 @@
-import { deepFreeze } from './deep-freeze.js';
+import { deepFreeze } from '../../domain/deep-freeze.js';
 
 // Past this depth the value is probably cyclic: structuredClone copes with that, a walk does not.
 const MAX_DEPTH = 200;
@@ -48,50 +48,3 @@ export const frozenCopy = <T>(value: T): T => {
     return deepFreeze(structuredClone(value));
   }
 };
-
-// Data this module vouches for: built fresh by the library and frozen all the way down, with no
-// part shared with anything a caller holds mutable. The mark is a private class field stamped
-// on the object (a base constructor that returns the object it is given): no caller can forge
-// or read it, reflection does not show it, and checking it is a property look-up. A WeakSet did
-// the same and cost more than the copy it saved: the in-memory store keeps every event, so the
-// set grew with the store and every garbage collection walked it (bench/NOTES.md, round 6).
-// Object.isFrozen cannot stand in for it: it says nothing of nested data.
-class Adopt {
-  constructor(value: object) {
-    return value;
-  }
-}
-class SealMark extends Adopt {
-  #sealed = true;
-  static has(value: object): boolean {
-    return #sealed in value;
-  }
-}
-
-/**
- * Records that `value` is the library's own deeply frozen data (see `isSealed`), and returns it.
- * Only for data built fresh and frozen all the way down, nothing in it shared with a caller.
- *
- * @example
- * ```ts
- * const data = seal(Object.freeze({ operationId: 'op-1' }));
- * isSealed(data); // true
- * ```
- */
-export const seal = <T extends object>(value: T): T => {
-  new SealMark(value);
-  return value;
-};
-
-/**
- * Whether `value` was sealed: deeply frozen by the library and shared with no caller's mutable
- * data, so that a store may keep it as it is instead of copying it (the codec seals what
- * `encodeEvent` validates; the in-memory store keeps that without its copy and freeze).
- *
- * @example
- * ```ts
- * const stored = isSealed(event.data) ? event.data : frozenCopy(event.data);
- * ```
- */
-export const isSealed = (value: unknown): boolean =>
-  typeof value === 'object' && value !== null && SealMark.has(value);
