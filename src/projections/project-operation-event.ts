@@ -42,7 +42,7 @@ export const projectOperationEventInBatch = (
   recorded: RecordedEvent,
   decode: Decode,
 ): Promise<void> | undefined => {
-  const id = operationIdOfStream(recorded.streamName);
+  const id = batch.operationIdOf(recorded.streamName);
   if (id === undefined) return undefined;
   const event = decodeOperationEvent(decode, recorded);
   if (event.type === 'OperationRequested') {

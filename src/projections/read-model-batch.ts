@@ -5,6 +5,7 @@ import {
   type OperationFold,
   type OperationState,
 } from '../domain/operation.js';
+import { operationIdOfStream } from '../domain/stream-names.js';
 import type {
   EnvironmentRecord,
   OperationRecord,
@@ -45,6 +46,12 @@ export interface OperationInBatch {
 /** A batch's view of the read model, and the writes it has put off until the batch ends. */
 export interface ReadModelBatch {
   readonly tx: ReadModelTransaction;
+  /**
+   * operationIdOfStream, remembering the last stream's answer: an operation's events mostly
+   * come one after another, and then they share one id string (one Map hash, one string kept
+   * by the read model's lines) instead of a new one per event.
+   */
+  operationIdOf(streamName: string): string | undefined;
   /**
    * The operation when the batch already holds its record (undefined: it has none), without a
    * promise; `MISS` when it must be read through `tx`.
@@ -114,6 +121,8 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   const dirtyResources = new Set<string>();
   const dirtyEnvironments = new Set<string>();
   let lines: LogLine[] = [];
+  let lastStream: string | undefined;
+  let lastId: string | undefined;
 
   const inBatch = (id: string, revision: number, fold: OperationFold) => {
     const folded = {
@@ -204,6 +213,13 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   return {
     tx: cached,
     flush,
+    operationIdOf: (streamName) => {
+      if (streamName !== lastStream) {
+        lastStream = streamName;
+        lastId = operationIdOfStream(streamName);
+      }
+      return lastId;
+    },
     operationInBatch: (id) => {
       const open = folding.get(id);
       if (open) return open;
