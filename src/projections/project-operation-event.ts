@@ -42,7 +42,7 @@ export const projectOperationEventInBatch = (
   recorded: RecordedEvent,
   decode: Decode,
 ): Promise<void> | undefined => {
-  const id = operationIdOfStream(recorded.streamName);
+  const id = batch.operationIdOf(recorded.streamName);
   if (id === undefined) return undefined;
   const event = decodeOperationEvent(decode, recorded);
   if (event.type === 'OperationRequested') {
@@ -57,7 +57,7 @@ export const projectOperationEventInBatch = (
   // The resource an ending changes, as projectDecoded changes it; decided before anything is
   // written, so that an event the general path must take is applied by it alone.
   let changed: ResourceRecord | undefined;
-  const { environment, resource, lifecycle } = existing.current;
+  const { environment, resource, lifecycle } = existing.fold.current;
   if (event.type === 'OperationFailed' && lifecycle === 'provision') {
     const current = batch.cachedResource(environment, resource.type, resource.handle);
     if (current === MISS) return projectDecoded(batch.tx, recorded, event, id);
@@ -72,7 +72,7 @@ export const projectOperationEventInBatch = (
       changed = succeededResource(current, event.data.effects);
     }
   }
-  existing.apply(event, revision);
+  batch.apply(id, existing, event, revision);
   const line = toLogLine(id, revision, event);
   if (line) batch.addLogLine(line);
   if (changed) batch.setResource(changed);
@@ -115,8 +115,8 @@ const requestInBatch = (
     return true;
   let state: Readonly<OperationState>;
   if (existing) {
-    existing.apply(event, revision);
-    state = existing.current;
+    batch.apply(id, existing, event, revision);
+    state = existing.fold.current;
   } else {
     const fold = createOperationFold();
     fold.apply(event);

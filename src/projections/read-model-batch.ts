@@ -5,6 +5,7 @@ import {
   type OperationFold,
   type OperationState,
 } from '../domain/operation.js';
+import { operationIdOfStream } from '../domain/stream-names.js';
 import type {
   EnvironmentRecord,
   OperationRecord,
@@ -32,24 +33,31 @@ export const operationRecord = (
 /**
  * An operation the batch folds events into: its state is a draft of the domain's fold
  * (createOperationFold), handed out frozen only when its record is read or written, instead of
- * a new frozen state per event.
+ * a new frozen state per event. Plain data, folded into by the batch's `apply`: an object with
+ * its own methods cost four allocations per operation and batch (bench/NOTES.md, round 6).
  */
 export interface OperationInBatch {
-  /** The draft: read a field between events, never keep it (it changes with `apply`). */
-  readonly current: Readonly<OperationState>;
+  /** `fold.current` is the draft: read a field between events, never keep it. */
+  readonly fold: OperationFold;
   readonly lastRevision: number;
-  /** Folds the event at `revision` of the operation's stream into it. */
-  apply(event: OperationEvent, revision: number): void;
 }
 
 /** A batch's view of the read model, and the writes it has put off until the batch ends. */
 export interface ReadModelBatch {
   readonly tx: ReadModelTransaction;
   /**
+   * operationIdOfStream, remembering the last stream's answer: an operation's events mostly
+   * come one after another, and then they share one id string (one Map hash, one string kept
+   * by the read model's lines) instead of a new one per event.
+   */
+  operationIdOf(streamName: string): string | undefined;
+  /**
    * The operation when the batch already holds its record (undefined: it has none), without a
    * promise; `MISS` when it must be read through `tx`.
    */
   operationInBatch(id: string): OperationInBatch | undefined | typeof MISS;
+  /** Folds the event at `revision` of the operation's stream into what operationInBatch gave. */
+  apply(id: string, operation: OperationInBatch, event: OperationEvent, revision: number): void;
   /**
    * putOperation for a fold: the batch keeps folding the operation's next events into it, and
    * hands its state out only when the record is read or written.
@@ -109,25 +117,16 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   const resources = new Map<string, ResourceRecord | undefined>();
   const environments = new Map<string, EnvironmentRecord | undefined>();
   /** Operations folded since their record was last read or written: theirs is stale. */
-  const folding = new Map<string, OperationInBatch & { state(): OperationState }>();
+  const folding = new Map<string, { fold: OperationFold; lastRevision: number }>();
   const dirtyOperations = new Set<string>();
   const dirtyResources = new Set<string>();
   const dirtyEnvironments = new Set<string>();
   let lines: LogLine[] = [];
+  let lastStream: string | undefined;
+  let lastId: string | undefined;
 
   const inBatch = (id: string, revision: number, fold: OperationFold) => {
-    const folded = {
-      lastRevision: revision,
-      get current() {
-        return fold.current;
-      },
-      apply(event: OperationEvent, at: number) {
-        fold.apply(event);
-        folded.lastRevision = at;
-        dirtyOperations.add(id);
-      },
-      state: () => fold.state(),
-    };
+    const folded = { fold, lastRevision: revision };
     folding.set(id, folded);
     return folded;
   };
@@ -136,7 +135,7 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   const settle = (id: string) => {
     const folded = folding.get(id);
     if (!folded) return;
-    operations.set(id, operationRecord(id, folded.lastRevision, folded.state()));
+    operations.set(id, operationRecord(id, folded.lastRevision, folded.fold.state()));
     folding.delete(id);
   };
 
@@ -204,6 +203,13 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
   return {
     tx: cached,
     flush,
+    operationIdOf: (streamName) => {
+      if (streamName !== lastStream) {
+        lastStream = streamName;
+        lastId = operationIdOfStream(streamName);
+      }
+      return lastId;
+    },
     operationInBatch: (id) => {
       const open = folding.get(id);
       if (open) return open;
@@ -214,6 +220,13 @@ export const createReadModelBatch = (tx: ReadModelTransaction): ReadModelBatch =
       const record = operations.get(id);
       if (!record) return undefined;
       return inBatch(id, record.lastRevision, createOperationFold(record.state));
+    },
+    apply: (id, operation, event, revision) => {
+      // Only what operationInBatch handed out, which is what `folding` holds: writable here.
+      const folded = operation as { fold: OperationFold; lastRevision: number };
+      folded.fold.apply(event);
+      folded.lastRevision = revision;
+      dirtyOperations.add(id);
     },
     putFold: (id, revision, fold) => {
       operations.delete(id);

@@ -16,6 +16,18 @@ const resourceKey = (environment: string, type: string, handle: string) =>
 /** UTF-8 byte order, as SQLite's BINARY and PostgreSQL's "C" collation compare keys. */
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
+/**
+ * Puts a line in its place by revision, replacing the line of the same revision (as a put by
+ * key would). From the end: lines come in revision order, so this is nearly always a push.
+ */
+const putInOrder = (perOp: LogLine[], line: LogLine) => {
+  let i = perOp.length;
+  while (i > 0 && perOp[i - 1]!.revision > line.revision) i--;
+  if (i > 0 && perOp[i - 1]!.revision === line.revision) perOp[i - 1] = line;
+  else if (i === perOp.length) perOp.push(line);
+  else perOp.splice(i, 0, line);
+};
+
 const newestFirst = (a: OperationRecord, b: OperationRecord) =>
   a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1;
 
@@ -25,7 +37,13 @@ const newestFirst = (a: OperationRecord, b: OperationRecord) =>
  */
 export const createInMemoryReadStore = (): ReadStore => {
   const operations = new Map<string, OperationRecord>();
-  const lines = new Map<string, Map<number, LogLine>>();
+  /**
+   * Per operation, its lines in revision order. An array rather than a Map by revision: a map
+   * grew its table two or three times per operation of a rebuild, a third of its allocations
+   * (bench/NOTES.md, "Rebuild, round 6"); lines nearly always come in revision order, so a put
+   * is a push.
+   */
+  const lines = new Map<string, LogLine[]>();
   const resources = new Map<string, ResourceRecord>();
   const environments = new Map<string, EnvironmentRecord>();
   const checkpoints = new Map<string, bigint>();
@@ -63,6 +81,13 @@ export const createInMemoryReadStore = (): ReadStore => {
         const had = map.has(key);
         undo.push(map, key, had, had ? map.get(key) : undefined);
       };
+      /**
+       * The operations whose line arrays this transaction owns: made by it, or copied from the
+       * committed array on its first line (copy on write). It changes them in place with no
+       * undo entry per line; undoing the one entry of `lines` per operation puts the committed
+       * array back. A rebuild makes every array, so it writes no undo entry per line.
+       */
+      const ownLines = new Set<string>();
       const now: ReadModelTransactionNow = {
         getOperation: (id) => operations.get(id),
         putOperation: (record) => {
@@ -70,14 +95,15 @@ export const createInMemoryReadStore = (): ReadStore => {
           operations.set(record.id, record);
         },
         putLogLine: (line) => {
-          let perOp = lines.get(line.operationId);
-          if (!perOp) {
-            remember(lines, line.operationId);
-            perOp = new Map();
-            lines.set(line.operationId, perOp);
+          const id = line.operationId;
+          let perOp = lines.get(id);
+          if (!perOp || !ownLines.has(id)) {
+            remember(lines, id);
+            perOp = perOp ? perOp.slice() : [];
+            lines.set(id, perOp);
+            ownLines.add(id);
           }
-          remember(perOp, line.revision);
-          perOp.set(line.revision, line);
+          putInOrder(perOp, line);
         },
         getResource: (e, t, h) => resources.get(resourceKey(e, t, h)),
         putResource: (record) => {
@@ -107,6 +133,7 @@ export const createInMemoryReadStore = (): ReadStore => {
             operations.delete(id);
             remember(lines, id);
             lines.delete(id);
+            ownLines.delete(id);
           }
           for (const [key, record] of resources) {
             if (record.environment !== environment) continue;
@@ -179,8 +206,7 @@ export const createInMemoryReadStore = (): ReadStore => {
     },
 
     operation: async (id) => operations.get(id),
-    logLines: async (id) =>
-      [...(lines.get(id)?.values() ?? [])].sort((a, b) => a.revision - b.revision),
+    logLines: async (id) => [...(lines.get(id) ?? [])],
     async listOperations(query) {
       const all = [...operations.values()].filter((r) => matches(r, query)).sort(newestFirst);
       return { items: all.slice(query.offset, query.offset + query.limit), total: all.length };
