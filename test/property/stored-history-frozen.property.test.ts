@@ -54,28 +54,37 @@ const jsonData = fc.jsonValue({ maxDepth: 4 });
 describe('stored history cannot be changed through any reference a caller holds', () => {
   it("the codec's data and a user's data both survive every mutation", async () => {
     await fc.assert(
-      fc.asyncProperty(jsonData, jsonData, fc.boolean(), async (output, userData, partlyFrozen) => {
-        const store = createInMemoryEventStore();
-        const stepData = { step: 'deploy', attempt: 1, output, at: '2026-12-04T12:00:00.000Z' };
-        const encoded = encodeEvent({ type: 'StepSucceeded', data: stepData });
-        // A user's data, unfrozen or frozen only at the top (which must not pass for sealed).
-        const user = { nested: userData, list: [userData] };
-        if (partlyFrozen) Object.freeze(user);
-        const userEvent: EventData = { type: 'Custom', version: 1, data: user };
-        const snapshot = structuredClone([encoded.data, user]);
-        await store.append('s', [encoded, userEvent]);
-        const first = await readBack(store);
+      fc.asyncProperty(
+        jsonData,
+        jsonData,
+        fc.boolean(),
+        async (drawnOutput, drawnData, partlyFrozen) => {
+          // Copies: the test vandalises what the caller holds, and fast-check still holds the
+          // values it drew (to shrink them); vandalising those broke its shrinker (CI at 35e6152).
+          const output = structuredClone(drawnOutput);
+          const userData = structuredClone(drawnData);
+          const store = createInMemoryEventStore();
+          const stepData = { step: 'deploy', attempt: 1, output, at: '2026-12-04T12:00:00.000Z' };
+          const encoded = encodeEvent({ type: 'StepSucceeded', data: stepData });
+          // A user's data, unfrozen or frozen only at the top (which must not pass for sealed).
+          const user = { nested: userData, list: [userData] };
+          if (partlyFrozen) Object.freeze(user);
+          const userEvent: EventData = { type: 'Custom', version: 1, data: user };
+          const snapshot = structuredClone([encoded.data, user]);
+          await store.append('s', [encoded, userEvent]);
+          const first = await readBack(store);
 
-        // Every reference the caller holds: what it gave to the codec, what the codec gave
-        // back, what it appended, and what it read.
-        vandalise(stepData);
-        vandalise(encoded.data);
-        vandalise(user);
-        vandalise(first.map((e) => e.data));
+          // Every reference the caller holds: what it gave to the codec, what the codec gave
+          // back, what it appended, and what it read.
+          vandalise(stepData);
+          vandalise(encoded.data);
+          vandalise(user);
+          vandalise(first.map((e) => e.data));
 
-        const again = await readBack(store);
-        expect(again.map((e) => e.data)).toStrictEqual(snapshot);
-      }),
+          const again = await readBack(store);
+          expect(again.map((e) => e.data)).toStrictEqual(snapshot);
+        },
+      ),
     );
   });
 });

@@ -50,6 +50,18 @@ describe('frozenCopy (what the in-memory store keeps of appended data)', () => {
     expect(Object.isFrozen(copy)).toBe(true);
   });
 
+  it("keeps an own '__proto__' key as a key, as structuredClone and JSON do, without changing the copy's prototype", () => {
+    // Found by test/property/stored-history-frozen.property.test.ts: assigned, the key set the
+    // copy's prototype and vanished from the store's history.
+    const data = JSON.parse('{"__proto__": {"polluted": true}, "kept": 1}') as object;
+    const copy = frozenCopy(data);
+    expect(Object.keys(copy)).toEqual(['__proto__', 'kept']);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect((copy as { polluted?: boolean }).polluted).toBeUndefined();
+    expect(copy).toStrictEqual(structuredClone(data));
+    expect(deeplyFrozen(copy)).toBe(true);
+  });
+
   it('refuses what structuredClone refuses', () => {
     expect(() => frozenCopy({ f: () => 1 })).toThrow(/could not be cloned/);
     expect(() => frozenCopy([Symbol('s')])).toThrow(/could not be cloned/);

@@ -25,7 +25,19 @@ const copy = (value: unknown, depth: number): unknown => {
   if (proto === Object.prototype || proto === null) {
     const source = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(source)) out[key] = copy(source[key], depth + 1);
+    for (const key of Object.keys(source)) {
+      const copied = copy(source[key], depth + 1);
+      // An own `__proto__` key (JSON.parse makes one) assigned would set the copy's prototype
+      // instead, and the key would vanish from history: defined, it stays a key.
+      if (key === '__proto__') {
+        Object.defineProperty(out, key, {
+          value: copied,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else out[key] = copied;
+    }
     return Object.freeze(out);
   }
   // A Date, a Map, a typed array, a class instance: structuredClone's rules, as before.
