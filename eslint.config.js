@@ -27,6 +27,8 @@ export default tseslint.config(
       // Written by Stryker (npm run mutation).
       'reports/**',
       '.stryker-tmp/**',
+      // The benchmark compiled by tsc (bench/lib/compiled.ts).
+      'bench/.build/**',
     ],
   },
   js.configs.recommended,

@@ -1,7 +1,8 @@
 /**
  * The benchmark harness (`npm run bench`): runs workloads 1 to 4 of issue 7, each run in a
- * child process of its own, and writes results.json and RESULTS.md. It imports opledger from
- * src/ through tsx, so it measures the code in the work tree without a build.
+ * child process of its own, and writes results.json and RESULTS.md. It measures the code in the
+ * work tree compiled by tsc into bench/.build/ first, as the package ships (bench/lib/compiled.ts
+ * says why not through tsx).
  *
  *   npm run bench                      all workloads, full sizes, 5 runs (tens of minutes)
  *   npm run bench -- --quick           small sizes, 2 runs, under a minute (CI)
@@ -20,6 +21,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { RunReport } from './lib/measure.js';
+import { compileBench } from './lib/compiled.js';
 import { openPostgresServer, type PostgresServer } from './lib/postgres.js';
 import { RESULT_MARKER, type ChildTask } from './lib/protocol.js';
 import { renderMarkdown, type Figure, type Results, type RunMeta } from './lib/report.js';
@@ -87,14 +89,21 @@ const parseArgs = (argv: string[]): Args => {
   return args;
 };
 
+/** What the children run: the work tree compiled by tsc (bench/lib/compiled.ts), made by main. */
+let compiled: ReturnType<typeof compileBench> | undefined;
+
+/** What the results say the children ran. */
+const CODE = 'the work tree compiled by tsc, as `npm run build` compiles the package';
+
 /** Runs one task in a child process and returns its report; a failed child fails the run. */
 const runChild = (task: ChildTask, args: Args): Promise<RunReport> =>
   new Promise((resolveReport, reject) => {
-    const flags = ['--expose-gc', '--import', 'tsx'];
+    if (!compiled) throw new Error('the benchmark is not compiled yet');
+    const flags = ['--expose-gc'];
     if (args.profile) flags.push('--cpu-prof', '--cpu-prof-dir', join(args.out, 'profiles'));
     const child = spawn(
       process.execPath,
-      [...flags, join(here, 'child.ts'), JSON.stringify(task)],
+      [...flags, join(compiled.dir, 'bench', 'child.js'), JSON.stringify(task)],
       {
         cwd: root,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -248,9 +257,13 @@ const main = async () => {
     (w) => w === 'appends' || w === 'live-delivery' || w === 'long-history',
   );
   let server: PostgresServer | undefined;
+  say('compiling the work tree with tsc (the children run what the package ships)');
+  compiled = compileBench(root);
   const stop = async () => {
     await server?.stop();
     server = undefined;
+    compiled?.remove();
+    compiled = undefined;
   };
   process.once('SIGINT', () => void stop().then(() => process.exit(130)));
   let pgVersion: string | undefined;
@@ -316,6 +329,7 @@ const main = async () => {
         durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
         command,
         node: process.version,
+        code: CODE,
         machine,
         quiet: {
           noVitestAtStart: quietAtStart,

@@ -26,6 +26,8 @@ export interface RunMeta {
   durationSeconds: number;
   command: string;
   node: string;
+  /** What the children ran; absent in results measured before it was recorded (src/ through tsx). */
+  code?: string;
   machine: { cpu: string; cores: number; ramGiB: number; os: string };
   quiet: { noVitestAtStart: boolean; noVitestBeforeEachRun: boolean; loadAverageAtStart: number[] };
   postgres?: { version: string; origin: string };
@@ -132,6 +134,7 @@ const metaTable = (m: RunMeta): string[] => {
     `| date | ${m.date} (took ${Math.max(1, Math.round(m.durationSeconds / 60))} min) |`,
     `| machine | ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.ramGiB} GiB RAM, ${m.machine.os} |`,
     `| Node.js | ${m.node} |`,
+    `| code | ${m.code ?? "src/ through tsx (before 2026-12-04: esbuild's keepNames wrapping every function made at run time, a cost the package does not have)"} |`,
     `| runs | ${m.runs} measured runs, each in a fresh process after its own warm-up |`,
     `| quiet machine | ${quiet}; load average at start ${m.quiet.loadAverageAtStart.join(' / ')} |`,
     ...(m.postgres ? [`| PostgreSQL | ${m.postgres.version}, ${m.postgres.origin} |`] : []),

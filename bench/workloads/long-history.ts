@@ -29,6 +29,7 @@ export interface LongHistoryOptions {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
+const compiled = import.meta.url.endsWith('.js');
 const environment = 'bench';
 const resource = { type: 'app', handle: 'web' };
 const noop = () => undefined;
@@ -60,7 +61,10 @@ const inNewProcess = (url: string): Promise<number> =>
   new Promise((resolveMs, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(root, 'bench', 'first-operation.ts'), url],
+      // Compiled (bench/lib/compiled.ts) beside this file, or through tsx when run from src.
+      compiled
+        ? [join(root, 'bench', 'first-operation.js'), url]
+        : ['--import', 'tsx', join(root, 'bench', 'first-operation.ts'), url],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';

@@ -71,7 +71,10 @@ describe('the benchmark harness in --quick mode', () => {
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
       workloads: Record<
         string,
-        { meta: { mode: string; machine: { cpu: string }; node: string }; figures: Figure[] }
+        {
+          meta: { mode: string; machine: { cpu: string }; node: string; code?: string };
+          figures: Figure[];
+        }
       >;
       targets: unknown[];
     };
@@ -80,6 +83,8 @@ describe('the benchmark harness in --quick mode', () => {
       const { meta, figures } = results.workloads[workload]!;
       expect(meta.mode).toBe('quick');
       expect(meta.node).toBe(process.version);
+      // The children run what the package ships, compiled by tsc, not src/ through tsx.
+      expect(meta.code).toMatch(/compiled by tsc/);
       for (const [table, columns] of Object.entries(tables)) {
         for (const column of columns) {
           const mine = figures.filter((f) => f.table === table && f.column === column);
