@@ -113,13 +113,21 @@ export const attachment = (name: string): string =>
 export const queryOf = (url: URL): Record<string, string> => {
   const out: Record<string, string> = {};
   for (const [key, value] of url.searchParams) {
-    if (key in out)
+    // Own keys only: `in` would find Object.prototype's, and call `__proto__` given twice.
+    if (Object.hasOwn(out, key))
       throw new HttpError(
         400,
         'INVALID_QUERY',
         `Query parameter '${key}' is given twice; give it once.`,
       );
-    out[key] = value;
+    // Defined, not assigned: an assigned `__proto__` would vanish instead of being refused as
+    // an unknown parameter.
+    Object.defineProperty(out, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 };

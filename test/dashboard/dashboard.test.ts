@@ -165,6 +165,8 @@ describe('the dashboard JSON API', () => {
       ['resource=web', /resource: must be TYPE:HANDLE/],
       ['sort=asc', /Unrecognized key: "sort"/],
       ['limit=2&limit=3', /'limit' is given twice/],
+      ['__proto__=1', /Unrecognized key: "__proto__"/],
+      ['constructor=1', /Unrecognized key: "constructor"/],
       ['from=yesterday', /from 'yesterday' is not a date/],
     ])('refuses %s with a 400 that says what is wrong', async (query, message) => {
       const answer = await get(`/api/environments/demo/operations?${query}`);
