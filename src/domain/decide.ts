@@ -10,7 +10,7 @@ import {
   type OpledgerError,
 } from './errors.js';
 import type { EventOf, OperationEvent } from './events.js';
-import { evolve, hasEnded, type OperationState } from './operation.js';
+import { evolve, hasEnded, plannedStep, type OperationState } from './operation.js';
 import { notUndone, pendingRollback, stepsWithSideEffects } from './rollback-plan.js';
 
 type Data<T extends OperationEvent['type']> = EventOf<T>['data'];
@@ -180,7 +180,7 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
     case 'StartStep': {
       if (!running) return invalid(`it is not running (${state.status})`);
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));
-      const st = state.steps[command.data.step];
+      const st = plannedStep(state.steps, command.data.step);
       if (!st) return invalid(`it has no step '${command.data.step}'`);
       if (state.inFlight) return invalid(`step '${state.inFlight}' is still running`);
       if (st.status === 'succeeded' || st.status === 'failed') {
@@ -318,7 +318,9 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
     case 'SucceedOperation': {
       if (!running) return invalid(`it is not running (${state.status})`);
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));
-      const unfinished = state.plan.filter((n) => state.steps[n]?.status !== 'succeeded');
+      const unfinished = state.plan.filter(
+        (n) => plannedStep(state.steps, n)?.status !== 'succeeded',
+      );
       if (unfinished.length > 0) return invalid(`steps not done: ${unfinished.join(', ')}`);
       const { at, effects } = command.data;
       return ok({ type: 'OperationSucceeded', data: { at, ...(effects ? { effects } : {}) } });

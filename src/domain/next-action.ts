@@ -2,7 +2,7 @@ import type { OperationCommand } from './decide.js';
 import { toErrorInfo } from './error-info.js';
 import { OperationCancelledError } from './errors.js';
 import type { ErrorInfo, EventOf, FailureReason } from './events.js';
-import type { OperationState } from './operation.js';
+import { plannedStep, type OperationState } from './operation.js';
 import { isRetryable, retryDelayMs, type RetryPolicy } from './retry-policy.js';
 import { needsRollback, pendingRollback, type RollbackCandidate } from './rollback-plan.js';
 
@@ -72,7 +72,7 @@ export const nextStep = <S extends StepPlan>(
   plan: OperationPlan<S>,
 ): RunStep<S> | { kind: 'succeed' } => {
   for (const step of plan.steps) {
-    const planned = state.steps[step.name];
+    const planned = plannedStep(state.steps, step.name);
     if (planned && planned.status !== 'succeeded') return run(step, 0, 1);
   }
   return { kind: 'succeed' };

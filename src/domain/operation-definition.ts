@@ -110,7 +110,9 @@ export type StepHandle<O> = StepDraft<never, O>;
 export const outputOf = <O>(
   outputs: Readonly<Record<string, unknown>>,
   draft: StepHandle<O>,
-): O | undefined => outputs[draft.spec.name] as O | undefined;
+): O | undefined =>
+  // Own keys only: the output of a step named `constructor` that has not succeeded is undefined.
+  Object.hasOwn(outputs, draft.spec.name) ? (outputs[draft.spec.name] as O) : undefined;
 
 /** What a successful operation did to its resource, as the projections need to know it. */
 export interface OperationEffects<P> {

@@ -225,9 +225,11 @@ type Steps = OperationState['steps'];
 
 /**
  * The planned step of that name, or undefined: an own key only, so an event naming a step no
- * request planned (`toString`, `__proto__`) is ignored instead of reading the prototype.
+ * request planned (`toString`, `__proto__`) is ignored instead of reading the prototype, and a
+ * step a user named `constructor` is not found before it is planned. Every reader of
+ * `state.steps` by a name goes through it.
  */
-const plannedStep = (steps: Steps, name: string): StepRecord | undefined =>
+export const plannedStep = (steps: Steps, name: string): StepRecord | undefined =>
   Object.hasOwn(steps, name) ? steps[name] : undefined;
 
 /** Sets an own key, even `__proto__` (which an assignment would take as the prototype). */

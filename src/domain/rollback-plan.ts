@@ -55,7 +55,7 @@ export const pendingRollback = (state: OperationState): RollbackCandidate[] => {
   const { undone, skipped, undoFailed, reported } = state.rollback;
   return stepsWithSideEffects(state).filter((c) =>
     c.kind === 'undoable'
-      ? !undone.includes(c.step) && !skipped.includes(c.step) && !(c.step in undoFailed)
+      ? !undone.includes(c.step) && !skipped.includes(c.step) && !Object.hasOwn(undoFailed, c.step)
       : !reported.includes(c.step),
   );
 };
@@ -76,7 +76,8 @@ export const notUndone = (state: OperationState): NotUndone[] => {
   for (const c of stepsWithSideEffects(state)) {
     if (c.kind === 'irreversible') result.push({ step: c.step, reason: 'irreversible' });
     else if (skipped.includes(c.step)) result.push({ step: c.step, reason: 'skipped' });
-    else if (c.step in undoFailed) {
+    // Own keys only: a step named `toString` is not one whose undo failed.
+    else if (Object.hasOwn(undoFailed, c.step)) {
       result.push({ step: c.step, reason: 'undo_failed', error: undoFailed[c.step] });
     } else if (!undone.includes(c.step)) {
       result.push({ step: c.step, reason: 'undo_failed', error: 'the undo never ran' });

@@ -13,7 +13,7 @@ import {
   type RunStep,
 } from '../domain/next-action.js';
 import type { OperationDefinition } from '../domain/operation-definition.js';
-import { hasEnded, stepOutputs, type OperationState } from '../domain/operation.js';
+import { hasEnded, plannedStep, stepOutputs, type OperationState } from '../domain/operation.js';
 import { createRedactor, type Redactor } from '../domain/redaction.js';
 import { operationStreamName, resourceStreamName } from '../domain/stream-names.js';
 import type { Step, StepLog } from '../domain/step.js';
@@ -118,7 +118,7 @@ export const driveOperation = async (
       redact,
       now,
       clock,
-      heartbeatDetails: writer.state().steps[step.name]?.heartbeat,
+      heartbeatDetails: plannedStep(writer.state().steps, step.name)?.heartbeat,
       fence: writer.fence ?? 0,
     });
     if (outcome.kind === 'succeeded') {
