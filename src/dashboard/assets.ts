@@ -44,7 +44,8 @@ export const assetRoutes = (): Route<Handler>[] => {
         reads: false,
         async run({ res, params }) {
           const name = params.name as string;
-          const type = ASSETS[name];
+          // Own keys only: `/assets/constructor` would find Object.prototype's, then no file.
+          const type = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
           if (!type) throw new HttpError(404, 'NOT_FOUND', `There is no asset '${name}'.`);
           const body = await load(name);
           res.writeHead(200, {

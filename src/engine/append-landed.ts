@@ -16,13 +16,17 @@ const canonical = (value: unknown): string =>
         : v,
   );
 
+/** Own keys only: `constructor` missing from the recorded metadata is missing, not a function. */
+const ownValue = (record: Record<string, unknown> | undefined, key: string): unknown =>
+  record && Object.hasOwn(record, key) ? record[key] : undefined;
+
 /** The recorded event is the one sent: same type, version, data, and the metadata sent. */
 const sameEvent = (sent: EventData, recorded: RecordedEvent): boolean =>
   sent.type === recorded.type &&
   sent.version === recorded.version &&
   canonical(sent.data) === canonical(recorded.data) &&
   Object.entries(sent.metadata ?? {}).every(
-    ([key, value]) => canonical(value) === canonical(recorded.metadata?.[key]),
+    ([key, value]) => canonical(value) === canonical(ownValue(recorded.metadata, key)),
   );
 
 /** Where `batch` sits in `recorded` (forwards), as an AppendResult, if it does. */

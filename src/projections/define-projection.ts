@@ -167,7 +167,8 @@ export const defineProjection = <S>(
   const types = Object.keys(on ?? {});
   if (types.length === 0) throw new InvalidProjectionError(name, 'it handles no event type');
   for (const type of types) {
-    if (!(type in eventSchemas)) {
+    // Own keys only: `in` would take `constructor` or `toString` for an event type.
+    if (!Object.hasOwn(eventSchemas, type)) {
       throw new InvalidProjectionError(
         name,
         `'${type}' is not an event type (known: ${Object.keys(eventSchemas).join(', ')})`,

@@ -271,6 +271,9 @@ const isArbitrary = (p: ParamsArbitrary | OperationParamsSpec): p is ParamsArbit
 type AnyDefinition = OperationDefinition<any>;
 type ParamsSource = Readonly<Record<string, ParamsArbitrary | OperationParamsSpec>>;
 
+const ownSpec = (source: ParamsSource, type: string) =>
+  Object.hasOwn(source, type) ? source[type] : undefined;
+
 const specsOf = (
   source: ParamsSource | readonly AnyDefinition[],
   extra: ParamsSource = {},
@@ -282,7 +285,8 @@ const specsOf = (
   }
   const catalog: ParamsSource = catalogParamsArbitraries;
   return (source as readonly AnyDefinition[]).map((def) => {
-    const given = extra[def.type] ?? catalog[def.type];
+    // Own keys only: a type named `constructor` or `toString` is no key of either.
+    const given = ownSpec(extra, def.type) ?? ownSpec(catalog, def.type);
     if (given) return [def.type, toSpec(given)];
     if (!def.params) return [def.type, { params: fc.constant({}) }];
     throw new TypeError(

@@ -187,6 +187,14 @@ describe('the dashboard pages', () => {
     expect((await get('/assets/..%2Fserver.js')).status).toBe(404);
   });
 
+  it('answers 404 for an asset named after an Object.prototype property', async () => {
+    for (const name of Object.getOwnPropertyNames(Object.prototype)) {
+      const answer = await get(`/assets/${name}`);
+      expect([name, answer.status]).toEqual([name, 404]);
+      expect(answer.text).toContain(`There is no asset '${name}'.`);
+    }
+  });
+
   it('escapes what users wrote: a log line with markup shows as text', async () => {
     const page = await get(`/operations/${hostileRestart}`);
     expect(page.status).toBe(200);

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TARGET_HEADER } from '../../src/adapters/local/http-proxy.js';
 import { startLoad, type LoadOptions } from '../../src/adapters/local/load-generator.js';
 import { closedPort, createResources, startUpstream, until } from './upstreams.js';
 
@@ -32,6 +33,23 @@ describe('load generator', () => {
     // Keep-alive: the load reuses at most `concurrency` connections.
     expect(new Set(a.received.map((r) => r.headers.connection))).toEqual(new Set(['keep-alive']));
   });
+
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])(
+    'counts the requests a target named %s served',
+    async (name) => {
+      const a = await startUpstream(resources, 'a', (_req, res) => {
+        res.setHeader(TARGET_HEADER, name);
+        res.end('ok');
+      });
+      const generator = load({ url: url(a.port), concurrency: 2 });
+      await until(() => generator.snapshot().served >= 10, 'requests are served');
+
+      const report = await generator.stop();
+      expect(report.served).toBe(report.requests);
+      expect(Object.getPrototypeOf(report.servedBy)).toBe(Object.prototype);
+      expect(JSON.stringify(report.servedBy)).toBe(JSON.stringify({ [name]: report.served }));
+    },
+  );
 
   it('counts refused connections when nothing listens', async () => {
     const generator = load({ url: url(await closedPort()), concurrency: 2 });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AccessDeniedError, createInMemoryReadStore } from '../../src/index.js';
 import {
@@ -6,6 +7,7 @@ import {
   InvalidProjectionError,
   ProjectionHandlerError,
 } from '../../src/projections/index.js';
+import { eventSchemas } from '../../src/domain/index.js';
 import { request } from '../support/fixtures.js';
 import { projectionSetup } from '../support/projections.js';
 
@@ -46,6 +48,26 @@ describe('defineProjection', () => {
     );
     expect(() => defineProjection({ ...base, on, initialState: new Date() as never })).toThrow(
       /Date/,
+    );
+  });
+
+  it('refuses a handler of any name that is no event type, Object.prototype names among them', () => {
+    const base = { name: 'p', version: 1, keyOf: () => 'k', initialState: 0 };
+    const known = new Set(Object.keys(eventSchemas));
+    fc.assert(
+      fc.property(
+        fc
+          .oneof(fc.constantFrom(...Object.getOwnPropertyNames(Object.prototype)), fc.string())
+          .filter((type) => !known.has(type)),
+        (type) => {
+          // An own key, even `__proto__` (as JSON.parse or Object.fromEntries make one).
+          const on = Object.fromEntries([[type, (d: number) => d + 1]]);
+          expect(() => defineProjection({ ...base, on } as never)).toThrow(
+            `'${type}' is not an event type`,
+          );
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });

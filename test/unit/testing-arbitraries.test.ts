@@ -173,6 +173,32 @@ describe('operationRequestArbitrary', () => {
     );
   });
 
+  it('takes definitions of any type, Object.prototype names among them', () => {
+    const catalogTypes = new Set(Object.keys(catalogParamsArbitraries));
+    const typeName = fc
+      .oneof(fc.constantFrom(...Object.getOwnPropertyNames(Object.prototype)), fc.string())
+      .filter((t) => t.trim() !== '' && !catalogTypes.has(t));
+    fc.assert(
+      fc.property(typeName, (type) => {
+        const noSchema = defineOperation({
+          type,
+          steps: [step({ name: 's', kind: 'no_side_effects', run: () => null })],
+        });
+        const [request] = fc.sample(operationRequestArbitrary([noSchema]), { numRuns: 1, seed: 3 });
+        expect(request).toMatchObject({ type, params: {} });
+        const withSchema = defineOperation({
+          type,
+          params: z.object({ name: z.string() }),
+          steps: [step({ name: 's', kind: 'no_side_effects', run: () => null })],
+        });
+        expect(() => operationRequestArbitrary([withSchema])).toThrow(
+          `operation type '${type}' validates its params`,
+        );
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('shrinks to a small, readable counterexample', () => {
     const details = fc.check(
       fc.property(

@@ -107,6 +107,26 @@ interface CrashHook extends Required<CrashOnCallOptions> {
 const DEFAULT_INSTANCE_SIZE = 'standard';
 
 /**
+ * A copy without a prototype. Ids are the user's (an app named `constructor` has an endpoint
+ * `constructor`, `__proto__` is a valid bucket key): in a plain object a lookup by such an id
+ * would find Object.prototype's property, and an assignment to `__proto__` would set the
+ * prototype. Here every id is an own key; copies handed out (structuredClone) are plain again.
+ */
+const ownKeyed = <V>(record: Readonly<Record<string, V>>): Record<string, V> =>
+  Object.assign(Object.create(null) as Record<string, V>, record);
+
+const ownKeyedState = (state: CloudState): CloudState => ({
+  instances: ownKeyed(state.instances),
+  containers: ownKeyed(state.containers),
+  volumes: ownKeyed(state.volumes),
+  endpoints: ownKeyed(state.endpoints),
+  databases: ownKeyed(state.databases),
+  objects: ownKeyed(
+    Object.fromEntries(Object.entries(state.objects).map(([bucket, o]) => [bucket, ownKeyed(o)])),
+  ),
+});
+
+/**
  * A cloud in memory on a virtual clock: every call sleeps its virtual duration on the clock (no
  * real waiting) and then applies its effect, so state changes happen when the call completes.
  * Scheduled changes (crashes, ends of drains) are applied lazily at their own virtual time,
@@ -115,9 +135,9 @@ const DEFAULT_INSTANCE_SIZE = 'standard';
 export const createSimulatedCloud = (options: SimulatedCloudOptions): SimulatedCloud => {
   const clock = options.clock ?? createVirtualClock();
   const durations: CallDurations = { ...DEFAULT_CALL_DURATIONS, ...options.durations };
-  const images: Record<string, ImageBehaviour> = { ...options.images };
+  const images: Record<string, ImageBehaviour> = ownKeyed({ ...options.images });
   const random = createSeededRandom(options.seed);
-  const state: CloudState = options.state ? structuredClone(options.state) : emptyCloudState();
+  const state = ownKeyedState(options.state ? structuredClone(options.state) : emptyCloudState());
   const plan = emptyFaultPlan();
   const endpointLedger = createAvailabilityLedger();
   const databaseLedger = createAvailabilityLedger();
@@ -607,7 +627,7 @@ export const createSimulatedCloud = (options: SimulatedCloudOptions): SimulatedC
     objectStorage: {
       putObject: ({ bucket, key, body }, o) =>
         call('putObject', 'object-storage', o, (at) => {
-          state.objects[bucket] = { ...state.objects[bucket], [key]: body };
+          state.objects[bucket] = ownKeyed({ ...state.objects[bucket], [key]: body });
           record(at, 'object-put', `${bucket}/${key}`, { bytes: body.length });
         }),
       getObject: ({ bucket, key }, o) =>

@@ -100,7 +100,8 @@ export const startLoad = (options: LoadOptions): LoadGenerator => {
   let refused = 0;
   const failures: Record<string, number> = {};
   const firstFailures: string[] = [];
-  const servedBy: Record<string, number> = {};
+  // By target id, which a response names: a Map, as an id may be `constructor` or `__proto__`.
+  const servedBy = new Map<string, number>();
 
   const elapsed = () => Math.round((stoppedAt ?? performance.now()) - startedAt);
 
@@ -109,7 +110,7 @@ export const startLoad = (options: LoadOptions): LoadGenerator => {
     if (outcome.ok && outcome.status === 200) {
       served += 1;
       if (outcome.servedBy !== undefined) {
-        servedBy[outcome.servedBy] = (servedBy[outcome.servedBy] ?? 0) + 1;
+        servedBy.set(outcome.servedBy, (servedBy.get(outcome.servedBy) ?? 0) + 1);
       }
       return;
     }
@@ -177,7 +178,7 @@ export const startLoad = (options: LoadOptions): LoadGenerator => {
     failures: { ...failures },
     firstFailures: [...firstFailures],
     durationMs: elapsed(),
-    servedBy: { ...servedBy },
+    servedBy: Object.fromEntries(servedBy),
   });
 
   const workers = Array.from({ length: concurrency }, () => worker());

@@ -32,13 +32,15 @@ export const appConfigureParams = z
     if (Object.keys(p.set).length === 0 && p.unset.length === 0) {
       ctx.addIssue({ code: 'custom', message: 'nothing to configure: give set and/or unset' });
     }
+    // Own keys only: `in` would find Object.prototype's (`constructor`, `toString`), which are
+    // valid variable names too.
     for (const name of p.unset) {
-      if (name in p.set) {
+      if (Object.hasOwn(p.set, name)) {
         ctx.addIssue({ code: 'custom', path: ['unset'], message: `${name} is both set and unset` });
       }
     }
     for (const name of p.sensitive) {
-      if (!(name in p.set)) {
+      if (!Object.hasOwn(p.set, name)) {
         ctx.addIssue({
           code: 'custom',
           path: ['sensitive'],
