@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Handler } from './handler.js';
 import { HttpError } from './http.js';
+import { ownValue } from '../domain/own-keys.js';
 import type { Route } from './router.js';
 
 /**
@@ -45,7 +46,7 @@ export const assetRoutes = (): Route<Handler>[] => {
         async run({ res, params }) {
           const name = params.name as string;
           // Own keys only: `/assets/constructor` would find Object.prototype's, then no file.
-          const type = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
+          const type = ownValue(ASSETS, name);
           if (!type) throw new HttpError(404, 'NOT_FOUND', `There is no asset '${name}'.`);
           const body = await load(name);
           res.writeHead(200, {

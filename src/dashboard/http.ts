@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { setOwnValue } from '../domain/own-keys.js';
 
 /** An answer other than 2xx, with the code and message the JSON body carries. */
 export class HttpError extends Error {
@@ -120,14 +121,8 @@ export const queryOf = (url: URL): Record<string, string> => {
         'INVALID_QUERY',
         `Query parameter '${key}' is given twice; give it once.`,
       );
-    // Defined, not assigned: an assigned `__proto__` would vanish instead of being refused as
-    // an unknown parameter.
-    Object.defineProperty(out, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    // An assigned `__proto__` would vanish instead of being refused as an unknown parameter.
+    setOwnValue(out, key, value);
   }
   return out;
 };

@@ -3,6 +3,7 @@ import type { Upcaster } from './event-codec.js';
 import type { EventStore } from './event-store.js';
 import type { Lifecycle, ResourceRef, StepKind } from './events.js';
 import { resolveRetryPolicy, validateRetryPolicy, type RetryPolicy } from './retry-policy.js';
+import { ownValue } from './own-keys.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 import type { JsonOutput, Step, StepContext, UndoContext } from './step.js';
 
@@ -112,7 +113,7 @@ export const outputOf = <O>(
   draft: StepHandle<O>,
 ): O | undefined =>
   // Own keys only: the output of a step named `constructor` that has not succeeded is undefined.
-  Object.hasOwn(outputs, draft.spec.name) ? (outputs[draft.spec.name] as O) : undefined;
+  ownValue(outputs, draft.spec.name) as O | undefined;
 
 /** What a successful operation did to its resource, as the projections need to know it. */
 export interface OperationEffects<P> {

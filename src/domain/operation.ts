@@ -1,4 +1,5 @@
 import { deepFreeze } from './deep-freeze.js';
+import { ownValue, setOwnValue } from './own-keys.js';
 import type {
   ErrorInfo,
   FailureReason,
@@ -230,19 +231,7 @@ type Steps = OperationState['steps'];
  * `state.steps` by a name goes through it.
  */
 export const plannedStep = (steps: Steps, name: string): StepRecord | undefined =>
-  Object.hasOwn(steps, name) ? steps[name] : undefined;
-
-/** Sets an own key, even `__proto__` (which an assignment would take as the prototype). */
-const setOwn = (steps: Steps, name: string, step: StepRecord): void => {
-  if (name === '__proto__')
-    Object.defineProperty(steps, name, {
-      value: step,
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
-  else steps[name] = step;
-};
+  ownValue(steps, name);
 
 // A draft is an OperationState whose top object belongs to the fold, which changes it in place.
 // A part of it (the steps, a step, the rollback) belongs to the draft when it is not frozen, and
@@ -298,7 +287,7 @@ const ownStep = (d: OperationState, name: string, st: StepRecord, changed: Chang
   const steps = ownSteps(d, changed);
   if (!Object.isFrozen(st) && Object.hasOwn(steps, name)) return st;
   const step = copyStep(st);
-  setOwn(steps, step.name, step);
+  setOwnValue(steps, step.name, step);
   changed.steps.push(step.name);
   return step;
 };
@@ -489,10 +478,10 @@ const sealParts = (d: OperationState, changed: Changes): void => {
     const steps = d.steps;
     // Only the steps this draft made can be its own: the others are shared, frozen.
     for (const name of changed.steps) {
-      const st = steps[name];
-      if (!st || Object.isFrozen(st) || !Object.hasOwn(steps, name)) continue;
+      const st = plannedStep(steps, name);
+      if (!st || Object.isFrozen(st)) continue;
       // Its output and heartbeat were frozen deeply when they were taken from their events.
-      setOwn(steps, name, freeze(changed.clearedStep ? copyStep(st) : st));
+      setOwnValue(steps, name, freeze(changed.clearedStep ? copyStep(st) : st));
     }
     freeze(steps);
   }

@@ -1,4 +1,5 @@
 import type { AppendResult, EventData, RecordedEvent } from '../domain/event-store.js';
+import { ownValue } from '../domain/own-keys.js';
 
 // How an append whose answer was lost finds out whether it landed: the events it sent are
 // looked for in the stream, compared as JSON the way a store gives them back.
@@ -15,10 +16,6 @@ const canonical = (value: unknown): string =>
         ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
         : v,
   );
-
-/** Own keys only: `constructor` missing from the recorded metadata is missing, not a function. */
-const ownValue = (record: Record<string, unknown> | undefined, key: string): unknown =>
-  record && Object.hasOwn(record, key) ? record[key] : undefined;
 
 /** The recorded event is the one sent: same type, version, data, and the metadata sent. */
 const sameEvent = (sent: EventData, recorded: RecordedEvent): boolean =>

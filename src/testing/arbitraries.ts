@@ -9,6 +9,7 @@ import {
   type RequestTarget,
 } from './catalog-params.js';
 import { ENVIRONMENT_RESOURCE } from '../domain/stream-names.js';
+import { ownValue } from '../domain/own-keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fault plans for the simulated cloud
@@ -271,9 +272,6 @@ const isArbitrary = (p: ParamsArbitrary | OperationParamsSpec): p is ParamsArbit
 type AnyDefinition = OperationDefinition<any>;
 type ParamsSource = Readonly<Record<string, ParamsArbitrary | OperationParamsSpec>>;
 
-const ownSpec = (source: ParamsSource, type: string) =>
-  Object.hasOwn(source, type) ? source[type] : undefined;
-
 const specsOf = (
   source: ParamsSource | readonly AnyDefinition[],
   extra: ParamsSource = {},
@@ -286,7 +284,7 @@ const specsOf = (
   const catalog: ParamsSource = catalogParamsArbitraries;
   return (source as readonly AnyDefinition[]).map((def) => {
     // Own keys only: a type named `constructor` or `toString` is no key of either.
-    const given = ownSpec(extra, def.type) ?? ownSpec(catalog, def.type);
+    const given = ownValue(extra, def.type) ?? ownValue(catalog, def.type);
     if (given) return [def.type, toSpec(given)];
     if (!def.params) return [def.type, { params: fc.constant({}) }];
     throw new TypeError(

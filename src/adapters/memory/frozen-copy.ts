@@ -1,4 +1,5 @@
 import { deepFreeze } from '../../domain/deep-freeze.js';
+import { setOwnValue } from '../../domain/own-keys.js';
 
 // Past this depth the value is probably cyclic: structuredClone copes with that, a walk does not.
 const MAX_DEPTH = 200;
@@ -26,17 +27,8 @@ const copy = (value: unknown, depth: number): unknown => {
     const source = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(source)) {
-      const copied = copy(source[key], depth + 1);
-      // An own `__proto__` key (JSON.parse makes one) assigned would set the copy's prototype
-      // instead, and the key would vanish from history: defined, it stays a key.
-      if (key === '__proto__') {
-        Object.defineProperty(out, key, {
-          value: copied,
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      } else out[key] = copied;
+      // An own `__proto__` key (JSON.parse makes one) stays a key, not the copy's prototype.
+      setOwnValue(out, key, copy(source[key], depth + 1));
     }
     return Object.freeze(out);
   }
