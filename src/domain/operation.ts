@@ -591,12 +591,17 @@ export const createOperationFold = (from?: OperationState): OperationFold => {
 };
 
 /** Outputs of the steps that succeeded, by step name: what later steps and effects read. */
-export const stepOutputs = (state: OperationState): Record<string, unknown> =>
-  Object.fromEntries(
-    Object.values(state.steps)
-      .filter((s) => s.status === 'succeeded')
-      .map((s) => [s.name, s.output]),
-  );
+export const stepOutputs = (state: OperationState): Record<string, unknown> => {
+  // A loop, not values/filter/map/fromEntries: it runs before every step, and those four
+  // arrays were most of what it allocated.
+  const outputs: Record<string, unknown> = {};
+  const steps = state.steps;
+  for (const name in steps) {
+    const step = ownValue(steps, name);
+    if (step?.status === 'succeeded') setOwnValue(outputs, step.name, step.output);
+  }
+  return outputs;
+};
 
 /**
  * The state of an Operation folded from its events, oldest first (`evolve` from `initialState`),

@@ -109,7 +109,7 @@ export const driveOperation = async (
     // for a locked store): the step is not begun. Its start is recorded, so whoever takes the
     // operation over treats it as possibly done and undoes it, as after a crash at this point.
     if (watch.lost) throw watch.lostSignal.reason;
-    const outcome = await attemptStep(action, {
+    const attempted = attemptStep(action, {
       operationId: writer.id,
       params: input.params,
       outputs: stepOutputs(writer.state()),
@@ -121,6 +121,8 @@ export const driveOperation = async (
       heartbeatDetails: plannedStep(writer.state().steps, step.name)?.heartbeat,
       fence: writer.fence ?? 0,
     });
+    // A step that returned at once is not waited for: there is nothing to wait for.
+    const outcome = attempted instanceof Promise ? await attempted : attempted;
     if (outcome.kind === 'succeeded') {
       const { output, at } = outcome;
       // Staged, not awaited: the success goes in one append with what comes next (the next

@@ -107,30 +107,141 @@ const nextDeadline = (
  * at once: the engine stops waiting for a run that ignores its signal, and whatever that run
  * returns, throws or heartbeats later is ignored. Once a timer has fired the attempt never
  * succeeds, even if the run returned in the same turn.
+ *
+ * The outcome is returned as it is, not in a promise, when an untimed step's run returned (or
+ * threw) without a promise: such an attempt has nothing to wait for, and the two async frames
+ * and the turn it cost were a tenth of a five-step operation's allocations on the memory store.
+ *
+ * @example
+ * ```ts
+ * const attempted = attemptStep(action, ctx);
+ * const outcome = attempted instanceof Promise ? await attempted : attempted;
+ * ```
  */
-export const attemptStep = async (
+export const attemptStep = (
+  action: RunStep<Step>,
+  ctx: AttemptContext,
+): AttemptOutcome | Promise<AttemptOutcome> =>
+  action.step.timeoutMs === undefined && action.step.heartbeatTimeoutMs === undefined
+    ? attemptUntimed(action, ctx)
+    : attemptTimed(action, ctx);
+
+/** The context a run gets. */
+const stepContext = (
+  action: RunStep<Step>,
+  ctx: AttemptContext,
+  signal: AbortSignal,
+  heartbeat: (value?: unknown) => void,
+) => ({
+  operationId: ctx.operationId,
+  params: ctx.params,
+  signal,
+  log: ctx.log,
+  attempt: action.attempt,
+  provider: action.provider,
+  outputs: ctx.outputs,
+  heartbeat,
+  heartbeatDetails: ctx.heartbeatDetails,
+  fence: ctx.fence,
+});
+
+/**
+ * What a run that returned `output`, or threw `thrown.error` (boxed: a run may throw
+ * `undefined`, and that is a failure too), comes to.
+ */
+const outcomeOf = (
+  step: Step,
+  ctx: AttemptContext,
+  output: unknown,
+  thrown: { error: unknown } | undefined,
+  signal: AbortSignal,
+  timedOut: StepTimeoutError | undefined,
+  details: { value: unknown } | undefined,
+): AttemptOutcome => {
+  let failure = thrown;
+  if (!failure) {
+    const problem = output === undefined ? undefined : jsonProblem(output);
+    if (problem) failure = { error: new InvalidStepOutputError(step.name, problem) };
+  }
+  const at = ctx.now();
+  // A cancel that aborted the signal before the timeout fired is what stopped the step.
+  const cancelledFirst = signal.aborted && signal.reason !== timedOut;
+  if (timedOut && !cancelledFirst) failure = { error: timedOut };
+  if (!failure) return { kind: 'succeeded', output, at };
+  const error = ctx.redact.error(toErrorInfo(failure.error));
+  const kind: AttemptFailure = cancelledFirst
+    ? 'cancelled'
+    : failure.error instanceof InvalidStepOutputError
+      ? 'invalid_output'
+      : 'error';
+  return {
+    kind: 'failed',
+    failure: kind,
+    error,
+    at,
+    ...(details !== undefined ? { heartbeat: details.value } : {}),
+  };
+};
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null &&
+  (typeof value === 'object' || typeof value === 'function') &&
+  typeof (value as { then?: unknown }).then === 'function';
+
+/** A step without timers: no controller of its own, no clock read. */
+const attemptUntimed = (
+  action: RunStep<Step>,
+  ctx: AttemptContext,
+): AttemptOutcome | Promise<AttemptOutcome> => {
+  const { step } = action;
+  const signal = ctx.watch.enterStep(step.interruptible);
+  let ended = false;
+  let details: { value: unknown } | undefined;
+  const heartbeat = (value?: unknown): void => {
+    if (ended || value === undefined) return;
+    const problem = jsonProblem(value, 'details');
+    if (problem) throw new InvalidHeartbeatDetailsError(step.name, problem);
+    // A copy: the run may go on changing its object after this heartbeat.
+    details = { value: structuredClone(value) };
+  };
+  const end = (output: unknown, thrown: { error: unknown } | undefined): AttemptOutcome => {
+    ended = true;
+    ctx.watch.leaveStep();
+    return outcomeOf(step, ctx, output, thrown, signal, undefined, details);
+  };
+  let returned: unknown;
+  try {
+    returned = step.run(stepContext(action, ctx, signal, heartbeat));
+  } catch (error) {
+    return end(undefined, { error });
+  }
+  if (!isThenable(returned)) return end(returned, undefined);
+  return Promise.resolve(returned).then(
+    (output) => end(output, undefined),
+    (error: unknown) => end(undefined, { error }),
+  );
+};
+
+/** A step with `timeoutMs` or `heartbeatTimeoutMs`: its run is raced against their timers. */
+const attemptTimed = async (
   action: RunStep<Step>,
   ctx: AttemptContext,
 ): Promise<AttemptOutcome> => {
-  const { step, attempt, provider } = action;
+  const { step } = action;
   const { clock } = ctx;
   const cancelSignal = ctx.watch.enterStep(step.interruptible);
-  const timed = step.timeoutMs !== undefined || step.heartbeatTimeoutMs !== undefined;
 
   // A timed step gets a signal of its own, aborted by a cancel (as the watch's is) or by its
   // timeout. A non-interruptible step's is aborted by its timeout only.
-  const controller = timed ? new AbortController() : undefined;
-  const forwardCancel = () => controller?.abort(cancelSignal.reason);
-  if (controller) {
-    if (cancelSignal.aborted) forwardCancel();
-    else cancelSignal.addEventListener('abort', forwardCancel, { once: true });
-  }
-  const signal = controller?.signal ?? cancelSignal;
+  const controller = new AbortController();
+  const forwardCancel = () => controller.abort(cancelSignal.reason);
+  if (cancelSignal.aborted) forwardCancel();
+  else cancelSignal.addEventListener('abort', forwardCancel, { once: true });
+  const signal = controller.signal;
 
   let ended = false;
   let details: { value: unknown } | undefined;
-  // Only a timed step's deadlines read the clock: an untimed attempt makes no Date.
-  const startedAt = timed ? clock.now().getTime() : 0;
+  const startedAt = clock.now().getTime();
   let lastBeatAt = startedAt;
   const heartbeat = (value?: unknown): void => {
     if (ended) return; // a run past its timeout: what it says no longer counts
@@ -140,17 +251,14 @@ export const attemptStep = async (
       // A copy: the run may go on changing its object after this heartbeat.
       details = { value: structuredClone(value) };
     }
-    if (timed) lastBeatAt = clock.now().getTime();
+    lastBeatAt = clock.now().getTime();
   };
 
   let timedOut: StepTimeoutError | undefined;
   let rejectTimeout: (error: StepTimeoutError) => void = () => undefined;
-  // Raced against the run of a timed step only.
-  const timeout = timed
-    ? new Promise<never>((_, reject) => {
-        rejectTimeout = reject;
-      })
-    : undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    rejectTimeout = reject;
+  });
   let cancelTimer = (): void => undefined;
   // One timer at a time, for the deadline due first; a heartbeat only notes the time, and a
   // timer that finds the deadline moved rearms itself: heartbeats cost no timer.
@@ -165,57 +273,25 @@ export const attemptStep = async (
     // Ended now, not when this function resumes: a heartbeat in between comes too late.
     ended = true;
     timedOut = new StepTimeoutError(step.name, deadline.kind, deadline.ms);
-    controller?.abort(timedOut);
+    controller.abort(timedOut);
     rejectTimeout(timedOut);
   };
-  if (timed) arm();
+  arm();
 
   let output: unknown;
-  let failure: unknown;
+  let failure: { error: unknown } | undefined;
   try {
-    const running = (async () =>
-      step.run({
-        operationId: ctx.operationId,
-        params: ctx.params,
-        signal,
-        log: ctx.log,
-        attempt,
-        provider,
-        outputs: ctx.outputs,
-        heartbeat,
-        heartbeatDetails: ctx.heartbeatDetails,
-        fence: ctx.fence,
-      }))();
+    const running = (async () => step.run(stepContext(action, ctx, signal, heartbeat)))();
     // A run abandoned at its timeout may still reject later: that is not unhandled.
     running.catch(() => undefined);
-    output = await (timeout ? Promise.race([running, timeout]) : running);
-    const problem = output === undefined ? undefined : jsonProblem(output);
-    if (problem) failure = new InvalidStepOutputError(step.name, problem);
+    output = await Promise.race([running, timeout]);
   } catch (error) {
-    failure = error;
+    failure = { error };
   } finally {
     ended = true;
     cancelTimer();
-    // Only a timed step's signal listens to the watch's.
-    if (controller) cancelSignal.removeEventListener('abort', forwardCancel);
+    cancelSignal.removeEventListener('abort', forwardCancel);
     ctx.watch.leaveStep();
   }
-  const at = ctx.now();
-  // A cancel that aborted the signal before the timeout fired is what stopped the step.
-  const cancelledFirst = signal.aborted && signal.reason !== timedOut;
-  if (timedOut && !cancelledFirst) failure = timedOut;
-  if (failure === undefined) return { kind: 'succeeded', output, at };
-  const error = ctx.redact.error(toErrorInfo(failure));
-  const kind: AttemptFailure = cancelledFirst
-    ? 'cancelled'
-    : failure instanceof InvalidStepOutputError
-      ? 'invalid_output'
-      : 'error';
-  return {
-    kind: 'failed',
-    failure: kind,
-    error,
-    at,
-    ...(details !== undefined ? { heartbeat: details.value } : {}),
-  };
+  return outcomeOf(step, ctx, output, failure, signal, timedOut, details);
 };

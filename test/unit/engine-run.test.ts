@@ -212,6 +212,72 @@ describe('engine.start', () => {
     expect(result.error?.message).toContain('output.when is a Date');
   });
 
+  it.each([
+    ['throws', false, false],
+    ['rejects', true, false],
+    ['throws (timed)', false, true],
+    ['rejects (timed)', true, true],
+  ])(
+    'fails a step that %s with undefined: a throw is a failure, whatever was thrown',
+    async (_, async, timed) => {
+      const undone: string[] = [];
+      const op = defineOperation({
+        type: 'deploy',
+        steps: [
+          step({ name: 'pull', run: () => ({ ok: true }), undo: () => void undone.push('pull') }),
+          step({
+            name: 'start',
+            ...(timed ? { timeoutMs: 60_000 } : {}),
+            run: async
+              ? () => Promise.reject(undefined)
+              : () => {
+                  throw undefined;
+                },
+            undo: () => void undone.push('start'),
+          }),
+        ],
+      });
+      const { engine } = setup([op]);
+      const result = await (await engine.start(request())).result;
+      expect(result.status).toBe('failed');
+      expect(result.failedStep).toBe('start');
+      expect(result.error?.message).toBe('undefined');
+      // The step that threw is taken as not done; the one before it is undone.
+      expect(undone).toEqual(['pull']);
+    },
+  );
+
+  it('runs a step that returns at once and one that returns a thenable alike', async () => {
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({ name: 'now', kind: 'no_side_effects', run: () => ({ at: 'once' }) }),
+        step({
+          name: 'later',
+          kind: 'no_side_effects',
+          // Not a Promise: any object with a `then` is waited for.
+          run: (ctx) =>
+            ({
+              then: (resolve: (v: unknown) => void) =>
+                resolve({ saw: (ctx.outputs.now as { at: string }).at }),
+            }) as unknown as Promise<{ saw: string }>,
+        }),
+        step({ name: 'last', kind: 'no_side_effects', run: (ctx) => ctx.outputs.later as never }),
+      ],
+    });
+    const { engine, store } = setup([op]);
+    const handle = await engine.start(request());
+    const result = await handle.result;
+    expect(result.status).toBe('succeeded');
+    const succeeded = (await store.readStream(`operation-${handle.id}`))
+      .filter((e) => e.type === 'StepSucceeded')
+      .map((e) => e.data);
+    expect(succeeded).toMatchObject([
+      { step: 'now', output: { at: 'once' } },
+      { step: 'later', output: { saw: 'once' } },
+      { step: 'last', output: { saw: 'once' } },
+    ]);
+  });
   it('returns the same operation for the same idempotency key, never a second one', async () => {
     let runs = 0;
     const op = defineOperation({
