@@ -175,3 +175,52 @@ export const satisfiesExpectedVersion = (expected: ExpectedVersion, current: big
       return current === expected;
   }
 };
+
+/**
+ * An `append` that is done when it returns: the same checks, the same result, and a refusal
+ * (a conflict, a closed store) thrown instead of rejected. Offered by a store whose writes are
+ * synchronous underneath (in memory), so that the engine appends without a promise. Undefined
+ * means "not now": nothing was written, and the caller appends through `append` (a decorator
+ * returns it for a write it must observe asynchronously).
+ */
+export type AppendNow = (
+  stream: string,
+  events: readonly EventData[],
+  options?: AppendOptions,
+) => AppendResult | undefined;
+
+// Kept beside the store object, not on it, with the `append` it stands for: a copy of a store
+// (`{ ...store, append: mine }`, a user's decorator) is another object and has none, and a store
+// whose `append` was replaced since (a test's fault injection) has none any more, so an `append`
+// someone put in front is never bypassed.
+const appendsNow = new WeakMap<EventStore, { append: EventStore['append']; now: AppendNow }>();
+
+/**
+ * Registers `appendNow` as `store`'s synchronous append, for as long as `store.append` is the
+ * function it has now (adapters and decorators only); returns `store`.
+ *
+ * @example
+ * ```ts
+ * return offerAppendNow(store, (stream, events, options) => write(stream, events, options));
+ * ```
+ */
+export const offerAppendNow = <S extends EventStore>(store: S, appendNow: AppendNow): S => {
+  appendsNow.set(store, { append: store.append, now: appendNow });
+  return store;
+};
+
+/**
+ * The synchronous append registered for this very store object, if any and if its `append` is
+ * still the one it was registered with: a copy or decorator of it has none, and neither has a
+ * store whose `append` was replaced; those are appended to through their `append`.
+ *
+ * @example
+ * ```ts
+ * const now = appendNowOf(store);
+ * const result = now?.(stream, events) ?? (await store.append(stream, events));
+ * ```
+ */
+export const appendNowOf = (store: EventStore): AppendNow | undefined => {
+  const offered = appendsNow.get(store);
+  return offered !== undefined && offered.append === store.append ? offered.now : undefined;
+};

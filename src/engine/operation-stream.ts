@@ -10,7 +10,12 @@ import {
   type OpledgerError,
 } from '../domain/errors.js';
 import { encodeEvent } from '../domain/event-codec.js';
-import type { EventData, EventStore, RecordedEvent } from '../domain/event-store.js';
+import {
+  appendNowOf,
+  type EventData,
+  type EventStore,
+  type RecordedEvent,
+} from '../domain/event-store.js';
 import { isOperationEvent, type DomainEvent, type OperationEvent } from '../domain/events.js';
 import {
   evolve,
@@ -232,6 +237,49 @@ export const createOperationWriter = (
     return kept;
   };
 
+  /** The events of `batch`, as stored; none when no command of it wrote any. */
+  const encode = (batch: Pending[]): EventData[] => {
+    const encoded: EventData[] = [];
+    for (const p of batch) {
+      for (const event of p.events) encoded.push(encodeOperationEvent(event, p.metadata, fence));
+    }
+    return encoded;
+  };
+
+  // Looked up at every append, not once: it is withdrawn when someone replaces `store.append`.
+  const appendNow = () => appendNowOf(store);
+
+  /**
+   * On a store that appends synchronously (in memory), appends every pending command at once,
+   * when nothing is in flight: true when it went through. A refusal or a failure leaves the
+   * queue as it was, for the pump to append as on any store (the store wrote nothing: it checks
+   * and copies everything before it stores any), with its conflict handling and its errors.
+   */
+  const appendPendingNow = (): boolean => {
+    if (busy || readers.length > 0 || revoked || queue.length === 0) return false;
+    const now = appendNow();
+    if (!now) return false;
+    const batch = queue;
+    const encoded = encode(batch);
+    if (encoded.length > 0) {
+      let result;
+      try {
+        result = now(stream, encoded, {
+          expectedVersion: revision < 0n ? 'no_stream' : revision,
+        });
+      } catch {
+        return false;
+      }
+      if (result === undefined) return false;
+      revision = result.nextExpectedRevision;
+      lastPosition = result.lastPosition;
+    }
+    queue = [];
+    durable = (batch.at(-1) as Pending).after;
+    for (const p of batch) p.resolve(p.events);
+    return true;
+  };
+
   /** Appends every pending command in one append, after a conflict again; never rejects. */
   const appendPending = async (): Promise<void> => {
     let batch = queue;
@@ -240,13 +288,8 @@ export const createOperationWriter = (
       sending = batch;
       try {
         if (revoked) throw revoked;
-        if (batch.some((p) => p.events.length > 0)) {
-          const encoded: EventData[] = [];
-          for (const p of batch) {
-            for (const event of p.events) {
-              encoded.push(encodeOperationEvent(event, p.metadata, fence));
-            }
-          }
+        const encoded = encode(batch);
+        if (encoded.length > 0) {
           const result = await store.append(stream, encoded, {
             expectedVersion: revision < 0n ? 'no_stream' : revision,
           });
@@ -316,9 +359,9 @@ export const createOperationWriter = (
     resolve: Pending['resolve'],
     reject: Pending['reject'],
     metadata?: Record<string, unknown>,
-  ): void => {
+  ): Pending => {
     const { events, state: after } = decideOn(command, tentative());
-    queue.push({
+    const pending: Pending = {
       command,
       events,
       after,
@@ -326,7 +369,9 @@ export const createOperationWriter = (
       resolve,
       reject,
       ...(metadata ? { metadata } : {}),
-    });
+    };
+    queue.push(pending);
+    return pending;
   };
   const pushAndWait = (
     command: OperationCommand,
@@ -344,6 +389,48 @@ export const createOperationWriter = (
     });
     if (refused) throw refusal;
     return written;
+  };
+  /** The events of `written` once the pump appended them, or the batch's first refusal. */
+  const settle = async (written: Promise<OperationEvent[]>): Promise<OperationEvent[]> => {
+    void pump();
+    let events: OperationEvent[];
+    try {
+      events = await written;
+    } catch (error) {
+      // The first refusal of the batch is the cause: a staged command before this one.
+      raiseDeferred();
+      throw error;
+    }
+    raiseDeferred();
+    return events;
+  };
+  /**
+   * `execute` on a store that appends synchronously, while nothing is in flight: decided and
+   * appended here, without the pump; undefined when that cannot be done (a refusal with
+   * commands still pending, or an append the pump must make), for the general path.
+   */
+  const executeNow = (
+    command: OperationCommand,
+    metadata: Record<string, unknown> | undefined,
+  ): OperationEvent[] | Promise<OperationEvent[]> | undefined => {
+    let mine: Pending;
+    try {
+      mine = push(command, 'execute', ignore, ignore, metadata);
+    } catch (error) {
+      // Refused on what is still to be appended: the general path decides it again after.
+      if (queue.length === 0) throw error;
+      return undefined;
+    }
+    if (appendPendingNow()) {
+      raiseDeferred();
+      return mine.events;
+    }
+    return settle(
+      new Promise<OperationEvent[]>((resolve, reject) => {
+        mine.resolve = resolve;
+        mine.reject = reject;
+      }),
+    );
   };
   const keepError = (error: unknown) => {
     deferred ??= error;
@@ -366,6 +453,10 @@ export const createOperationWriter = (
     state: tentative,
     lastPosition: () => lastPosition,
     execute: async (command, options) => {
+      if (!busy && readers.length === 0 && appendNow()) {
+        const now = executeNow(command, options?.metadata);
+        if (now !== undefined) return now;
+      }
       let written: Promise<OperationEvent[]>;
       try {
         written = pushAndWait(command, options?.metadata);
@@ -375,17 +466,7 @@ export const createOperationWriter = (
         await pump();
         written = pushAndWait(command, options?.metadata);
       }
-      void pump();
-      let events: OperationEvent[];
-      try {
-        events = await written;
-      } catch (error) {
-        // The first refusal of the batch is the cause: a staged command before this one.
-        raiseDeferred();
-        throw error;
-      }
-      raiseDeferred();
-      return events;
+      return settle(written);
     },
     enqueue: (command) => {
       try {
@@ -406,7 +487,7 @@ export const createOperationWriter = (
     // No promise: a staged command's refusal is kept for the next `execute` (see redecide).
     stage: (command) => push(command, 'stage', ignore, ignore),
     flush: async () => {
-      if (queue.length > 0 || busy) await pump();
+      if (!appendPendingNow() && (queue.length > 0 || busy)) await pump();
       raiseDeferred();
     },
     refresh: async () => {

@@ -1,4 +1,9 @@
-import type { EventStore, StreamWrite } from '../../domain/event-store.js';
+import {
+  appendNowOf,
+  offerAppendNow,
+  type EventStore,
+  type StreamWrite,
+} from '../../domain/event-store.js';
 import { leaseOfStream, operationIdOfStream } from '../../domain/stream-names.js';
 import type { Decode } from '../operation-stream.js';
 import { ATTR } from './names.js';
@@ -95,7 +100,7 @@ export const withTelemetry = (
     );
   };
 
-  return {
+  const wrapped: EventStore = {
     ...(store.outage ? { outage: store.outage } : {}),
     // Not async: an append that passes by returns the store's own promise.
     append: (stream, events, options) =>
@@ -119,4 +124,11 @@ export const withTelemetry = (
     subscribe: (subscribeOptions) => store.subscribe(subscribeOptions),
     close: () => store.close(),
   };
+  // A store that appends synchronously keeps doing so while nothing is recorded; an append that
+  // must be observed is "not now", and goes through `append` above.
+  return appendNowOf(store)
+    ? offerAppendNow(wrapped, (stream, events, options) =>
+        passesBy(stream) ? appendNowOf(store)?.(stream, events, options) : undefined,
+      )
+    : wrapped;
 };
