@@ -1,5 +1,4 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { pipe } from 'fp-ts/lib/function.js';
 import {
   InvalidTransitionError,
   OperationCancelledError,
@@ -118,16 +117,23 @@ export interface Transition {
 export const transition = (
   command: OperationCommand,
   state: OperationState,
-): E.Either<OpledgerError, Transition> =>
-  pipe(
-    decide(command, state),
-    E.map((events) => ({ events, state: events.reduce(evolve, state) })),
-  );
+): E.Either<OpledgerError, Transition> => {
+  // Not `pipe(decide(...), E.map(...))`: every command of every operation goes through here,
+  // and that allocated a closure, a mapped Either and a reduce's callback each time.
+  const decided = decide(command, state);
+  if (E.isLeft(decided)) return decided;
+  const events = decided.right;
+  let next = state;
+  for (const event of events) next = evolve(next, event);
+  return E.right({ events, state: next });
+};
+
+/** A refusal of `command` in `state`, for `reason`. */
+const refuse = (command: OperationCommand, state: OperationState, reason: string): Decision =>
+  E.left(new InvalidTransitionError(state.id, command.type, reason));
 
 /** The rules of each command, for a command `admit` let through. */
 const rules = (command: OperationCommand, state: OperationState): Decision => {
-  const invalid = (reason: string) =>
-    E.left(new InvalidTransitionError(state.id, command.type, reason));
   const running = state.status === 'running' && !state.failure;
   const rollingBack = state.rollback.status === 'in_progress';
 
@@ -138,9 +144,10 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
     case 'ClaimOperation':
       // Only an operation written for workers: one an engine runs has a process that may
       // still be alive, which no worker can tell.
-      if (state.dispatch !== 'worker') return invalid('it is run by the engine that started it');
-      if (state.owner) return invalid(`worker ${state.owner.worker} has claimed it`);
-      if (state.status !== 'queued') return invalid(`it is ${state.status}`);
+      if (state.dispatch !== 'worker')
+        return refuse(command, state, 'it is run by the engine that started it');
+      if (state.owner) return refuse(command, state, `worker ${state.owner.worker} has claimed it`);
+      if (state.status !== 'queued') return refuse(command, state, `it is ${state.status}`);
       return ok({
         type: 'OperationClaimed',
         data: {
@@ -154,9 +161,9 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
     case 'TakeOverOperation': {
       const owner = state.owner;
       if (!owner || owner.lease !== command.data.from) {
-        return invalid(`its owner is not lease ${command.data.from}`);
+        return refuse(command, state, `its owner is not lease ${command.data.from}`);
       }
-      if (hasEnded(state)) return invalid(`it has already ${state.status}`);
+      if (hasEnded(state)) return refuse(command, state, `it has already ${state.status}`);
       const { worker, lease, reason, leaseEndedAt, at } = command.data;
       return ok({
         type: 'OperationTakenOver',
@@ -173,18 +180,19 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
     }
 
     case 'StartOperation':
-      if (state.status !== 'queued') return invalid(`it is ${state.status}`);
+      if (state.status !== 'queued') return refuse(command, state, `it is ${state.status}`);
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));
       return ok({ type: 'OperationStarted', data: { at: command.data.at } });
 
     case 'StartStep': {
-      if (!running) return invalid(`it is not running (${state.status})`);
+      if (!running) return refuse(command, state, `it is not running (${state.status})`);
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));
       const st = plannedStep(state.steps, command.data.step);
-      if (!st) return invalid(`it has no step '${command.data.step}'`);
-      if (state.inFlight) return invalid(`step '${state.inFlight}' is still running`);
+      if (!st) return refuse(command, state, `it has no step '${command.data.step}'`);
+      if (state.inFlight)
+        return refuse(command, state, `step '${state.inFlight}' is still running`);
       if (st.status === 'succeeded' || st.status === 'failed') {
-        return invalid(`step '${command.data.step}' already ${st.status}`);
+        return refuse(command, state, `step '${command.data.step}' already ${st.status}`);
       }
       const { step, attempt, provider, at } = command.data;
       return ok({
@@ -202,9 +210,9 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
     case 'CompleteStep':
     case 'FailStep':
       // Once failed, only the rollback writes: a process that lost the operation cannot.
-      if (state.failure) return invalid('it has already failed');
+      if (state.failure) return refuse(command, state, 'it has already failed');
       if (state.inFlight !== command.data.step) {
-        return invalid(`step '${command.data.step}' is not running`);
+        return refuse(command, state, `step '${command.data.step}' is not running`);
       }
       return ok(
         command.type === 'CompleteStep'
@@ -220,7 +228,8 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
       return ok({ type: 'CancellationRequested', data: command.data });
 
     case 'FailOperation': {
-      if (state.failure || hasEnded(state)) return invalid(`it has already ${state.status}`);
+      if (state.failure || hasEnded(state))
+        return refuse(command, state, `it has already ${state.status}`);
       const { reason, error, rollbackRequired, at, failedStep } = command.data;
       return ok({
         type: 'OperationFailed',
@@ -235,9 +244,10 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
     }
 
     case 'StartRollback': {
-      if (!state.failure?.rollbackRequired) return invalid('it has not failed with a rollback due');
+      if (!state.failure?.rollbackRequired)
+        return refuse(command, state, 'it has not failed with a rollback due');
       if (state.rollback.status !== 'none')
-        return invalid(`its rollback is ${state.rollback.status}`);
+        return refuse(command, state, `its rollback is ${state.rollback.status}`);
       return ok({
         type: 'RollbackStarted',
         data: {
@@ -271,17 +281,18 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
     }
 
     case 'StartUndo': {
-      if (!rollingBack) return invalid('it is not rolling back');
+      if (!rollingBack) return refuse(command, state, 'it is not rolling back');
       const { step, attempt, at } = command.data;
       const c = pendingRollback(state).find((p) => p.step === step);
-      if (c?.kind !== 'undoable') return invalid(`step '${step}' is not due for undo`);
+      if (c?.kind !== 'undoable')
+        return refuse(command, state, `step '${step}' is not due for undo`);
       return ok({ type: 'StepUndoStarted', data: { step, attempt, outcome: c.outcome, at } });
     }
 
     case 'CompleteUndo':
     case 'FailUndo':
       if (state.rollback.undoInFlight !== command.data.step) {
-        return invalid(`the undo of '${command.data.step}' is not running`);
+        return refuse(command, state, `the undo of '${command.data.step}' is not running`);
       }
       return ok(
         command.type === 'CompleteUndo'
@@ -290,18 +301,23 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
       );
 
     case 'ReportNotUndoable': {
-      if (!rollingBack) return invalid('it is not rolling back');
+      if (!rollingBack) return refuse(command, state, 'it is not rolling back');
       const { step, at } = command.data;
       const c = pendingRollback(state).find((p) => p.step === step);
-      if (c?.kind !== 'irreversible') return invalid(`step '${step}' is not irreversible`);
+      if (c?.kind !== 'irreversible')
+        return refuse(command, state, `step '${step}' is not irreversible`);
       return ok({ type: 'StepNotUndoable', data: { step, reason: 'irreversible', at } });
     }
 
     case 'FinishRollback': {
-      if (!rollingBack) return invalid('it is not rolling back');
+      if (!rollingBack) return refuse(command, state, 'it is not rolling back');
       const pending = pendingRollback(state);
       if (pending.length > 0) {
-        return invalid(`steps still to roll back: ${pending.map((p) => p.step).join(', ')}`);
+        return refuse(
+          command,
+          state,
+          `steps still to roll back: ${pending.map((p) => p.step).join(', ')}`,
+        );
       }
       // The outcome is derived, never claimed: any change left in place fails the rollback.
       const left = notUndone(state);
@@ -316,12 +332,13 @@ const rules = (command: OperationCommand, state: OperationState): Decision => {
     }
 
     case 'SucceedOperation': {
-      if (!running) return invalid(`it is not running (${state.status})`);
+      if (!running) return refuse(command, state, `it is not running (${state.status})`);
       if (state.cancelled) return E.left(new OperationCancelledError(state.id));
       const unfinished = state.plan.filter(
         (n) => plannedStep(state.steps, n)?.status !== 'succeeded',
       );
-      if (unfinished.length > 0) return invalid(`steps not done: ${unfinished.join(', ')}`);
+      if (unfinished.length > 0)
+        return refuse(command, state, `steps not done: ${unfinished.join(', ')}`);
       const { at, effects } = command.data;
       return ok({ type: 'OperationSucceeded', data: { at, ...(effects ? { effects } : {}) } });
     }

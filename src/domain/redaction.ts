@@ -1,4 +1,5 @@
 import type { ErrorInfo } from './events.js';
+import { setOwnValue } from './own-keys.js';
 
 export const REDACTED = '[redacted]';
 
@@ -10,14 +11,40 @@ export interface Redactor {
   value<T>(value: T): T;
 }
 
+/** A copy of `params` with the same own keys (even `__proto__`), every value kept. */
+const copyParams = (params: Record<string, unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(params)) setOwnValue(out, key, params[key]);
+  return out;
+};
+
+/**
+ * What an operation without sensitive params gets: one object for all of them, instead of a
+ * redactor, its closures and its arrays per request and per run. Params are still copied, as
+ * they are with secrets: the copy is what the request event holds (and freezes).
+ */
+const NOTHING_SENSITIVE: Redactor = {
+  value: (v) => v,
+  params: copyParams,
+  text: (text) => text,
+  error: (info) => ({ ...info, causes: [...info.causes] }),
+};
+
 /**
  * Keeps the values of sensitive params out of everything written: the params recorded in
  * events are redacted, and any log line or error message that quotes a value is masked.
+ *
+ * @example
+ * ```ts
+ * const redact = createRedactor(['token'], { token: 's3cret', app: 'web' });
+ * redact.text('using s3cret'); // 'using [redacted]'
+ * ```
  */
 export const createRedactor = (
   sensitive: readonly string[],
   params: Record<string, unknown>,
 ): Redactor => {
+  if (sensitive.length === 0) return NOTHING_SENSITIVE;
   const secrets = sensitive
     .map((key) => params[key])
     .filter(

@@ -67,6 +67,24 @@ describe('redaction of sensitive params', () => {
     });
   });
 
+  it('given no sensitive params, then params are copied whole (own keys, `__proto__` too) and text, values and errors kept', () => {
+    const none = createRedactor([], { token: 'abc' });
+    const params = JSON.parse('{"app":"web","__proto__":{"x":1},"n":2}') as Record<string, unknown>;
+    const copied = none.params(params);
+    expect(copied).not.toBe(params);
+    expect(Object.keys(copied)).toEqual(['app', '__proto__', 'n']);
+    expect(Object.getPrototypeOf(copied)).toBe(Object.prototype);
+    expect(copied).toEqual(params);
+    expect(none.text('abc')).toBe('abc');
+    const output = { a: ['abc'] };
+    expect(none.value(output)).toBe(output);
+    const info = { name: 'E', message: 'abc', causes: ['abc'] };
+    const error = none.error(info);
+    expect(error).toEqual(info);
+    expect(error).not.toBe(info);
+    expect(error.causes).not.toBe(info.causes);
+  });
+
   it("given a step's output, then every string in it, keys included, is masked and other values kept", () => {
     expect(
       redactor.value({
