@@ -224,3 +224,47 @@ export const appendNowOf = (store: EventStore): AppendNow | undefined => {
   const offered = appendsNow.get(store);
   return offered !== undefined && offered.append === store.append ? offered.now : undefined;
 };
+
+/**
+ * A `readStream` that is done when it returns, as `AppendNow` is an append: offered by a store
+ * whose reads are synchronous underneath (in memory). Undefined means "not now": read through
+ * `readStream`.
+ */
+export type ReadStreamNow = (
+  stream: string,
+  options?: ReadStreamOptions,
+) => RecordedEvent[] | undefined;
+
+// Kept as appends are, and withdrawn the same way once `readStream` is replaced.
+const readsNow = new WeakMap<
+  EventStore,
+  { readStream: EventStore['readStream']; now: ReadStreamNow }
+>();
+
+/**
+ * Registers `readStreamNow` as `store`'s synchronous read, for as long as `store.readStream` is
+ * the function it has now (adapters and decorators only); returns `store`.
+ *
+ * @example
+ * ```ts
+ * return offerReadStreamNow(store, (stream, options) => read(stream, options));
+ * ```
+ */
+export const offerReadStreamNow = <S extends EventStore>(store: S, now: ReadStreamNow): S => {
+  readsNow.set(store, { readStream: store.readStream, now });
+  return store;
+};
+
+/**
+ * The synchronous read registered for this very store object, while its `readStream` is the one
+ * it was registered with; undefined for a copy, a decorator or a replaced `readStream`.
+ *
+ * @example
+ * ```ts
+ * const recorded = readStreamNowOf(store)?.(stream) ?? (await store.readStream(stream));
+ * ```
+ */
+export const readStreamNowOf = (store: EventStore): ReadStreamNow | undefined => {
+  const offered = readsNow.get(store);
+  return offered !== undefined && offered.readStream === store.readStream ? offered.now : undefined;
+};

@@ -12,6 +12,7 @@ import {
 import { encodeEvent } from '../domain/event-codec.js';
 import {
   appendNowOf,
+  readStreamNowOf,
   type EventData,
   type EventStore,
   type RecordedEvent,
@@ -198,12 +199,10 @@ export const createOperationWriter = (
     return orThrow(id, transition(command, state));
   };
 
+  const tailOptions = () => (revision >= 0n ? { from: revision + 1n } : undefined);
   /** Folds what was appended after `revision` (streams only grow: the tail is enough). */
-  const readTail = async () => {
-    const recorded = await store.readStream(
-      stream,
-      revision >= 0n ? { from: revision + 1n } : undefined,
-    );
+  const readTail = async () => foldTail(await store.readStream(stream, tailOptions()));
+  const foldTail = (recorded: RecordedEvent[]) => {
     const last = recorded.at(-1);
     if (last) {
       // One frozen state for the whole tail, not one per event.
@@ -491,6 +490,14 @@ export const createOperationWriter = (
       raiseDeferred();
     },
     refresh: async () => {
+      // Nothing in flight or waiting, on a store that reads synchronously: read here.
+      if (!busy && queue.length === 0 && readers.length === 0) {
+        const recorded = readStreamNowOf(store)?.(stream, tailOptions());
+        if (recorded) {
+          foldTail(recorded);
+          return tentative();
+        }
+      }
       const read = new Promise<void>((resolve, reject) => readers.push({ resolve, reject }));
       void pump();
       await read;

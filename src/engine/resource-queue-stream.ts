@@ -1,7 +1,13 @@
 import { filter, firstValueFrom } from 'rxjs';
 import { ConcurrencyError } from '../domain/errors.js';
 import { encodeEvent } from '../domain/event-codec.js';
-import type { EventData, EventStore } from '../domain/event-store.js';
+import {
+  appendNowOf,
+  readStreamNowOf,
+  type AppendResult,
+  type EventData,
+  type EventStore,
+} from '../domain/event-store.js';
 import type { ResourceEvent } from '../domain/events.js';
 import {
   evolveResourceQueue,
@@ -156,10 +162,9 @@ export const loadResourceQueue = async (
 ): Promise<LoadedQueue> => {
   const cache = cacheFor(store, decode);
   const base = cache.get(stream) ?? (await latestSnapshot(store, decode, stream));
-  const recorded = await store.readStream(
-    stream,
-    base.revision >= 0n ? { from: base.revision + 1n } : undefined,
-  );
+  const after = base.revision >= 0n ? { from: base.revision + 1n } : undefined;
+  const recorded =
+    readStreamNowOf(store)?.(stream, after) ?? (await store.readStream(stream, after));
   let state = base.state;
   for (const r of recorded) state = evolveResourceQueue(state, decode(r) as ResourceEvent);
   const last = recorded.at(-1);
@@ -177,15 +182,20 @@ export const loadResourceQueue = async (
   return { state: loaded.state, revision: loaded.revision, lastPosition: loaded.lastPosition };
 };
 
+/** Appended at once on a store that can (see appendNowOf), else through `append`. */
 const append = (
   store: EventStore,
   stream: string,
   event: ResourceEvent,
   expected: bigint | 'any',
-) =>
-  store.append(stream, [encodeEvent(event)], {
-    expectedVersion: expected === 'any' ? 'any' : expected < 0n ? 'no_stream' : expected,
-  });
+): AppendResult | Promise<AppendResult> => {
+  const events = [encodeEvent(event)];
+  const options = {
+    expectedVersion:
+      expected === 'any' ? ('any' as const) : expected < 0n ? ('no_stream' as const) : expected,
+  };
+  return appendNowOf(store)?.(stream, events, options) ?? store.append(stream, events, options);
+};
 
 /** A request's place in its resource's queue: appended with no expected version (blind). */
 export const queueEntry = (operationId: string, at: string): EventData =>

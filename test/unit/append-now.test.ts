@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendNowOf, type EventStore } from '../../src/domain/event-store.js';
+import { appendNowOf, readStreamNowOf, type EventStore } from '../../src/domain/event-store.js';
 import {
   ConcurrencyError,
   createEngine,
@@ -62,6 +62,73 @@ describe("the in-memory store's synchronous append (appendNowOf)", () => {
       throw new Error(`not this time (${stream}, ${events.length}, ${String(options)})`);
     };
     expect(appendNowOf(store)).toBeUndefined();
+  });
+});
+
+describe("the in-memory store's synchronous read (readStreamNowOf)", () => {
+  it('reads as readStream does, forwards and backwards, each event with its own Date', async () => {
+    const store = createInMemoryEventStore();
+    await store.append('s-1', [event(1), event(2), event(3)]);
+    const now = readStreamNowOf(store)!;
+    for (const options of [
+      undefined,
+      { from: 1n },
+      { from: 1n, maxCount: 1 },
+      { direction: 'backwards' as const, maxCount: 2 },
+    ]) {
+      expect(now('s-1', options)).toEqual(await store.readStream('s-1', options));
+    }
+    const [a] = now('s-1')!;
+    const [b] = now('s-1')!;
+    expect(a!.recordedAt).not.toBe(b!.recordedAt);
+    expect(now('none')).toEqual([]);
+    await store.close();
+    expect(() => now('s-1')).toThrow(StoreClosedError);
+  });
+
+  it('is not offered by a copy of the store, nor by one whose readStream was replaced', () => {
+    const store = createInMemoryEventStore();
+    expect(readStreamNowOf({ ...store })).toBeUndefined();
+    const idle = withTelemetry(store, undefined, 'engine', createEventDecoder());
+    expect(readStreamNowOf(idle)).toBe(readStreamNowOf(store));
+    store.readStream = async () => [];
+    expect(readStreamNowOf(store)).toBeUndefined();
+  });
+
+  it('lets an engine see a cancel written while its operation waited for the resource, through a replaced readStream too', async () => {
+    for (const replaced of [false, true]) {
+      const store = createInMemoryEventStore();
+      const reads: string[] = [];
+      if (replaced) {
+        const read = store.readStream.bind(store);
+        store.readStream = (stream, options) => {
+          reads.push(stream);
+          return read(stream, options);
+        };
+      }
+      let release!: () => void;
+      const held = new Promise<void>((go) => (release = go));
+      const slow = defineOperation({
+        type: 'deploy',
+        steps: [step({ name: 'hold', kind: 'no_side_effects', run: () => held })],
+      });
+      const engine = engineOn(store);
+      const other = createEngine({
+        store,
+        operations: [slow],
+        clock: createVirtualClock(),
+        ids: createSequentialIds('slow-'),
+        telemetry: false,
+      });
+      const first = await other.start(request());
+      const second = await engine.start(request());
+      await engine.cancel(second.id, { user: 'ada@example.com' });
+      release();
+      expect((await first.result).status).toBe('succeeded');
+      const result = await second.result;
+      expect(result).toMatchObject({ status: 'failed', cancelled: true });
+      if (replaced) expect(reads.length).toBeGreaterThan(0);
+    }
   });
 });
 

@@ -3,6 +3,7 @@ import { ConcurrencyError, StoreClosedError } from '../../domain/errors.js';
 import {
   describeExpectedVersion,
   offerAppendNow,
+  offerReadStreamNow,
   ofTypes,
   satisfiesExpectedVersion,
   type AppendOptions,
@@ -166,116 +167,118 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
     return result!;
   };
 
-  // The same append without a promise, for the engine's writer (see offerAppendNow): its
-  // promise, the writer's and the turns between them were a sixth of what a five-step
-  // operation allocated on this store.
-  return offerAppendNow<EventStore>(
-    {
-      async append(
-        stream: string,
-        events: readonly EventData[],
-        appendOptions: AppendOptions = {},
-      ): Promise<AppendResult> {
-        return appendNow(stream, events, appendOptions);
-      },
+  const readStreamNow = (stream: string, readOptions: ReadStreamOptions = {}): RecordedEvent[] => {
+    ensureOpen();
+    const events = streams.get(stream) ?? [];
+    const max = readOptions.maxCount ?? Infinity;
+    if (readOptions.direction === 'backwards') {
+      const last = events.length - 1;
+      const start =
+        readOptions.from === undefined ? last : Math.min(last, Number(readOptions.from));
+      const end = Math.max(-1, start - max);
+      const out: RecordedEvent[] = [];
+      for (let i = start; i > end; i--) out.push(withOwnDate(events[i] as RecordedEvent));
+      return out;
+    }
+    const start = Number(readOptions.from ?? 0n);
+    return events.slice(start, max === Infinity ? undefined : start + max).map(withOwnDate);
+  };
 
-      async appendToStreams(writes: readonly StreamWrite[]): Promise<AppendResult[]> {
-        ensureOpen();
-        return store(
-          writes.map((w) => ({
-            stream: w.stream,
-            events: w.events,
-            expected: w.expectedVersion ?? 'any',
-          })),
-        );
-      },
-
-      async readStream(
-        stream: string,
-        readOptions: ReadStreamOptions = {},
-      ): Promise<RecordedEvent[]> {
-        ensureOpen();
-        const events = streams.get(stream) ?? [];
-        const max = readOptions.maxCount ?? Infinity;
-        if (readOptions.direction === 'backwards') {
-          const last = events.length - 1;
-          const start =
-            readOptions.from === undefined ? last : Math.min(last, Number(readOptions.from));
-          const end = Math.max(-1, start - max);
-          const out: RecordedEvent[] = [];
-          for (let i = start; i > end; i--) out.push(withOwnDate(events[i] as RecordedEvent));
-          return out;
-        }
-        const start = Number(readOptions.from ?? 0n);
-        return events.slice(start, max === Infinity ? undefined : start + max).map(withOwnDate);
-      },
-
-      async readAll(readOptions: ReadAllOptions = {}): Promise<RecordedEvent[]> {
-        ensureOpen();
-        const start = Number(readOptions.after ?? 0n);
-        const max = readOptions.maxCount ?? Infinity;
-        if (readOptions.types === undefined) {
-          return all.slice(start, max === Infinity ? undefined : start + max).map(withOwnDate);
-        }
-        const keep = ofTypes(readOptions.types);
-        const out: RecordedEvent[] = [];
-        for (let i = start; i < all.length && out.length < max; i++) {
-          const event = all[i] as RecordedEvent;
-          if (keep(event)) out.push(withOwnDate(event));
-        }
-        return out;
-      },
-
-      async headPosition(): Promise<bigint> {
-        ensureOpen();
-        return BigInt(all.length);
-      },
-
-      async currentTime(): Promise<Date> {
-        ensureOpen();
-        return now();
-      },
-
-      subscribe(subscribeOptions: SubscribeOptions = {}): Observable<RecordedEvent> {
-        return new Observable<RecordedEvent>((subscriber) => {
-          if (closed) {
-            subscriber.error(new StoreClosedError());
-            return;
-          }
-          const after = subscribeOptions.after ?? 0n;
-          let cursor = after === 'end' ? all.length : Number(after);
-          const keep = ofTypes(subscribeOptions.types);
-          let delivering = false;
-          const pump = () => {
-            if (delivering || subscriber.closed) return;
-            delivering = true;
-            try {
-              while (cursor < all.length && !subscriber.closed) {
-                const event = all[cursor++] as RecordedEvent;
-                if (keep(event)) subscriber.next(withOwnDate(event));
-              }
-            } finally {
-              delivering = false;
-            }
-          };
-          const complete = () => subscriber.complete();
-          pumps.add(pump);
-          closers.add(complete);
-          queueMicrotask(pump);
-          return () => {
-            pumps.delete(pump);
-            closers.delete(complete);
-          };
-        });
-      },
-
-      async close(): Promise<void> {
-        if (closed) return;
-        closed = true;
-        for (const complete of [...closers]) complete();
-        pumps.clear();
-      },
+  const eventStore: EventStore = {
+    async append(
+      stream: string,
+      events: readonly EventData[],
+      appendOptions: AppendOptions = {},
+    ): Promise<AppendResult> {
+      return appendNow(stream, events, appendOptions);
     },
-    appendNow,
-  );
+
+    async appendToStreams(writes: readonly StreamWrite[]): Promise<AppendResult[]> {
+      ensureOpen();
+      return store(
+        writes.map((w) => ({
+          stream: w.stream,
+          events: w.events,
+          expected: w.expectedVersion ?? 'any',
+        })),
+      );
+    },
+
+    async readStream(
+      stream: string,
+      readOptions: ReadStreamOptions = {},
+    ): Promise<RecordedEvent[]> {
+      return readStreamNow(stream, readOptions);
+    },
+
+    async readAll(readOptions: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+      ensureOpen();
+      const start = Number(readOptions.after ?? 0n);
+      const max = readOptions.maxCount ?? Infinity;
+      if (readOptions.types === undefined) {
+        return all.slice(start, max === Infinity ? undefined : start + max).map(withOwnDate);
+      }
+      const keep = ofTypes(readOptions.types);
+      const out: RecordedEvent[] = [];
+      for (let i = start; i < all.length && out.length < max; i++) {
+        const event = all[i] as RecordedEvent;
+        if (keep(event)) out.push(withOwnDate(event));
+      }
+      return out;
+    },
+
+    async headPosition(): Promise<bigint> {
+      ensureOpen();
+      return BigInt(all.length);
+    },
+
+    async currentTime(): Promise<Date> {
+      ensureOpen();
+      return now();
+    },
+
+    subscribe(subscribeOptions: SubscribeOptions = {}): Observable<RecordedEvent> {
+      return new Observable<RecordedEvent>((subscriber) => {
+        if (closed) {
+          subscriber.error(new StoreClosedError());
+          return;
+        }
+        const after = subscribeOptions.after ?? 0n;
+        let cursor = after === 'end' ? all.length : Number(after);
+        const keep = ofTypes(subscribeOptions.types);
+        let delivering = false;
+        const pump = () => {
+          if (delivering || subscriber.closed) return;
+          delivering = true;
+          try {
+            while (cursor < all.length && !subscriber.closed) {
+              const event = all[cursor++] as RecordedEvent;
+              if (keep(event)) subscriber.next(withOwnDate(event));
+            }
+          } finally {
+            delivering = false;
+          }
+        };
+        const complete = () => subscriber.complete();
+        pumps.add(pump);
+        closers.add(complete);
+        queueMicrotask(pump);
+        return () => {
+          pumps.delete(pump);
+          closers.delete(complete);
+        };
+      });
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      for (const complete of [...closers]) complete();
+      pumps.clear();
+    },
+  };
+  // The same append and read without a promise, for the engine (see offerAppendNow): the
+  // promises and turns of an operation's appends and reads on this store were the largest part
+  // of what it allocated.
+  return offerReadStreamNow(offerAppendNow(eventStore, appendNow), readStreamNow);
 };

@@ -1,6 +1,8 @@
 import {
   appendNowOf,
   offerAppendNow,
+  offerReadStreamNow,
+  readStreamNowOf,
   type EventStore,
   type StreamWrite,
 } from '../../domain/event-store.js';
@@ -126,9 +128,14 @@ export const withTelemetry = (
   };
   // A store that appends synchronously keeps doing so while nothing is recorded; an append that
   // must be observed is "not now", and goes through `append` above.
-  return appendNowOf(store)
-    ? offerAppendNow(wrapped, (stream, events, options) =>
-        passesBy(stream) ? appendNowOf(store)?.(stream, events, options) : undefined,
-      )
-    : wrapped;
+  if (appendNowOf(store)) {
+    offerAppendNow(wrapped, (stream, events, options) =>
+      passesBy(stream) ? appendNowOf(store)?.(stream, events, options) : undefined,
+    );
+  }
+  // Reads are never observed.
+  if (readStreamNowOf(store)) {
+    offerReadStreamNow(wrapped, (stream, options) => readStreamNowOf(store)?.(stream, options));
+  }
+  return wrapped;
 };
