@@ -104,6 +104,15 @@ export interface OperationWriter {
     command: OperationCommand,
     options?: { metadata?: Record<string, unknown> },
   ): Promise<OperationEvent[]>;
+  /**
+   * `execute`, done before it returns when it can be (a store that appends synchronously, with
+   * nothing in flight): then its events are returned as they are and a refusal is thrown, else
+   * its promise. For a loop that should not give up its turn when nothing made it wait.
+   */
+  executeSoon(
+    command: OperationCommand,
+    options?: { metadata?: Record<string, unknown> },
+  ): OperationEvent[] | Promise<OperationEvent[]>;
   /** Queues a command and appends it soon, without waiting; its failure is raised by the next `execute`. */
   enqueue(command: OperationCommand): void;
   /**
@@ -431,6 +440,32 @@ export const createOperationWriter = (
       }),
     );
   };
+  /** The general `execute`: through the pump, waiting for whatever is in flight. */
+  const executeQueued = async (
+    command: OperationCommand,
+    metadata: Record<string, unknown> | undefined,
+  ): Promise<OperationEvent[]> => {
+    let written: Promise<OperationEvent[]>;
+    try {
+      written = pushAndWait(command, metadata);
+    } catch (error) {
+      // Refused on what is still to be appended: decide once more on what was appended.
+      if (queue.length === 0 && !busy) throw error;
+      await pump();
+      written = pushAndWait(command, metadata);
+    }
+    return settle(written);
+  };
+  const executeSoon = (
+    command: OperationCommand,
+    options?: { metadata?: Record<string, unknown> },
+  ): OperationEvent[] | Promise<OperationEvent[]> => {
+    if (!busy && readers.length === 0 && appendNow()) {
+      const now = executeNow(command, options?.metadata);
+      if (now !== undefined) return now;
+    }
+    return executeQueued(command, options?.metadata);
+  };
   const keepError = (error: unknown) => {
     deferred ??= error;
   };
@@ -451,22 +486,8 @@ export const createOperationWriter = (
     },
     state: tentative,
     lastPosition: () => lastPosition,
-    execute: async (command, options) => {
-      if (!busy && readers.length === 0 && appendNow()) {
-        const now = executeNow(command, options?.metadata);
-        if (now !== undefined) return now;
-      }
-      let written: Promise<OperationEvent[]>;
-      try {
-        written = pushAndWait(command, options?.metadata);
-      } catch (error) {
-        // Refused on what is still to be appended: decide once more on what was appended.
-        if (queue.length === 0 && !busy) throw error;
-        await pump();
-        written = pushAndWait(command, options?.metadata);
-      }
-      return settle(written);
-    },
+    execute: async (command, options) => executeSoon(command, options),
+    executeSoon,
     enqueue: (command) => {
       try {
         push(command, 'enqueue', ignore, keepError);

@@ -22,7 +22,7 @@ import { isoNow, type Clock } from './clock.js';
 import type { Decode, OperationWriter } from './operation-stream.js';
 import { acquireResource, releaseResource } from './resource-queue-stream.js';
 import { runRollback } from './run-rollback.js';
-import { attemptStep } from './step-attempt.js';
+import { attemptStep, type AttemptOutcome } from './step-attempt.js';
 
 export interface RunnerDeps {
   store: EventStore;
@@ -84,15 +84,24 @@ export const driveOperation = async (
   const fail = (failure: ForwardFailure) =>
     writer.stage(failOperation(writer.state(), failure, now()));
 
+  // `perform` and what follows it give up the turn only when something made them wait: a store
+  // that appends synchronously and a step that returns at once run a step without a promise
+  // (each async frame, each await, was part of the engine's own cost per step).
+
   /** Performs `action`, a step attempt, and returns what the domain says comes next. */
-  const perform = async (
+  const perform = (
     def: OperationDefinition,
     action: RunStep<Step>,
-  ): Promise<ForwardAction<Step>> => {
+  ): ForwardAction<Step> | Promise<ForwardAction<Step>> => {
     if (watch.requested) return cancelledBefore(writer.state(), action);
     const { step, attempt, provider } = action;
+    const startRefused = (error: unknown): ForwardAction<Step> => {
+      if (error instanceof OperationCancelledError) return cancelledBefore(writer.state(), action);
+      throw error;
+    };
+    let started: unknown;
     try {
-      await writer.execute({
+      started = writer.executeSoon({
         type: 'StartStep',
         data: {
           step: step.name,
@@ -102,9 +111,18 @@ export const driveOperation = async (
         },
       });
     } catch (error) {
-      if (error instanceof OperationCancelledError) return cancelledBefore(writer.state(), action);
-      throw error;
+      return startRefused(error);
     }
+    return started instanceof Promise
+      ? started.then(() => runStarted(def, action), startRefused)
+      : runStarted(def, action);
+  };
+
+  /** The attempt of a step whose start is durable. */
+  const runStarted = (
+    def: OperationDefinition,
+    action: RunStep<Step>,
+  ): ForwardAction<Step> | Promise<ForwardAction<Step>> => {
     // Lost while its start was being appended (a worker's lease judged lost as the append waited
     // for a locked store): the step is not begun. Its start is recorded, so whoever takes the
     // operation over treats it as possibly done and undoes it, as after a crash at this point.
@@ -113,16 +131,26 @@ export const driveOperation = async (
       operationId: writer.id,
       params: input.params,
       outputs: stepOutputs(writer.state()),
-      log: logger(step.name),
+      log: logger(action.step.name),
       watch,
       redact,
       now,
       clock,
-      heartbeatDetails: plannedStep(writer.state().steps, step.name)?.heartbeat,
+      heartbeatDetails: plannedStep(writer.state().steps, action.step.name)?.heartbeat,
       fence: writer.fence ?? 0,
     });
-    // A step that returned at once is not waited for: there is nothing to wait for.
-    const outcome = attempted instanceof Promise ? await attempted : attempted;
+    return attempted instanceof Promise
+      ? attempted.then((outcome) => recordOutcome(def, action, outcome))
+      : recordOutcome(def, action, attempted);
+  };
+
+  /** Records how the attempt went, and says what comes next. */
+  const recordOutcome = (
+    def: OperationDefinition,
+    action: RunStep<Step>,
+    outcome: AttemptOutcome,
+  ): ForwardAction<Step> | Promise<ForwardAction<Step>> => {
+    const { step, attempt, provider } = action;
     if (outcome.kind === 'succeeded') {
       const { output, at } = outcome;
       // Staged, not awaited: the success goes in one append with what comes next (the next
@@ -153,9 +181,12 @@ export const driveOperation = async (
     const failed = { type: 'FailStep' as const, data: { ...data, ...heartbeat } };
     // Before a wait the failure is made durable; otherwise it goes with what comes next (the
     // next attempt's start, or the operation's failure and its rollback's start).
-    if (next.kind === 'wait') await writer.execute(failed);
-    else writer.stage(failed);
-    return next;
+    if (next.kind !== 'wait') {
+      writer.stage(failed);
+      return next;
+    }
+    const written = writer.executeSoon(failed);
+    return written instanceof Promise ? written.then(() => next) : next;
   };
 
   const succeed = async (def: OperationDefinition): Promise<ForwardFailure | undefined> => {
@@ -187,9 +218,11 @@ export const driveOperation = async (
     let action: ForwardAction<Step> = nextStep(writer.state(), def);
     for (;;) {
       switch (action.kind) {
-        case 'run':
-          action = await perform(def, action);
+        case 'run': {
+          const next = perform(def, action);
+          action = next instanceof Promise ? await next : next;
           break;
+        }
         case 'wait':
           try {
             await clock.sleep(action.delayMs, watch.signal);
