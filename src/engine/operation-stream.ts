@@ -335,8 +335,12 @@ export const createOperationWriter = (
    * `refresh`, until neither is left. One at a time, so `revision` is never read while an
    * append or a read may change it.
    */
-  const pump = (): Promise<void> =>
-    (busy ??= (async () => {
+  const pump = (): Promise<void> => {
+    if (busy) return busy;
+    // Nothing to do (what was enqueued may have gone with an append made at once since).
+    if (queue.length === 0 && readers.length === 0) return Promise.resolve();
+    let ended = false;
+    const run = (async () => {
       try {
         for (;;) {
           if (queue.length > 0) {
@@ -356,9 +360,15 @@ export const createOperationWriter = (
           }
         }
       } finally {
+        ended = true;
         busy = undefined;
       }
-    })());
+    })();
+    // A run that ended before this line (it found nothing to wait for) must not be left as the
+    // one in flight: every later call would take it for one and wait on it, appending nothing.
+    if (!ended) busy = run;
+    return run;
+  };
 
   /** Decides `command` on the state the pending ones lead to (a refusal throws) and queues it. */
   const push = (
@@ -500,7 +510,7 @@ export const createOperationWriter = (
         scheduled = true;
         queueMicrotask(() => {
           scheduled = false;
-          void pump();
+          if (queue.length > 0) void pump();
         });
       }
     },

@@ -160,8 +160,13 @@ const outcomeOf = (
 ): AttemptOutcome => {
   let failure = thrown;
   if (!failure) {
-    const problem = output === undefined ? undefined : jsonProblem(output);
-    if (problem) failure = { error: new InvalidStepOutputError(step.name, problem) };
+    try {
+      const problem = output === undefined ? undefined : jsonProblem(output);
+      if (problem) failure = { error: new InvalidStepOutputError(step.name, problem) };
+    } catch (error) {
+      // Reading the output threw (a getter, a proxy, a cycle too deep): the step failed.
+      failure = { error };
+    }
   }
   const at = ctx.now();
   // A cancel that aborted the signal before the timeout fired is what stopped the step.
@@ -210,12 +215,15 @@ const attemptUntimed = (
     return outcomeOf(step, ctx, output, thrown, signal, undefined, details);
   };
   let returned: unknown;
+  let thenable: boolean;
   try {
     returned = step.run(stepContext(action, ctx, signal, heartbeat));
+    // Inside the try: reading `then` may throw (a getter), and that fails the step too.
+    thenable = isThenable(returned);
   } catch (error) {
     return end(undefined, { error });
   }
-  if (!isThenable(returned)) return end(returned, undefined);
+  if (!thenable) return end(returned, undefined);
   return Promise.resolve(returned).then(
     (output) => end(output, undefined),
     (error: unknown) => end(undefined, { error }),

@@ -247,6 +247,103 @@ describe('engine.start', () => {
     },
   );
 
+  it.each([
+    ['succeeds', false],
+    ['fails', true],
+  ])(
+    'writes every event when a step logs and returns at once, and the next one waits and %s',
+    async (_, fails) => {
+      const op = defineOperation({
+        type: 'deploy',
+        steps: [
+          step({
+            name: 'a',
+            run: ({ log }) => {
+              log('hi');
+              return 1;
+            },
+            undo: () => undefined,
+          }),
+          step({
+            name: 'b',
+            run: async () => {
+              await new Promise((resolve) => setTimeout(resolve, 1));
+              if (fails) throw new Error('b refused');
+              return 2;
+            },
+            undo: () => undefined,
+          }),
+        ],
+      });
+      const { engine, store } = setup([op]);
+      const handle = await engine.start(request());
+      const result = await handle.result;
+      expect(result.status).toBe(fails ? 'failed' : 'succeeded');
+      const types = await eventTypes(store, handle.id);
+      expect(types).toEqual(
+        fails
+          ? [
+              'OperationRequested',
+              'OperationStarted',
+              'StepStarted',
+              'LogWritten',
+              'StepSucceeded',
+              'StepStarted',
+              'StepFailed',
+              'OperationFailed',
+              'RollbackStarted',
+              'StepUndoStarted',
+              'StepUndone',
+              'RollbackFinished',
+            ]
+          : [
+              'OperationRequested',
+              'OperationStarted',
+              'StepStarted',
+              'LogWritten',
+              'StepSucceeded',
+              'StepStarted',
+              'StepSucceeded',
+              'OperationSucceeded',
+            ],
+      );
+    },
+  );
+
+  it.each([
+    [
+      'its output has a getter that throws',
+      () => ({
+        get x(): number {
+          throw new Error('boom');
+        },
+      }),
+    ],
+    [
+      'its result has a `then` getter that throws',
+      () => ({
+        get then(): never {
+          throw new Error('boom');
+        },
+      }),
+    ],
+  ])('fails a step when %s, and rolls back', async (_, run) => {
+    const undone: string[] = [];
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({ name: 'pull', run: () => ({ ok: true }), undo: () => void undone.push('pull') }),
+        // @ts-expect-error not JSON: the run-time handling is under test
+        step({ name: 'start', run, undo: () => void undone.push('start') }),
+      ],
+    });
+    const { engine } = setup([op]);
+    const result = await (await engine.start(request())).result;
+    expect(result).toMatchObject({ status: 'failed', failedStep: 'start', rollback: 'succeeded' });
+    expect(result.error?.message).toBe('boom');
+    expect(undone).toEqual(['pull']);
+  });
+
   it('runs a step that returns at once and one that returns a thenable alike', async () => {
     const op = defineOperation({
       type: 'deploy',
