@@ -189,11 +189,25 @@ export type AppendNow = (
   options?: AppendOptions,
 ) => AppendResult | undefined;
 
-// Kept beside the store object, not on it, with the `append` it stands for: a copy of a store
-// (`{ ...store, append: mine }`, a user's decorator) is another object and has none, and a store
-// whose `append` was replaced since (a test's fault injection) has none any more, so an `append`
-// someone put in front is never bypassed.
-const appendsNow = new WeakMap<EventStore, { append: EventStore['append']; now: AppendNow }>();
+// A synchronous twin of one of a store's methods, kept beside the store object, not on it, with
+// the method it stands for: a copy of a store (`{ ...store, append: mine }`, a user's decorator)
+// is another object and has none, and a store whose method was replaced since (a test's fault
+// injection) has none any more, so a method someone put in front is never bypassed.
+const synchronousTwins = <K extends 'append' | 'readStream', Now>(method: K) => {
+  const twins = new WeakMap<EventStore, { of: EventStore[K]; now: Now }>();
+  return {
+    offer: <S extends EventStore>(store: S, now: Now): S => {
+      twins.set(store, { of: store[method], now });
+      return store;
+    },
+    of: (store: EventStore): Now | undefined => {
+      const twin = twins.get(store);
+      return twin !== undefined && twin.of === store[method] ? twin.now : undefined;
+    },
+  };
+};
+
+const appendTwins = synchronousTwins<'append', AppendNow>('append');
 
 /**
  * Registers `appendNow` as `store`'s synchronous append, for as long as `store.append` is the
@@ -204,10 +218,8 @@ const appendsNow = new WeakMap<EventStore, { append: EventStore['append']; now: 
  * return offerAppendNow(store, (stream, events, options) => write(stream, events, options));
  * ```
  */
-export const offerAppendNow = <S extends EventStore>(store: S, appendNow: AppendNow): S => {
-  appendsNow.set(store, { append: store.append, now: appendNow });
-  return store;
-};
+export const offerAppendNow: <S extends EventStore>(store: S, appendNow: AppendNow) => S =
+  appendTwins.offer;
 
 /**
  * The synchronous append registered for this very store object, if any and if its `append` is
@@ -220,10 +232,7 @@ export const offerAppendNow = <S extends EventStore>(store: S, appendNow: Append
  * const result = now?.(stream, events) ?? (await store.append(stream, events));
  * ```
  */
-export const appendNowOf = (store: EventStore): AppendNow | undefined => {
-  const offered = appendsNow.get(store);
-  return offered !== undefined && offered.append === store.append ? offered.now : undefined;
-};
+export const appendNowOf: (store: EventStore) => AppendNow | undefined = appendTwins.of;
 
 /**
  * A `readStream` that is done when it returns, as `AppendNow` is an append: offered by a store
@@ -236,10 +245,7 @@ export type ReadStreamNow = (
 ) => RecordedEvent[] | undefined;
 
 // Kept as appends are, and withdrawn the same way once `readStream` is replaced.
-const readsNow = new WeakMap<
-  EventStore,
-  { readStream: EventStore['readStream']; now: ReadStreamNow }
->();
+const readTwins = synchronousTwins<'readStream', ReadStreamNow>('readStream');
 
 /**
  * Registers `readStreamNow` as `store`'s synchronous read, for as long as `store.readStream` is
@@ -250,10 +256,8 @@ const readsNow = new WeakMap<
  * return offerReadStreamNow(store, (stream, options) => read(stream, options));
  * ```
  */
-export const offerReadStreamNow = <S extends EventStore>(store: S, now: ReadStreamNow): S => {
-  readsNow.set(store, { readStream: store.readStream, now });
-  return store;
-};
+export const offerReadStreamNow: <S extends EventStore>(store: S, now: ReadStreamNow) => S =
+  readTwins.offer;
 
 /**
  * The synchronous read registered for this very store object, while its `readStream` is the one
@@ -264,7 +268,4 @@ export const offerReadStreamNow = <S extends EventStore>(store: S, now: ReadStre
  * const recorded = readStreamNowOf(store)?.(stream) ?? (await store.readStream(stream));
  * ```
  */
-export const readStreamNowOf = (store: EventStore): ReadStreamNow | undefined => {
-  const offered = readsNow.get(store);
-  return offered !== undefined && offered.readStream === store.readStream ? offered.now : undefined;
-};
+export const readStreamNowOf: (store: EventStore) => ReadStreamNow | undefined = readTwins.of;
