@@ -4,7 +4,6 @@ import {
   describeExpectedVersion,
   offerAppendNow,
   offerReadStreamNow,
-  ofTypes,
   satisfiesExpectedVersion,
   type AppendOptions,
   type AppendResult,
@@ -17,6 +16,7 @@ import {
   type StreamWrite,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
+import { createEventColumns, pushEvent, recordedAt } from './event-columns.js';
 import { frozenCopy } from './frozen-copy.js';
 
 export interface InMemoryEventStoreOptions {
@@ -24,39 +24,11 @@ export interface InMemoryEventStoreOptions {
   now?: () => Date;
 }
 
-/**
- * An event as this store keeps it: never handed out, so neither frozen nor given BigInts and a
- * Date until a reader asks (`recorded`). Positions as numbers and the time as milliseconds keep
- * an append free of three heap objects per event that the store would hold for its whole life
- * (bench/NOTES.md, "Engine on memory, round 8"). Its `data` and `metadata` are the frozen
- * copies every reader shares.
- */
-interface StoredEvent {
-  readonly type: string;
-  readonly version: number;
-  readonly data: unknown;
-  readonly metadata: Record<string, unknown> | undefined;
-  readonly streamName: string;
-  readonly streamRevision: number;
-  readonly globalPosition: number;
-  readonly recordedAt: number;
-}
-
-// What a reader gets: a frozen record of its own, with its own Date (a frozen Date can still be
-// changed with setTime()). The fields are named rather than spread: this runs for every event
-// read and every subscriber it is delivered to.
-const recorded = (event: StoredEvent): RecordedEvent => {
-  const copy: RecordedEvent = {
-    type: event.type,
-    version: event.version,
-    data: event.data,
-    streamName: event.streamName,
-    streamRevision: BigInt(event.streamRevision),
-    globalPosition: BigInt(event.globalPosition),
-    recordedAt: new Date(event.recordedAt),
-  };
-  if (event.metadata !== undefined) copy.metadata = event.metadata;
-  return Object.freeze(copy);
+// ofTypes for a type name: the store reads a column of names, not records.
+const typeFilter = (types: readonly string[] | undefined): ((type: string) => boolean) => {
+  if (types === undefined) return () => true;
+  const set = new Set(types);
+  return (type) => set.has(type);
 };
 
 /**
@@ -68,8 +40,9 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
   // The stored batch's time in milliseconds: what `options.now` gives, else the system clock.
   const given = options.now;
   const stamp = given ? () => given().getTime() : () => Date.now();
-  const all: StoredEvent[] = [];
-  const streams = new Map<string, StoredEvent[]>();
+  const all = createEventColumns();
+  // Each stream's events as indexes into `all`, in revision order.
+  const streams = new Map<string, number[]>();
   const pumps = new Set<() => void>();
   const closers = new Set<() => void>();
   let closed = false;
@@ -114,57 +87,55 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       expected: ExpectedVersion;
     }>,
   ): AppendResult[] => {
-    // Plain loops, and records built without a spread: this runs for every append, and the
-    // `map` callbacks and `...(metadata ? { metadata } : {})` were 5% of the engine's profile.
+    // Plain loops: this runs for every append, and `map` callbacks were 5% of the engine's
+    // profile. Copies are made (and may throw) before anything is stored.
     let pending: Map<string, number> | undefined;
-    let next = all.length;
-    const recordedAt = stamp();
-    const prepared: { stream: string; current: number; stored: StoredEvent[] }[] = [];
+    const time = stamp();
+    const prepared: {
+      stream: string;
+      current: number;
+      events: readonly EventData[];
+      data: unknown[];
+      metadata: (Record<string, unknown> | undefined)[];
+    }[] = [];
     for (const { stream, events, expected } of writes) {
       const current = pending?.get(stream) ?? (streams.get(stream)?.length ?? 0) - 1;
       if (!satisfiesExpectedVersion(expected, BigInt(current))) {
         throw new ConcurrencyError(stream, describeExpectedVersion(expected), BigInt(current));
       }
-      const stored: StoredEvent[] = [];
-      let revision = current;
+      const data: unknown[] = [];
+      const metadata: (Record<string, unknown> | undefined)[] = [];
       for (const e of events) {
-        stored.push({
-          type: e.type,
-          version: e.version,
-          data: frozenCopy(e.data),
-          metadata: e.metadata ? frozenCopy(e.metadata) : undefined,
-          streamName: stream,
-          streamRevision: ++revision,
-          globalPosition: ++next,
-          recordedAt,
-        });
+        data.push(frozenCopy(e.data));
+        metadata.push(e.metadata ? frozenCopy(e.metadata) : undefined);
       }
-      if (writes.length > 1) (pending ??= new Map()).set(stream, revision);
-      prepared.push({ stream, current, stored });
+      if (writes.length > 1) (pending ??= new Map()).set(stream, current + events.length);
+      prepared.push({ stream, current, events, data, metadata });
     }
     const results: AppendResult[] = [];
     let appended = false;
-    for (const { stream, current, stored } of prepared) {
-      const last = stored.at(-1);
-      if (!last) {
+    for (const { stream, current, events, data, metadata } of prepared) {
+      let own = streams.get(stream);
+      if (events.length === 0) {
         results.push({
           nextExpectedRevision: BigInt(current),
-          lastPosition: BigInt(streams.get(stream)?.at(-1)?.globalPosition ?? all.length),
+          lastPosition: BigInt(own === undefined ? all.type.length : (own.at(-1) as number) + 1),
         });
         continue;
       }
-      // The store owns its arrays and only ever hands out copies of them: appending in place
-      // keeps an append O(events appended) instead of O(stream length).
-      let own = streams.get(stream);
+      // The store owns its arrays and only ever hands out records built from them: appending
+      // in place keeps an append O(events appended) instead of O(stream length).
       if (!own) streams.set(stream, (own = []));
-      for (const r of stored) {
-        all.push(r);
-        own.push(r);
+      let revision = current;
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i] as EventData;
+        own.push(all.type.length);
+        pushEvent(all, e.type, e.version, data[i], metadata[i], stream, ++revision, time);
       }
       appended = true;
       results.push({
-        nextExpectedRevision: BigInt(last.streamRevision),
-        lastPosition: BigInt(last.globalPosition),
+        nextExpectedRevision: BigInt(revision),
+        lastPosition: BigInt(all.type.length),
       });
     }
     if (appended) wake();
@@ -191,11 +162,14 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
         readOptions.from === undefined ? last : Math.min(last, Number(readOptions.from));
       const end = Math.max(-1, start - max);
       const out: RecordedEvent[] = [];
-      for (let i = start; i > end; i--) out.push(recorded(events[i] as StoredEvent));
+      for (let i = start; i > end; i--) out.push(recordedAt(all, events[i] as number));
       return out;
     }
-    const start = Number(readOptions.from ?? 0n);
-    return events.slice(start, max === Infinity ? undefined : start + max).map(recorded);
+    const start = Math.max(0, Number(readOptions.from ?? 0n));
+    const end = Math.min(events.length, start + max);
+    const out: RecordedEvent[] = [];
+    for (let i = start; i < end; i++) out.push(recordedAt(all, events[i] as number));
+    return out;
   };
 
   const eventStore: EventStore = {
@@ -227,23 +201,19 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
 
     async readAll(readOptions: ReadAllOptions = {}): Promise<RecordedEvent[]> {
       ensureOpen();
-      const start = Number(readOptions.after ?? 0n);
+      const start = Math.max(0, Number(readOptions.after ?? 0n));
       const max = readOptions.maxCount ?? Infinity;
-      if (readOptions.types === undefined) {
-        return all.slice(start, max === Infinity ? undefined : start + max).map(recorded);
-      }
-      const keep = ofTypes<StoredEvent>(readOptions.types);
+      const keep = typeFilter(readOptions.types);
       const out: RecordedEvent[] = [];
-      for (let i = start; i < all.length && out.length < max; i++) {
-        const event = all[i] as StoredEvent;
-        if (keep(event)) out.push(recorded(event));
+      for (let i = start; i < all.type.length && out.length < max; i++) {
+        if (keep(all.type[i] as string)) out.push(recordedAt(all, i));
       }
       return out;
     },
 
     async headPosition(): Promise<bigint> {
       ensureOpen();
-      return BigInt(all.length);
+      return BigInt(all.type.length);
     },
 
     async currentTime(): Promise<Date> {
@@ -258,16 +228,16 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
           return;
         }
         const after = subscribeOptions.after ?? 0n;
-        let cursor = after === 'end' ? all.length : Number(after);
-        const keep = ofTypes<StoredEvent>(subscribeOptions.types);
+        let cursor = after === 'end' ? all.type.length : Math.max(0, Number(after));
+        const keep = typeFilter(subscribeOptions.types);
         let delivering = false;
         const pump = () => {
           if (delivering || subscriber.closed) return;
           delivering = true;
           try {
-            while (cursor < all.length && !subscriber.closed) {
-              const event = all[cursor++] as StoredEvent;
-              if (keep(event)) subscriber.next(recorded(event));
+            while (cursor < all.type.length && !subscriber.closed) {
+              const index = cursor++;
+              if (keep(all.type[index] as string)) subscriber.next(recordedAt(all, index));
             }
           } finally {
             delivering = false;

@@ -1,0 +1,62 @@
+import { firstValueFrom, take, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { createInMemoryEventStore } from '../../src/adapters/memory/index.js';
+
+// The store keeps its events in columns (src/adapters/memory/event-columns.ts) and builds a
+// record only for a reader: what these check is that the record built is the one appended.
+describe('in-memory event store: records built from its columns', () => {
+  it('gives back type, version, data, metadata only where it was given, positions and time', async () => {
+    const at = new Date('2026-12-04T10:00:00.000Z');
+    const store = createInMemoryEventStore({ now: () => at });
+    await store.append('a', [{ type: 'T1', version: 2, data: { n: 1 }, metadata: { by: 'me' } }]);
+    await store.appendToStreams!([
+      { stream: 'b', events: [{ type: 'T2', version: 1, data: [1, 2] }] },
+      { stream: 'a', events: [{ type: 'T3', version: 1, data: null }], expectedVersion: 0n },
+    ]);
+    const all = await store.readAll();
+    expect(
+      all.map((e) => [e.type, e.version, e.streamName, e.streamRevision, e.globalPosition]),
+    ).toEqual([
+      ['T1', 2, 'a', 0n, 1n],
+      ['T2', 1, 'b', 0n, 2n],
+      ['T3', 1, 'a', 1n, 3n],
+    ]);
+    expect(all[0]!.metadata).toEqual({ by: 'me' });
+    expect(Object.hasOwn(all[1]!, 'metadata')).toBe(false);
+    expect(all.map((e) => e.recordedAt.toISOString())).toEqual(Array(3).fill(at.toISOString()));
+    expect((await store.readStream('a')).map((e) => e.globalPosition)).toEqual([1n, 3n]);
+  });
+
+  it('gives every reader its own frozen record and Date, sharing the frozen data', async () => {
+    const store = createInMemoryEventStore();
+    await store.append('a', [{ type: 'T', version: 1, data: { n: 1 } }]);
+    const [first] = await store.readStream('a');
+    const [second] = await store.readStream('a');
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(first!.recordedAt).not.toBe(second!.recordedAt);
+    first!.recordedAt.setTime(0);
+    expect(second!.recordedAt.getTime()).not.toBe(0);
+    expect(first!.data).toBe(second!.data);
+    expect(Object.isFrozen(first!.data)).toBe(true);
+  });
+
+  it('reads a negative position as the start, instead of building a record from nothing', async () => {
+    const store = createInMemoryEventStore();
+    await store.append('a', [
+      { type: 'T1', version: 1, data: 1 },
+      { type: 'T2', version: 1, data: 2 },
+    ]);
+    expect((await store.readStream('a', { from: -3n })).map((e) => e.type)).toEqual(['T1', 'T2']);
+    expect((await store.readAll({ after: -1n })).map((e) => e.type)).toEqual(['T1', 'T2']);
+    const seen = await firstValueFrom(store.subscribe({ after: -5n }).pipe(take(2), toArray()));
+    expect(seen.map((e) => e.globalPosition)).toEqual([1n, 2n]);
+  });
+
+  it('reports an empty write at the stream’s last position, or the head for a new stream', async () => {
+    const store = createInMemoryEventStore();
+    await store.append('a', [{ type: 'T', version: 1, data: 1 }]);
+    await store.append('b', [{ type: 'T', version: 1, data: 1 }]);
+    expect(await store.append('a', [])).toEqual({ nextExpectedRevision: 0n, lastPosition: 1n });
+    expect(await store.append('c', [])).toEqual({ nextExpectedRevision: -1n, lastPosition: 2n });
+  });
+});
