@@ -17,17 +17,24 @@
  *
  *   npx tsx bench/step-overhead.ts [--rounds 5] [--sequential 20] [--concurrent 96]
  *                                  [--in-flight 16] [--only memory,sqlite,postgres]
+ *
+ * Run from its source, it compiles itself and the code it measures with tsc (bench/lib/compiled.ts,
+ * as the harness's children are) and runs that copy with the same arguments: what is measured
+ * is what the package ships, not src/ through tsx, whose `__name` wrappers cost CPU no user pays.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { createInMemoryEventStore } from '../src/adapters/memory/index.js';
 import { createPostgresEventStore } from '../src/adapters/postgres/index.js';
 import { createSqliteEventStore } from '../src/adapters/sqlite/index.js';
 import type { EventStore } from '../src/domain/event-store.js';
 import { defineOperation, step } from '../src/domain/operation-definition.js';
 import { createEngine } from '../src/engine/engine.js';
+import { compileBench } from './lib/compiled.js';
 import { createDatabase, dropDatabase, openPostgresServer } from './lib/postgres.js';
 import { median } from './lib/stats.js';
 
@@ -158,77 +165,98 @@ const measure = async (c: Contestant, count: number, lanes: number): Promise<Sam
   }
 };
 
-const server = only.includes('postgres') ? await openPostgresServer() : undefined;
-try {
-  const contestants: Contestant[] = [
-    direct,
-    ...(only.includes('memory')
-      ? [{ name: 'memory', open: async () => onEngine(createInMemoryEventStore(), () => {}) }]
-      : []),
-    ...(only.includes('sqlite') ? [sqlite('full'), sqlite('normal')] : []),
-    ...(server ? [postgres(server.url)] : []),
-  ];
-  const modes = [
-    { name: 'one at a time', count: sequentialCount, lanes: 1 },
-    { name: `${inFlight} in flight`, count: concurrentCount, lanes: inFlight },
-  ];
-  const samples = new Map<string, Sample[]>();
-  const loads: number[] = [];
-  const started = new Date();
-  for (let r = 0; r < rounds; r++) {
-    loads.push(loadavg()[0]!);
-    for (let k = 0; k < contestants.length; k++) {
-      const c = contestants[(r + k) % contestants.length]!;
-      for (const m of r % 2 === 0 ? modes : [...modes].reverse()) {
-        const s = await measure(c, m.count, m.lanes);
-        const key = `${c.name}|${m.name}`;
-        samples.set(key, [...(samples.get(key) ?? []), s]);
-        process.stderr.write(
-          `round ${r + 1}: ${key}: ${s.overheadMs.toFixed(2)} ms/step, ${s.cpuUsPerStep.toFixed(0)} µs CPU/step\n`,
+/** The measurement itself, in the compiled copy. */
+const main = async () => {
+  const server = only.includes('postgres') ? await openPostgresServer() : undefined;
+  try {
+    const contestants: Contestant[] = [
+      direct,
+      ...(only.includes('memory')
+        ? [{ name: 'memory', open: async () => onEngine(createInMemoryEventStore(), () => {}) }]
+        : []),
+      ...(only.includes('sqlite') ? [sqlite('full'), sqlite('normal')] : []),
+      ...(server ? [postgres(server.url)] : []),
+    ];
+    const modes = [
+      { name: 'one at a time', count: sequentialCount, lanes: 1 },
+      { name: `${inFlight} in flight`, count: concurrentCount, lanes: inFlight },
+    ];
+    const samples = new Map<string, Sample[]>();
+    const loads: number[] = [];
+    const started = new Date();
+    for (let r = 0; r < rounds; r++) {
+      loads.push(loadavg()[0]!);
+      for (let k = 0; k < contestants.length; k++) {
+        const c = contestants[(r + k) % contestants.length]!;
+        for (const m of r % 2 === 0 ? modes : [...modes].reverse()) {
+          const s = await measure(c, m.count, m.lanes);
+          const key = `${c.name}|${m.name}`;
+          samples.set(key, [...(samples.get(key) ?? []), s]);
+          process.stderr.write(
+            `round ${r + 1}: ${key}: ${s.overheadMs.toFixed(2)} ms/step, ${s.cpuUsPerStep.toFixed(0)} µs CPU/step\n`,
+          );
+        }
+      }
+    }
+
+    const fmt = (values: number[], digits: number, unit = '') => {
+      const f = (v: number) => `${v.toFixed(digits)}${unit}`;
+      return `${f(median(values))} (${f(Math.min(...values))} - ${f(Math.max(...values))})`;
+    };
+    say(
+      `${started.toISOString()} to ${new Date().toISOString()}, ${cpus()[0]?.model ?? '?'} x${cpus().length}, Node ${process.version}, 1-minute load at each round's start: ${loads.map((l) => l.toFixed(1)).join(', ')}`,
+    );
+    say('code: compiled by tsc as the package ships (bench/lib/compiled.ts)');
+    if (server) say(`PostgreSQL: ${server.origin}`);
+    say(
+      `${rounds} rounds; per round and store: ${sequentialCount} operations one at a time, ${concurrentCount} with ${inFlight} in flight (after a warm-up); five steps of ${STEP_MS} ms each\n`,
+    );
+    say(
+      '| store | mode | overhead per step (ms) | share of a 20 ms step | beyond direct calls (ms) | share of a 20 ms step | CPU per step (µs) |',
+    );
+    say('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const c of contestants) {
+      for (const m of modes) {
+        const s = samples.get(`${c.name}|${m.name}`)!;
+        const ms = s.map((x) => x.overheadMs);
+        // The timers' own lateness (a loaded machine fires them late) is in every row: the same
+        // round's direct calls subtracted leave what the engine and its store add.
+        const timers = samples.get(`${direct.name}|${m.name}`)!;
+        const beyond = ms.map((v, r) => v - timers[r]!.overheadMs);
+        say(
+          `| ${c.name} | ${m.name} | ${fmt(ms, 2)} | ${fmt(
+            ms.map((v) => (v / STEP_MS) * 100),
+            1,
+            '%',
+          )} | ${fmt(beyond, 2)} | ${fmt(
+            beyond.map((v) => (v / STEP_MS) * 100),
+            1,
+            '%',
+          )} | ${fmt(
+            s.map((x) => x.cpuUsPerStep),
+            0,
+          )} |`,
         );
       }
     }
+  } finally {
+    await server?.stop();
   }
+};
 
-  const fmt = (values: number[], digits: number, unit = '') => {
-    const f = (v: number) => `${v.toFixed(digits)}${unit}`;
-    return `${f(median(values))} (${f(Math.min(...values))} - ${f(Math.max(...values))})`;
-  };
-  say(
-    `${started.toISOString()} to ${new Date().toISOString()}, ${cpus()[0]?.model ?? '?'} x${cpus().length}, Node ${process.version}, 1-minute load at each round's start: ${loads.map((l) => l.toFixed(1)).join(', ')}`,
-  );
-  if (server) say(`PostgreSQL: ${server.origin}`);
-  say(
-    `${rounds} rounds; per round and store: ${sequentialCount} operations one at a time, ${concurrentCount} with ${inFlight} in flight (after a warm-up); five steps of ${STEP_MS} ms each\n`,
-  );
-  say(
-    '| store | mode | overhead per step (ms) | share of a 20 ms step | beyond direct calls (ms) | share of a 20 ms step | CPU per step (µs) |',
-  );
-  say('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const c of contestants) {
-    for (const m of modes) {
-      const s = samples.get(`${c.name}|${m.name}`)!;
-      const ms = s.map((x) => x.overheadMs);
-      // The timers' own lateness (a loaded machine fires them late) is in every row: the same
-      // round's direct calls subtracted leave what the engine and its store add.
-      const timers = samples.get(`${direct.name}|${m.name}`)!;
-      const beyond = ms.map((v, r) => v - timers[r]!.overheadMs);
-      say(
-        `| ${c.name} | ${m.name} | ${fmt(ms, 2)} | ${fmt(
-          ms.map((v) => (v / STEP_MS) * 100),
-          1,
-          '%',
-        )} | ${fmt(beyond, 2)} | ${fmt(
-          beyond.map((v) => (v / STEP_MS) * 100),
-          1,
-          '%',
-        )} | ${fmt(
-          s.map((x) => x.cpuUsPerStep),
-          0,
-        )} |`,
-      );
-    }
+/** From the source: compile, run the compiled copy with the same arguments, remove it. */
+const runCompiled = () => {
+  const build = compileBench(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
+  try {
+    const script = join(build.dir, 'bench', 'step-overhead.js');
+    const run = spawnSync(process.execPath, [script, ...process.argv.slice(2)], {
+      stdio: 'inherit',
+    });
+    process.exitCode = run.status ?? 1;
+  } finally {
+    build.remove();
   }
-} finally {
-  await server?.stop();
-}
+};
+
+if (import.meta.url.endsWith('.ts')) runCompiled();
+else await main();

@@ -8,6 +8,10 @@
 // are decoded (validated on read). The operation's state is the domain's fold of its own events.
 //
 // node bench/floor/engine-floor.mjs <tree root with src/**/*.js> [operations] [rounds]
+// The tree compiled by tsc, as the package ships (not through tsx or esbuild's keepNames, whose
+// `__name` wrappers cost CPU no user pays), inside the repository so that it finds node_modules:
+//   npx tsc -p tsconfig.bench.json --outDir bench/.build/tree
+//   node bench/floor/engine-floor.mjs "$PWD/bench/.build/tree"
 // LADDER=floor,writer,watch,drive,engine (the default): the rungs measured, alternated in one process:
 // the floor; the floor with the engine's writer deciding each command (decide, staging, its
 // pump); that with the run's cancel watch; the engine's run loop (driveOperation) after the

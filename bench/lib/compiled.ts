@@ -11,8 +11,8 @@ import { join } from 'node:path';
  * operations that was a fifth to a quarter of the CPU measured (bench/NOTES.md, "What the
  * benchmark ran").
  *
- * Compiles bench/child.ts and bench/first-operation.ts, and all they import (src/, bench/,
- * test/support/), into a folder of its own under bench/.build/ (inside the repository, so that
+ * Compiles bench/child.ts, bench/first-operation.ts and bench/step-overhead.ts, and all they
+ * import (src/, bench/, test/support/), into a folder of its own under bench/.build/ (inside the repository, so that
  * the compiled code finds node_modules), and returns it; `remove` deletes it.
  *
  * @example
