@@ -46,8 +46,9 @@ describe('in-memory event store: records built from its columns', () => {
       { type: 'T1', version: 1, data: 1 },
       { type: 'T2', version: 1, data: 2 },
     ]);
-    expect((await store.readStream('a', { from: -3n })).map((e) => e.type)).toEqual(['T1', 'T2']);
+    expect((await store.readStream('a', { from: -1n })).map((e) => e.type)).toEqual(['T1', 'T2']);
     expect((await store.readAll({ after: -1n })).map((e) => e.type)).toEqual(['T1', 'T2']);
+    expect((await store.readAll({ after: -1n, types: ['T2'] })).map((e) => e.type)).toEqual(['T2']);
     const seen = await firstValueFrom(store.subscribe({ after: -5n }).pipe(take(2), toArray()));
     expect(seen.map((e) => e.globalPosition)).toEqual([1n, 2n]);
   });
@@ -58,5 +59,45 @@ describe('in-memory event store: records built from its columns', () => {
     await store.append('b', [{ type: 'T', version: 1, data: 1 }]);
     expect(await store.append('a', [])).toEqual({ nextExpectedRevision: 0n, lastPosition: 1n });
     expect(await store.append('c', [])).toEqual({ nextExpectedRevision: -1n, lastPosition: 2n });
+  });
+
+  it('reads maxCount as the SQL stores do: whole events, none below 0, no limit when not finite', async () => {
+    const store = createInMemoryEventStore();
+    await store.append(
+      'a',
+      [1, 2, 3].map((n) => ({ type: `T${n}`, version: 1, data: n })),
+    );
+    const forwards = async (maxCount: number) =>
+      (await store.readStream('a', { maxCount })).map((e) => e.type);
+    expect(await forwards(1.5)).toEqual(['T1']);
+    expect(await forwards(-2)).toEqual([]);
+    expect(await forwards(Number.NaN)).toEqual(['T1', 'T2', 'T3']);
+    expect((await store.readAll({ maxCount: 2.9 })).map((e) => e.type)).toEqual(['T1', 'T2']);
+    const backwards = await store.readStream('a', { direction: 'backwards', maxCount: 1.5 });
+    expect(backwards.map((e) => e.type)).toEqual(['T3']);
+  });
+
+  it('stores nothing of a call whose event cannot be read, and stays whole after it', async () => {
+    const store = createInMemoryEventStore();
+    const unreadable = {
+      version: 1,
+      data: 1,
+      get type(): string {
+        throw new Error('gone');
+      },
+    };
+    await expect(
+      store.appendToStreams!([
+        { stream: 'a', events: [{ type: 'A', version: 1, data: 1 }] },
+        { stream: 'b', events: [unreadable] },
+      ]),
+    ).rejects.toThrow('gone');
+    await expect(store.append('b', [unreadable])).rejects.toThrow('gone');
+    expect(await store.headPosition()).toBe(0n);
+    expect(await store.readStream('b')).toEqual([]);
+    expect(await store.append('b', [{ type: 'B', version: 1, data: 1 }])).toEqual({
+      nextExpectedRevision: 0n,
+      lastPosition: 1n,
+    });
   });
 });

@@ -24,6 +24,13 @@ export interface InMemoryEventStoreOptions {
   now?: () => Date;
 }
 
+// As the SQL stores read `maxCount` (a LIMIT): whole events only, none below 0, and no limit
+// when it is not a finite number.
+const countOf = (maxCount: number | undefined): number =>
+  maxCount === undefined || !Number.isFinite(maxCount)
+    ? Infinity
+    : Math.max(0, Math.floor(maxCount));
+
 // ofTypes for a type name: the store reads a column of names, not records.
 const typeFilter = (types: readonly string[] | undefined): ((type: string) => boolean) => {
   if (types === undefined) return () => true;
@@ -94,7 +101,8 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
     const prepared: {
       stream: string;
       current: number;
-      events: readonly EventData[];
+      types: string[];
+      versions: number[];
       data: unknown[];
       metadata: (Record<string, unknown> | undefined)[];
     }[] = [];
@@ -103,20 +111,27 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       if (!satisfiesExpectedVersion(expected, BigInt(current))) {
         throw new ConcurrencyError(stream, describeExpectedVersion(expected), BigInt(current));
       }
+      // Every field read here, once: a getter that throws (or answers differently the second
+      // time) fails the call before anything is stored.
+      const types: string[] = [];
+      const versions: number[] = [];
       const data: unknown[] = [];
       const metadata: (Record<string, unknown> | undefined)[] = [];
       for (const e of events) {
+        types.push(e.type);
+        versions.push(e.version);
         data.push(frozenCopy(e.data));
-        metadata.push(e.metadata ? frozenCopy(e.metadata) : undefined);
+        const given = e.metadata;
+        metadata.push(given ? frozenCopy(given) : undefined);
       }
-      if (writes.length > 1) (pending ??= new Map()).set(stream, current + events.length);
-      prepared.push({ stream, current, events, data, metadata });
+      if (writes.length > 1) (pending ??= new Map()).set(stream, current + types.length);
+      prepared.push({ stream, current, types, versions, data, metadata });
     }
     const results: AppendResult[] = [];
     let appended = false;
-    for (const { stream, current, events, data, metadata } of prepared) {
+    for (const { stream, current, types, versions, data, metadata } of prepared) {
       let own = streams.get(stream);
-      if (events.length === 0) {
+      if (types.length === 0) {
         results.push({
           nextExpectedRevision: BigInt(current),
           lastPosition: BigInt(own === undefined ? all.type.length : (own.at(-1) as number) + 1),
@@ -127,10 +142,10 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       // in place keeps an append O(events appended) instead of O(stream length).
       if (!own) streams.set(stream, (own = []));
       let revision = current;
-      for (let i = 0; i < events.length; i++) {
-        const e = events[i] as EventData;
+      for (let i = 0; i < types.length; i++) {
         own.push(all.type.length);
-        pushEvent(all, e.type, e.version, data[i], metadata[i], stream, ++revision, time);
+        const type = types[i] as string;
+        pushEvent(all, type, versions[i] as number, data[i], metadata[i], stream, ++revision, time);
       }
       appended = true;
       results.push({
@@ -155,7 +170,7 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
   const readStreamNow = (stream: string, readOptions: ReadStreamOptions = {}): RecordedEvent[] => {
     ensureOpen();
     const events = streams.get(stream) ?? [];
-    const max = readOptions.maxCount ?? Infinity;
+    const max = countOf(readOptions.maxCount);
     if (readOptions.direction === 'backwards') {
       const last = events.length - 1;
       const start =
@@ -202,7 +217,7 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
     async readAll(readOptions: ReadAllOptions = {}): Promise<RecordedEvent[]> {
       ensureOpen();
       const start = Math.max(0, Number(readOptions.after ?? 0n));
-      const max = readOptions.maxCount ?? Infinity;
+      const max = countOf(readOptions.maxCount);
       const keep = typeFilter(readOptions.types);
       const out: RecordedEvent[] = [];
       for (let i = start; i < all.type.length && out.length < max; i++) {
