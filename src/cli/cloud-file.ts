@@ -19,19 +19,39 @@ export interface SavedCloud {
   images: Record<string, ImageBehaviour>;
 }
 
+const isPlainObject = (v: unknown): v is object =>
+  typeof v === 'object' &&
+  v !== null &&
+  (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+
+/**
+ * A record of `value`s that keeps every own key, `__proto__` too. The cloud's ids and object
+ * keys are the user's (a bucket key `__proto__` is valid, and the cloud keeps it as an own key),
+ * so a file opledger wrote may hold one; z.record would leave it out of the loaded cloud without
+ * a word. Checked as its entries (anything but a plain object is no entries at all), and built
+ * again by Object.fromEntries, which keeps the key.
+ */
+const everyKeyRecord = <V extends z.ZodType>(value: V) =>
+  z
+    .preprocess(
+      (v) => (isPlainObject(v) ? Object.entries(v) : undefined),
+      z.array(z.tuple([z.string(), value])),
+    )
+    .transform((entries) => Object.fromEntries(entries) as Record<string, z.output<V>>);
+
 const savedCloudSchema = z.object({
   version: z.literal(1),
   now: z.iso.datetime(),
   seed: z.number().int(),
   state: z.object({
-    instances: z.record(z.string(), z.unknown()),
-    containers: z.record(z.string(), z.unknown()),
-    volumes: z.record(z.string(), z.unknown()),
-    endpoints: z.record(z.string(), z.unknown()),
-    databases: z.record(z.string(), z.unknown()),
-    objects: z.record(z.string(), z.record(z.string(), z.string())),
+    instances: everyKeyRecord(z.unknown()),
+    containers: everyKeyRecord(z.unknown()),
+    volumes: everyKeyRecord(z.unknown()),
+    endpoints: everyKeyRecord(z.unknown()),
+    databases: everyKeyRecord(z.unknown()),
+    objects: everyKeyRecord(everyKeyRecord(z.string())),
   }),
-  images: z.record(z.string(), z.unknown()),
+  images: everyKeyRecord(z.unknown()),
 });
 
 export const loadCloud = (path: string): SavedCloud | undefined => {

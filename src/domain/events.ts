@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ownKeyRecord } from './own-key-record.js';
 
 /**
  * The events of an Operation's stream (`operation-<id>`). Every event type has a schema and a
@@ -58,7 +59,7 @@ export const operationEventSchemas = {
     environment: z.string().min(1),
     resource: resourceRefSchema,
     user: z.string().min(1),
-    params: z.record(z.string(), z.unknown()),
+    params: ownKeyRecord(z.string(), z.unknown()),
     createdAt: timestamp,
     idempotencyKey: z.string().min(1).optional(),
     steps: z.array(z.object({ name: stepName, kind: stepKindSchema })).min(1),

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { refuseProtoKey } from './own-key-record.js';
 
 /**
  * A fast path in front of zod for the event schemas: the same checks, without zod's issue
@@ -11,9 +12,10 @@ import type { z } from 'zod';
  *
  * It knows the few schema kinds and checks the events use (objects, strings with a minimum
  * length, an ISO datetime or a regex, numbers with integer and minimum checks, booleans, enums,
- * literals, optionals, arrays, records of unknown values, unknown); a schema with anything
- * else compiles to no fast path at all. An optional key present with `undefined`, a record
- * with a `__proto__`, symbol or non-enumerable key, or an object that is not plain, is declined.
+ * literals, optionals, arrays, records of unknown values, such records made by ownKeyRecord,
+ * unknown); a schema with anything else compiles to no fast path at all. An optional key
+ * present with `undefined`, a record with a `__proto__`, symbol or non-enumerable key, or an
+ * object that is not plain, is declined.
  * test/property/schema-fast-path.property.test.ts checks the agreement with zod on generated
  * valid and broken events of every type.
  */
@@ -41,6 +43,9 @@ interface SchemaDef extends CheckDef {
   valueType?: unknown;
   entries?: Record<string, unknown>;
   values?: readonly unknown[];
+  in?: unknown;
+  out?: unknown;
+  transform?: unknown;
 }
 
 const defOf = (schema: unknown): SchemaDef | undefined =>
@@ -194,6 +199,15 @@ const compile = (schema: unknown): FastParse | undefined => {
       return compileArray(def);
     case 'record':
       return plain ? compileRecord(def) : undefined;
+    case 'pipe':
+      // An ownKeyRecord (own-key-record.ts): a check that refuses an own `__proto__`, then the
+      // record. The record's fast path declines such a key (zod then refuses it), and passes
+      // anything else unchanged as the check does.
+      return plain &&
+        defOf(def.in)?.transform === refuseProtoKey &&
+        defOf(def.out)?.type === 'record'
+        ? compile(def.out)
+        : undefined;
     default:
       return undefined;
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidParamsError, InvalidRequestError } from '../domain/errors.js';
+import { ownKeyRecord } from '../domain/own-key-record.js';
 import type { StandardSchemaV1 } from '../domain/standard-schema.js';
 import type { TraceContextInput } from './telemetry/telemetry-options.js';
 
@@ -15,7 +16,7 @@ const requestSchema = z.object({
   environment: name,
   resource: z.object({ type: name, handle: name }),
   user: z.string().min(1),
-  params: z.record(z.string(), z.unknown()).default({}),
+  params: ownKeyRecord(z.string(), z.unknown()).default({}),
   idempotencyKey: z.string().min(1).optional(),
   /**
    * The trace this request belongs to (an OpenTelemetry `Context`, or its W3C headers

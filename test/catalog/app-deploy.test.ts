@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { InvalidParamsError } from '../../src/index.js';
 import { APP, NEW_IMAGE, OLD_IMAGE, appWorld, serving } from './app-fixtures.js';
 
 const messagesOf = (lines: { message: string }[]) => lines.map((l) => l.message);
@@ -128,5 +129,17 @@ describe('appDeploy', () => {
     await expect(
       w.start('app.deploy', { image: NEW_IMAGE, healthCheckTimeoutSeconds: 901 }),
     ).rejects.toThrow();
+  });
+
+  it('refuses a variable named __proto__ in env instead of deploying without it', async () => {
+    const w = await appWorld(9);
+    // JSON.parse makes an own `__proto__` key, which a plain z.record leaves out without a word.
+    const env = JSON.parse('{"__proto__": "x", "RAILS_ENV": "production"}') as object;
+    const start = w.start('app.deploy', { image: NEW_IMAGE, env });
+    await expect(start).rejects.toBeInstanceOf(InvalidParamsError);
+    await expect(start).rejects.toMatchObject({
+      issues: ["env.__proto__: '__proto__' cannot be used as a key here"],
+    });
+    expect(await w.store.readAll()).toEqual([]);
   });
 });

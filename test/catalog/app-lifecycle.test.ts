@@ -5,6 +5,7 @@ import {
   createEngine,
   createInMemoryEventStore,
   createInMemoryReadStore,
+  InvalidParamsError,
 } from '../../src/index.js';
 import { createProjector, createReadModel } from '../../src/projections/index.js';
 import { createSequentialIds } from '../../src/testing/index.js';
@@ -264,6 +265,18 @@ describe('appConfigure', () => {
       /B is marked sensitive but not set/,
     );
     await expect(w.start('app.configure', { set: { '1A': 'x' } })).rejects.toThrow();
+    expect(await w.store.readAll()).toEqual([]);
+  });
+
+  it('refuses a variable named __proto__ in set instead of leaving it out', async () => {
+    const w = await lifecycleWorld(28, RUNNING);
+    // JSON.parse makes an own `__proto__` key, which a plain z.record leaves out without a word.
+    const set = JSON.parse('{"__proto__": "x", "FEATURE_X": "on"}') as object;
+    const start = w.start('app.configure', { set });
+    await expect(start).rejects.toBeInstanceOf(InvalidParamsError);
+    await expect(start).rejects.toMatchObject({
+      issues: ["set.__proto__: '__proto__' cannot be used as a key here"],
+    });
     expect(await w.store.readAll()).toEqual([]);
   });
 });

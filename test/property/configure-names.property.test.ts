@@ -9,7 +9,7 @@ const name = fc.oneof(
   fc.constantFrom(...prototypeNames),
   fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,8}$/),
 );
-// zod leaves an own `__proto__` key out of a record: no name of `set` can be it.
+// `set` refuses an own `__proto__` key (own-key-record.ts): no name of `set` can be it.
 const setName = name.filter((n) => n !== '__proto__');
 
 describe('app.configure params, for any variable names', () => {

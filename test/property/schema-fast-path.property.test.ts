@@ -25,6 +25,7 @@ interface Def {
   element?: { _zod: { def: Def } };
   entries?: Record<string, string>;
   values?: unknown[];
+  out?: { _zod: { def: Def } };
 }
 
 const junk: fc.Arbitrary<unknown> = fc.oneof(
@@ -74,11 +75,21 @@ const validOf = (def: Def, broken: boolean): fc.Arbitrary<unknown> => {
       return fc.constantFrom(...def.values!);
     case 'array':
       return fc.array(inner(def.element!), { minLength: minOf(def), maxLength: 3 });
+    case 'pipe':
+      // An ownKeyRecord (own-key-record.ts): the values of its record.
+      return validOf(def.out!._zod.def, broken);
     case 'record':
       // Plain objects (fc.dictionary may make ones without a prototype, which the fast path
-      // declines); `__proto__` as a key is only in the broken ones.
+      // declines); an own `__proto__` key (which an ownKeyRecord refuses) only in the broken ones.
       return fc
-        .dictionary(fc.string({ maxLength: 6 }), fc.jsonValue(), { maxKeys: 3 })
+        .dictionary(
+          fc.oneof(
+            { weight: 9, arbitrary: fc.string({ maxLength: 6 }) },
+            { weight: 1, arbitrary: fc.constant('__proto__') },
+          ),
+          fc.jsonValue(),
+          { maxKeys: 3 },
+        )
         .map((d) => Object.fromEntries(Object.entries(d)))
         .filter((d) => broken || !Object.hasOwn(d, '__proto__'));
     case 'object': {

@@ -429,6 +429,36 @@ describe('engine.start', () => {
     expect((await ok.result).status).toBe('succeeded');
   });
 
+  it('refuses params with an own __proto__ key instead of running without it; one deeper down is kept', async () => {
+    const seen: Array<Record<string, unknown>> = [];
+    const op = defineOperation({
+      type: 'deploy',
+      steps: [
+        step({
+          name: 'a',
+          kind: 'no_side_effects',
+          run: ({ params }) => void seen.push(params as Record<string, unknown>),
+        }),
+      ],
+    });
+    const { engine, store } = setup([op]);
+    // JSON.parse makes an own `__proto__` key, which a plain z.record leaves out without a word.
+    const params = JSON.parse('{"__proto__": {"admin": true}, "image": "v2"}') as object;
+    const refused = engine.start(request({ params }));
+    await expect(refused).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(refused).rejects.toMatchObject({
+      issues: ["params.__proto__: '__proto__' cannot be used as a key here"],
+    });
+    expect(await store.readAll()).toEqual([]);
+    // Inside a param's value, `__proto__` is that value's own business, as before.
+    const nested = JSON.parse('{"config": {"__proto__": 1}}') as object;
+    const handle = await engine.start(request({ params: nested }));
+    expect((await handle.result).status).toBe('succeeded');
+    expect(Object.entries(seen[0]!.config as object)).toEqual([['__proto__', 1]]);
+    const recorded = (await engine.getOperation(handle.id)).params;
+    expect(Object.entries(recorded.config as object)).toEqual([['__proto__', 1]]);
+  });
+
   it('refuses to register the same operation type twice', () => {
     const op = defineOperation({
       type: 'x',

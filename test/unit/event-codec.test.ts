@@ -57,6 +57,18 @@ const renameStartedAt: Upcaster = {
   },
 };
 
+/** An OperationRequested whose params are `params` (from JSON, as a store or a client has them). */
+const requested = (params: string) => ({
+  operationId: 'op-000042',
+  type: 'deploy',
+  environment: 'production',
+  resource: { type: 'app', handle: 'web' },
+  user: 'ada@example.com',
+  params: JSON.parse(params) as Record<string, unknown>,
+  createdAt: at,
+  steps: [{ name: 'pull', kind: 'undoable' as const }],
+});
+
 describe('encodeEvent', () => {
   it('encodes a valid event with its current schema version', () => {
     const encoded = encodeEvent({ type: 'OperationStarted', data: { at } });
@@ -82,6 +94,24 @@ describe('encodeEvent', () => {
     expect((error as Error).message).toMatch(/step:/);
     expect((error as Error).message).toMatch(/attempt:/);
     expect((error as Error).message).toMatch(/at:/);
+  });
+
+  it('rejects params with an own __proto__ key instead of writing them without it', () => {
+    const error = catchError(() =>
+      encodeEvent({ type: 'OperationRequested', data: requested('{"__proto__": 1, "a": 1}') }),
+    );
+    expect(error).toBeInstanceOf(InvalidEventError);
+    expect((error as Error).message).toContain(
+      "params.__proto__: '__proto__' cannot be used as a key here",
+    );
+    // Inside a param's value it is kept, as before.
+    const nested = encodeEvent({
+      type: 'OperationRequested',
+      data: requested('{"a": {"__proto__": 1}}'),
+    });
+    expect(Object.entries((nested.data as { params: { a: object } }).params.a)).toEqual([
+      ['__proto__', 1],
+    ]);
   });
 
   it('rejects an event with missing data', () => {
@@ -142,6 +172,15 @@ describe('decodeEvent', () => {
       () => decodeEvent(recorded('OperationStarted', null)),
       'INVALID_STORED_EVENT',
     );
+  });
+
+  it('rejects stored params with an own __proto__ key instead of reading them without it', () => {
+    const data = requested('{"__proto__": 1, "a": 1}');
+    const error = expectStoredEventError(
+      () => decodeEvent(recorded('OperationRequested', data, eventVersions.OperationRequested)),
+      'INVALID_STORED_EVENT',
+    );
+    expect(error.message).toContain("params.__proto__: '__proto__' cannot be used as a key here");
   });
 
   it('rejects a version newer than this code knows', () => {

@@ -1,6 +1,7 @@
 import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ownKeyRecord } from '../../domain/own-key-record.js';
 
 /**
  * An image of the local infrastructure: a folder holding `image.json` (this manifest) and the
@@ -11,7 +12,7 @@ import { z } from 'zod';
 export const imageManifestSchema = z.object({
   /** Argument vector; `node` means the Node.js running opledger, relative paths are the image's. */
   command: z.array(z.string().min(1)).min(1),
-  env: z.record(z.string(), z.string()).default({}),
+  env: ownKeyRecord(z.string(), z.string()).default({}),
   /** The signal `stopContainer` sends first (PostgreSQL shuts down fast on SIGINT). */
   stopSignal: z.enum(['SIGTERM', 'SIGINT', 'SIGQUIT']).default('SIGTERM'),
   /** Run as this user when opledger runs as root (PostgreSQL refuses to run as root). */

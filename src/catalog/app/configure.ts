@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineOperation, type OperationDefinition } from '../../domain/operation-definition.js';
+import { ownKeyRecord } from '../../domain/own-key-record.js';
 import type { InfrastructurePort } from '../infrastructure-port.js';
 import { replaceAllAfter, runningRelease, startContainersStep } from './release-steps.js';
 import { protectSecrets, recordValues } from './secret-params.js';
@@ -22,7 +23,7 @@ const envName = z
 export const appConfigureParams = z
   .object({
     ...appTarget,
-    set: z.record(envName, z.string()).default({}),
+    set: ownKeyRecord(envName, z.string()).default({}),
     unset: z.array(envName).default([]),
     sensitive: z.array(envName).default([]),
     healthCheckTimeoutSeconds: z.number().int().min(0).max(900).default(180),

@@ -4,6 +4,7 @@ import {
   step,
   type OperationDefinition,
 } from '../../domain/operation-definition.js';
+import { ownKeyRecord } from '../../domain/own-key-record.js';
 import type { InfrastructurePort, RegistryName } from '../infrastructure-port.js';
 import {
   currentRelease,
@@ -46,7 +47,7 @@ export const appDeployParams = z
     /** Without an endpoint, the containers of the running release (there is no target list). */
     previousContainers: z.array(z.string().min(1)).default([]),
     /** Environment of the new containers; by default that of the release it replaces. */
-    env: z.record(z.string(), z.string()).optional(),
+    env: ownKeyRecord(z.string(), z.string()).optional(),
   })
   .transform((p) => ({
     ...p,
