@@ -9,6 +9,9 @@ export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 type Listener = (recorded: RecordedEvent) => void;
 
+/** How long a StreamWatch keeps its subscription with nothing watched (see releaseSoon). */
+export const KEEP_IDLE_MS = 5_000;
+
 /** What a cancel watch reacts to: every other event of an operation's stream it ignores. */
 export const WATCHED_TYPES: readonly string[] = ['CancellationRequested', 'OperationTakenOver'];
 
@@ -96,22 +99,35 @@ export class StreamWatch {
   }
 
   /**
-   * Drops the subscription once nothing has watched for a whole turn of the event loop. Runs
-   * one after another (one operation at a time) leave nothing watched between the end of one
-   * and the start of the next, which follows in the same turn: dropping the subscription there
-   * and making a new one for the next run (an Observable, its subscriber, the store's pump)
-   * was about 5% of a five-step operation's CPU on the memory store. Unreferenced: a
-   * subscription kept for a turn never holds the process open.
+   * Drops the subscription once nothing has watched for `KEEP_IDLE_MS`. Runs one after another
+   * (one operation at a time) leave nothing watched between the end of one and the start of
+   * the next. Dropping it there and subscribing again for the next run cost about 5% of a
+   * five-step operation's CPU on the memory store, and on PostgreSQL far more: the store's
+   * listening connection closes with its last subscriber, and the next run waited for a new one
+   * to be opened, about 40 ms an operation, 8 ms of every no-op step (bench/NOTES.md, "The
+   * engine's overhead on PostgreSQL"). Unreferenced: a subscription kept idle never holds the
+   * process open. `close` drops it at once.
    */
   private releaseSoon(): void {
     if (this.releasing) return;
     this.releasing = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.releasing = false;
-      if (this.count > 0) return;
-      this.subscription?.unsubscribe();
-      this.subscription = undefined;
-    }).unref();
+      if (this.count === 0) this.drop();
+    }, KEEP_IDLE_MS).unref();
+  }
+
+  private drop(): void {
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+  }
+
+  /**
+   * Drops the subscription now if nothing is watched (an engine's shutdown, a worker's stop),
+   * instead of keeping it idle; a later watch subscribes again.
+   */
+  close(): void {
+    if (this.count === 0) this.drop();
   }
 }
 

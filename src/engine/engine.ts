@@ -137,6 +137,7 @@ export const createEngine = <D extends AnyOperationDefinition = AnyOperationDefi
     shutdown: async () => {
       closed = true;
       await Promise.allSettled([...running.values()]);
+      streams.close();
     },
   };
 };

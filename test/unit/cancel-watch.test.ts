@@ -1,10 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
-import { tap } from 'rxjs';
+import { finalize, tap } from 'rxjs';
 import { createInMemoryEventStore } from '../../src/adapters/memory/index.js';
 import { OperationCancelledError, OperationLostError } from '../../src/domain/errors.js';
 import type { EventStore, RecordedEvent } from '../../src/domain/event-store.js';
+import { defineOperation, step } from '../../src/domain/operation-definition.js';
 import { initialState } from '../../src/domain/operation.js';
-import { CancelWatch, StreamWatch } from '../../src/engine/cancel-watch.js';
+import { CancelWatch, KEEP_IDLE_MS, StreamWatch } from '../../src/engine/cancel-watch.js';
+import { createEngine } from '../../src/engine/engine.js';
 import type { OperationWriter } from '../../src/engine/operation-stream.js';
 
 /** A watch whose stream events are handed to it by the test, in the order it chooses. */
@@ -186,5 +188,77 @@ describe('StreamWatch: only the events a cancel watch reacts to', () => {
     stop();
     stopOther();
     expect(seen).toEqual(['CancellationRequested']);
+  });
+});
+
+describe('StreamWatch: one subscription kept between runs', () => {
+  /** The memory store, counting the subscriptions made and those still open. */
+  const subscriptionCounting = () => {
+    const store = createInMemoryEventStore();
+    const counts = { made: 0, open: 0 };
+    const counted: EventStore = {
+      ...store,
+      subscribe: (options) => {
+        counts.made++;
+        counts.open++;
+        return store.subscribe(options).pipe(finalize(() => counts.open--));
+      },
+    };
+    return { store: counted, counts };
+  };
+
+  it('runs one after another share it, even with turns of the event loop between them', async () => {
+    vi.useFakeTimers();
+    try {
+      const { store, counts } = subscriptionCounting();
+      const streams = new StreamWatch(store);
+      for (let run = 0; run < 3; run++) {
+        const stop = streams.watch(`operation-op-${run}`, 0n, 0n, () => undefined);
+        stop();
+        // What a store's round trips between two runs take (PostgreSQL: a few ms).
+        await vi.advanceTimersByTimeAsync(50);
+      }
+      expect(counts).toEqual({ made: 1, open: 1 });
+      await vi.advanceTimersByTimeAsync(KEEP_IDLE_MS);
+      expect(counts).toEqual({ made: 1, open: 0 });
+      const stop = streams.watch('operation-op-9', 0n, 0n, () => undefined);
+      expect(counts).toEqual({ made: 2, open: 1 });
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('close() drops it at once when nothing is watched, and not while something is', () => {
+    const { store, counts } = subscriptionCounting();
+    const streams = new StreamWatch(store);
+    const stop = streams.watch('operation-op-1', 0n, 0n, () => undefined);
+    streams.close();
+    expect(counts.open).toBe(1);
+    stop();
+    streams.close();
+    expect(counts).toEqual({ made: 1, open: 0 });
+  });
+
+  it("an engine's shutdown drops the subscription it kept between runs", async () => {
+    const { store, counts } = subscriptionCounting();
+    const noop = () => undefined;
+    const engine = createEngine({
+      store,
+      operations: [
+        defineOperation({
+          type: 'noop',
+          steps: [step({ name: 'a', kind: 'no_side_effects', run: noop })],
+        }),
+      ],
+    });
+    const request = { type: 'noop', environment: 'e', resource: { type: 'app', handle: 'a' } };
+    for (let i = 0; i < 2; i++) {
+      const { result } = await engine.start({ ...request, user: 'u@example.com' });
+      expect((await result).status).toBe('succeeded');
+    }
+    expect(counts).toEqual({ made: 1, open: 1 });
+    await engine.shutdown();
+    expect(counts.open).toBe(0);
   });
 });

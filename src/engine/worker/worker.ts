@@ -253,6 +253,7 @@ export const createWorker = async <D extends AnyOperationDefinition>(
     }
     await all();
     index.stop();
+    streams.close();
     await keeper.release([...running.keys()]);
     stoppedResolve();
     return stopped;
