@@ -9,8 +9,12 @@ export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 type Listener = (recorded: RecordedEvent) => void;
 
-/** How long a StreamWatch keeps its subscription with nothing watched (see releaseSoon). */
-export const KEEP_IDLE_MS = 5_000;
+/**
+ * How long a StreamWatch keeps its subscription with nothing watched (see releaseSoon): long
+ * enough for the round trips between one run and the next, short because a store may keep the
+ * process alive while subscribed (SQLite's poll does until `shutdown()` or the store's close).
+ */
+export const KEEP_IDLE_MS = 1_000;
 
 /** What a cancel watch reacts to: every other event of an operation's stream it ignores. */
 export const WATCHED_TYPES: readonly string[] = ['CancellationRequested', 'OperationTakenOver'];
@@ -43,6 +47,10 @@ export class StreamWatch {
   private readonly types: ReadonlySet<string>;
   /** A drop of the subscription is scheduled (see releaseSoon). */
   private releasing = false;
+  /** When the last watch stopped (Date.now()); a drop waits until KEEP_IDLE_MS after it. */
+  private idleSince = 0;
+  /** `close` was called: a subscription is no longer kept idle. */
+  private closed = false;
 
   constructor(
     private readonly store: EventStore,
@@ -105,16 +113,36 @@ export class StreamWatch {
    * five-step operation's CPU on the memory store, and on PostgreSQL far more: the store's
    * listening connection closes with its last subscriber, and the next run waited for a new one
    * to be opened, about 40 ms an operation, 8 ms of every no-op step (bench/NOTES.md, "The
-   * engine's overhead on PostgreSQL"). Unreferenced: a subscription kept idle never holds the
-   * process open. `close` drops it at once.
+   * engine's overhead on PostgreSQL"). The timer is unreferenced, but a store may keep the
+   * process alive while subscribed (SQLite polls): `close` drops it at once.
    */
   private releaseSoon(): void {
+    if (this.closed) {
+      this.drop();
+      return;
+    }
+    this.idleSince = Date.now();
     if (this.releasing) return;
     this.releasing = true;
+    this.scheduleDrop(KEEP_IDLE_MS);
+  }
+
+  // One timer at a time: when it fires within KEEP_IDLE_MS of the latest idle moment (watches
+  // came and went meanwhile), it waits for the rest instead of dropping early.
+  private scheduleDrop(ms: number): void {
     setTimeout(() => {
+      if (this.count > 0) {
+        this.releasing = false;
+        return;
+      }
+      const left = this.idleSince + KEEP_IDLE_MS - Date.now();
+      if (left > 0) {
+        this.scheduleDrop(left);
+        return;
+      }
       this.releasing = false;
-      if (this.count === 0) this.drop();
-    }, KEEP_IDLE_MS).unref();
+      this.drop();
+    }, ms).unref();
   }
 
   private drop(): void {
@@ -123,10 +151,11 @@ export class StreamWatch {
   }
 
   /**
-   * Drops the subscription now if nothing is watched (an engine's shutdown, a worker's stop),
-   * instead of keeping it idle; a later watch subscribes again.
+   * Keeps the subscription no longer (an engine's shutdown, a worker's stop): dropped now if
+   * nothing is watched, else as soon as the last watch stops. A later watch subscribes again.
    */
   close(): void {
+    this.closed = true;
     if (this.count === 0) this.drop();
   }
 }

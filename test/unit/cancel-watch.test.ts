@@ -229,15 +229,39 @@ describe('StreamWatch: one subscription kept between runs', () => {
     }
   });
 
-  it('close() drops it at once when nothing is watched, and not while something is', () => {
+  it('close() drops it at once when nothing is watched, else when the last watch stops', () => {
     const { store, counts } = subscriptionCounting();
     const streams = new StreamWatch(store);
     const stop = streams.watch('operation-op-1', 0n, 0n, () => undefined);
     streams.close();
     expect(counts.open).toBe(1);
     stop();
-    streams.close();
     expect(counts).toEqual({ made: 1, open: 0 });
+    // A watch after close (a start that raced a shutdown) is not kept idle either.
+    streams.watch('operation-op-2', 0n, 0n, () => undefined)();
+    expect(counts).toEqual({ made: 2, open: 0 });
+  });
+
+  it('drops it only KEEP_IDLE_MS after the latest moment nothing was watched', async () => {
+    vi.useFakeTimers();
+    try {
+      const { store, counts } = subscriptionCounting();
+      const streams = new StreamWatch(store);
+      streams.watch('operation-op-1', 0n, 0n, () => undefined)();
+      await vi.advanceTimersByTimeAsync(1);
+      const stop = streams.watch('operation-op-2', 0n, 0n, () => undefined);
+      await vi.advanceTimersByTimeAsync(KEEP_IDLE_MS - 2);
+      stop();
+      // The first idle moment's timer falls due now, with nothing watched for 1 ms only.
+      await vi.advanceTimersByTimeAsync(1);
+      expect(counts.open).toBe(1);
+      await vi.advanceTimersByTimeAsync(KEEP_IDLE_MS - 2);
+      expect(counts.open).toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(counts).toEqual({ made: 1, open: 0 });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("an engine's shutdown drops the subscription it kept between runs", async () => {
