@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { emptyCloudState } from '../../src/adapters/infrastructure/cloud-state.js';
 import { createSimulatedCloud } from '../../src/adapters/infrastructure/index.js';
 import { CliError } from '../../src/cli/cli-error.js';
 import { loadCloud, saveCloud } from '../../src/cli/cloud-file.js';
@@ -28,14 +29,7 @@ describe('the simulated cloud file', () => {
 
   it('checks the value of a __proto__ key as any other, and takes no list of pairs for a record', () => {
     const path = join(folder, 'proto-broken.json');
-    const empty = {
-      instances: {},
-      containers: {},
-      volumes: {},
-      endpoints: {},
-      databases: {},
-      objects: {},
-    };
+    const empty = emptyCloudState();
     const write = (state: string) =>
       writeFileSync(
         path,

@@ -3,7 +3,7 @@ import type { RecordedEvent } from '../../domain/event-store.js';
 /**
  * Every event of the in-memory store, one array per field: the event at global position `p` is
  * at index `p - 1` of each. Nothing here is handed out; a reader gets a frozen record built by
- * `recordedAt`. Columns instead of a frozen record per event (with its two BigInts), which the
+ * `recordOf`. Columns instead of a frozen record per event (with its two BigInts), which the
  * store kept for its whole life: building those records was most of the store's 13% of the
  * engine's profile, and the columns keep about 40% less heap per event (bench/NOTES.md, "Engine
  * on memory, round 8").
@@ -73,10 +73,10 @@ export const pushEvent = (
  *
  * @example
  * ```ts
- * const first = recordedAt(columns, 0); // globalPosition 1n
+ * const first = recordOf(columns, 0); // globalPosition 1n
  * ```
  */
-export const recordedAt = (columns: EventColumns, index: number): RecordedEvent => {
+export const recordOf = (columns: EventColumns, index: number): RecordedEvent => {
   const event: RecordedEvent = {
     type: columns.type[index] as string,
     version: columns.version[index] as number,

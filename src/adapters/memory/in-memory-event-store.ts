@@ -16,7 +16,7 @@ import {
   type StreamWrite,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
-import { createEventColumns, pushEvent, recordedAt } from './event-columns.js';
+import { createEventColumns, pushEvent, recordOf } from './event-columns.js';
 import { frozenCopy } from './frozen-copy.js';
 
 export interface InMemoryEventStoreOptions {
@@ -177,13 +177,13 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
         readOptions.from === undefined ? last : Math.min(last, Number(readOptions.from));
       const end = Math.max(-1, start - max);
       const out: RecordedEvent[] = [];
-      for (let i = start; i > end; i--) out.push(recordedAt(all, events[i] as number));
+      for (let i = start; i > end; i--) out.push(recordOf(all, events[i] as number));
       return out;
     }
     const start = Math.max(0, Number(readOptions.from ?? 0n));
     const end = Math.min(events.length, start + max);
     const out: RecordedEvent[] = [];
-    for (let i = start; i < end; i++) out.push(recordedAt(all, events[i] as number));
+    for (let i = start; i < end; i++) out.push(recordOf(all, events[i] as number));
     return out;
   };
 
@@ -221,7 +221,7 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       const keep = typeFilter(readOptions.types);
       const out: RecordedEvent[] = [];
       for (let i = start; i < all.type.length && out.length < max; i++) {
-        if (keep(all.type[i] as string)) out.push(recordedAt(all, i));
+        if (keep(all.type[i] as string)) out.push(recordOf(all, i));
       }
       return out;
     },
@@ -252,7 +252,7 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
           try {
             while (cursor < all.type.length && !subscriber.closed) {
               const index = cursor++;
-              if (keep(all.type[index] as string)) subscriber.next(recordedAt(all, index));
+              if (keep(all.type[index] as string)) subscriber.next(recordOf(all, index));
             }
           } finally {
             delivering = false;
