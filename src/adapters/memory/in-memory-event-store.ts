@@ -16,7 +16,7 @@ import {
   type StreamWrite,
   type SubscribeOptions,
 } from '../../domain/event-store.js';
-import { createEventColumns, pushEvent, recordOf } from './event-columns.js';
+import { createEventColumns, pushEvent, recordOf, typeAt } from './event-columns.js';
 import { frozenCopy } from './frozen-copy.js';
 
 export interface InMemoryEventStoreOptions {
@@ -134,7 +134,7 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       if (types.length === 0) {
         results.push({
           nextExpectedRevision: BigInt(current),
-          lastPosition: BigInt(own === undefined ? all.type.length : (own.at(-1) as number) + 1),
+          lastPosition: BigInt(own === undefined ? all.length : (own.at(-1) as number) + 1),
         });
         continue;
       }
@@ -143,14 +143,14 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       if (!own) streams.set(stream, (own = []));
       let revision = current;
       for (let i = 0; i < types.length; i++) {
-        own.push(all.type.length);
+        own.push(all.length);
         const type = types[i] as string;
         pushEvent(all, type, versions[i] as number, data[i], metadata[i], stream, ++revision, time);
       }
       appended = true;
       results.push({
         nextExpectedRevision: BigInt(revision),
-        lastPosition: BigInt(all.type.length),
+        lastPosition: BigInt(all.length),
       });
     }
     if (appended) wake();
@@ -220,15 +220,15 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
       const max = countOf(readOptions.maxCount);
       const keep = typeFilter(readOptions.types);
       const out: RecordedEvent[] = [];
-      for (let i = start; i < all.type.length && out.length < max; i++) {
-        if (keep(all.type[i] as string)) out.push(recordOf(all, i));
+      for (let i = start; i < all.length && out.length < max; i++) {
+        if (keep(typeAt(all, i))) out.push(recordOf(all, i));
       }
       return out;
     },
 
     async headPosition(): Promise<bigint> {
       ensureOpen();
-      return BigInt(all.type.length);
+      return BigInt(all.length);
     },
 
     async currentTime(): Promise<Date> {
@@ -243,16 +243,16 @@ export const createInMemoryEventStore = (options: InMemoryEventStoreOptions = {}
           return;
         }
         const after = subscribeOptions.after ?? 0n;
-        let cursor = after === 'end' ? all.type.length : Math.max(0, Number(after));
+        let cursor = after === 'end' ? all.length : Math.max(0, Number(after));
         const keep = typeFilter(subscribeOptions.types);
         let delivering = false;
         const pump = () => {
           if (delivering || subscriber.closed) return;
           delivering = true;
           try {
-            while (cursor < all.type.length && !subscriber.closed) {
+            while (cursor < all.length && !subscriber.closed) {
               const index = cursor++;
-              if (keep(all.type[index] as string)) subscriber.next(recordOf(all, index));
+              if (keep(typeAt(all, index))) subscriber.next(recordOf(all, index));
             }
           } finally {
             delivering = false;
