@@ -79,7 +79,8 @@ export const recoverOperations = async (
     const stream = resourceStreamName(state.environment, state.resource);
     if (state.status === 'queued') {
       const queue = await loadResourceQueue(store, decode, stream, now);
-      if (!queue.state.waiting.includes(id)) await enqueueOnResource(store, stream, id, now());
+      if (!queue.state.waiting.includes(id))
+        await enqueueOnResource(store, decode, stream, id, now());
     }
     results.push(launch(writer, state.params, state.status === 'queued' ? 'fresh' : 'recover'));
   }

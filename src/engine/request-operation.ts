@@ -31,7 +31,13 @@ import {
   validatedParams,
   type OperationRequest,
 } from './operation-request.js';
-import { enqueueOnResource, queueEntry, releaseResource } from './resource-queue-stream.js';
+import {
+  enqueueOnResource,
+  noteAppended,
+  queueEntry,
+  queuedEvent,
+  releaseResource,
+} from './resource-queue-stream.js';
 import type { TraceContextInput } from './telemetry/telemetry-options.js';
 
 export interface RequestDeps {
@@ -201,7 +207,7 @@ const placeAndRecordAtomically = async (
   if (E.isLeft(decided)) throw decided.left;
   const { events, state } = decided.right;
   try {
-    const [, recorded] = await store.appendToStreams([
+    const [placed, recorded] = await store.appendToStreams([
       { stream: queue, events: [queueEntry(id, createdAt)], expectedVersion: 'any' },
       {
         stream: operationStreamName(id),
@@ -210,6 +216,8 @@ const placeAndRecordAtomically = async (
         expectedVersion: 'no_stream',
       },
     ]);
+    // The run's claim can then be made on this engine's state of the queue, without a read.
+    noteAppended(store, decode, queue, queuedEvent(id, createdAt), placed!);
     return createOperationWriter(store, decode, id, {
       state,
       revision: recorded!.nextExpectedRevision,
@@ -242,7 +250,7 @@ const placeThenRecord = async (
 ): Promise<OperationWriter> => {
   const { store, decode, now } = deps;
   const writer = createOperationWriter(store, decode, id);
-  await enqueueOnResource(store, queue, id, createdAt);
+  await enqueueOnResource(store, decode, queue, id, createdAt);
   try {
     await writer.execute(command, metadata ? { metadata } : undefined);
     return writer;

@@ -27,8 +27,9 @@ export interface LoadedQueue {
 }
 
 // A resource's queue stream grows by three events per operation for as long as the resource
-// lives, and every operation reads it two or three times. Two things keep that read from
-// growing with the resource's history:
+// lives. An operation whose engine knows the queue (its own appends were the last ones, see
+// noteAppended) claims and releases without reading it; any other reads it once or twice.
+// Two things keep that read from growing with the resource's history:
 //
 // - Within a process, each engine (one decoder) keeps the folded state per stream and reads
 //   only the events after it. The store stays the truth: those later events, written by any
@@ -197,19 +198,78 @@ const append = (
   return appendNowOf(store)?.(stream, events, options) ?? store.append(stream, events, options);
 };
 
+/**
+ * Folds into this engine's state of the queue an event it appended, when the store put it right
+ * after that state (nothing else was appended between): the next decision this engine makes on
+ * the queue then needs no read. Any other result leaves the state as it was, to be read again.
+ *
+ * @example
+ * ```ts
+ * const entry: ResourceEvent = { type: 'ResourceOperationQueued', data: { operationId, at } };
+ * noteAppended(store, decode, stream, entry, await store.append(stream, [encodeEvent(entry)]));
+ * ```
+ */
+export const noteAppended = (
+  store: EventStore,
+  decode: Decode,
+  stream: string,
+  event: ResourceEvent,
+  result: AppendResult,
+): void => {
+  const cache = cacheFor(store, decode);
+  const cached = cache.get(stream);
+  if (cached && result.nextExpectedRevision === cached.revision + 1n) {
+    cache.set(stream, {
+      ...cached,
+      state: evolveResourceQueue(cached.state, event),
+      revision: result.nextExpectedRevision,
+      lastPosition: result.lastPosition,
+    });
+  }
+};
+
+/**
+ * The queue as this engine last folded it, when a decision may be tried on it without a read:
+ * the decision's append is then made at its revision, so the store accepts it only if nothing
+ * was appended since (the same guarantee as a decision made on a read), and a refusal sends the
+ * caller back to reading. Undefined when unknown, or when a snapshot is due (only a load writes
+ * one).
+ */
+const knownQueue = (store: EventStore, decode: Decode, stream: string): FoldedQueue | undefined => {
+  const cached = cacheFor(store, decode).get(stream);
+  return cached && !isResourceSnapshotDue(cached.revision, cached.snapshotUpTo)
+    ? cached
+    : undefined;
+};
+
 /** A request's place in its resource's queue: appended with no expected version (blind). */
 export const queueEntry = (operationId: string, at: string): EventData =>
-  encodeEvent({ type: 'ResourceOperationQueued', data: { operationId, at } });
+  encodeEvent(queuedEvent(operationId, at));
+
+/** A request's place as the queue folds it (see noteAppended). */
+export const queuedEvent = (operationId: string, at: string): ResourceEvent => ({
+  type: 'ResourceOperationQueued',
+  data: { operationId, at },
+});
 
 export const enqueueOnResource = async (
   store: EventStore,
+  decode: Decode,
   stream: string,
   operationId: string,
   at: string,
 ): Promise<void> => {
-  await store.append(stream, [queueEntry(operationId, at)], { expectedVersion: 'any' });
+  const event = queuedEvent(operationId, at);
+  const result = await store.append(stream, [encodeEvent(event)], { expectedVersion: 'any' });
+  noteAppended(store, decode, stream, event, result);
 };
 
+/**
+ * Gives the resource up: appends that the operation finished, unless the queue no longer has
+ * it (given up already, or dropped by recover() or a worker). Decided on this engine's state of
+ * the queue when it is known (appended at its revision), else, or when the store refuses that,
+ * on a read.
+ */
 export const releaseResource = async (
   store: EventStore,
   decode: Decode,
@@ -217,15 +277,24 @@ export const releaseResource = async (
   operationId: string,
   at: string,
 ): Promise<void> => {
+  const finished: ResourceEvent = { type: 'ResourceOperationFinished', data: { operationId, at } };
+  const known = knownQueue(store, decode, stream);
+  if (known && isQueued(known.state, operationId)) {
+    try {
+      const result = await append(store, stream, finished, known.revision);
+      noteAppended(store, decode, stream, finished, result);
+      return;
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError)) throw error;
+    }
+  }
   const { state } = await loadResourceQueue(store, decode, stream, () => at);
-  if (state.holder !== operationId && !state.waiting.includes(operationId)) return;
-  await append(
-    store,
-    stream,
-    { type: 'ResourceOperationFinished', data: { operationId, at } },
-    'any',
-  );
+  if (!isQueued(state, operationId)) return;
+  noteAppended(store, decode, stream, finished, await append(store, stream, finished, 'any'));
 };
+
+const isQueued = (state: ResourceQueueState, operationId: string): boolean =>
+  state.holder === operationId || state.waiting.includes(operationId);
 
 export interface AcquireOptions {
   store: EventStore;
@@ -245,23 +314,20 @@ export interface AcquireOptions {
  * exactly one claim succeeds and the others see a concurrency error and read again.
  */
 export const acquireResource = async (o: AcquireOptions): Promise<'acquired' | 'stopped'> => {
+  // First on what this engine knows of the queue (its own place noted when it was appended):
+  // a claim at that revision needs no read, and is refused if anything was appended since.
+  const known = knownQueue(o.store, o.decode, o.stream);
+  if (known && known.state.holder === undefined && known.state.waiting[0] === o.operationId) {
+    if (await o.shouldStop()) return 'stopped';
+    if (await claim(o, known.revision)) return 'acquired';
+  }
   for (;;) {
     const queue = await loadResourceQueue(o.store, o.decode, o.stream, o.now);
     if (queue.state.holder === o.operationId) return 'acquired';
     if (await o.shouldStop()) return 'stopped';
     if (mayStart(queue.state, o.operationId)) {
-      try {
-        await append(
-          o.store,
-          o.stream,
-          { type: 'ResourceOperationStarted', data: { operationId: o.operationId, at: o.now() } },
-          queue.revision,
-        );
-        return 'acquired';
-      } catch (error) {
-        if (error instanceof ConcurrencyError) continue;
-        throw error;
-      }
+      if (await claim(o, queue.revision)) return 'acquired';
+      continue;
     }
     const watched = new Map([
       [o.stream, queue.lastPosition],
@@ -273,5 +339,26 @@ export const acquireResource = async (o: AcquireOptions): Promise<'acquired' | '
         .subscribe({ after })
         .pipe(filter((r) => (watched.get(r.streamName) ?? Infinity) < r.globalPosition)),
     );
+  }
+};
+
+/** Claims the resource at `revision`: false when the store refuses it (someone appended since). */
+const claim = async (o: AcquireOptions, revision: bigint): Promise<boolean> => {
+  const started: ResourceEvent = {
+    type: 'ResourceOperationStarted',
+    data: { operationId: o.operationId, at: o.now() },
+  };
+  try {
+    noteAppended(
+      o.store,
+      o.decode,
+      o.stream,
+      started,
+      await append(o.store, o.stream, started, revision),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConcurrencyError) return false;
+    throw error;
   }
 };

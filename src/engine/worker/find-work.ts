@@ -209,7 +209,7 @@ export const createWorkFinder = (ctx: WorkFinderContext): (() => Promise<boolean
       if (state.status !== 'queued' || state.owner) continue;
       const stream = resourceStreamName(state.environment, state.resource);
       if (!index.queues.get(stream)?.state.waiting.includes(state.id)) {
-        await enqueueOnResource(store, stream, state.id, now());
+        await enqueueOnResource(store, decode, stream, state.id, now());
       }
     }
 
