@@ -72,6 +72,15 @@ const cacheFor = (store: EventStore, decode: Decode): Map<string, FoldedQueue> =
   return streams;
 };
 
+// The streams whose snapshot an engine is writing, by its cache.
+const snapshotting = new WeakMap<Map<string, FoldedQueue>, Set<string>>();
+
+const writingFor = (cache: Map<string, FoldedQueue>): Set<string> => {
+  let writing = snapshotting.get(cache);
+  if (!writing) snapshotting.set(cache, (writing = new Set()));
+  return writing;
+};
+
 const noSnapshot = (snapshotRevision: bigint): FoldedQueue => ({
   state: initialResourceQueue(),
   revision: -1n,
@@ -172,13 +181,40 @@ export const loadResourceQueue = async (
   let loaded: FoldedQueue = last
     ? { ...base, state, revision: last.streamRevision, lastPosition: last.globalPosition }
     : base;
-  if (isResourceSnapshotDue(loaded.revision, loaded.snapshotUpTo)) {
-    loaded = await writeSnapshot(store, decode, stream, loaded, now);
+  // A load that overlapped another may have begun before that one wrote a snapshot: it knows
+  // that snapshot from the cache. And one snapshot write at a time for a stream in this
+  // engine: a second load while the first is written would write one after the same snapshot,
+  // which the store refuses.
+  const current = cache.get(stream);
+  if (current && current.snapshotUpTo > loaded.snapshotUpTo) {
+    loaded = {
+      ...loaded,
+      snapshotUpTo: current.snapshotUpTo,
+      snapshotRevision: current.snapshotRevision,
+    };
   }
-  // Loads of one stream may overlap: keep the one that folded further.
+  const writing = writingFor(cache);
+  if (isResourceSnapshotDue(loaded.revision, loaded.snapshotUpTo) && !writing.has(stream)) {
+    writing.add(stream);
+    try {
+      loaded = await writeSnapshot(store, decode, stream, loaded, now);
+    } finally {
+      writing.delete(stream);
+    }
+  }
+  // Loads of one stream may overlap (and noteAppended may move it on meanwhile): keep the state
+  // folded further, with the newest snapshot either knows, so that a snapshot this load wrote
+  // is not forgotten and written again (refused) by the next load.
   const cached = cache.get(stream);
-  if (loaded.revision >= 0n && (!cached || cached.revision <= loaded.revision)) {
-    cache.set(stream, loaded);
+  if (loaded.revision >= 0n) {
+    if (!cached || cached.revision <= loaded.revision) cache.set(stream, loaded);
+    else if (cached.snapshotUpTo < loaded.snapshotUpTo) {
+      cache.set(stream, {
+        ...cached,
+        snapshotUpTo: loaded.snapshotUpTo,
+        snapshotRevision: loaded.snapshotRevision,
+      });
+    }
   }
   return { state: loaded.state, revision: loaded.revision, lastPosition: loaded.lastPosition };
 };
@@ -288,9 +324,24 @@ export const releaseResource = async (
       if (!(error instanceof ConcurrencyError)) throw error;
     }
   }
-  const { state } = await loadResourceQueue(store, decode, stream, () => at);
-  if (!isQueued(state, operationId)) return;
-  noteAppended(store, decode, stream, finished, await append(store, stream, finished, 'any'));
+  // On a read, appended at the revision read too: a drop by another process between the read
+  // and the append is seen on the next read instead of followed by a second Finished.
+  for (;;) {
+    const { state, revision } = await loadResourceQueue(store, decode, stream, () => at);
+    if (!isQueued(state, operationId)) return;
+    try {
+      noteAppended(
+        store,
+        decode,
+        stream,
+        finished,
+        await append(store, stream, finished, revision),
+      );
+      return;
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError)) throw error;
+    }
+  }
 };
 
 const isQueued = (state: ResourceQueueState, operationId: string): boolean =>

@@ -7,7 +7,8 @@ import {
   type EventData,
   type EventStore,
 } from '../../src/index.js';
-import { resourceStreamName } from '../../src/domain/stream-names.js';
+import { ConcurrencyError } from '../../src/domain/errors.js';
+import { resourceSnapshotStreamName, resourceStreamName } from '../../src/domain/stream-names.js';
 import { request } from '../support/fixtures.js';
 
 // The engine decides a claim and a release on its own state of the resource's queue when it
@@ -35,6 +36,7 @@ const entry = (type: string, operationId: string): EventData => ({
 const racingStore = () => {
   const inner = createInMemoryEventStore();
   let queueReads = 0;
+  let refusedSnapshots = 0;
   const before: {
     when: (type: string, operationId: string) => boolean;
     run: (operationId: string) => Promise<unknown>;
@@ -52,14 +54,28 @@ const racingStore = () => {
         const hook = before.findIndex((b) => b.when(type, operationId));
         if (hook >= 0) await before.splice(hook, 1)[0]!.run(operationId);
       }
-      return inner.append(name, events, options);
+      try {
+        return await inner.append(name, events, options);
+      } catch (error) {
+        if (name === resourceSnapshotStreamName(queue) && error instanceof ConcurrencyError) {
+          refusedSnapshots += 1;
+        }
+        throw error;
+      }
     },
   };
   const queueEvents = async () =>
     (await inner.readStream(queue)).map(
       (e) => `${e.type}:${(e.data as { operationId: string }).operationId}`,
     );
-  return { inner, store, queueReads: () => queueReads, before, queueEvents };
+  return {
+    inner,
+    store,
+    queueReads: () => queueReads,
+    refusedSnapshots: () => refusedSnapshots,
+    before,
+    queueEvents,
+  };
 };
 
 describe('claims and releases decided on the engine’s own state of the queue', () => {
@@ -158,5 +174,48 @@ describe('claims and releases decided on the engine’s own state of the queue',
     ).toHaveLength(1);
     await engine.shutdown();
     await engine2.shutdown();
+  });
+
+  // Found by a review of the first version: the release made on a read appended with no
+  // expected version, so a drop between that read and the append still made a second Finished.
+  it('gives the resource up once when a drop races the release made on a read', async () => {
+    const { inner, store, before, queueEvents } = racingStore();
+    const engine = createEngine({ store, operations: [deploy] });
+    expect((await (await engine.start(request())).result).status).toBe('succeeded');
+    // The release on the known state is refused (another request lands first) ...
+    before.push({
+      when: (type) => type === 'ResourceOperationFinished',
+      run: () => inner.append(queue, [entry('ResourceOperationQueued', 'next')]),
+    });
+    // ... and another process drops the operation between the read and the next append.
+    before.push({
+      when: (type) => type === 'ResourceOperationFinished',
+      run: (operationId) => inner.append(queue, [entry('ResourceOperationFinished', operationId)]),
+    });
+    const handle = await engine.start(request());
+    expect((await handle.result).status).toBe('succeeded');
+    expect(before).toHaveLength(0);
+    const finished = (await queueEvents()).filter(
+      (e) => e === `ResourceOperationFinished:${handle.id}`,
+    );
+    expect(finished).toHaveLength(1);
+    await engine.shutdown();
+  });
+
+  // Found by the same review: a load that wrote a snapshot while the engine noted its own append
+  // kept the noted state, which did not know the snapshot, and the next snapshot was refused.
+  it('remembers a snapshot it wrote while its own appends moved the queue on', async () => {
+    const { store, queueEvents, refusedSnapshots } = racingStore();
+    const engine = createEngine({ store, operations: [deploy] });
+    const handles = [];
+    for (let i = 0; i < 60; i++) {
+      handles.push(await engine.start(request()));
+      if (i % 2 === 1) await Promise.all(handles.map((h) => h.result));
+    }
+    await Promise.all(handles.map((h) => h.result));
+    expect(await queueEvents()).toHaveLength(180);
+    // One engine alone on the store: none of its snapshots can lose a race.
+    expect(refusedSnapshots()).toBe(0);
+    await engine.shutdown();
   });
 });
