@@ -314,29 +314,20 @@ export const releaseResource = async (
   at: string,
 ): Promise<void> => {
   const finished: ResourceEvent = { type: 'ResourceOperationFinished', data: { operationId, at } };
-  const known = knownQueue(store, decode, stream);
-  if (known && isQueued(known.state, operationId)) {
-    try {
-      const result = await append(store, stream, finished, known.revision);
-      noteAppended(store, decode, stream, finished, result);
-      return;
-    } catch (error) {
-      if (!(error instanceof ConcurrencyError)) throw error;
-    }
-  }
-  // On a read, appended at the revision read too: a drop by another process between the read
+  // First on the known state; that one says "not queued" only for a read to confirm. A read's
+  // decision is appended at the revision read too: a drop by another process between the read
   // and the append is seen on the next read instead of followed by a second Finished.
+  let known = knownQueue(store, decode, stream);
   for (;;) {
-    const { state, revision } = await loadResourceQueue(store, decode, stream, () => at);
-    if (!isQueued(state, operationId)) return;
+    const queue =
+      known && isQueued(known.state, operationId)
+        ? known
+        : await loadResourceQueue(store, decode, stream, () => at);
+    known = undefined;
+    if (!isQueued(queue.state, operationId)) return;
     try {
-      noteAppended(
-        store,
-        decode,
-        stream,
-        finished,
-        await append(store, stream, finished, revision),
-      );
+      const result = await append(store, stream, finished, queue.revision);
+      noteAppended(store, decode, stream, finished, result);
       return;
     } catch (error) {
       if (!(error instanceof ConcurrencyError)) throw error;

@@ -78,6 +78,14 @@ const racingStore = () => {
   };
 };
 
+/** A racing store and an engine that has run one operation on the resource: it knows the queue. */
+const afterOneOperation = async () => {
+  const racing = racingStore();
+  const engine = createEngine({ store: racing.store, operations: [deploy] });
+  expect((await (await engine.start(request())).result).status).toBe('succeeded');
+  return { ...racing, engine };
+};
+
 describe('claims and releases decided on the engine’s own state of the queue', () => {
   it('runs operations on a resource it knows without reading the resource’s queue', async () => {
     const { store, queueReads, queueEvents } = racingStore();
@@ -106,9 +114,7 @@ describe('claims and releases decided on the engine’s own state of the queue',
   });
 
   it('does not claim a resource that another process claimed since: it reads, waits, then claims', async () => {
-    const { inner, store, before, queueReads, queueEvents } = racingStore();
-    const engine = createEngine({ store, operations: [deploy] });
-    expect((await (await engine.start(request())).result).status).toBe('succeeded');
+    const { inner, before, queueReads, queueEvents, engine } = await afterOneOperation();
     const readsBefore = queueReads();
     // Just before this engine's claim, another process takes the resource for `other`.
     let release: () => Promise<unknown> = async () => undefined;
@@ -139,9 +145,7 @@ describe('claims and releases decided on the engine’s own state of the queue',
   });
 
   it('gives the resource up once after a refused release, and not at all when it was dropped meanwhile', async () => {
-    const { inner, store, before, queueEvents } = racingStore();
-    const engine = createEngine({ store, operations: [deploy] });
-    expect((await (await engine.start(request())).result).status).toBe('succeeded');
+    const { inner, before, queueEvents, engine } = await afterOneOperation();
 
     // Another request lands before the release: refused at the known revision, then made on a read.
     before.push({
@@ -158,9 +162,12 @@ describe('claims and releases decided on the engine’s own state of the queue',
 
     // Another process drops the third operation from the queue (as recover() does for an
     // operation it finds ended) just before its release: the release then appends nothing.
-    const { inner: inner2, store: store2, before: before2, queueEvents: events2 } = racingStore();
-    const engine2 = createEngine({ store: store2, operations: [deploy] });
-    expect((await (await engine2.start(request())).result).status).toBe('succeeded');
+    const {
+      inner: inner2,
+      before: before2,
+      queueEvents: events2,
+      engine: engine2,
+    } = await afterOneOperation();
     before2.push({
       when: (type) => type === 'ResourceOperationFinished',
       run: (operationId) => inner2.append(queue, [entry('ResourceOperationFinished', operationId)]),
@@ -179,9 +186,7 @@ describe('claims and releases decided on the engine’s own state of the queue',
   // Found by a review of the first version: the release made on a read appended with no
   // expected version, so a drop between that read and the append still made a second Finished.
   it('gives the resource up once when a drop races the release made on a read', async () => {
-    const { inner, store, before, queueEvents } = racingStore();
-    const engine = createEngine({ store, operations: [deploy] });
-    expect((await (await engine.start(request())).result).status).toBe('succeeded');
+    const { inner, before, queueEvents, engine } = await afterOneOperation();
     // The release on the known state is refused (another request lands first) ...
     before.push({
       when: (type) => type === 'ResourceOperationFinished',
