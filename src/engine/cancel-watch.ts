@@ -2,7 +2,7 @@ import type { Subscription } from 'rxjs';
 import { OperationCancelledError, OperationLostError } from '../domain/errors.js';
 import type { EventStore, RecordedEvent } from '../domain/event-store.js';
 import { operationStreamName } from '../domain/stream-names.js';
-import type { OperationWriter } from './operation-stream.js';
+import type { OperationWriter } from './operation-writer.js';
 
 /** For what nothing may interrupt: non-interruptible steps and undos of an engine's operation. */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;

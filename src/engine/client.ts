@@ -23,12 +23,8 @@ import {
   type OperationResult,
   type OperationView,
 } from './operation-result.js';
-import {
-  createOperationWriter,
-  followOperation,
-  loadOperation,
-  type Decode,
-} from './operation-stream.js';
+import { followOperation, loadOperation, type Decode } from './operation-stream.js';
+import { createOperationWriter } from './operation-writer.js';
 import { requestOperation } from './request-operation.js';
 import { createTelemetry } from './telemetry/telemetry.js';
 import { withTelemetry } from './telemetry/with-telemetry.js';

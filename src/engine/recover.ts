@@ -6,7 +6,8 @@ import {
   resourceStreamName,
 } from '../domain/stream-names.js';
 import type { OperationResult } from './operation-result.js';
-import { loadOperation, type Decode, type OperationWriter } from './operation-stream.js';
+import { loadOperation, type Decode } from './operation-stream.js';
+import { type OperationWriter } from './operation-writer.js';
 import { enqueueOnResource, loadResourceQueue, releaseResource } from './resource-queue-stream.js';
 
 export interface RecoverDeps {

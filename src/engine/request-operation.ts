@@ -19,13 +19,8 @@ import {
   operationStreamName,
   resourceStreamName,
 } from '../domain/stream-names.js';
-import {
-  createOperationWriter,
-  encodeOperationEvent,
-  loadOperation,
-  type Decode,
-  type OperationWriter,
-} from './operation-stream.js';
+import { encodeOperationEvent, loadOperation, type Decode } from './operation-stream.js';
+import { createOperationWriter, type OperationWriter } from './operation-writer.js';
 import {
   parseOperationRequest,
   validatedParams,

@@ -19,7 +19,8 @@ import { operationStreamName, resourceStreamName } from '../domain/stream-names.
 import type { Step, StepLog } from '../domain/step.js';
 import { CancelWatch, type StreamWatch } from './cancel-watch.js';
 import { isoNow, type Clock } from './clock.js';
-import type { Decode, OperationWriter } from './operation-stream.js';
+import type { Decode } from './operation-stream.js';
+import type { OperationWriter } from './operation-writer.js';
 import { acquireResource, releaseResource } from './resource-queue-stream.js';
 import { runRollback } from './run-rollback.js';
 import { attemptStep, type AttemptOutcome } from './step-attempt.js';

@@ -6,7 +6,7 @@ import type { Redactor } from '../domain/redaction.js';
 import type { StepLog } from '../domain/step.js';
 import type { Clock } from './clock.js';
 import { NEVER_ABORTED } from './cancel-watch.js';
-import type { OperationWriter } from './operation-stream.js';
+import type { OperationWriter } from './operation-writer.js';
 
 export interface RollbackContext {
   writer: OperationWriter;

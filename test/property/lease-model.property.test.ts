@@ -5,11 +5,8 @@ import { InvalidTransitionError, OperationLostError } from '../../src/domain/err
 import type { RecordedEvent } from '../../src/domain/event-store.js';
 import type { OperationEvent, WorkerEvent } from '../../src/domain/events.js';
 import { leaseStreamName, operationStreamName } from '../../src/domain/stream-names.js';
-import {
-  createOperationWriter,
-  loadOperation,
-  type OperationWriter,
-} from '../../src/engine/operation-stream.js';
+import { loadOperation } from '../../src/engine/operation-stream.js';
+import { createOperationWriter, type OperationWriter } from '../../src/engine/operation-writer.js';
 import {
   acquireLease,
   expireLease,

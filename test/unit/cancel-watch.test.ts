@@ -7,7 +7,7 @@ import { defineOperation, step } from '../../src/domain/operation-definition.js'
 import { initialState } from '../../src/domain/operation.js';
 import { CancelWatch, KEEP_IDLE_MS, StreamWatch } from '../../src/engine/cancel-watch.js';
 import { createEngine } from '../../src/engine/engine.js';
-import type { OperationWriter } from '../../src/engine/operation-stream.js';
+import type { OperationWriter } from '../../src/engine/operation-writer.js';
 
 /** A watch whose stream events are handed to it by the test, in the order it chooses. */
 const setUp = (fence?: number) => {

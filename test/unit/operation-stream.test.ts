@@ -3,7 +3,8 @@ import { createEventDecoder } from '../../src/domain/event-codec.js';
 import type { OperationCommand } from '../../src/domain/decide.js';
 import { foldOperation } from '../../src/domain/operation.js';
 import { operationStreamName } from '../../src/domain/stream-names.js';
-import { createOperationWriter, loadOperation } from '../../src/engine/operation-stream.js';
+import { loadOperation } from '../../src/engine/operation-stream.js';
+import { createOperationWriter } from '../../src/engine/operation-writer.js';
 import {
   createInMemoryEventStore,
   InvalidTransitionError,

@@ -2,11 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createEventDecoder } from '../../src/domain/event-codec.js';
 import { OperationLostError } from '../../src/domain/errors.js';
 import { operationStreamName } from '../../src/domain/stream-names.js';
-import {
-  createOperationWriter,
-  loadOperation,
-  type OperationWriter,
-} from '../../src/engine/operation-stream.js';
+import { loadOperation } from '../../src/engine/operation-stream.js';
+import { createOperationWriter, type OperationWriter } from '../../src/engine/operation-writer.js';
 import {
   createClient,
   createInMemoryEventStore,

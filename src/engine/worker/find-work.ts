@@ -4,12 +4,8 @@ import type { OperationDefinition } from '../../domain/operation-definition.js';
 import { hasEnded, type OperationState } from '../../domain/operation.js';
 import { resourceStreamName } from '../../domain/stream-names.js';
 import type { Clock } from '../clock.js';
-import {
-  createOperationWriter,
-  loadOperation,
-  type Decode,
-  type OperationWriter,
-} from '../operation-stream.js';
+import { loadOperation, type Decode } from '../operation-stream.js';
+import { createOperationWriter, type OperationWriter } from '../operation-writer.js';
 import { enqueueOnResource, releaseResource } from '../resource-queue-stream.js';
 import { expireLease, isPastTtl, type LeaseRecord } from './lease.js';
 import type { WorkIndex } from './work-index.js';

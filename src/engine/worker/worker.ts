@@ -5,7 +5,7 @@ import type { EventStore } from '../../domain/event-store.js';
 import { systemClock, type Clock } from '../clock.js';
 import { definitionsByType } from '../client.js';
 import type { AnyOperationDefinition, EngineOptions } from '../engine-api.js';
-import type { OperationWriter } from '../operation-stream.js';
+import type { OperationWriter } from '../operation-writer.js';
 import { recordOutageInOperationLog } from '../outage-log.js';
 import { StreamWatch } from '../cancel-watch.js';
 import { driveOperation } from '../run-operation.js';
