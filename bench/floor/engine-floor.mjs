@@ -28,7 +28,7 @@ const { evolveResourceQueue, initialResourceQueue } = await import(
   `${root}/src/domain/resource-queue.js`
 );
 const { isoNow, systemClock } = await import(`${root}/src/engine/clock.js`);
-const { createOperationWriter } = await import(`${root}/src/engine/operation-stream.js`);
+const { createOperationWriter } = await import(`${root}/src/engine/operation-writer.js`);
 const { CancelWatch, StreamWatch } = await import(`${root}/src/engine/cancel-watch.js`);
 // The ladder towards the engine, for the breakdown: LADDER=writer decides every command with the
 // engine's writer (decide, staging, its pump) instead of appending the events directly; =watch

@@ -12,7 +12,7 @@ import {
   type EventStore,
 } from '../../src/index.js';
 
-// The writer's fence (src/engine/operation-stream.ts): a worker's writer appends only while the
+// The writer's fence (src/engine/operation-writer.ts): a worker's writer appends only while the
 // operation's state names its fencing count. These drive the real writer on the in-memory
 // store, the way a worker and a client use it.
 
