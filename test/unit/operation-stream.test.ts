@@ -31,6 +31,25 @@ const request = (operationId: string): OperationCommand => ({
 
 /** The writer is the engine's edge for the decider: it appends what the domain decides. */
 describe('the operation writer (the engine edge of decide)', () => {
+  it('is an instance with its methods on a prototype, not an object literal of closures', () => {
+    // V8 pretenured the literal the writer used to be, and each dead writer then kept its run's
+    // states alive through young collections (bench/NOTES.md, "Round 10"): made by `new`, it is
+    // not pretenured, and no method is allocated per operation.
+    const writer = createOperationWriter(createInMemoryEventStore(), decode, 'op-1');
+    expect(Object.getPrototypeOf(writer)).not.toBe(Object.prototype);
+    for (const method of [
+      'state',
+      'execute',
+      'executeSoon',
+      'enqueue',
+      'stage',
+      'flush',
+    ] as const) {
+      expect(Object.hasOwn(writer, method)).toBe(false);
+      expect(typeof writer[method]).toBe('function');
+    }
+  });
+
   it('raises a command on a stream with no events as OperationNotFoundError naming the operation', async () => {
     const store = createInMemoryEventStore();
     const writer = createOperationWriter(store, decode, 'op-9');
