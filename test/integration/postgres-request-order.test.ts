@@ -1,6 +1,11 @@
 import { describe, it } from 'vitest';
 import { useTestDatabase } from '../support/postgres-database.js';
-import { killBetweenWrites, raceAcrossProcesses, raceAcrossSnapshots } from './request-order.js';
+import {
+  killBetweenWrites,
+  pauseMidRace,
+  raceAcrossProcesses,
+  raceAcrossSnapshots,
+} from './request-order.js';
 
 const database = useTestDatabase();
 
@@ -17,4 +22,8 @@ describe('request order on PostgreSQL shared by processes', () => {
   it('on a resource with 1,000 past operations and no snapshot yet, 3 then 6 new processes racing at one instant keep request order and one at a time across the snapshots they write', async () => {
     await raceAcrossSnapshots(database.url, 'snapshots');
   }, 90_000);
+
+  it('a process paused (SIGSTOP) while its operation holds the resource, resumed after the others placed more requests: every operation starts and finishes once, one at a time, in request order', async () => {
+    await pauseMidRace(database.url, 'pause');
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -174,6 +174,106 @@ const waitForPlaced = async (w: Worker, count: number) => {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Sends `signal` to a worker's process group (tsx and the node it runs). */
+const signalWorker = (w: Worker, signal: NodeJS.Signals) =>
+  process.kill(-(w.child.pid ?? 0), signal);
+
+/**
+ * raceAcrossProcesses with one process paused (SIGSTOP) as soon as one of its operations has
+ * begun its step, so that it holds the resource: the other two start their second wave while
+ * it is stopped, and it is resumed (SIGCONT) after. Its engine knew the queue as it was before
+ * the pause (its own appends were the last ones then) and appends its release at that
+ * revision, which the store refuses, then decides on a read. Every operation is started and
+ * finished once in the queue, one at a time, in the store's request order. (What a refusal
+ * prevents, a claim or a release appended on a stale state, is shown by the race tests of
+ * test/unit/resource-queue-known.test.ts: here the stale state always has a holder, on which
+ * no claim is tried without a read, and a blind release appends the same event.)
+ */
+export const pauseMidRace = (url: string, handle: string) =>
+  withWorkers(async (spawnOne, journal) => {
+    const workers = Array.from({ length: PROCESSES }, () =>
+      spawnOne([url, journal, handle, 'race']),
+    );
+    const [paused, ...others] = workers as [Worker, ...Worker[]];
+    await Promise.all(workers.map((w) => w.said('ready')));
+    for (const w of workers) w.say(`start ${PER_WAVE} 1`);
+    await Promise.all(workers.map((w) => w.said('placed')));
+    const pausedIds = new Set((await paused.said('placed')).ids as string[]);
+    const holding = () =>
+      existsSync(journal) &&
+      readJournal(journal).some((line) => {
+        const [what, id] = line.split(' ');
+        return what === 'start' && pausedIds.has(id!);
+      });
+    const deadline = Date.now() + WAIT_MS;
+    while (!holding()) {
+      if (Date.now() > deadline) throw new Error(`the paused process never ran: ${paused.stderr}`);
+      await sleep(1);
+    }
+    signalWorker(paused, 'SIGSTOP');
+    let placedWhilePaused: boolean;
+    try {
+      for (const w of others) w.say(`start ${PER_WAVE} 2`);
+      // Bounded: a process stopped inside a write transaction holds the store's write lock,
+      // and the others' places then land after it is resumed.
+      const until = Date.now() + 2_000;
+      while (others.some((w) => w.messages.filter((m) => m.kind === 'placed').length < 2)) {
+        if (Date.now() > until) break;
+        await sleep(10);
+      }
+      placedWhilePaused = others.every(
+        (w) => w.messages.filter((m) => m.kind === 'placed').length === 2,
+      );
+      await sleep(300);
+    } finally {
+      signalWorker(paused, 'SIGCONT');
+    }
+    await Promise.all(others.map((w) => waitForPlaced(w, 2)));
+    paused.say(`start ${PER_WAVE} 2`);
+    await waitForPlaced(paused, 2);
+    for (const w of workers) w.say('finish');
+    const done = await Promise.all(workers.map((w) => w.said('done')));
+
+    const stores = await createStore(url);
+    try {
+      const resource = { type: 'app', handle };
+      const order = await requestOrder(stores.eventStore, 'production', resource);
+      const waveOf = new Map<string, number>();
+      for (const w of workers) {
+        for (const m of w.messages.filter((m) => m.kind === 'placed')) {
+          for (const id of m.ids as string[]) waveOf.set(id, m.wave as number);
+        }
+      }
+      expect(order).toHaveLength(PROCESSES * PER_WAVE * 2);
+      expect(new Set(order)).toEqual(new Set(waveOf.keys()));
+      for (const d of done) {
+        expect(d.order).toEqual(order);
+        expect(d.statuses).toEqual((d.statuses as string[]).map(() => 'succeeded'));
+      }
+      expect(runOrder(readJournal(journal), order)).toEqual(order);
+      expect(order.map((id) => waveOf.get(id))).toEqual(
+        [...order].map((id) => waveOf.get(id)).sort(),
+      );
+      // One claim and one release an operation: no claim made twice on a stale state, and no
+      // second Finished from a release decided before the pause.
+      const events = await stores.eventStore.readStream(resourceStreamName('production', resource));
+      for (const type of ['ResourceOperationStarted', 'ResourceOperationFinished']) {
+        const ids = events
+          .filter((e) => e.type === type)
+          .map((e) => (e.data as { operationId: string }).operationId);
+        expect([...ids].sort()).toEqual([...order].sort());
+      }
+      expect(await queueOf(stores, handle)).toEqual({ waiting: [] });
+      console.log(
+        `a process paused holding the resource: the others' second wave was placed ${placedWhilePaused ? 'while it was stopped' : 'after it was resumed (it was stopped inside a write)'}`,
+      );
+    } finally {
+      await stores.close();
+    }
+  });
 
 const PAST = 1_000;
 

@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, it } from 'vitest';
-import { killBetweenWrites, raceAcrossProcesses, raceAcrossSnapshots } from './request-order.js';
+import {
+  killBetweenWrites,
+  pauseMidRace,
+  raceAcrossProcesses,
+  raceAcrossSnapshots,
+} from './request-order.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'opledger-sqlite-request-order-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,4 +24,8 @@ describe('request order on one SQLite file shared by processes', () => {
   it('on a resource with 1,000 past operations and no snapshot yet, 3 then 6 new processes racing at one instant keep request order and one at a time across the snapshots they write', async () => {
     await raceAcrossSnapshots(`sqlite:${join(dir, 'snapshots.db')}`, 'web');
   }, 90_000);
+
+  it('a process paused (SIGSTOP) while its operation holds the resource, resumed after the others placed more requests: every operation starts and finishes once, one at a time, in request order', async () => {
+    await pauseMidRace(`sqlite:${join(dir, 'pause.db')}`, 'web');
+  }, 60_000);
 });
