@@ -106,6 +106,36 @@ const PROCESSES = 3;
 const PER_WAVE = 3;
 
 /**
+ * The checks of a race in which each of the `workers` placed two waves of PER_WAVE operations:
+ * the store's request order holds every operation placed, every process read that same order
+ * and saw all its operations succeed, they ran one at a time in that order, and every request
+ * whose start() had resolved before another was called is ahead of it.
+ */
+const expectRanInRequestOrder = (
+  workers: readonly Worker[],
+  done: readonly Message[],
+  order: readonly string[],
+  journal: string,
+) => {
+  const waveOf = new Map<string, number>();
+  for (const w of workers) {
+    for (const m of w.messages.filter((m) => m.kind === 'placed')) {
+      for (const id of m.ids as string[]) waveOf.set(id, m.wave as number);
+    }
+  }
+  expect(order).toHaveLength(PROCESSES * PER_WAVE * 2);
+  expect(new Set(order)).toEqual(new Set(waveOf.keys()));
+  // Every process reads the same order from the store.
+  for (const d of done) {
+    expect(d.order).toEqual(order);
+    expect(d.statuses).toEqual((d.statuses as string[]).map(() => 'succeeded'));
+  }
+  // They ran one at a time, in that order: nobody overtaken, nobody left behind.
+  expect(runOrder(readJournal(journal), order)).toEqual(order);
+  expect(order.map((id) => waveOf.get(id))).toEqual([...order].map((id) => waveOf.get(id)).sort());
+};
+
+/**
  * Three processes each start three operations on one resource at the same instant (told on
  * their stdin at once), then, once every one of those start() calls has resolved, three more
  * each. Checks the run order against the store's request order and a journal the steps write.
@@ -138,25 +168,7 @@ export const raceAcrossProcesses = (url: string, handle: string) =>
         type: 'app',
         handle,
       });
-      const waveOf = new Map<string, number>();
-      for (const w of workers) {
-        for (const m of w.messages.filter((m) => m.kind === 'placed')) {
-          for (const id of m.ids as string[]) waveOf.set(id, m.wave as number);
-        }
-      }
-      expect(order).toHaveLength(PROCESSES * PER_WAVE * 2);
-      expect(new Set(order)).toEqual(new Set(waveOf.keys()));
-      // Every process reads the same order from the store.
-      for (const d of done) {
-        expect(d.order).toEqual(order);
-        expect(d.statuses).toEqual((d.statuses as string[]).map(() => 'succeeded'));
-      }
-      // They ran one at a time, in that order: nobody overtaken, nobody left behind.
-      expect(runOrder(readJournal(journal), order)).toEqual(order);
-      // Every request whose start() had resolved before another was called is ahead of it.
-      expect(order.map((id) => waveOf.get(id))).toEqual(
-        [...order].map((id) => waveOf.get(id)).sort(),
-      );
+      expectRanInRequestOrder(workers, done, order, journal);
       // How far the order of the ids (each process's own clock) is from the request order.
       const byId = [...order].sort();
       console.log(
@@ -241,22 +253,7 @@ export const pauseMidRace = (url: string, handle: string) =>
     try {
       const resource = { type: 'app', handle };
       const order = await requestOrder(stores.eventStore, 'production', resource);
-      const waveOf = new Map<string, number>();
-      for (const w of workers) {
-        for (const m of w.messages.filter((m) => m.kind === 'placed')) {
-          for (const id of m.ids as string[]) waveOf.set(id, m.wave as number);
-        }
-      }
-      expect(order).toHaveLength(PROCESSES * PER_WAVE * 2);
-      expect(new Set(order)).toEqual(new Set(waveOf.keys()));
-      for (const d of done) {
-        expect(d.order).toEqual(order);
-        expect(d.statuses).toEqual((d.statuses as string[]).map(() => 'succeeded'));
-      }
-      expect(runOrder(readJournal(journal), order)).toEqual(order);
-      expect(order.map((id) => waveOf.get(id))).toEqual(
-        [...order].map((id) => waveOf.get(id)).sort(),
-      );
+      expectRanInRequestOrder(workers, done, order, journal);
       // One claim and one release an operation: no claim made twice on a stale state, and no
       // second Finished from a release decided before the pause.
       const events = await stores.eventStore.readStream(resourceStreamName('production', resource));
