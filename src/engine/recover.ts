@@ -7,7 +7,7 @@ import {
 } from '../domain/stream-names.js';
 import type { OperationResult } from './operation-result.js';
 import { loadOperation, type Decode } from './operation-stream.js';
-import { type OperationWriter } from './operation-writer.js';
+import type { OperationWriter } from './operation-writer.js';
 import { enqueueOnResource, loadResourceQueue, releaseResource } from './resource-queue-stream.js';
 
 export interface RecoverDeps {
